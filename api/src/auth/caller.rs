@@ -1,0 +1,176 @@
+use std::sync::Arc;
+
+use poem::{Request, RequestBody};
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ExtractParamOptions,
+    registry::{MetaSecurityScheme, Registry},
+};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use subtle::ConstantTimeEq;
+
+use crate::{error::ApiError, state::AppState, store::entities::user};
+
+/// The identity a request acts as. Unknown or invalid credentials make a request anonymous
+/// rather than failing it: PYBOSSA clients rely on that.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub user: Option<Arc<user::Model>>,
+    /// The client address (before anonymisation).
+    pub ip: String,
+}
+
+impl Caller {
+    pub fn anonymous(ip: impl Into<String>) -> Self {
+        Self {
+            user: None,
+            ip: ip.into(),
+        }
+    }
+    pub fn user_id(&self) -> Option<i32> {
+        self.user.as_ref().map(|u| u.id)
+    }
+    pub fn is_admin(&self) -> bool {
+        self.user.as_ref().is_some_and(|u| u.admin)
+    }
+    pub fn is_authenticated(&self) -> bool {
+        self.user.is_some()
+    }
+}
+
+/// The api key or bearer token a request carries. As in PYBOSSA, an `Authorization` header
+/// wins over the `api_key` query parameter, even when it is wrong.
+enum Credential {
+    ApiKey(String),
+    Bearer(String),
+    None,
+}
+
+fn credential(req: &Request) -> Credential {
+    if let Some(header) = req.headers().get("authorization") {
+        let value = header.to_str().unwrap_or("").trim();
+        if let Some(token) = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+        {
+            return Credential::Bearer(token.trim().to_string());
+        }
+        return if value.is_empty() {
+            Credential::None
+        } else {
+            Credential::ApiKey(value.to_string())
+        };
+    }
+    let query = req.uri().query().unwrap_or("");
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .ok()
+        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "api_key"))
+        .map(|(_, v)| Credential::ApiKey(v))
+        .unwrap_or(Credential::None)
+}
+
+pub fn client_ip(req: &Request) -> String {
+    req.remote_addr()
+        .as_socket_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "127.0.0.1".into())
+}
+
+impl Caller {
+    pub async fn resolve(state: &AppState, req: &Request) -> Result<Self, ApiError> {
+        let ip = client_ip(req);
+        let user = match credential(req) {
+            Credential::None => None,
+            Credential::Bearer(token) => match state.tokens.verify(&token) {
+                Some(id) => user::Entity::find_by_id(id).one(&state.db).await?,
+                None => None,
+            },
+            Credential::ApiKey(key) => {
+                // Looked up through the unique index, then confirmed in constant time so the
+                // comparison itself leaks nothing about how much of a key matched.
+                let found = user::Entity::find()
+                    .filter(user::Column::ApiKey.eq(key.as_str()))
+                    .one(&state.db)
+                    .await?;
+                found.filter(|u| bool::from(u.api_key.as_bytes().ct_eq(key.as_bytes())))
+            }
+        };
+        Ok(Self {
+            user: user.map(Arc::new),
+            ip,
+        })
+    }
+}
+
+const SCHEMES: [(&str, MetaSecurityScheme); 3] = [
+    (
+        "api_key",
+        MetaSecurityScheme {
+            ty: "apiKey",
+            description: Some("PYBOSSA api key as the `api_key` query parameter."),
+            name: Some("api_key"),
+            key_in: Some("query"),
+            scheme: None,
+            bearer_format: None,
+            flows: None,
+            openid_connect_url: None,
+        },
+    ),
+    (
+        "api_key_header",
+        MetaSecurityScheme {
+            ty: "apiKey",
+            description: Some("PYBOSSA api key as the raw `Authorization` header value."),
+            name: Some("Authorization"),
+            key_in: Some("header"),
+            scheme: None,
+            bearer_format: None,
+            flows: None,
+            openid_connect_url: None,
+        },
+    ),
+    (
+        "bearer",
+        MetaSecurityScheme {
+            ty: "http",
+            description: Some("Access token from `POST /api/auth/login`."),
+            name: None,
+            key_in: None,
+            scheme: Some("bearer"),
+            bearer_format: Some("JWT"),
+            flows: None,
+            openid_connect_url: None,
+        },
+    ),
+];
+
+impl<'a> ApiExtractor<'a> for Caller {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        for (name, scheme) in SCHEMES {
+            registry.create_security_scheme(name, scheme);
+        }
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        SCHEMES.iter().map(|(name, _)| *name).collect()
+    }
+
+    /// Anonymous access is allowed everywhere; operations refuse it themselves when needed.
+    fn has_security_fallback() -> bool {
+        true
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _opts: ExtractParamOptions<()>,
+    ) -> poem::Result<Self> {
+        let state = req
+            .data::<Arc<AppState>>()
+            .ok_or_else(|| ApiError::internal("application state missing"))?;
+        Ok(Caller::resolve(state, req).await?)
+    }
+}

@@ -1,0 +1,141 @@
+//! One configuration struct, read from flags and environment variables.
+
+use std::{fmt, net::SocketAddr, path::PathBuf};
+
+use clap::Args;
+
+/// Runtime configuration shared by every subcommand.
+///
+/// Every field can be given as a flag or as the environment variable named beside it; the
+/// defaults make `tessera serve` work with nothing installed (SQLite under `./data`, in-process
+/// cache).
+#[derive(Args, Clone)]
+pub struct Config {
+    /// Database URL: `sqlite://path?mode=rwc` or `postgres://user@host/db`.
+    /// Defaults to a SQLite file under the data folder.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Optional read replica used for listings and stats.
+    #[arg(long, env = "DATABASE_REPLICA_URL")]
+    pub database_replica_url: Option<String>,
+
+    /// Redis URL (`redis://127.0.0.1:6379`); unset means the in-process store.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Prefix for every Redis key, so several deployments (or test runs) can share a server.
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "tessera:")]
+    pub redis_key_prefix: String,
+
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "TESSERA_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+
+    /// Public base URL used in `link`/`links` and `media_url`; derived from the request's
+    /// Host header when unset.
+    #[arg(long, env = "TESSERA_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Secret that signs access tokens. When unset a random one is generated at start, so
+    /// tokens do not survive a restart and are not shared between instances.
+    #[arg(long, env = "TESSERA_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+
+    /// Lifetime of access tokens issued by `/api/auth/login`, in seconds.
+    #[arg(long, env = "TESSERA_TOKEN_TTL", default_value_t = 86_400)]
+    pub token_ttl: u64,
+
+    /// Folder for the embedded database and uploaded files.
+    #[arg(long, env = "TESSERA_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// Folder holding the built web app (`index.html` and the wasm bundle).
+    #[arg(long, env = "TESSERA_WEB_DIR", default_value = "web/dist")]
+    pub web_dir: PathBuf,
+
+    /// Largest accepted upload, in bytes.
+    #[arg(long, env = "TESSERA_MAX_UPLOAD", default_value_t = 10 * 1024 * 1024)]
+    pub max_upload_bytes: usize,
+
+    /// Do not apply pending migrations when serving (run `tessera migrate` as its own step).
+    #[arg(long, env = "TESSERA_NO_MIGRATE", default_value_t = false)]
+    pub no_migrate: bool,
+
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, env = "TESSERA_LOG_JSON", default_value_t = false)]
+    pub log_json: bool,
+}
+
+impl Config {
+    /// The database URL in effect, falling back to the embedded SQLite file.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) if !url.is_empty() => url.clone(),
+            _ => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("tessera.db").display()
+            ),
+        }
+    }
+
+    pub fn uploads_dir(&self) -> PathBuf {
+        self.data_dir.join("uploads")
+    }
+}
+
+/// Hides the password part of a URL so that configuration can be logged.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(&self.database_url()))
+            .field(
+                "database_replica_url",
+                &self.database_replica_url.as_deref().map(redact_url),
+            )
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("redis_key_prefix", &self.redis_key_prefix)
+            .field("addr", &self.addr)
+            .field("public_url", &self.public_url)
+            .field("secret", &self.secret.as_ref().map(|_| "***"))
+            .field("token_ttl", &self.token_ttl)
+            .field("data_dir", &self.data_dir)
+            .field("web_dir", &self.web_dir)
+            .field("max_upload_bytes", &self.max_upload_bytes)
+            .field("no_migrate", &self.no_migrate)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(redact_url("redis://h:6379"), "redis://h:6379");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}

@@ -1,0 +1,17 @@
+//! Rules with no HTTP in them.
+
+pub mod accounts;
+pub mod crud;
+pub mod json_filter;
+pub mod related;
+pub mod resources;
+pub mod uploads;
+
+use crate::{auth::Caller, state::AppState};
+
+/// What a domain operation acts with: the application and the caller.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub state: &'a AppState,
+    pub caller: &'a Caller,
+}

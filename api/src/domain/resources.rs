@@ -1,0 +1,1129 @@
+//! Each PYBOSSA resource's own rules: who may read and write it, what a caller sees, and the
+//! side effects of a write. The shared flow lives in [`super::crud`].
+
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait,
+    QueryFilter, QuerySelect,
+    sea_query::{Expr, ExprTrait, Query, SelectStatement},
+};
+use serde_json::{Map, Value as Json, json};
+
+use super::{
+    Ctx,
+    crud::{ListParams, Resource, to_map},
+};
+use crate::{
+    auth::{Caller, new_api_key},
+    error::{ApiError, ApiResult},
+    store::{
+        counters::{self, Delta},
+        entities::{
+            announcement, blogpost, category, helpingmaterial, page, project, project_owner,
+            result, task, task_run, user,
+        },
+        now,
+    },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Ownership helpers
+
+/// The ids in a project's `owners_ids`, plus its primary owner.
+pub fn owner_ids(p: &project::Model) -> Vec<i32> {
+    let mut ids: Vec<i32> = p
+        .owners_ids
+        .as_ref()
+        .and_then(Json::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_i64())
+                .filter_map(|v| i32::try_from(v).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    if !ids.contains(&p.owner_id) {
+        ids.insert(0, p.owner_id);
+    }
+    ids
+}
+
+pub fn is_owner(caller: &Caller, p: &project::Model) -> bool {
+    caller
+        .user_id()
+        .is_some_and(|id| owner_ids(p).contains(&id))
+}
+
+fn owner_or_admin(caller: &Caller, p: &project::Model) -> bool {
+    caller.is_admin() || is_owner(caller, p)
+}
+
+fn primary_owner_or_admin(caller: &Caller, p: &project::Model) -> bool {
+    caller.is_admin() || caller.user_id() == Some(p.owner_id)
+}
+
+pub async fn load_project(db: &impl ConnectionTrait, id: i32) -> ApiResult<Option<project::Model>> {
+    Ok(project::Entity::find_by_id(id).one(db).await?)
+}
+
+/// The project named by `project_id` in a create body; PYBOSSA answers 415 when it is missing.
+async fn body_project(ctx: Ctx<'_>, body: &Map<String, Json>) -> ApiResult<project::Model> {
+    let id = body.get("project_id").and_then(|v| match v {
+        Json::Number(n) => n.as_i64(),
+        Json::String(s) => s.trim().parse().ok(),
+        _ => None,
+    });
+    let project = match id.and_then(|id| i32::try_from(id).ok()) {
+        Some(id) => load_project(&ctx.state.db, id).await?,
+        None => None,
+    };
+    project.ok_or_else(|| ApiError::attribute("'NoneType' object has no attribute 'owner_id'"))
+}
+
+/// `SELECT id FROM project WHERE owner_id = uid`: PYBOSSA's owner context.
+fn owned_by(uid: i32) -> SelectStatement {
+    Query::select()
+        .column(project::Column::Id)
+        .from(project::Entity)
+        .and_where(project::Column::OwnerId.eq(uid))
+        .to_owned()
+}
+
+/// Projects this caller may see: published ones, and drafts they co-own.
+fn visible_projects(caller: &Caller) -> SelectStatement {
+    let mut visible = Condition::any().add(project::Column::Published.eq(true));
+    if let Some(uid) = caller.user_id() {
+        visible = visible.add(project::Column::Id.in_subquery(co_owned_by(uid)));
+    }
+    Query::select()
+        .column(project::Column::Id)
+        .from(project::Entity)
+        .cond_where(visible)
+        .to_owned()
+}
+
+fn co_owned_by(uid: i32) -> SelectStatement {
+    Query::select()
+        .column(project_owner::Column::ProjectId)
+        .from(project_owner::Entity)
+        .and_where(project_owner::Column::UserId.eq(uid))
+        .to_owned()
+}
+
+/// Owner context for resources that belong to a project.
+fn project_owner_context(
+    caller: &Caller,
+    params: &ListParams,
+    project_col: impl ColumnTrait,
+) -> Condition {
+    let mut cond = Condition::all();
+    if let (Some(uid), false) = (caller.user_id(), params.all) {
+        cond = cond.add(project_col.in_subquery(owned_by(uid)));
+    }
+    cond
+}
+
+/// Visibility of rows that inherit it from their project (blog posts, helping materials, pages).
+fn inherits_visibility(
+    caller: &Caller,
+    params: &ListParams,
+    project_col: impl ColumnTrait + Copy,
+) -> Condition {
+    let mut cond = project_owner_context(caller, params, project_col);
+    if !caller.is_admin() {
+        cond = cond.add(project_col.in_subquery(visible_projects(caller)));
+    }
+    cond
+}
+
+async fn project_readable(ctx: Ctx<'_>, project_id: i32) -> ApiResult<bool> {
+    Ok(match load_project(&ctx.state.db, project_id).await? {
+        Some(p) => p.published || owner_or_admin(ctx.caller, &p),
+        None => ctx.caller.is_admin(),
+    })
+}
+
+fn require_user(caller: &Caller) -> ApiResult<i32> {
+    caller.user_id().ok_or(ApiError::Unauthorized(None))
+}
+
+fn deny(caller: &Caller) -> ApiError {
+    ApiError::denied(caller.is_authenticated())
+}
+
+fn empty_to_null(body: &mut Map<String, Json>, keys: &[&str]) {
+    for key in keys {
+        if body
+            .get(*key)
+            .and_then(Json::as_str)
+            .is_some_and(|s| s.trim().is_empty())
+        {
+            body.insert((*key).to_string(), Json::Null);
+        }
+    }
+}
+
+fn default_object(body: &mut Map<String, Json>, key: &str) {
+    if body.get(key).is_none_or(Json::is_null) {
+        body.insert(key.to_string(), json!({}));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// project
+
+pub struct Project;
+
+/// Keys of a project's `info` that everyone may read; the rest is for owners and admins.
+const PUBLIC_INFO_KEYS: &[&str] = &[
+    "container",
+    "thumbnail",
+    "thumbnail_url",
+    "task_presenter",
+    "tutorial",
+    "sched",
+];
+/// Columns everyone may read; the rest (secret key, webhook, flags) is for owners and admins.
+const PUBLIC_PROJECT_COLUMNS: &[&str] = &[
+    "id",
+    "created",
+    "updated",
+    "name",
+    "short_name",
+    "description",
+    "long_description",
+    "featured",
+    "owner_id",
+    "category_id",
+    "owners_ids",
+    "info",
+];
+/// Short names that collide with routes under `/project/`.
+const RESERVED_SHORT_NAMES: &[&str] = &["category", "new", "search", "import"];
+
+fn valid_short_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 255
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn check_short_name(body: &Map<String, Json>) -> ApiResult<()> {
+    if let Some(Json::String(sn)) = body.get("short_name") {
+        if RESERVED_SHORT_NAMES.contains(&sn.as_str()) {
+            return Err(ApiError::value(
+                "Project short_name is not valid, as it's used by the system.",
+            ));
+        }
+        if !valid_short_name(sn) {
+            return Err(ApiError::value(
+                "Project short_name may only contain letters, digits, '-', '_' and '.'",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Validates `owners_ids` as a list of user ids and returns them.
+fn parse_owner_ids(v: &Json) -> ApiResult<Vec<i32>> {
+    let bad = || ApiError::data("owners_ids must be a list of user ids");
+    match v {
+        Json::Null => Ok(vec![]),
+        Json::Array(items) => items
+            .iter()
+            .map(|i| {
+                i.as_i64()
+                    .and_then(|n| i32::try_from(n).ok())
+                    .ok_or_else(bad)
+            })
+            .collect(),
+        _ => Err(bad()),
+    }
+}
+
+async fn sync_owners(txn: &DatabaseTransaction, p: &project::Model) -> ApiResult<()> {
+    project_owner::Entity::delete_many()
+        .filter(project_owner::Column::ProjectId.eq(p.id))
+        .exec(txn)
+        .await?;
+    let rows = owner_ids(p)
+        .into_iter()
+        .map(|uid| project_owner::ActiveModel {
+            project_id: sea_orm::Set(p.id),
+            user_id: sea_orm::Set(uid),
+        });
+    project_owner::Entity::insert_many(rows)
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
+}
+
+impl Resource for Project {
+    type Entity = project::Entity;
+    const TARGET: &'static str = "project";
+    const CLASS: &'static str = "Project";
+    const RESERVED: &'static [&'static str] = &[
+        "id",
+        "created",
+        "updated",
+        "completed",
+        "contacted",
+        "published",
+        "secret_key",
+    ];
+    const PARENTS: &'static [&'static str] = &["category"];
+
+    fn id(m: &project::Model) -> i32 {
+        m.id
+    }
+
+    async fn list_scope(ctx: Ctx<'_>, params: &ListParams) -> ApiResult<Condition> {
+        let mut cond = Condition::all();
+        if !ctx.caller.is_admin() {
+            cond = cond.add(project::Column::Id.in_subquery(visible_projects(ctx.caller)));
+        }
+        if let (Some(uid), false) = (ctx.caller.user_id(), params.all) {
+            cond = cond.add(project::Column::OwnerId.eq(uid));
+        }
+        Ok(cond)
+    }
+
+    async fn can_read(ctx: Ctx<'_>, m: &project::Model) -> ApiResult<bool> {
+        Ok(m.published || owner_or_admin(ctx.caller, m))
+    }
+
+    async fn before_create(ctx: Ctx<'_>, body: &mut Map<String, Json>) -> ApiResult<()> {
+        let uid = require_user(ctx.caller)?;
+        empty_to_null(body, &["name", "short_name", "description"]);
+        check_short_name(body)?;
+        if body.get("featured").and_then(Json::as_bool) == Some(true) && !ctx.caller.is_admin() {
+            return Err(ApiError::forbidden("Only admins can feature a project"));
+        }
+        let mut owners = match body.get("owners_ids") {
+            Some(v) => parse_owner_ids(v)?,
+            None => vec![],
+        };
+        if !owners.contains(&uid) {
+            owners.push(uid);
+        }
+        body.insert("owner_id".into(), json!(uid));
+        body.insert("owners_ids".into(), json!(owners));
+        match body.get("category_id").filter(|v| !v.is_null()) {
+            Some(v) => {
+                let id = v
+                    .as_i64()
+                    .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()));
+                let exists = match id.and_then(|id| i32::try_from(id).ok()) {
+                    Some(id) => category::Entity::find_by_id(id)
+                        .one(&ctx.state.db)
+                        .await?
+                        .is_some(),
+                    None => false,
+                };
+                if !exists {
+                    return Err(ApiError::BadRequest("category_id does not exist".into()));
+                }
+            }
+            None => {
+                let first = category::Entity::find()
+                    .select_only()
+                    .column(category::Column::Id)
+                    .into_tuple::<i32>()
+                    .one(&ctx.state.db)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(
+                            "category_id does not exist: create a category first".into(),
+                        )
+                    })?;
+                body.insert("category_id".into(), json!(first));
+            }
+        }
+        let ts = now();
+        body.insert("created".into(), json!(ts));
+        body.insert("updated".into(), json!(ts));
+        body.insert("secret_key".into(), json!(new_api_key()));
+        default_object(body, "info");
+        Ok(())
+    }
+
+    async fn after_create(
+        _ctx: Ctx<'_>,
+        txn: &DatabaseTransaction,
+        m: &project::Model,
+    ) -> ApiResult<()> {
+        sync_owners(txn, m).await?;
+        counters::init(txn, m.id).await?;
+        Ok(())
+    }
+
+    async fn before_update(
+        ctx: Ctx<'_>,
+        existing: &project::Model,
+        body: &mut Map<String, Json>,
+    ) -> ApiResult<()> {
+        if !owner_or_admin(ctx.caller, existing) {
+            return Err(deny(ctx.caller));
+        }
+        empty_to_null(body, &["name", "short_name", "description"]);
+        check_short_name(body)?;
+        if let Some(featured) = body.get("featured").and_then(Json::as_bool) {
+            if featured != existing.featured && !ctx.caller.is_admin() {
+                return Err(ApiError::forbidden("Only admins can feature a project"));
+            }
+        }
+        if let Some(v) = body.get("owners_ids") {
+            let mut owners = parse_owner_ids(v)?;
+            let primary = body
+                .get("owner_id")
+                .and_then(Json::as_i64)
+                .and_then(|n| i32::try_from(n).ok());
+            let primary = primary.unwrap_or(existing.owner_id);
+            if !owners.contains(&primary) {
+                owners.insert(0, primary);
+            }
+            body.insert("owners_ids".into(), json!(owners));
+        }
+        if body.get("info").is_some_and(Json::is_null) {
+            body.insert("info".into(), json!({}));
+        }
+        body.insert("updated".into(), json!(now()));
+        Ok(())
+    }
+
+    async fn after_update(
+        _ctx: Ctx<'_>,
+        txn: &DatabaseTransaction,
+        old: &project::Model,
+        new: &project::Model,
+    ) -> ApiResult<()> {
+        if owner_ids(old) != owner_ids(new) {
+            // Every owner must be a real account.
+            let ids = owner_ids(new);
+            let found = user::Entity::find()
+                .filter(user::Column::Id.is_in(ids.clone()))
+                .count(txn)
+                .await?;
+            if found != ids.len() as u64 {
+                return Err(ApiError::Integrity(
+                    "owners_ids names a user that does not exist".into(),
+                ));
+            }
+            sync_owners(txn, new).await?;
+        }
+        Ok(())
+    }
+
+    async fn before_delete(ctx: Ctx<'_>, m: &project::Model) -> ApiResult<()> {
+        if !owner_or_admin(ctx.caller, m) {
+            return Err(deny(ctx.caller));
+        }
+        let results = result::Entity::find()
+            .filter(result::Column::ProjectId.eq(m.id))
+            .count(&ctx.state.db)
+            .await?;
+        if results > 0 {
+            return Err(deny(ctx.caller));
+        }
+        Ok(())
+    }
+
+    async fn shape(ctx: Ctx<'_>, m: &project::Model) -> ApiResult<Map<String, Json>> {
+        let mut map = to_map::<Self>(m);
+        if owner_or_admin(ctx.caller, m) {
+            return Ok(map);
+        }
+        map.retain(|k, _| PUBLIC_PROJECT_COLUMNS.contains(&k.as_str()));
+        if let Some(Json::Object(info)) = map.get_mut("info") {
+            info.retain(|k, _| PUBLIC_INFO_KEYS.contains(&k.as_str()));
+        }
+        Ok(map)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// category
+
+pub struct Category;
+
+impl Resource for Category {
+    type Entity = category::Entity;
+    const TARGET: &'static str = "category";
+    const CLASS: &'static str = "Category";
+    const RESERVED: &'static [&'static str] = &["id", "created"];
+    const RESERVED_NAMES_KEY: bool = true;
+
+    fn id(m: &category::Model) -> i32 {
+        m.id
+    }
+    async fn list_scope(_ctx: Ctx<'_>, _params: &ListParams) -> ApiResult<Condition> {
+        Ok(Condition::all())
+    }
+    async fn can_read(_ctx: Ctx<'_>, _m: &category::Model) -> ApiResult<bool> {
+        Ok(true)
+    }
+    async fn before_create(ctx: Ctx<'_>, body: &mut Map<String, Json>) -> ApiResult<()> {
+        if !ctx.caller.is_admin() {
+            return Err(deny(ctx.caller));
+        }
+        empty_to_null(body, &["name", "short_name"]);
+        if body.get("description").is_none() {
+            body.insert("description".into(), json!(""));
+        }
+        body.insert("created".into(), json!(now()));
+        default_object(body, "info");
+        Ok(())
+    }
+    async fn before_update(
+        ctx: Ctx<'_>,
+        _e: &category::Model,
+        body: &mut Map<String, Json>,
+    ) -> ApiResult<()> {
+        if !ctx.caller.is_admin() {
+            return Err(deny(ctx.caller));
+        }
+        empty_to_null(body, &["name", "short_name"]);
+        Ok(())
+    }
+    async fn before_delete(ctx: Ctx<'_>, _m: &category::Model) -> ApiResult<()> {
+        if !ctx.caller.is_admin() {
+            return Err(deny(ctx.caller));
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// task
+
+pub struct Task;
+
+fn check_n_answers(body: &Map<String, Json>) -> ApiResult<()> {
+    if let Some(v) = body.get("n_answers") {
+        let n = v
+            .as_f64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()));
+        if !n.is_some_and(|n| n >= 1.0) {
+            return Err(ApiError::value(
+                "n_answers must be a whole number of at least 1",
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Resource for Task {
+    type Entity = task::Entity;
+    const TARGET: &'static str = "task";
+    const CLASS: &'static str = "Task";
+    const RESERVED: &'static [&'static str] = &["id", "created", "state", "fav_user_ids"];
+    const PRIVATE: &'static [&'static str] = &["n_task_runs"];
+    const PARENTS: &'static [&'static str] = &["project"];
+
+    fn id(m: &task::Model) -> i32 {
+        m.id
+    }
+
+    async fn list_scope(ctx: Ctx<'_>, params: &ListParams) -> ApiResult<Condition> {
+        let mut cond = project_owner_context(ctx.caller, params, task::Column::ProjectId);
+        if params.participated {
+            let mine = match ctx.caller.user_id() {
+                Some(uid) => task_run::Column::UserId.eq(uid),
+                None => task_run::Column::UserIp.eq(ctx.caller.ip.clone()),
+            };
+            let answered = Query::select()
+                .column(task_run::Column::TaskId)
+                .from(task_run::Entity)
+                .and_where(mine)
+                .to_owned();
+            cond = cond.add(task::Column::Id.not_in_subquery(answered));
+        }
+        Ok(cond)
+    }
+
+    async fn can_read(_ctx: Ctx<'_>, _m: &task::Model) -> ApiResult<bool> {
+        Ok(true)
+    }
+
+    async fn before_create(ctx: Ctx<'_>, body: &mut Map<String, Json>) -> ApiResult<()> {
+        let project = body_project(ctx, body).await?;
+        if !owner_or_admin(ctx.caller, &project) {
+            return Err(deny(ctx.caller));
+        }
+        check_n_answers(body)?;
+        body.insert("created".into(), json!(now()));
+        body.insert("state".into(), json!("ongoing"));
+        if !body.contains_key("info") {
+            body.insert("info".into(), json!({}));
+        }
+        Ok(())
+    }
+
+    async fn after_create(
+        _ctx: Ctx<'_>,
+        txn: &DatabaseTransaction,
+        m: &task::Model,
+    ) -> ApiResult<()> {
+        counters::add(
+            txn,
+            m.project_id,
+            Delta {
+                tasks: 1,
+                ..Delta::default()
+            },
+        )
+        .await?;
+        touch_project(txn, m.project_id).await
+    }
+
+    async fn before_update(
+        ctx: Ctx<'_>,
+        existing: &task::Model,
+        body: &mut Map<String, Json>,
+    ) -> ApiResult<()> {
+        let project = load_project(&ctx.state.db, existing.project_id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        if !owner_or_admin(ctx.caller, &project) {
+            return Err(deny(ctx.caller));
+        }
+        if let Some(v) = body.get("project_id") {
+            let same = v.as_i64() == Some(i64::from(existing.project_id))
+                || v.as_str().and_then(|s| s.trim().parse::<i64>().ok())
+                    == Some(i64::from(existing.project_id));
+            if !same {
+                return Err(ApiError::value("a task cannot move to another project"));
+            }
+        }
+        check_n_answers(body)?;
+        Ok(())
+    }
+
+    async fn after_update(
+        _ctx: Ctx<'_>,
+        txn: &DatabaseTransaction,
+        _old: &task::Model,
+        new: &task::Model,
+    ) -> ApiResult<()> {
+        // Raising the redundancy above the answers received reopens a completed task; any other
+        // edit leaves its state alone (PYBOSSA reopened on every PUT).
+        if new.state == "completed" && new.n_task_runs < new.n_answers {
+            task::Entity::update_many()
+                .col_expr(task::Column::State, Expr::value("ongoing"))
+                .filter(task::Column::Id.eq(new.id))
+                .exec(txn)
+                .await?;
+            counters::add(
+                txn,
+                new.project_id,
+                Delta {
+                    completed_tasks: -1,
+                    ..Delta::default()
+                },
+            )
+            .await?;
+        }
+        touch_project(txn, new.project_id).await
+    }
+
+    async fn before_delete(ctx: Ctx<'_>, m: &task::Model) -> ApiResult<()> {
+        if ctx.caller.is_admin() {
+            return Ok(());
+        }
+        let project = load_project(&ctx.state.db, m.project_id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        if !is_owner(ctx.caller, &project) {
+            return Err(deny(ctx.caller));
+        }
+        let has_result = result::Entity::find()
+            .filter(result::Column::TaskId.eq(m.id))
+            .count(&ctx.state.db)
+            .await?;
+        if has_result > 0 {
+            return Err(deny(ctx.caller));
+        }
+        Ok(())
+    }
+
+    async fn after_delete(
+        _ctx: Ctx<'_>,
+        txn: &DatabaseTransaction,
+        m: &task::Model,
+    ) -> ApiResult<()> {
+        let results = result::Entity::find()
+            .filter(result::Column::TaskId.eq(m.id))
+            .count(txn)
+            .await?;
+        let delta = Delta {
+            tasks: -1,
+            task_runs: -i64::from(m.n_task_runs),
+            completed_tasks: if m.state == "completed" { -1 } else { 0 },
+            results: -(results as i64),
+        };
+        counters::add(txn, m.project_id, delta).await?;
+        touch_project(txn, m.project_id).await
+    }
+}
+
+/// PYBOSSA refreshes `project.updated` whenever one of its tasks or answers changes.
+pub async fn touch_project(txn: &impl ConnectionTrait, project_id: i32) -> ApiResult<()> {
+    project::Entity::update_many()
+        .col_expr(project::Column::Updated, Expr::value(now()))
+        .filter(project::Column::Id.eq(project_id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// taskrun
+
+pub struct TaskRun;
+
+/// Whether the answer is part of its task's current result (then it is frozen).
+async fn in_result(db: &impl ConnectionTrait, run: &task_run::Model) -> ApiResult<bool> {
+    let latest = result::Entity::find()
+        .filter(result::Column::TaskId.eq(run.task_id))
+        .filter(result::Column::LastVersion.eq(true))
+        .one(db)
+        .await?;
+    Ok(latest.is_some_and(|r| {
+        r.task_run_ids
+            .as_array()
+            .is_some_and(|ids| ids.iter().any(|v| v.as_i64() == Some(i64::from(run.id))))
+    }))
+}
+
+async fn may_change_run(ctx: Ctx<'_>, m: &task_run::Model) -> ApiResult<()> {
+    let uid = require_user(ctx.caller)?;
+    if in_result(&ctx.state.db, m).await? {
+        return Err(deny(ctx.caller));
+    }
+    let allowed = ctx.caller.is_admin() || m.user_id == Some(uid);
+    if !allowed {
+        return Err(deny(ctx.caller));
+    }
+    Ok(())
+}
+
+impl Resource for TaskRun {
+    type Entity = task_run::Entity;
+    const TARGET: &'static str = "taskrun";
+    const CLASS: &'static str = "TaskRun";
+    const RESERVED: &'static [&'static str] = &["id", "created", "finish_time"];
+    const PARENTS: &'static [&'static str] = &["project", "task"];
+    // Answers are created by the volunteer loop (`POST /api/taskrun`), not by generic CRUD.
+    const CAN_CREATE: bool = false;
+
+    fn id(m: &task_run::Model) -> i32 {
+        m.id
+    }
+    async fn list_scope(ctx: Ctx<'_>, params: &ListParams) -> ApiResult<Condition> {
+        Ok(project_owner_context(
+            ctx.caller,
+            params,
+            task_run::Column::ProjectId,
+        ))
+    }
+    async fn can_read(_ctx: Ctx<'_>, _m: &task_run::Model) -> ApiResult<bool> {
+        Ok(true)
+    }
+    async fn before_create(ctx: Ctx<'_>, _body: &mut Map<String, Json>) -> ApiResult<()> {
+        Err(deny(ctx.caller))
+    }
+    async fn before_update(
+        ctx: Ctx<'_>,
+        m: &task_run::Model,
+        body: &mut Map<String, Json>,
+    ) -> ApiResult<()> {
+        may_change_run(ctx, m).await?;
+        // Only the answer itself may change; who answered which task is fixed.
+        if let Some(key) = body
+            .keys()
+            .find(|k| !matches!(k.as_str(), "info" | "media_url"))
+        {
+            return Err(ApiError::forbidden(format!(
+                "{key} of an answer cannot be changed"
+            )));
+        }
+        Ok(())
+    }
+    async fn before_delete(ctx: Ctx<'_>, m: &task_run::Model) -> ApiResult<()> {
+        may_change_run(ctx, m).await
+    }
+    async fn after_delete(
+        _ctx: Ctx<'_>,
+        txn: &DatabaseTransaction,
+        m: &task_run::Model,
+    ) -> ApiResult<()> {
+        task::Entity::update_many()
+            .col_expr(
+                task::Column::NTaskRuns,
+                Expr::col(task::Column::NTaskRuns).sub(1),
+            )
+            .filter(task::Column::Id.eq(m.task_id))
+            .exec(txn)
+            .await?;
+        counters::add(
+            txn,
+            m.project_id,
+            Delta {
+                task_runs: -1,
+                ..Delta::default()
+            },
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// result
+
+pub struct ResultResource;
+
+impl Resource for ResultResource {
+    type Entity = result::Entity;
+    const TARGET: &'static str = "result";
+    const CLASS: &'static str = "Result";
+    const RESERVED: &'static [&'static str] = &[
+        "id",
+        "created",
+        "project_id",
+        "task_id",
+        "task_run_ids",
+        "last_version",
+    ];
+    const PARENTS: &'static [&'static str] = &["project", "task"];
+    const CAN_CREATE: bool = false;
+    const CAN_DELETE: bool = false;
+
+    fn id(m: &result::Model) -> i32 {
+        m.id
+    }
+    async fn list_scope(ctx: Ctx<'_>, params: &ListParams) -> ApiResult<Condition> {
+        let mut cond = project_owner_context(ctx.caller, params, result::Column::ProjectId);
+        // Only current versions unless `last_version` is asked for explicitly.
+        if !params.filters.iter().any(|(k, _)| k == "last_version") {
+            cond = cond.add(result::Column::LastVersion.eq(true));
+        }
+        Ok(cond)
+    }
+    async fn can_read(_ctx: Ctx<'_>, _m: &result::Model) -> ApiResult<bool> {
+        Ok(true)
+    }
+    async fn before_create(ctx: Ctx<'_>, _body: &mut Map<String, Json>) -> ApiResult<()> {
+        Err(deny(ctx.caller))
+    }
+    async fn before_update(
+        ctx: Ctx<'_>,
+        m: &result::Model,
+        _body: &mut Map<String, Json>,
+    ) -> ApiResult<()> {
+        let project = load_project(&ctx.state.db, m.project_id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        if !owner_or_admin(ctx.caller, &project) {
+            return Err(deny(ctx.caller));
+        }
+        Ok(())
+    }
+    async fn before_delete(ctx: Ctx<'_>, _m: &result::Model) -> ApiResult<()> {
+        Err(deny(ctx.caller))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// user
+
+pub struct User;
+
+/// Account flags only an admin may change (and never on the admin's own say-so via self-PUT
+/// for anyone else).
+const ADMIN_ONLY_USER_KEYS: &[&str] = &[
+    "admin",
+    "pro",
+    "restrict",
+    "valid_email",
+    "confirmation_email_sent",
+];
+
+impl Resource for User {
+    type Entity = user::Entity;
+    const TARGET: &'static str = "user";
+    const CLASS: &'static str = "User";
+    const RESERVED: &'static [&'static str] = &["id", "created", "api_key", "passwd_hash", "ldap"];
+    const PRIVATE: &'static [&'static str] = &["api_key", "passwd_hash"];
+
+    fn id(m: &user::Model) -> i32 {
+        m.id
+    }
+
+    async fn list_scope(ctx: Ctx<'_>, params: &ListParams) -> ApiResult<Condition> {
+        let mut cond = Condition::all().add(user::Column::Restrict.eq(false));
+        if !ctx.caller.is_admin() {
+            for (key, _) in &params.filters {
+                match key.as_str() {
+                    // Filtering by what a private profile hides would reveal it.
+                    "fullname" | "created" => cond = cond.add(user::Column::PrivacyMode.eq(false)),
+                    "email_addr" | "info" | "user_pref" | "notified_at" | "ckan_api" => {
+                        cond = cond.add(user::Column::Id.eq(ctx.caller.user_id().unwrap_or(-1)));
+                    }
+                    _ => {}
+                }
+            }
+            if params.info.is_some() {
+                cond = cond.add(user::Column::Id.eq(ctx.caller.user_id().unwrap_or(-1)));
+            }
+        }
+        Ok(cond)
+    }
+
+    async fn can_read(ctx: Ctx<'_>, m: &user::Model) -> ApiResult<bool> {
+        Ok(!m.restrict || ctx.caller.user_id() == Some(m.id))
+    }
+
+    /// Accounts are created through `/api/auth/register`.
+    async fn before_create(_ctx: Ctx<'_>, _body: &mut Map<String, Json>) -> ApiResult<()> {
+        Err(ApiError::MethodNotAllowed)
+    }
+
+    async fn before_update(
+        ctx: Ctx<'_>,
+        m: &user::Model,
+        body: &mut Map<String, Json>,
+    ) -> ApiResult<()> {
+        let is_self = ctx.caller.user_id() == Some(m.id);
+        if !is_self && !ctx.caller.is_admin() {
+            return Err(deny(ctx.caller));
+        }
+        if !ctx.caller.is_admin()
+            && body
+                .keys()
+                .any(|k| ADMIN_ONLY_USER_KEYS.contains(&k.as_str()))
+        {
+            return Err(ApiError::BadRequest("Reserved keys in payload".into()));
+        }
+        empty_to_null(body, &["name", "email_addr"]);
+        Ok(())
+    }
+
+    async fn before_delete(_ctx: Ctx<'_>, _m: &user::Model) -> ApiResult<()> {
+        Err(ApiError::MethodNotAllowed)
+    }
+
+    async fn shape(ctx: Ctx<'_>, m: &user::Model) -> ApiResult<Map<String, Json>> {
+        Ok(shape_user(ctx.caller, m))
+    }
+}
+
+/// A user as the caller may see it: the account holder and admins see the profile, others only
+/// the public name (and more when the user turned privacy mode off).
+pub fn shape_user(caller: &Caller, m: &user::Model) -> Map<String, Json> {
+    let mut map = Map::new();
+    if caller.is_admin() || caller.user_id() == Some(m.id) {
+        map.insert("id".into(), json!(m.id));
+        map.insert("created".into(), json!(m.created));
+        map.insert("name".into(), json!(m.name));
+        map.insert("fullname".into(), json!(m.fullname));
+        map.insert("email_addr".into(), json!(m.email_addr));
+        map.insert("locale".into(), json!(m.locale));
+        map.insert("info".into(), m.info.clone().unwrap_or_else(|| json!({})));
+        map.insert("admin".into(), json!(m.admin));
+        map.insert("pro".into(), json!(m.pro));
+        map.insert("privacy_mode".into(), json!(m.privacy_mode));
+        map.insert("restrict".into(), json!(m.restrict));
+        for key in ["n_answers", "registered_ago", "rank", "score"] {
+            map.insert(key.into(), Json::Null);
+        }
+    } else {
+        map.insert("name".into(), json!(m.name));
+        map.insert("locale".into(), json!(m.locale));
+        if !m.privacy_mode {
+            map.insert("fullname".into(), json!(m.fullname));
+            map.insert("created".into(), json!(m.created));
+        }
+    }
+    map
+}
+
+// ---------------------------------------------------------------------------------------------
+// announcement
+
+pub struct Announcement;
+
+impl Resource for Announcement {
+    type Entity = announcement::Entity;
+    const TARGET: &'static str = "announcement";
+    const CLASS: &'static str = "Announcement";
+    const RESERVED: &'static [&'static str] = &["id", "created", "updated", "user_id"];
+
+    fn id(m: &announcement::Model) -> i32 {
+        m.id
+    }
+    async fn list_scope(_ctx: Ctx<'_>, _params: &ListParams) -> ApiResult<Condition> {
+        Ok(Condition::all())
+    }
+    async fn can_read(_ctx: Ctx<'_>, _m: &announcement::Model) -> ApiResult<bool> {
+        Ok(true)
+    }
+    async fn before_create(ctx: Ctx<'_>, body: &mut Map<String, Json>) -> ApiResult<()> {
+        if !ctx.caller.is_admin() {
+            return Err(deny(ctx.caller));
+        }
+        let ts = now();
+        body.insert("user_id".into(), json!(ctx.caller.user_id()));
+        body.insert("created".into(), json!(ts));
+        body.insert("updated".into(), json!(ts));
+        default_object(body, "info");
+        Ok(())
+    }
+    async fn before_update(
+        ctx: Ctx<'_>,
+        _m: &announcement::Model,
+        body: &mut Map<String, Json>,
+    ) -> ApiResult<()> {
+        if !ctx.caller.is_admin() {
+            return Err(deny(ctx.caller));
+        }
+        body.insert("updated".into(), json!(now()));
+        Ok(())
+    }
+    async fn before_delete(ctx: Ctx<'_>, _m: &announcement::Model) -> ApiResult<()> {
+        if !ctx.caller.is_admin() {
+            return Err(deny(ctx.caller));
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// blogpost
+
+pub struct Blogpost;
+
+impl Resource for Blogpost {
+    type Entity = blogpost::Entity;
+    const TARGET: &'static str = "blogpost";
+    const CLASS: &'static str = "Blogpost";
+    const RESERVED: &'static [&'static str] = &["id", "created", "updated", "user_id"];
+    const RESERVED_NAMES_KEY: bool = true;
+    const PARENTS: &'static [&'static str] = &["project"];
+
+    fn id(m: &blogpost::Model) -> i32 {
+        m.id
+    }
+    async fn list_scope(ctx: Ctx<'_>, params: &ListParams) -> ApiResult<Condition> {
+        Ok(inherits_visibility(
+            ctx.caller,
+            params,
+            blogpost::Column::ProjectId,
+        ))
+    }
+    async fn can_read(ctx: Ctx<'_>, m: &blogpost::Model) -> ApiResult<bool> {
+        project_readable(ctx, m.project_id).await
+    }
+    async fn before_create(ctx: Ctx<'_>, body: &mut Map<String, Json>) -> ApiResult<()> {
+        let project = body_project(ctx, body).await?;
+        if !primary_owner_or_admin(ctx.caller, &project) {
+            return Err(deny(ctx.caller));
+        }
+        let ts = now();
+        body.insert("user_id".into(), json!(ctx.caller.user_id()));
+        body.insert("created".into(), json!(ts));
+        body.insert("updated".into(), json!(ts));
+        default_object(body, "info");
+        Ok(())
+    }
+    async fn before_update(
+        ctx: Ctx<'_>,
+        m: &blogpost::Model,
+        body: &mut Map<String, Json>,
+    ) -> ApiResult<()> {
+        if !(ctx.caller.is_admin()
+            || (ctx.caller.is_authenticated() && ctx.caller.user_id() == m.user_id))
+        {
+            return Err(deny(ctx.caller));
+        }
+        body.insert("updated".into(), json!(now()));
+        Ok(())
+    }
+    async fn before_delete(ctx: Ctx<'_>, m: &blogpost::Model) -> ApiResult<()> {
+        if !(ctx.caller.is_admin()
+            || (ctx.caller.is_authenticated() && ctx.caller.user_id() == m.user_id))
+        {
+            return Err(deny(ctx.caller));
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// helpingmaterial and page: owned by the project's primary owner
+
+macro_rules! project_material {
+    ($ty:ident, $entity:ident, $target:literal, $class:literal) => {
+        pub struct $ty;
+
+        impl Resource for $ty {
+            type Entity = $entity::Entity;
+            const TARGET: &'static str = $target;
+            const CLASS: &'static str = $class;
+            const RESERVED: &'static [&'static str] = &["id", "created"];
+            const PARENTS: &'static [&'static str] = &["project"];
+
+            fn id(m: &$entity::Model) -> i32 {
+                m.id
+            }
+            async fn list_scope(ctx: Ctx<'_>, params: &ListParams) -> ApiResult<Condition> {
+                Ok(inherits_visibility(
+                    ctx.caller,
+                    params,
+                    $entity::Column::ProjectId,
+                ))
+            }
+            async fn can_read(ctx: Ctx<'_>, m: &$entity::Model) -> ApiResult<bool> {
+                project_readable(ctx, m.project_id).await
+            }
+            async fn before_create(ctx: Ctx<'_>, body: &mut Map<String, Json>) -> ApiResult<()> {
+                let project = body_project(ctx, body).await?;
+                if !primary_owner_or_admin(ctx.caller, &project) {
+                    return Err(deny(ctx.caller));
+                }
+                body.insert("created".into(), json!(now()));
+                default_object(body, "info");
+                Ok(())
+            }
+            async fn before_update(
+                ctx: Ctx<'_>,
+                m: &$entity::Model,
+                _body: &mut Map<String, Json>,
+            ) -> ApiResult<()> {
+                let project = load_project(&ctx.state.db, m.project_id)
+                    .await?
+                    .ok_or(ApiError::NotFound)?;
+                if !primary_owner_or_admin(ctx.caller, &project) {
+                    return Err(deny(ctx.caller));
+                }
+                Ok(())
+            }
+            async fn before_delete(ctx: Ctx<'_>, m: &$entity::Model) -> ApiResult<()> {
+                let project = load_project(&ctx.state.db, m.project_id)
+                    .await?
+                    .ok_or(ApiError::NotFound)?;
+                if !primary_owner_or_admin(ctx.caller, &project) {
+                    return Err(deny(ctx.caller));
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+project_material!(
+    HelpingMaterial,
+    helpingmaterial,
+    "helpingmaterial",
+    "HelpingMaterial"
+);
+project_material!(Page, page, "page", "Page");

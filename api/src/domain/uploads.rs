@@ -1,0 +1,169 @@
+//! Files attached to objects (`media_url`): checked by content, named by the server, stored
+//! through [`crate::storage::Storage`].
+
+use serde_json::{Map, Value as Json, json};
+
+use super::{Ctx, crud::Resource};
+use crate::{
+    error::{ApiError, ApiResult},
+    state::AppState,
+};
+
+/// An uploaded file as received.
+pub struct UploadedFile {
+    pub file_name: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+/// Resources that carry a `media_url`.
+const UPLOADABLE: &[&str] = &[
+    "taskrun",
+    "blogpost",
+    "helpingmaterial",
+    "announcement",
+    "page",
+];
+
+/// The extension for an allowed upload, judged by its bytes (the name is only a hint, for text
+/// formats that have no signature).
+pub fn sniff(bytes: &[u8], file_name: Option<&str>) -> Option<&'static str> {
+    if let Some(kind) = infer::get(bytes) {
+        return match kind.mime_type() {
+            "image/png" => Some("png"),
+            "image/jpeg" => Some("jpg"),
+            "image/gif" => Some("gif"),
+            "image/webp" => Some("webp"),
+            "application/pdf" => Some("pdf"),
+            "application/zip" => Some("zip"),
+            "audio/mpeg" => Some("mp3"),
+            "audio/x-wav" => Some("wav"),
+            "video/mp4" => Some("mp4"),
+            _ => None,
+        };
+    }
+    let text = std::str::from_utf8(bytes)
+        .ok()
+        .filter(|t| !t.contains('\0'))?;
+    let ext = file_name
+        .and_then(|n| n.rsplit_once('.'))
+        .map(|(_, e)| e.to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("css") => Some("css"),
+        Some("js") => Some("js"),
+        Some("csv") => Some("csv"),
+        Some("json") if serde_json::from_str::<Json>(text).is_ok() => Some("json"),
+        Some("txt") | None => Some("txt"),
+        _ => None,
+    }
+}
+
+pub fn content_type(ext: &str) -> &'static str {
+    match ext {
+        "png" => "image/png",
+        "jpg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "pdf" => "application/pdf",
+        "zip" => "application/zip",
+        "mp3" => "audio/mpeg",
+        "wav" => "audio/wav",
+        "mp4" => "video/mp4",
+        "css" => "text/css",
+        "js" => "text/javascript",
+        "csv" => "text/csv",
+        "json" => "application/json",
+        _ => "text/plain; charset=utf-8",
+    }
+}
+
+/// Stores an upload for a create or update and records it in the body (`media_url`,
+/// `info.container`, `info.file_name`). Returns the storage key.
+pub async fn store<R: Resource>(
+    ctx: Ctx<'_>,
+    base: &str,
+    fields: &mut Map<String, Json>,
+    file: UploadedFile,
+    previous: Option<&Map<String, Json>>,
+) -> ApiResult<String> {
+    if !UPLOADABLE.contains(&R::TARGET) {
+        return Err(ApiError::value(format!(
+            "{} does not take file uploads",
+            R::TARGET
+        )));
+    }
+    if !ctx.caller.is_authenticated() && R::TARGET != "taskrun" {
+        return Err(ApiError::Unauthorized(None));
+    }
+    if file.bytes.is_empty() {
+        return Err(ApiError::value("the uploaded file is empty"));
+    }
+    if file.bytes.len() > ctx.state.config.max_upload_bytes {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "files may be at most {} bytes",
+            ctx.state.config.max_upload_bytes
+        )));
+    }
+    let ext = sniff(&file.bytes, file.file_name.as_deref())
+        .ok_or_else(|| ApiError::value("this file type is not allowed"))?;
+    let container = match ctx.caller.user_id() {
+        Some(id) => format!("user_{id}"),
+        None => "anonymous".to_string(),
+    };
+    let name = format!("{}.{ext}", uuid::Uuid::new_v4().simple());
+    let key = ctx
+        .state
+        .storage
+        .put(&container, &name, &file.bytes)
+        .await?;
+    fields.insert("media_url".into(), json!(format!("{base}/uploads/{key}")));
+    let mut info = match fields.remove("info") {
+        Some(Json::Object(m)) => m,
+        Some(Json::Null) | None => previous
+            .and_then(|p| p.get("info"))
+            .and_then(Json::as_object)
+            .cloned()
+            .unwrap_or_default(),
+        Some(other) => {
+            let _ = ctx.state.storage.delete(&key).await;
+            return Err(ApiError::value(format!(
+                "info must be a JSON object with a file, not {other}"
+            )));
+        }
+    };
+    info.insert("container".into(), json!(container));
+    info.insert("file_name".into(), json!(name));
+    fields.insert("info".into(), Json::Object(info));
+    if let Some(prev) = previous {
+        forget(ctx.state, prev).await;
+    }
+    Ok(key)
+}
+
+/// Deletes the file an object pointed to, if any.
+pub async fn forget(state: &AppState, object: &Map<String, Json>) {
+    let info = object.get("info").and_then(Json::as_object);
+    let container = info.and_then(|i| i.get("container")).and_then(Json::as_str);
+    let name = info.and_then(|i| i.get("file_name")).and_then(Json::as_str);
+    if let (Some(c), Some(n)) = (container, name) {
+        if let Err(e) = state.storage.delete(&format!("{c}/{n}")).await {
+            tracing::warn!(error = %e, "could not delete an uploaded file");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sniff;
+
+    #[test]
+    fn content_decides_not_the_name() {
+        let png = [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0];
+        assert_eq!(sniff(&png, Some("evil.html")), Some("png"));
+        assert_eq!(sniff(b"<script>alert(1)</script>", Some("x.html")), None);
+        assert_eq!(sniff(b"body { color: red }", Some("a.css")), Some("css"));
+        assert_eq!(
+            sniff(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0], Some("a.png")),
+            None
+        );
+    }
+}

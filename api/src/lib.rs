@@ -1,0 +1,15 @@
+//! Tessera: a PYBOSSA-compatible crowdsourcing platform.
+//!
+//! Layers depend one way: `routes` (HTTP) → `domain` (rules) → `store`/`kv` (data).
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod kv;
+pub mod routes;
+pub mod server;
+pub mod state;
+pub mod storage;
+pub mod store;

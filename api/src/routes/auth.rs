@@ -1,0 +1,197 @@
+//! Accounts over the API (`/api/auth/…`) and project actions PYBOSSA only had as web pages.
+
+use std::sync::Arc;
+
+use poem::web::Data;
+use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::Value;
+
+use super::{ApiTags, common::JsonOf, schemas};
+use crate::{
+    auth::Caller,
+    domain::{
+        Ctx,
+        accounts::{self, NewAccount},
+        crud::{self, Resource},
+        resources::{self, is_owner},
+    },
+    error::{ApiError, ApiResult},
+    state::AppState,
+    store::{
+        entities::{project, task, user},
+        now,
+    },
+};
+
+#[derive(Object)]
+pub struct RegisterRequest {
+    /// Unique nickname: letters, digits, `-`, `_`, `.`.
+    pub name: String,
+    pub fullname: Option<String>,
+    pub email_addr: String,
+    /// At least 8 characters.
+    #[oai(write_only)]
+    pub password: String,
+}
+
+#[derive(Object)]
+pub struct LoginRequest {
+    /// Account name; or give `email_addr`.
+    pub name: Option<String>,
+    pub email_addr: Option<String>,
+    #[oai(write_only)]
+    pub password: String,
+}
+
+#[derive(Object)]
+pub struct TokenResponse {
+    /// Send as `Authorization: Bearer <access_token>`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Lifetime in seconds.
+    pub expires_in: u64,
+}
+
+/// The caller's own account, with its api key.
+fn account(caller: &Caller, user: &user::Model) -> Value {
+    let mut map = resources::shape_user(caller, user);
+    map.insert("api_key".into(), Value::String(user.api_key.clone()));
+    Value::Object(map)
+}
+
+fn signed_in(caller: &Caller) -> ApiResult<Arc<user::Model>> {
+    caller.user.clone().ok_or(ApiError::Unauthorized(None))
+}
+
+pub struct AuthApi;
+
+#[OpenApi(tag = "ApiTags::Auth")]
+impl AuthApi {
+    /// Create an account.
+    ///
+    /// Returns the account with its `api_key`. The first account of a site becomes its admin.
+    /// A taken name or e-mail address gives 415 `DBIntegrityError`.
+    #[oai(path = "/auth/register", method = "post")]
+    async fn register(
+        &self,
+        state: Data<&Arc<AppState>>,
+        req: Json<RegisterRequest>,
+    ) -> Result<JsonOf<schemas::User>, ApiError> {
+        let req = req.0;
+        let user = accounts::register(
+            &state,
+            NewAccount {
+                name: req.name,
+                fullname: req.fullname.unwrap_or_default(),
+                email_addr: req.email_addr,
+                password: req.password,
+                admin: false,
+            },
+        )
+        .await?;
+        let caller = Caller {
+            user: Some(Arc::new(user.clone())),
+            ip: String::new(),
+        };
+        Ok(JsonOf::new(account(&caller, &user)))
+    }
+
+    /// Sign in with a name or e-mail address and a password; returns a bearer token.
+    #[oai(path = "/auth/login", method = "post")]
+    async fn login(
+        &self,
+        state: Data<&Arc<AppState>>,
+        req: Json<LoginRequest>,
+    ) -> Result<Json<TokenResponse>, ApiError> {
+        let req = req.0;
+        let login = req
+            .name
+            .or(req.email_addr)
+            .ok_or_else(|| ApiError::value("give name or email_addr"))?;
+        let user = accounts::login(&state, &login, req.password).await?;
+        Ok(Json(TokenResponse {
+            access_token: state.tokens.issue(user.id)?,
+            token_type: "Bearer".into(),
+            expires_in: state.tokens.ttl(),
+        }))
+    }
+
+    /// The signed-in account, with its api key.
+    #[oai(path = "/auth/me", method = "get")]
+    async fn me(&self, caller: Caller) -> Result<JsonOf<schemas::User>, ApiError> {
+        let user = signed_in(&caller)?;
+        Ok(JsonOf::new(account(&caller, &user)))
+    }
+
+    /// Replace the caller's api key; the old one stops working at once.
+    #[oai(path = "/auth/api-key", method = "post")]
+    async fn regenerate_api_key(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+    ) -> Result<JsonOf<schemas::User>, ApiError> {
+        let user = signed_in(&caller)?;
+        let updated = accounts::regenerate_api_key(&state, user.id).await?;
+        Ok(JsonOf::new(account(&caller, &updated)))
+    }
+}
+
+pub struct ProjectActionsApi;
+
+#[OpenApi(tag = "ApiTags::Project")]
+impl ProjectActionsApi {
+    /// Publish a draft project (owners and admins).
+    ///
+    /// A published project is listed and readable by everyone. Refused (400) while the project
+    /// has no task. Unlike PYBOSSA, answers given while it was a draft are kept.
+    #[oai(path = "/project/:id/publish", method = "post")]
+    async fn publish(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        id: Path<i32>,
+    ) -> Result<JsonOf<schemas::Project>, ApiError> {
+        let ctx = Ctx {
+            state: &state,
+            caller: &caller,
+        };
+        let model = publish(ctx, id.0).await?;
+        Ok(JsonOf::new(Value::Object(
+            resources::Project::shape(ctx, &model).await?,
+        )))
+    }
+}
+
+async fn publish(ctx: Ctx<'_>, id: i32) -> ApiResult<project::Model> {
+    let existing = crud::find::<resources::Project>(&ctx.state.db, id).await?;
+    if !(ctx.caller.is_admin() || is_owner(ctx.caller, &existing)) {
+        return Err(ApiError::denied(ctx.caller.is_authenticated()));
+    }
+    let tasks = task::Entity::find()
+        .filter(task::Column::ProjectId.eq(id))
+        .count(&ctx.state.db)
+        .await?;
+    if tasks == 0 {
+        return Err(ApiError::BadRequest(
+            "a project needs at least one task to be published".into(),
+        ));
+    }
+    if existing.published {
+        return Ok(existing);
+    }
+    project::Entity::update_many()
+        .col_expr(
+            project::Column::Published,
+            sea_orm::sea_query::Expr::value(true),
+        )
+        .col_expr(
+            project::Column::Updated,
+            sea_orm::sea_query::Expr::value(now()),
+        )
+        .filter(project::Column::Id.eq(id))
+        .exec(&ctx.state.db)
+        .await?;
+    crud::find::<resources::Project>(&ctx.state.db, id).await
+}

@@ -1,0 +1,76 @@
+//! HTTP routes: one module per resource, each an `#[OpenApi]` struct.
+
+pub mod auth;
+pub mod common;
+pub mod health;
+pub mod rest;
+pub mod schemas;
+pub mod uploads;
+
+use poem_openapi::Tags;
+
+use crate::domain::resources as res;
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Projects: sets of tasks with a presenter.
+    Project,
+    /// Project categories (admins manage them).
+    Category,
+    /// Tasks to be answered.
+    Task,
+    /// Answers to tasks.
+    Taskrun,
+    /// Outcomes of completed tasks.
+    Result,
+    /// Accounts.
+    User,
+    /// Site-wide announcements (admins).
+    Announcement,
+    /// Project blog posts.
+    Blogpost,
+    /// Material that helps volunteers (tutorial images, examples).
+    Helpingmaterial,
+    /// Project pages (a small CMS).
+    Page,
+    /// Sign-up, sign-in and api keys.
+    Auth,
+}
+
+rest::resource_api!(ProjectApi, res::Project, schemas::Project, "ApiTags::Project", list: "/project", item: "/project/:id");
+rest::resource_api!(CategoryApi, res::Category, schemas::Category, "ApiTags::Category", list: "/category", item: "/category/:id");
+rest::resource_api!(TaskApi, res::Task, schemas::Task, "ApiTags::Task", list: "/task", item: "/task/:id");
+rest::resource_api!(TaskRunApi, res::TaskRun, schemas::TaskRun, "ApiTags::Taskrun", list: "/taskrun", item: "/taskrun/:id");
+rest::resource_api!(ResultApi, res::ResultResource, schemas::Result, "ApiTags::Result", list: "/result", item: "/result/:id");
+rest::resource_api!(UserApi, res::User, schemas::User, "ApiTags::User", list: "/user", item: "/user/:id");
+rest::resource_api!(AnnouncementApi, res::Announcement, schemas::Announcement, "ApiTags::Announcement", list: "/announcement", item: "/announcement/:id");
+rest::resource_api!(BlogpostApi, res::Blogpost, schemas::Blogpost, "ApiTags::Blogpost", list: "/blogpost", item: "/blogpost/:id");
+rest::resource_api!(HelpingMaterialApi, res::HelpingMaterial, schemas::HelpingMaterial, "ApiTags::Helpingmaterial", list: "/helpingmaterial", item: "/helpingmaterial/:id");
+rest::resource_api!(PageApi, res::Page, schemas::Page, "ApiTags::Page", list: "/page", item: "/page/:id");
+
+/// Every operation under `/api`.
+pub type Api = (
+    (ProjectApi, CategoryApi, TaskApi, TaskRunApi, ResultApi),
+    (
+        UserApi,
+        AnnouncementApi,
+        BlogpostApi,
+        HelpingMaterialApi,
+        PageApi,
+    ),
+    (auth::AuthApi, auth::ProjectActionsApi),
+);
+
+pub fn api() -> Api {
+    (
+        (ProjectApi, CategoryApi, TaskApi, TaskRunApi, ResultApi),
+        (
+            UserApi,
+            AnnouncementApi,
+            BlogpostApi,
+            HelpingMaterialApi,
+            PageApi,
+        ),
+        (auth::AuthApi, auth::ProjectActionsApi),
+    )
+}

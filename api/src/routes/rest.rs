@@ -1,0 +1,281 @@
+//! The five PYBOSSA operations (list, create, get, update, delete) for any resource, and the
+//! macro that gives each resource its documented routes.
+
+use std::sync::Arc;
+
+use poem::Request;
+use serde_json::{Map, Value as Json};
+
+use crate::routes::common::{Body, add_links, base_url, parse_list};
+use crate::{
+    auth::Caller,
+    domain::{
+        Ctx, crud,
+        crud::{Model, Resource},
+        related, uploads,
+    },
+    error::{ApiError, ApiResult},
+    state::AppState,
+};
+
+/// Query keys a resource tolerates without treating them as filters.
+fn extra_keys(target: &str) -> &'static [&'static str] {
+    match target {
+        "task" => &["external_uid"],
+        _ => &[],
+    }
+}
+
+async fn present<R: Resource>(
+    ctx: Ctx<'_>,
+    base: &str,
+    model: &Model<R>,
+) -> ApiResult<Map<String, Json>> {
+    let mut map = R::shape(ctx, model).await?;
+    if R::TARGET != "user" {
+        add_links(&mut map, base, R::TARGET, R::PARENTS);
+    }
+    Ok(map)
+}
+
+pub async fn list<R: Resource>(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    req: &Request,
+) -> ApiResult<Json> {
+    let params = parse_list(req, extra_keys(R::TARGET))?;
+    let ctx = Ctx { state, caller };
+    let models = crud::list::<R>(ctx, &params).await?;
+    let base = base_url(req, state.config.public_url.as_deref());
+    let mut out = Vec::with_capacity(models.len());
+    for m in &models {
+        out.push(present::<R>(ctx, &base, m).await?);
+    }
+    if params.related {
+        related::attach(ctx, R::TARGET, &mut out).await?;
+    }
+    if params.stats && R::TARGET == "project" {
+        related::attach_project_stats(ctx, &mut out).await?;
+    }
+    Ok(Json::Array(out.into_iter().map(Json::Object).collect()))
+}
+
+pub async fn get<R: Resource>(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    req: &Request,
+    id: i32,
+) -> ApiResult<Json> {
+    let ctx = Ctx { state, caller };
+    let model = crud::get::<R>(ctx, id).await?;
+    let base = base_url(req, state.config.public_url.as_deref());
+    let mut out = vec![present::<R>(ctx, &base, &model).await?];
+    let pairs = crate::routes::common::query_pairs(req)?;
+    if pairs.iter().any(|(k, v)| k == "related" && !v.is_empty()) {
+        related::attach(ctx, R::TARGET, &mut out).await?;
+    }
+    if R::TARGET == "project" && pairs.iter().any(|(k, v)| k == "stats" && !v.is_empty()) {
+        related::attach_project_stats(ctx, &mut out).await?;
+    }
+    Ok(Json::Object(out.pop().unwrap_or_default()))
+}
+
+/// Query parameters of writes must be columns (PYBOSSA validates them), `api_key` excepted.
+fn check_write_query<R: Resource>(req: &Request) -> ApiResult<()> {
+    for (key, _) in crate::routes::common::query_pairs(req)? {
+        if key != "api_key" && key != "external_uid" && crud::column::<R>(&key).is_none() {
+            return Err(ApiError::attribute(format!(
+                "type object '{}' has no attribute '{key}'",
+                R::CLASS
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub async fn create<R: Resource>(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    req: &Request,
+    body: Body<impl Sized>,
+) -> ApiResult<Json> {
+    check_write_query::<R>(req)?;
+    let ctx = Ctx { state, caller };
+    let mut fields = body.fields;
+    let stored = match body.file {
+        Some(file) => {
+            let base = base_url(req, state.config.public_url.as_deref());
+            Some(uploads::store::<R>(ctx, &base, &mut fields, file, None).await?)
+        }
+        None => None,
+    };
+    let created = crud::create::<R>(ctx, fields).await;
+    if let (Err(_), Some(key)) = (&created, &stored) {
+        // The row was refused: do not keep its file.
+        let _ = state.storage.delete(key).await;
+    }
+    Ok(Json::Object(crud::to_map::<R>(&created?)))
+}
+
+pub async fn update<R: Resource>(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    req: &Request,
+    id: i32,
+    body: Body<impl Sized>,
+) -> ApiResult<Json> {
+    check_write_query::<R>(req)?;
+    let ctx = Ctx { state, caller };
+    let mut fields = body.fields;
+    if let Some(file) = body.file {
+        let existing = crud::find::<R>(&state.db, id).await?;
+        let previous = crud::to_map::<R>(&existing);
+        let base = base_url(req, state.config.public_url.as_deref());
+        uploads::store::<R>(ctx, &base, &mut fields, file, Some(&previous)).await?;
+    }
+    let updated = crud::update::<R>(ctx, id, fields).await?;
+    let map = match R::TARGET {
+        // Never echo credentials or hashes back.
+        "user" => R::shape(ctx, &updated).await?,
+        _ => crud::to_map::<R>(&updated),
+    };
+    Ok(Json::Object(map))
+}
+
+pub async fn delete<R: Resource>(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    req: &Request,
+    id: i32,
+) -> ApiResult<()> {
+    check_write_query::<R>(req)?;
+    let ctx = Ctx { state, caller };
+    let existing = crud::find::<R>(&state.db, id).await.ok();
+    crud::delete::<R>(ctx, id).await?;
+    if let Some(model) = existing {
+        uploads::forget(state, &crud::to_map::<R>(&model)).await;
+    }
+    Ok(())
+}
+
+/// Declares one resource's routes: `GET|POST /api/<r>` and `GET|PUT|DELETE /api/<r>/{id}`.
+macro_rules! resource_api {
+    (
+        $api:ident, $res:ty, $schema:ty, $tag:literal,
+        list: $list_path:literal, item: $item_path:literal
+    ) => {
+        pub struct $api;
+
+        #[poem_openapi::OpenApi]
+        impl $api {
+            /// List objects.
+            ///
+            /// Any column can be a filter (`column=value`); `info` takes `key::value|key::value`,
+            /// or JSON that the object's `info` must contain, and with `fulltextsearch=1` a
+            /// full-text query. `limit` (default 20, at most 100), `offset` or `last_id` (keyset:
+            /// `id > last_id`), `orderby` and `desc` page through them. A signed-in caller only
+            /// sees what they own unless `all=1`. `related=1` adds linked objects.
+            #[oai(path = $list_path, method = "get", tag = $tag)]
+            async fn list(
+                &self,
+                state: poem::web::Data<&std::sync::Arc<crate::state::AppState>>,
+                caller: crate::auth::Caller,
+                req: &poem::Request,
+                /// Page size: default 20, at most 100.
+                limit: poem_openapi::param::Query<Option<String>>,
+                /// Rows to skip (ignored with `last_id`).
+                offset: poem_openapi::param::Query<Option<String>>,
+                /// Keyset pagination: only ids greater than this, ascending.
+                last_id: poem_openapi::param::Query<Option<String>>,
+                /// Column to order by (default `id`).
+                orderby: poem_openapi::param::Query<Option<String>>,
+                /// Descending order (`true`/`false`, `1`/`0`, `yes`/`no`).
+                desc: poem_openapi::param::Query<Option<String>>,
+                /// `1`: do not limit a signed-in caller to what they own.
+                all: poem_openapi::param::Query<Option<String>>,
+                /// Filter on `info`: `k::v|k2::v2`, or JSON to be contained.
+                info: poem_openapi::param::Query<Option<String>>,
+                /// `1`: `info=k::words` is a full-text search.
+                fulltextsearch: poem_openapi::param::Query<Option<String>>,
+                /// Any value: embed related objects.
+                related: poem_openapi::param::Query<Option<String>>,
+            ) -> Result<crate::routes::common::JsonOf<Vec<$schema>>, crate::error::ApiError> {
+                let _ = (
+                    limit,
+                    offset,
+                    last_id,
+                    orderby,
+                    desc,
+                    all,
+                    info,
+                    fulltextsearch,
+                    related,
+                );
+                Ok(crate::routes::common::JsonOf::new(
+                    crate::routes::rest::list::<$res>(&state, &caller, req).await?,
+                ))
+            }
+
+            /// Create an object.
+            ///
+            /// Answers 200 with the stored object. Reserved keys give 400, unknown keys and
+            /// invalid values 415.
+            #[oai(path = $list_path, method = "post", tag = $tag)]
+            async fn create(
+                &self,
+                state: poem::web::Data<&std::sync::Arc<crate::state::AppState>>,
+                caller: crate::auth::Caller,
+                req: &poem::Request,
+                body: crate::routes::common::Body<$schema>,
+            ) -> Result<crate::routes::common::JsonOf<$schema>, crate::error::ApiError> {
+                Ok(crate::routes::common::JsonOf::new(
+                    crate::routes::rest::create::<$res>(&state, &caller, req, body).await?,
+                ))
+            }
+
+            /// Get one object.
+            #[oai(path = $item_path, method = "get", tag = $tag)]
+            async fn get(
+                &self,
+                state: poem::web::Data<&std::sync::Arc<crate::state::AppState>>,
+                caller: crate::auth::Caller,
+                req: &poem::Request,
+                id: poem_openapi::param::Path<i32>,
+            ) -> Result<crate::routes::common::JsonOf<$schema>, crate::error::ApiError> {
+                Ok(crate::routes::common::JsonOf::new(
+                    crate::routes::rest::get::<$res>(&state, &caller, req, id.0).await?,
+                ))
+            }
+
+            /// Update an object (partial: absent keys are left alone).
+            #[oai(path = $item_path, method = "put", tag = $tag)]
+            async fn update(
+                &self,
+                state: poem::web::Data<&std::sync::Arc<crate::state::AppState>>,
+                caller: crate::auth::Caller,
+                req: &poem::Request,
+                id: poem_openapi::param::Path<i32>,
+                body: crate::routes::common::Body<$schema>,
+            ) -> Result<crate::routes::common::JsonOf<$schema>, crate::error::ApiError> {
+                Ok(crate::routes::common::JsonOf::new(
+                    crate::routes::rest::update::<$res>(&state, &caller, req, id.0, body).await?,
+                ))
+            }
+
+            /// Delete an object.
+            #[oai(path = $item_path, method = "delete", tag = $tag)]
+            async fn delete(
+                &self,
+                state: poem::web::Data<&std::sync::Arc<crate::state::AppState>>,
+                caller: crate::auth::Caller,
+                req: &poem::Request,
+                id: poem_openapi::param::Path<i32>,
+            ) -> Result<crate::routes::common::Deleted, crate::error::ApiError> {
+                crate::routes::rest::delete::<$res>(&state, &caller, req, id.0).await?;
+                Ok(crate::routes::common::Deleted)
+            }
+        }
+    };
+}
+
+pub(crate) use resource_api;

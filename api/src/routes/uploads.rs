@@ -1,0 +1,39 @@
+//! `GET /uploads/{container}/{name}`: uploaded files, byte for byte.
+
+use std::sync::Arc;
+
+use poem::{
+    IntoResponse, Response, handler,
+    http::StatusCode,
+    web::{Data, Path},
+};
+
+use crate::{domain::uploads::content_type, state::AppState};
+
+#[handler]
+pub async fn serve(
+    Path((container, name)): Path<(String, String)>,
+    state: Data<&Arc<AppState>>,
+) -> Response {
+    let key = format!("{container}/{name}");
+    match state.storage.get(&key).await {
+        Ok(Some(bytes)) => {
+            let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+            Response::builder()
+                .content_type(content_type(ext))
+                .header("x-content-type-options", "nosniff")
+                // Uploaded content never runs with the app's origin.
+                .header(
+                    "content-security-policy",
+                    "sandbox; default-src 'none'; img-src 'self'; media-src 'self'",
+                )
+                .header("cache-control", "public, max-age=31536000, immutable")
+                .body(bytes)
+        }
+        Ok(None) => StatusCode::NOT_FOUND.into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "reading an upload failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! Starting the service: state from configuration, then the HTTP server with graceful shutdown.
+
+use std::{sync::Arc, time::Duration};
+
+use poem::{
+    Server,
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+};
+
+use crate::{
+    app, auth::token::TokenKeys, config::Config, kv::Kv, state::AppState, storage::LocalDisk, store,
+};
+
+pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
+    let url = config.database_url();
+    let db = store::connect(&url).await?;
+    if !config.no_migrate {
+        store::migrate(&db).await?;
+    }
+    let read_db = match &config.database_replica_url {
+        Some(replica) if !replica.is_empty() => store::connect(replica).await?,
+        _ => db.clone(),
+    };
+    let secret = match &config.secret {
+        Some(s) if !s.is_empty() => s.as_bytes().to_vec(),
+        _ => {
+            tracing::warn!(
+                "TESSERA_SECRET is not set: using a random one, sign-ins end at restart"
+            );
+            let mut bytes = [0u8; 32];
+            rand::fill(&mut bytes);
+            bytes.to_vec()
+        }
+    };
+    let kv = Kv::connect(config.redis_url.as_deref()).await?;
+    let storage = Arc::new(LocalDisk::new(config.uploads_dir()));
+    Ok(Arc::new(AppState {
+        tokens: TokenKeys::new(&secret, config.token_ttl),
+        db,
+        read_db,
+        storage,
+        kv,
+        config,
+    }))
+}
+
+/// Binds the configured address (port 0 picks a free one) and returns the acceptor.
+pub async fn bind(config: &Config) -> std::io::Result<TcpAcceptor> {
+    TcpListener::bind(config.addr).into_acceptor().await
+}
+
+/// Serves until `shutdown` resolves, then lets requests in flight finish (up to 30 s).
+pub async fn serve(
+    state: Arc<AppState>,
+    acceptor: TcpAcceptor,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let addr = acceptor
+        .local_addr()
+        .into_iter()
+        .next()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    tracing::info!(%addr, database = %state.backend_name(), cache = state.kv.describe(), "serving");
+    Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(app::build(state), shutdown, Some(Duration::from_secs(30)))
+        .await
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,32 @@
+//! Process-wide state handed to every handler.
+
+use std::sync::Arc;
+
+use sea_orm::{DatabaseConnection, DbBackend};
+
+use crate::{auth::token::TokenKeys, config::Config, kv::Kv, storage::Storage};
+
+pub struct AppState {
+    pub config: Config,
+    /// Primary database: every write, and every read that must see the caller's own writes.
+    pub db: DatabaseConnection,
+    /// Replica for reads that may lag (listings, stats); the primary when none is configured.
+    pub read_db: DatabaseConnection,
+    pub tokens: TokenKeys,
+    pub storage: Arc<dyn Storage>,
+    pub kv: Kv,
+}
+
+impl AppState {
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend() {
+            DbBackend::Postgres => "postgres",
+            DbBackend::Sqlite => "sqlite",
+            _ => "other",
+        }
+    }
+}

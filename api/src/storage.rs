@@ -1,0 +1,117 @@
+//! Where uploaded files live. One small trait so an object store can replace the local disk
+//! (needed with several API instances) without touching handlers.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{ApiError, ApiResult};
+
+#[async_trait::async_trait]
+pub trait Storage: Send + Sync {
+    /// Stores `bytes` as `container/name` and returns the key to serve it under.
+    async fn put(&self, container: &str, name: &str, bytes: &[u8]) -> ApiResult<String>;
+    /// The stored bytes, or `None` when there is no such file.
+    async fn get(&self, key: &str) -> ApiResult<Option<Vec<u8>>>;
+    async fn delete(&self, key: &str) -> ApiResult<()>;
+}
+
+pub struct LocalDisk {
+    root: PathBuf,
+}
+
+impl LocalDisk {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// Resolves a key inside the root, refusing anything that could step outside it.
+    fn path(&self, key: &str) -> Option<PathBuf> {
+        let mut path = self.root.clone();
+        let mut parts = 0;
+        for part in key.split('/') {
+            if !is_safe_segment(part) {
+                return None;
+            }
+            path.push(part);
+            parts += 1;
+        }
+        (parts == 2).then_some(path)
+    }
+}
+
+/// A file or folder name made only of safe characters, never `.` or `..`.
+pub fn is_safe_segment(part: &str) -> bool {
+    !part.is_empty()
+        && part.len() <= 128
+        && !part.starts_with('.')
+        && part
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+#[async_trait::async_trait]
+impl Storage for LocalDisk {
+    async fn put(&self, container: &str, name: &str, bytes: &[u8]) -> ApiResult<String> {
+        let key = format!("{container}/{name}");
+        let path = self
+            .path(&key)
+            .ok_or_else(|| ApiError::value("invalid file name"))?;
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(ApiError::internal)?;
+        }
+        // Write then rename, so a reader never sees half a file.
+        let tmp = path.with_extension("part");
+        tokio::fs::write(&tmp, bytes)
+            .await
+            .map_err(ApiError::internal)?;
+        tokio::fs::rename(&tmp, &path)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(key)
+    }
+
+    async fn get(&self, key: &str) -> ApiResult<Option<Vec<u8>>> {
+        let Some(path) = self.path(key) else {
+            return Ok(None);
+        };
+        match tokio::fs::read(Path::new(&path)).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ApiError::internal(e)),
+        }
+    }
+
+    async fn delete(&self, key: &str) -> ApiResult<()> {
+        if let Some(path) = self.path(key) {
+            match tokio::fs::remove_file(path).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(ApiError::internal(e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_cannot_escape_the_root() {
+        let disk = LocalDisk::new("/srv/uploads");
+        assert!(disk.path("user_1/a.png").is_some());
+        for bad in [
+            "../etc/passwd",
+            "user_1/../../x",
+            "user_1/.hidden",
+            "/abs/x",
+            "a/b/c",
+            "user_1/a b.png",
+            "user_1/",
+        ] {
+            assert!(disk.path(bad).is_none(), "{bad} accepted");
+        }
+    }
+}

@@ -1,0 +1,30 @@
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, Serialize, Deserialize)]
+#[sea_orm(table_name = "task")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i32,
+    pub created: String,
+    pub project_id: i32,
+    pub state: String,
+    pub quorum: i32,
+    pub calibration: i32,
+    #[sea_orm(column_name = "priority_0")]
+    #[serde(rename = "priority_0")]
+    pub priority_0: f64,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub info: Option<Json>,
+    pub n_answers: i32,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub fav_user_ids: Option<Json>,
+    /// Answers received, kept in the same transaction as the answer rows; internal.
+    #[serde(skip_serializing, default)]
+    pub n_task_runs: i32,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,59 @@
+//! Database access: connections, migrations and the queries shared by several resources.
+
+pub mod counters;
+pub mod entities;
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use tessera_migrations::{Migrator, MigratorTrait};
+
+/// Opens a connection pool. For SQLite the folder is created and WAL mode is used so readers
+/// never wait for the writer.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let is_sqlite = url.starts_with("sqlite:");
+    if is_sqlite {
+        if let Some(path) = sqlite_path(url) {
+            if let Some(parent) = std::path::Path::new(&path).parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent).map_err(|e| DbErr::Custom(e.to_string()))?;
+                }
+            }
+        }
+    }
+    let mut opts = ConnectOptions::new(url.to_string());
+    opts.sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10));
+    if is_sqlite {
+        opts.max_connections(8).min_connections(1);
+        opts.map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    } else {
+        opts.max_connections(32).min_connections(2);
+    }
+    Database::connect(opts).await
+}
+
+fn sqlite_path(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then(|| path.to_string())
+}
+
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
+
+/// Current time as PYBOSSA writes it: naive UTC ISO-8601 with microseconds.
+pub fn now() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6f")
+        .to_string()
+}

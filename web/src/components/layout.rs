@@ -1,0 +1,57 @@
+use leptos::prelude::*;
+use leptos_router::hooks::use_location;
+
+/// The product's mark: four tesserae, one lifted out of line.
+#[component]
+pub fn Logo() -> impl IntoView {
+    view! {
+        <svg class="logo-mark" viewBox="0 0 32 32" width="28" height="28" aria-hidden="true">
+            <rect x="3" y="3" width="12" height="12" rx="3" class="logo-a"/>
+            <rect x="17" y="3" width="12" height="12" rx="3" class="logo-b"/>
+            <rect x="3" y="17" width="12" height="12" rx="3" class="logo-b"/>
+            <rect x="18.5" y="18.5" width="10.5" height="10.5" rx="3" class="logo-c"/>
+        </svg>
+    }
+}
+
+#[component]
+pub fn SiteHeader() -> impl IntoView {
+    let path = use_location().pathname;
+    // "Projects" stays current on a project's own page, which `<A exact>` would not do.
+    let current = move |section: &'static str| {
+        move || {
+            let path = path.get();
+            let here = match section {
+                "projects" => path == "/" || path.starts_with("/project/"),
+                _ => path == "/about",
+            };
+            here.then_some("page")
+        }
+    };
+    view! {
+        <header class="site-header">
+            <div class="container header-inner">
+                <a class="brand" href="/">
+                    <Logo/>
+                    <span class="brand-name">"Tessera"</span>
+                </a>
+                <nav class="site-nav" aria-label="Main">
+                    <a href="/" aria-current=current("projects")>"Projects"</a>
+                    <a href="/about" aria-current=current("about")>"About"</a>
+                </nav>
+            </div>
+        </header>
+    }
+}
+
+#[component]
+pub fn SiteFooter() -> impl IntoView {
+    view! {
+        <footer class="site-footer">
+            <div class="container footer-inner">
+                <span>"Tessera — open crowdsourcing, one small task at a time."</span>
+                <span class="muted">"PYBOSSA-compatible API at " <code>"/api"</code></span>
+            </div>
+        </footer>
+    }
+}

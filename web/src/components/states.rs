@@ -1,0 +1,64 @@
+use leptos::prelude::*;
+
+use crate::api::ApiError;
+
+/// Placeholder cards while the project list loads.
+#[component]
+pub fn LoadingGrid(#[prop(default = 6)] count: usize) -> impl IntoView {
+    view! {
+        <div class="loading" role="status" aria-live="polite">
+            <p class="result-count">"Loading projects…"</p>
+            <ul class="card-grid" aria-hidden="true">
+                {(0..count)
+                    .map(|_| view! {
+                        <li class="card card-skeleton">
+                            <div class="thumb skeleton"></div>
+                            <div class="card-body">
+                                <div class="skeleton skeleton-line skeleton-title"></div>
+                                <div class="skeleton skeleton-line"></div>
+                                <div class="skeleton skeleton-line skeleton-short"></div>
+                            </div>
+                        </li>
+                    })
+                    .collect_view()}
+            </ul>
+        </div>
+    }
+}
+
+/// A failed request, with the server's message and a way to try again.
+#[component]
+pub fn ErrorState(
+    #[prop(into)] title: String,
+    error: ApiError,
+    on_retry: impl Fn() + 'static,
+) -> impl IntoView {
+    view! {
+        <div class="state state-error" role="alert">
+            <div class="state-icon" aria-hidden="true">"!"</div>
+            <h2 class="state-title">{title}</h2>
+            <p class="state-text">{error.to_string()}</p>
+            <button type="button" class="button" on:click=move |_| on_retry()>"Try again"</button>
+        </div>
+    }
+}
+
+/// Nothing to show; `children` carry the next step.
+#[component]
+pub fn EmptyState(#[prop(into)] title: String, children: Children) -> impl IntoView {
+    view! {
+        <div class="state state-empty">
+            <div class="state-icon" aria-hidden="true">
+                <svg viewBox="0 0 24 24" width="22" height="22" fill="none" stroke="currentColor"
+                    stroke-width="1.8" stroke-linejoin="round">
+                    <rect x="3" y="3" width="7.5" height="7.5" rx="2"/>
+                    <rect x="13.5" y="3" width="7.5" height="7.5" rx="2"/>
+                    <rect x="3" y="13.5" width="7.5" height="7.5" rx="2"/>
+                    <rect x="13.5" y="13.5" width="7.5" height="7.5" rx="2" stroke-dasharray="3 2.2"/>
+                </svg>
+            </div>
+            <h2 class="state-title">{title}</h2>
+            <div class="state-body">{children()}</div>
+        </div>
+    }
+}

@@ -1,0 +1,59 @@
+//! Tessera's web front end: a client-side rendered Leptos app.
+//!
+//! It talks to the PYBOSSA-compatible API on the same origin (`/api/...`); the server serves
+//! `index.html` for every non-API path so that deep links such as `/project/{short_name}` work.
+
+mod api;
+mod components;
+mod pages;
+
+use leptos::prelude::*;
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+use wasm_bindgen::prelude::wasm_bindgen;
+
+use components::{SiteFooter, SiteHeader};
+use pages::{About, Home, NotFound, ProjectPage};
+
+/// Entry point, run by the generated JS module's `init()`.
+#[wasm_bindgen(start)]
+pub fn main() {
+    console_error_panic_hook::set_once();
+    // index.html carries a static placeholder for browsers still loading (or without) wasm;
+    // drop it before the app mounts beside it.
+    if let Some(boot) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id("boot"))
+    {
+        boot.remove();
+    }
+    leptos::mount::mount_to_body(App);
+}
+
+#[component]
+fn App() -> impl IntoView {
+    view! {
+        <Router>
+            <a class="skip-link" href="#main">"Skip to content"</a>
+            <SiteHeader/>
+            <main id="main" class="main" tabindex="-1">
+                <Routes fallback=|| view! { <NotFound/> }>
+                    <Route path=path!("/") view=Home/>
+                    <Route path=path!("/about") view=About/>
+                    <Route path=path!("/project/:short_name") view=ProjectPage/>
+                </Routes>
+            </main>
+            <SiteFooter/>
+        </Router>
+    }
+}
+
+/// Sets the browser tab's title; `None` gives the bare product name.
+pub(crate) fn set_title(page: Option<&str>) {
+    if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
+        match page {
+            Some(page) => doc.set_title(&format!("{page} · Tessera")),
+            None => doc.set_title("Tessera"),
+        }
+    }
+}

@@ -1,0 +1,112 @@
+use leptos::prelude::*;
+
+use crate::api::{self, Project};
+use crate::components::{EmptyState, ErrorState, LoadingGrid, ProjectCard};
+
+/// Landing page: what Tessera is, and every project to pick from.
+#[component]
+pub fn Home() -> impl IntoView {
+    crate::set_title(None);
+    let projects = LocalResource::new(api::list_projects);
+    let (query, set_query) = signal(String::new());
+
+    let list = move || match projects.get() {
+        None => view! { <LoadingGrid/> }.into_any(),
+        Some(Err(error)) => view! {
+            <ErrorState
+                title="Projects could not be loaded"
+                error=error
+                on_retry=move || projects.refetch()
+            />
+        }
+        .into_any(),
+        Some(Ok(all)) if all.is_empty() => view! {
+            <EmptyState title="No projects yet">
+                <p>
+                    "Projects appear here as soon as someone creates one through the API, "
+                    "for example with " <code>"pbs create-project"</code> "."
+                </p>
+            </EmptyState>
+        }
+        .into_any(),
+        Some(Ok(all)) => {
+            let total = all.len();
+            let needle = query.get().trim().to_lowercase();
+            let shown: Vec<Project> = all
+                .into_iter()
+                .filter(|p| {
+                    needle.is_empty()
+                        || p.name.to_lowercase().contains(&needle)
+                        || p.short_name.to_lowercase().contains(&needle)
+                        || p.description().to_lowercase().contains(&needle)
+                })
+                .collect();
+            let summary = match (needle.is_empty(), shown.len()) {
+                (true, 1) => "1 project".to_owned(),
+                (true, n) => format!("{n} projects"),
+                (false, n) => format!("{n} of {total} match"),
+            };
+            if shown.is_empty() {
+                view! {
+                    <p class="result-count" aria-live="polite">{summary}</p>
+                    <EmptyState title="No matching projects">
+                        <p>"Nothing matches “" {query.get()} "”. Try a shorter search."</p>
+                        <button type="button" class="button button-quiet"
+                            on:click=move |_| set_query.set(String::new())>
+                            "Clear search"
+                        </button>
+                    </EmptyState>
+                }
+                .into_any()
+            } else {
+                view! {
+                    <p class="result-count" aria-live="polite">{summary}</p>
+                    <ul class="card-grid">
+                        {shown.into_iter()
+                            .map(|project| view! { <ProjectCard project=project/> })
+                            .collect_view()}
+                    </ul>
+                }
+                .into_any()
+            }
+        }
+    };
+
+    let has_projects = move || {
+        projects
+            .get()
+            .is_some_and(|r| r.is_ok_and(|all| !all.is_empty()))
+    };
+
+    view! {
+        <section class="hero">
+            <div class="container">
+                <p class="eyebrow">"Citizen science & crowdsourcing"</p>
+                <h1 class="hero-title">"Big questions, answered one small task at a time."</h1>
+                <p class="hero-lead">
+                    "Tessera splits research into small tasks that volunteers complete in the "
+                    "browser — classifying images, transcribing records, checking data. "
+                    "Pick a project below to see what it needs."
+                </p>
+            </div>
+        </section>
+        <section class="container section" aria-labelledby="projects-heading">
+            <div class="section-head">
+                <h2 id="projects-heading" class="section-title">"Projects"</h2>
+                <Show when=has_projects>
+                    <label class="search">
+                        <span class="visually-hidden">"Search projects"</span>
+                        <input
+                            type="search"
+                            placeholder="Search projects"
+                            autocomplete="off"
+                            prop:value=query
+                            on:input=move |ev| set_query.set(event_target_value(&ev))
+                        />
+                    </label>
+                </Show>
+            </div>
+            {list}
+        </section>
+    }
+}
