@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 target=wasm32-unknown-unknown
-target_dir=target
+target_dir=${CARGO_TARGET_DIR:-target}
 dist=web/dist
 wasm_in="$target_dir/$target/release/tessera_web.wasm"
 

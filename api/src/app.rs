@@ -36,11 +36,6 @@ pub fn openapi_yaml() -> String {
     openapi_service().spec_yaml()
 }
 
-#[handler]
-fn api_index() -> &'static str {
-    "The Tessera API"
-}
-
 /// Shown when the web app was not built, instead of a bare 404.
 #[handler]
 fn web_missing() -> Html<&'static str> {
@@ -59,7 +54,6 @@ pub fn build(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     let max_body = state.config.max_upload_bytes + 64 * 1024;
 
     let api_routes = Route::new()
-        .at("/", get(api_index))
         .at(
             "/openapi.yaml",
             get(poem::endpoint::make_sync(move |_| {

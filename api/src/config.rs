@@ -67,7 +67,27 @@ pub struct Config {
     pub log_json: bool,
 }
 
+/// Parses a configuration from arguments (and the environment), as the CLI does.
+#[derive(clap::Parser)]
+struct ConfigOnly {
+    #[command(flatten)]
+    config: Config,
+}
+
 impl Config {
+    pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::Parser;
+        ConfigOnly::try_parse_from(
+            std::iter::once(std::ffi::OsString::from("tessera"))
+                .chain(args.into_iter().map(Into::into)),
+        )
+        .map(|c| c.config)
+    }
+
     /// The database URL in effect, falling back to the embedded SQLite file.
     pub fn database_url(&self) -> String {
         match &self.database_url {

@@ -193,6 +193,8 @@ impl From<DbErr> for ApiError {
         if lower.contains("not null constraint")
             || lower.contains("violates not-null")
             || lower.contains("check constraint")
+            || lower.contains("foreign key constraint")
+            || lower.contains("unique constraint")
         {
             return Self::Integrity(text);
         }

@@ -398,10 +398,10 @@ pub async fn update<R: Resource>(
 }
 
 pub async fn delete<R: Resource>(ctx: Ctx<'_>, id: i32) -> ApiResult<()> {
+    let existing = find::<R>(&ctx.state.db, id).await?;
     if !R::CAN_DELETE {
         return Err(ApiError::denied(ctx.caller.is_authenticated()));
     }
-    let existing = find::<R>(&ctx.state.db, id).await?;
     R::before_delete(ctx, &existing).await?;
     let txn = ctx.state.db.begin().await?;
     R::after_delete(ctx, &txn, &existing).await?;

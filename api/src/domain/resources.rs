@@ -366,10 +366,11 @@ impl Resource for Project {
         }
         empty_to_null(body, &["name", "short_name", "description"]);
         check_short_name(body)?;
-        if let Some(featured) = body.get("featured").and_then(Json::as_bool) {
-            if featured != existing.featured && !ctx.caller.is_admin() {
-                return Err(ApiError::forbidden("Only admins can feature a project"));
-            }
+        if let Some(featured) = body.get("featured").and_then(Json::as_bool)
+            && featured != existing.featured
+            && !ctx.caller.is_admin()
+        {
+            return Err(ApiError::forbidden("Only admins can feature a project"));
         }
         if let Some(v) = body.get("owners_ids") {
             let mut owners = parse_owner_ids(v)?;

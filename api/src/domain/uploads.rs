@@ -144,10 +144,10 @@ pub async fn forget(state: &AppState, object: &Map<String, Json>) {
     let info = object.get("info").and_then(Json::as_object);
     let container = info.and_then(|i| i.get("container")).and_then(Json::as_str);
     let name = info.and_then(|i| i.get("file_name")).and_then(Json::as_str);
-    if let (Some(c), Some(n)) = (container, name) {
-        if let Err(e) = state.storage.delete(&format!("{c}/{n}")).await {
-            tracing::warn!(error = %e, "could not delete an uploaded file");
-        }
+    if let (Some(c), Some(n)) = (container, name)
+        && let Err(e) = state.storage.delete(&format!("{c}/{n}")).await
+    {
+        tracing::warn!(error = %e, "could not delete an uploaded file");
     }
 }
 

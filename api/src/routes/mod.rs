@@ -58,7 +58,7 @@ pub type Api = (
         HelpingMaterialApi,
         PageApi,
     ),
-    (auth::AuthApi, auth::ProjectActionsApi),
+    (auth::AuthApi, auth::ProjectActionsApi, IndexApi),
 );
 
 pub fn api() -> Api {
@@ -71,6 +71,17 @@ pub fn api() -> Api {
             HelpingMaterialApi,
             PageApi,
         ),
-        (auth::AuthApi, auth::ProjectActionsApi),
+        (auth::AuthApi, auth::ProjectActionsApi, IndexApi),
     )
+}
+
+pub struct IndexApi;
+
+#[poem_openapi::OpenApi]
+impl IndexApi {
+    /// Plain-text banner, as PYBOSSA's `GET /api/` answers.
+    #[oai(path = "/", method = "get")]
+    async fn index(&self) -> poem_openapi::payload::PlainText<&'static str> {
+        poem_openapi::payload::PlainText("The Tessera API")
+    }
 }

@@ -176,6 +176,7 @@ macro_rules! resource_api {
             /// `id > last_id`), `orderby` and `desc` page through them. A signed-in caller only
             /// sees what they own unless `all=1`. `related=1` adds linked objects.
             #[oai(path = $list_path, method = "get", tag = $tag)]
+            #[allow(clippy::too_many_arguments)]
             async fn list(
                 &self,
                 state: poem::web::Data<&std::sync::Arc<crate::state::AppState>>,

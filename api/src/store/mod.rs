@@ -12,14 +12,12 @@ use tessera_migrations::{Migrator, MigratorTrait};
 /// never wait for the writer.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let is_sqlite = url.starts_with("sqlite:");
-    if is_sqlite {
-        if let Some(path) = sqlite_path(url) {
-            if let Some(parent) = std::path::Path::new(&path).parent() {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent).map_err(|e| DbErr::Custom(e.to_string()))?;
-                }
-            }
-        }
+    if is_sqlite
+        && let Some(path) = sqlite_path(url)
+        && let Some(parent) = std::path::Path::new(&path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent).map_err(|e| DbErr::Custom(e.to_string()))?;
     }
     let mut opts = ConnectOptions::new(url.to_string());
     opts.sqlx_logging(false)

@@ -1,0 +1,302 @@
+//! Starts the real server on a random port against a fresh database: a SQLite file in a temp
+//! folder, or a uniquely named PostgreSQL database that is dropped afterwards.
+
+use std::path::PathBuf;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tessera_api::{config::Config, server};
+use tokio::sync::oneshot;
+
+pub fn pg_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn is_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub data_dir: PathBuf,
+    shutdown: Option<oneshot::Sender<()>>,
+    pg_db: Option<String>,
+}
+
+/// A response: status, headers and JSON body (`Null` when empty or not JSON).
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Resp {
+    #[track_caller]
+    pub fn ok(&self) -> &Value {
+        assert!(
+            self.status.is_success(),
+            "expected success, got {}: {}",
+            self.status,
+            self.text
+        );
+        &self.json
+    }
+    /// Asserts a PYBOSSA error body with this status and exception class.
+    #[track_caller]
+    pub fn err(&self, status: u16, cls: &str) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
+        assert_eq!(self.json["status"], "failed", "body: {}", self.text);
+        assert_eq!(self.json["status_code"], status, "body: {}", self.text);
+        assert_eq!(self.json["exception_cls"], cls, "body: {}", self.text);
+        for key in ["action", "target", "exception_msg"] {
+            assert!(self.json[key].is_string(), "{key} missing: {}", self.text);
+        }
+        &self.json
+    }
+}
+
+/// A signed-in user of a test.
+#[derive(Clone)]
+pub struct User {
+    pub id: i64,
+    pub api_key: String,
+}
+
+impl TestApp {
+    pub async fn sqlite() -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("tessera-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
+        Self::start(url, dir, None).await
+    }
+
+    /// `None` (after a loud warning) when PostgreSQL is not reachable outside CI.
+    pub async fn postgres() -> Option<Self> {
+        use sea_orm::ConnectionTrait;
+        let admin = match sea_orm::Database::connect(pg_admin_url()).await {
+            Ok(db) => db,
+            Err(e) => {
+                assert!(!is_ci(), "PostgreSQL is required under CI: {e}");
+                eprintln!(
+                    "\n!!! PostgreSQL not reachable at {} ({e}): PostgreSQL tests SKIPPED !!!\n",
+                    pg_admin_url()
+                );
+                return None;
+            }
+        };
+        let name = format!("tessera_t_{}", uuid::Uuid::new_v4().simple());
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create database");
+        admin.close().await.ok();
+        let base = pg_admin_url();
+        let url = match base.rsplit_once('/') {
+            Some((prefix, _)) => format!("{prefix}/{name}"),
+            None => panic!("bad TEST_POSTGRES_URL"),
+        };
+        let dir =
+            std::env::temp_dir().join(format!("tessera-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Some(Self::start(url, dir, Some(name)).await)
+    }
+
+    async fn start(url: String, dir: PathBuf, pg_db: Option<String>) -> Self {
+        let config = Config::from_args([
+            "--database-url",
+            &url,
+            "--addr",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.to_str().expect("utf-8 path"),
+            "--web-dir",
+            dir.join("no-web").to_str().expect("utf-8 path"),
+            "--secret",
+            "test-secret",
+            "--max-upload-bytes",
+            "200000",
+        ])
+        .expect("config");
+        let config = Config {
+            redis_url: None,
+            database_replica_url: None,
+            public_url: None,
+            ..config
+        };
+        let acceptor = server::bind(&config).await.expect("bind");
+        let addr = poem::listener::Acceptor::local_addr(&acceptor)
+            .into_iter()
+            .next()
+            .and_then(|a| a.as_socket_addr().copied())
+            .expect("local addr");
+        let state = server::build_state(config).await.expect("state");
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(server::serve(state, acceptor, async {
+            let _ = rx.await;
+        }));
+        Self {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            data_dir: dir,
+            shutdown: Some(tx),
+            pg_db,
+        }
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Option<&User>,
+        body: Option<Value>,
+    ) -> Resp {
+        let url = format!("{}{}", self.base, path);
+        let mut req = self.client.request(method, url);
+        if let Some(user) = auth {
+            req = req.query(&[("api_key", &user.api_key)]);
+        }
+        if let Some(body) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        Self::read(req.send().await.expect("request")).await
+    }
+
+    pub async fn read(resp: reqwest::Response) -> Resp {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            text,
+            json,
+        }
+    }
+
+    pub async fn get(&self, path: &str, auth: Option<&User>) -> Resp {
+        self.request(Method::GET, path, auth, None).await
+    }
+    pub async fn post(&self, path: &str, auth: Option<&User>, body: Value) -> Resp {
+        self.request(Method::POST, path, auth, Some(body)).await
+    }
+    pub async fn put(&self, path: &str, auth: Option<&User>, body: Value) -> Resp {
+        self.request(Method::PUT, path, auth, Some(body)).await
+    }
+    pub async fn delete(&self, path: &str, auth: Option<&User>) -> Resp {
+        self.request(Method::DELETE, path, auth, None).await
+    }
+
+    pub async fn register(&self, name: &str) -> User {
+        let r = self
+            .post(
+                "/api/auth/register",
+                None,
+                json!({"name": name, "fullname": format!("{name} Full"), "email_addr": format!("{name}@example.org"), "password": "correct horse"}),
+            )
+            .await;
+        let v = r.ok();
+        User {
+            id: v["id"].as_i64().expect("id"),
+            api_key: v["api_key"].as_str().expect("api_key").to_string(),
+        }
+    }
+
+    pub async fn category(&self, admin: &User, short: &str) -> i64 {
+        let r = self
+            .post(
+                "/api/category",
+                Some(admin),
+                json!({"name": short.to_uppercase(), "short_name": short, "description": "d"}),
+            )
+            .await;
+        r.ok()["id"].as_i64().expect("id")
+    }
+
+    pub async fn project(&self, owner: &User, short: &str) -> i64 {
+        let r = self
+            .post(
+                "/api/project",
+                Some(owner),
+                json!({"name": format!("Project {short}"), "short_name": short, "description": "About it"}),
+            )
+            .await;
+        r.ok()["id"].as_i64().expect("id")
+    }
+
+    pub async fn task(&self, owner: &User, project_id: i64, info: Value) -> i64 {
+        let r = self
+            .post(
+                "/api/task",
+                Some(owner),
+                json!({"project_id": project_id, "info": info, "n_answers": 2}),
+            )
+            .await;
+        r.ok()["id"].as_i64().expect("id")
+    }
+
+    /// Admin (first account), a category, and a second ordinary user.
+    pub async fn seeded(&self) -> (User, User, i64) {
+        let admin = self.register("admin").await;
+        let user = self.register("owner").await;
+        let cat = self.category(&admin, "thinking").await;
+        (admin, user, cat)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+        if let Some(name) = self.pg_db.take() {
+            // Drop the database from a thread with its own runtime: Drop cannot await.
+            let handle = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async move {
+                    use sea_orm::ConnectionTrait;
+                    if let Ok(db) = sea_orm::Database::connect(pg_admin_url()).await {
+                        let _ = db
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .await;
+                        let _ = db.close().await;
+                    }
+                });
+            });
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Runs each named `async fn(TestApp)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::common::TestApp::sqlite().await).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(app) = $crate::common::TestApp::postgres().await {
+                        super::$name(app).await;
+                    }
+                }
+            }
+        )*
+    };
+}

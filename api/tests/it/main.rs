@@ -1,0 +1,11 @@
+//! Integration tests: the real server over HTTP, on SQLite and on PostgreSQL.
+
+mod common;
+
+mod accounts;
+mod errors;
+mod openapi;
+mod projects;
+mod resources;
+mod tasks;
+mod uploads;

@@ -1,0 +1,276 @@
+use serde_json::json;
+
+use crate::{common::TestApp, on_both};
+
+async fn create_and_validate(app: TestApp) {
+    let (_admin, owner, cat) = app.seeded().await;
+    let body = json!({"name": "Birds", "short_name": "birds", "description": "Count birds", "category_id": cat, "owner_id": 999});
+    app.post("/api/project", None, body.clone())
+        .await
+        .err(401, "Unauthorized");
+    let r = app.post("/api/project", Some(&owner), body.clone()).await;
+    let p = r.ok();
+    assert_eq!(r.status.as_u16(), 200);
+    assert_eq!(
+        p["owner_id"], owner.id,
+        "owner comes from the caller, not the body"
+    );
+    assert_eq!(p["owners_ids"], json!([owner.id]));
+    assert_eq!(p["published"], false);
+    assert!(p["secret_key"].as_str().is_some_and(|s| s.len() == 36));
+    assert!(p.get("link").is_none(), "POST answers carry no links");
+
+    // Duplicate: DBIntegrityError with target project (pbs reads it as "already exists").
+    let dup = app.post("/api/project", Some(&owner), body).await;
+    assert_eq!(dup.err(415, "DBIntegrityError")["target"], "project");
+    assert_eq!(dup.json["action"], "POST");
+
+    let cases = [
+        (
+            json!({"name": "A", "short_name": "new", "description": "d"}),
+            415,
+            "ValueError",
+        ),
+        (
+            json!({"name": "A", "short_name": "a b", "description": "d"}),
+            415,
+            "ValueError",
+        ),
+        (
+            json!({"name": "", "short_name": "empty", "description": "d"}),
+            415,
+            "DBIntegrityError",
+        ),
+        (
+            json!({"name": "A", "short_name": "a", "description": "d", "published": true}),
+            403,
+            "Forbidden",
+        ),
+        (
+            json!({"name": "A", "short_name": "a", "description": "d", "secret_key": "x"}),
+            400,
+            "BadRequest",
+        ),
+        (
+            json!({"name": "A", "short_name": "a", "description": "d", "id": 5}),
+            400,
+            "BadRequest",
+        ),
+        (
+            json!({"name": "A", "short_name": "a", "description": "d", "bogus": 1}),
+            415,
+            "TypeError",
+        ),
+        (
+            json!({"name": "A", "short_name": "a", "description": "d", "category_id": 9999}),
+            400,
+            "BadRequest",
+        ),
+        (
+            json!({"name": "A", "short_name": "a", "description": "d", "featured": true}),
+            403,
+            "Forbidden",
+        ),
+        (
+            json!({"name": "A", "short_name": "a", "description": "d", "allow_anonymous_contributors": "maybe"}),
+            415,
+            "DataError",
+        ),
+    ];
+    for (body, status, cls) in cases {
+        let r = app.post("/api/project", Some(&owner), body.clone()).await;
+        assert_eq!(r.err(status, cls)["target"], "project", "{body}");
+    }
+    // Nothing half-written: only the first project exists.
+    let all = app.get("/api/project?all=1", Some(&owner)).await;
+    assert_eq!(all.ok().as_array().map(Vec::len), Some(1));
+}
+
+async fn drafts_visibility_and_owner_context(app: TestApp) {
+    let (admin, owner, _) = app.seeded().await;
+    let other = app.register("other").await;
+    let draft = app.project(&owner, "draft").await;
+    let published = app.project(&owner, "pub").await;
+    app.task(&owner, published, json!({"q": 1})).await;
+    app.post(
+        &format!("/api/project/{published}/publish"),
+        Some(&other),
+        json!({}),
+    )
+    .await
+    .err(403, "Forbidden");
+    app.post(
+        &format!("/api/project/{published}/publish"),
+        None,
+        json!({}),
+    )
+    .await
+    .err(401, "Unauthorized");
+    app.post(
+        &format!("/api/project/{draft}/publish"),
+        Some(&owner),
+        json!({}),
+    )
+    .await
+    .err(400, "BadRequest");
+    let r = app
+        .post(
+            &format!("/api/project/{published}/publish"),
+            Some(&owner),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.ok()["published"], true);
+
+    // Anonymous callers see published projects only; drafts answer 401 (anonymous) / 403.
+    let anon = app.get("/api/project", None).await;
+    let names: Vec<_> = anon
+        .ok()
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|p| p["short_name"].clone())
+        .collect();
+    assert_eq!(names, vec![json!("pub")]);
+    app.get(&format!("/api/project/{draft}"), None)
+        .await
+        .err(401, "Unauthorized");
+    app.get(&format!("/api/project/{draft}"), Some(&other))
+        .await
+        .err(403, "Forbidden");
+    app.get(&format!("/api/project/{draft}"), Some(&owner))
+        .await
+        .ok();
+    app.get(&format!("/api/project/{draft}"), Some(&admin))
+        .await
+        .ok();
+
+    // Owner context: a signed-in caller lists only their own projects unless all=1.
+    let mine = app.get("/api/project", Some(&owner)).await;
+    assert_eq!(mine.ok().as_array().map(Vec::len), Some(2));
+    let theirs = app.get("/api/project", Some(&other)).await;
+    assert_eq!(theirs.ok(), &json!([]));
+    let all = app.get("/api/project?all=1", Some(&other)).await;
+    assert_eq!(
+        all.ok().as_array().map(Vec::len),
+        Some(1),
+        "drafts stay hidden with all=1"
+    );
+    let admin_all = app.get("/api/project?all=1", Some(&admin)).await;
+    assert_eq!(admin_all.ok().as_array().map(Vec::len), Some(2));
+    // pbs looks projects up by short_name.
+    let found = app
+        .get("/api/project?short_name=pub&all=1", Some(&other))
+        .await;
+    assert_eq!(found.ok()[0]["id"], published);
+
+    // Shaping: only owners and admins see the secret key and private info keys.
+    app.put(
+        &format!("/api/project/{published}"),
+        Some(&owner),
+        json!({"info": {"sched": "default", "private": 1}}),
+    )
+    .await
+    .ok();
+    let public = app
+        .get(&format!("/api/project/{published}"), Some(&other))
+        .await;
+    let p = public.ok();
+    assert!(
+        p.get("secret_key").is_none() && p.get("webhook").is_none(),
+        "{}",
+        public.text
+    );
+    assert_eq!(p["info"], json!({"sched": "default"}));
+    assert!(
+        p["link"]
+            .as_str()
+            .is_some_and(|l| l.contains(&format!("/api/project/{published}")))
+    );
+    assert!(
+        p["links"][0]
+            .as_str()
+            .is_some_and(|l| l.contains("rel='category'"))
+    );
+    let own = app
+        .get(&format!("/api/project/{published}"), Some(&owner))
+        .await;
+    assert!(own.ok()["secret_key"].is_string());
+    assert_eq!(own.json["info"]["private"], 1);
+}
+
+async fn update_and_delete(app: TestApp) {
+    let (admin, owner, _) = app.seeded().await;
+    let other = app.register("other").await;
+    let id = app.project(&owner, "p").await;
+    let path = format!("/api/project/{id}");
+    app.put(&path, Some(&other), json!({"description": "x"}))
+        .await
+        .err(403, "Forbidden");
+    app.put(&path, None, json!({"description": "x"}))
+        .await
+        .err(401, "Unauthorized");
+    app.put(&path, Some(&owner), json!({"featured": true}))
+        .await
+        .err(403, "Forbidden");
+    app.put(&path, Some(&owner), json!({"published": true}))
+        .await
+        .err(403, "Forbidden");
+    // pbclient sends the object it read back, links included.
+    let read = app.get(&path, Some(&owner)).await.json;
+    let mut echo = read.as_object().cloned().expect("object");
+    for k in [
+        "id",
+        "created",
+        "updated",
+        "completed",
+        "contacted",
+        "published",
+        "secret_key",
+    ] {
+        echo.remove(k);
+    }
+    echo.insert("description".into(), json!("New text"));
+    let r = app
+        .put(&path, Some(&owner), serde_json::Value::Object(echo))
+        .await;
+    assert_eq!(r.ok()["description"], "New text");
+    assert_eq!(r.json["name"], read["name"], "absent keys keep their value");
+
+    // Co-owners can edit; an unknown co-owner is refused atomically.
+    app.put(&path, Some(&owner), json!({"owners_ids": [owner.id, 4242]}))
+        .await
+        .err(415, "DBIntegrityError");
+    app.put(
+        &path,
+        Some(&owner),
+        json!({"owners_ids": [owner.id, other.id]}),
+    )
+    .await
+    .ok();
+    app.put(&path, Some(&other), json!({"description": "co-owned"}))
+        .await
+        .ok();
+    app.put(&path, Some(&admin), json!({"featured": true}))
+        .await
+        .ok();
+
+    // Delete: strangers no, owner yes, then 404.
+    let third = app.register("third").await;
+    app.delete(&path, Some(&third)).await.err(403, "Forbidden");
+    let r = app.delete(&path, Some(&owner)).await;
+    assert_eq!(r.status.as_u16(), 204);
+    assert!(r.text.is_empty());
+    assert_eq!(
+        r.headers.get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/json")
+    );
+    app.get(&path, Some(&owner)).await.err(404, "NotFound");
+    app.delete(&path, Some(&owner)).await.err(404, "NotFound");
+}
+
+on_both!(
+    create_and_validate,
+    drafts_visibility_and_owner_context,
+    update_and_delete
+);
