@@ -28,6 +28,12 @@ test: services lint web
     else
         cargo test --workspace --no-fail-fast
     fi
+    just fuzz
+
+# Schemathesis over openapi.yaml against a real server: no 5xx, every response as documented.
+fuzz examples="25":
+    cargo build --bin tessera
+    e2e/fuzz.sh "${CARGO_TARGET_DIR:-target}/debug/tessera" {{examples}}
 
 # Check that PostgreSQL and Redis answer; loud warning locally, failure under CI.
 services:

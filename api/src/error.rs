@@ -254,6 +254,11 @@ const ERROR_STATUSES: &[(u16, &str)] = &[
     (403, "The caller lacks the role this action needs."),
     (404, "No such object."),
     (
+        405,
+        "The method is not allowed here (e.g. `POST /api/user`: accounts come from `/api/auth/register`).",
+    ),
+    (413, "The request body is larger than the configured limit."),
+    (
         415,
         "Invalid input: malformed JSON, unknown field or filter, wrong type, or a constraint violation (`DBIntegrityError`).",
     ),

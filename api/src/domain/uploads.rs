@@ -15,14 +15,26 @@ pub struct UploadedFile {
     pub bytes: Vec<u8>,
 }
 
-/// Resources that carry a `media_url`.
-const UPLOADABLE: &[&str] = &[
-    "taskrun",
-    "blogpost",
-    "helpingmaterial",
-    "announcement",
-    "page",
-];
+/// Where an upload is recorded, per resource: the column (or `info` key) holding its URL and
+/// the `info` key holding the stored file's name. Projects get a thumbnail, users an avatar.
+fn slot(target: &str) -> Option<(Slot, &'static str)> {
+    match target {
+        "taskrun" | "blogpost" | "helpingmaterial" | "announcement" | "page" => {
+            Some((Slot::MediaUrl, "file_name"))
+        }
+        "project" => Some((Slot::Info("thumbnail_url"), "thumbnail")),
+        "user" => Some((Slot::Info("avatar_url"), "avatar")),
+        _ => None,
+    }
+}
+
+enum Slot {
+    MediaUrl,
+    Info(&'static str),
+}
+
+/// Only images make sense as thumbnails and avatars.
+const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "gif", "webp"];
 
 /// The extension for an allowed upload, judged by its bytes (the name is only a hint, for text
 /// formats that have no signature).
@@ -77,7 +89,8 @@ pub fn content_type(ext: &str) -> &'static str {
 }
 
 /// Stores an upload for a create or update and records it in the body (`media_url`,
-/// `info.container`, `info.file_name`). Returns the storage key.
+/// `info.container`, `info.file_name`; thumbnails and avatars go in `info`). Returns the storage
+/// key, so the caller can delete the file again if the write is refused.
 pub async fn store<R: Resource>(
     ctx: Ctx<'_>,
     base: &str,
@@ -85,12 +98,12 @@ pub async fn store<R: Resource>(
     file: UploadedFile,
     previous: Option<&Map<String, Json>>,
 ) -> ApiResult<String> {
-    if !UPLOADABLE.contains(&R::TARGET) {
+    let Some((slot, name_key)) = slot(R::TARGET) else {
         return Err(ApiError::value(format!(
             "{} does not take file uploads",
             R::TARGET
         )));
-    }
+    };
     if !ctx.caller.is_authenticated() && R::TARGET != "taskrun" {
         return Err(ApiError::Unauthorized(None));
     }
@@ -105,6 +118,11 @@ pub async fn store<R: Resource>(
     }
     let ext = sniff(&file.bytes, file.file_name.as_deref())
         .ok_or_else(|| ApiError::value("this file type is not allowed"))?;
+    if matches!(slot, Slot::Info(_)) && !IMAGE_EXTENSIONS.contains(&ext) {
+        return Err(ApiError::value(
+            "thumbnails and avatars must be PNG, JPEG, GIF or WebP images",
+        ));
+    }
     let container = match ctx.caller.user_id() {
         Some(id) => format!("user_{id}"),
         None => "anonymous".to_string(),
@@ -115,7 +133,7 @@ pub async fn store<R: Resource>(
         .storage
         .put(&container, &name, &file.bytes)
         .await?;
-    fields.insert("media_url".into(), json!(format!("{base}/uploads/{key}")));
+    let url = format!("{base}/uploads/{key}");
     let mut info = match fields.remove("info") {
         Some(Json::Object(m)) => m,
         Some(Json::Null) | None => previous
@@ -131,21 +149,32 @@ pub async fn store<R: Resource>(
         }
     };
     info.insert("container".into(), json!(container));
-    info.insert("file_name".into(), json!(name));
-    fields.insert("info".into(), Json::Object(info));
-    if let Some(prev) = previous {
-        forget(ctx.state, prev).await;
+    info.insert(name_key.into(), json!(name));
+    match slot {
+        Slot::MediaUrl => {
+            fields.insert("media_url".into(), json!(url));
+        }
+        Slot::Info(url_key) => {
+            info.insert(url_key.into(), json!(url));
+        }
     }
+    fields.insert("info".into(), Json::Object(info));
     Ok(key)
 }
 
-/// Deletes the file an object pointed to, if any.
-pub async fn forget(state: &AppState, object: &Map<String, Json>) {
-    let info = object.get("info").and_then(Json::as_object);
-    let container = info.and_then(|i| i.get("container")).and_then(Json::as_str);
-    let name = info.and_then(|i| i.get("file_name")).and_then(Json::as_str);
-    if let (Some(c), Some(n)) = (container, name)
-        && let Err(e) = state.storage.delete(&format!("{c}/{n}")).await
+/// The storage key of the file an object points to, if any.
+pub fn stored_key(target: &str, object: &Map<String, Json>) -> Option<String> {
+    let (_, name_key) = slot(target)?;
+    let info = object.get("info").and_then(Json::as_object)?;
+    let container = info.get("container").and_then(Json::as_str)?;
+    let name = info.get(name_key).and_then(Json::as_str)?;
+    Some(format!("{container}/{name}"))
+}
+
+/// Deletes a stored file; a failure is logged, never returned (the row is already written).
+pub async fn forget(state: &AppState, key: Option<String>) {
+    if let Some(key) = key
+        && let Err(e) = state.storage.delete(&key).await
     {
         tracing::warn!(error = %e, "could not delete an uploaded file");
     }

@@ -21,7 +21,18 @@ impl Kv {
             })
             .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
             .build()?;
-        client.init().await?;
+        // Connect in the background: an unreachable Redis must not stop the API from starting
+        // (readiness reports it, and the client keeps reconnecting).
+        let _task = client.connect();
+        match tokio::time::timeout(std::time::Duration::from_secs(3), client.wait_for_connect())
+            .await
+        {
+            Ok(Ok(())) => tracing::info!("connected to Redis"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "Redis unreachable; retrying in the background")
+            }
+            Err(_) => tracing::warn!("Redis did not answer in 3 s; retrying in the background"),
+        }
         Ok(Self::Redis(client))
     }
 
@@ -30,8 +41,14 @@ impl Kv {
         match self {
             Self::Memory => Ok(()),
             Self::Redis(client) => {
-                let _: String = client.ping(None).await?;
-                Ok(())
+                let ping = client.ping::<String>(None);
+                match tokio::time::timeout(std::time::Duration::from_secs(2), ping).await {
+                    Ok(result) => result.map(|_| ()),
+                    Err(_) => Err(Error::new(
+                        ErrorKind::Timeout,
+                        "Redis did not answer in 2 s",
+                    )),
+                }
             }
         }
     }

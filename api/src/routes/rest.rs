@@ -110,9 +110,9 @@ pub async fn create<R: Resource>(
         None => None,
     };
     let created = crud::create::<R>(ctx, fields).await;
-    if let (Err(_), Some(key)) = (&created, &stored) {
+    if created.is_err() {
         // The row was refused: do not keep its file.
-        let _ = state.storage.delete(key).await;
+        uploads::forget(state, stored).await;
     }
     Ok(Json::Object(crud::to_map::<R>(&created?)))
 }
@@ -127,13 +127,25 @@ pub async fn update<R: Resource>(
     check_write_query::<R>(req)?;
     let ctx = Ctx { state, caller };
     let mut fields = body.fields;
+    let mut replaced = None;
+    let mut stored = None;
     if let Some(file) = body.file {
-        let existing = crud::find::<R>(&state.db, id).await?;
-        let previous = crud::to_map::<R>(&existing);
+        let existing = crud::to_map::<R>(&crud::find::<R>(&state.db, id).await?);
         let base = base_url(req, state.config.public_url.as_deref());
-        uploads::store::<R>(ctx, &base, &mut fields, file, Some(&previous)).await?;
+        stored = Some(uploads::store::<R>(ctx, &base, &mut fields, file, Some(&existing)).await?);
+        replaced = uploads::stored_key(R::TARGET, &existing);
     }
-    let updated = crud::update::<R>(ctx, id, fields).await?;
+    let updated = match crud::update::<R>(ctx, id, fields).await {
+        Ok(model) => model,
+        Err(e) => {
+            // Refused: keep the old file, drop the new one.
+            uploads::forget(state, stored).await;
+            return Err(e);
+        }
+    };
+    if stored.is_some() {
+        uploads::forget(state, replaced).await;
+    }
     let map = match R::TARGET {
         // Never echo credentials or hashes back.
         "user" => R::shape(ctx, &updated).await?,
@@ -153,7 +165,11 @@ pub async fn delete<R: Resource>(
     let existing = crud::find::<R>(&state.db, id).await.ok();
     crud::delete::<R>(ctx, id).await?;
     if let Some(model) = existing {
-        uploads::forget(state, &crud::to_map::<R>(&model)).await;
+        uploads::forget(
+            state,
+            uploads::stored_key(R::TARGET, &crud::to_map::<R>(&model)),
+        )
+        .await;
     }
     Ok(())
 }

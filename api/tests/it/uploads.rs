@@ -127,4 +127,97 @@ async fn upload_serves_bytes_back(app: TestApp) {
     let _ = json!(null);
 }
 
-on_both!(upload_serves_bytes_back);
+/// Project thumbnails and user avatars: images only, replaced files are deleted.
+async fn thumbnails_and_avatars(app: TestApp) {
+    let (_admin, owner, _) = app.seeded().await;
+    let other = app.register("other").await;
+    let project = app.project(&owner, "p").await;
+    let put = |path: String, key: String, form: Form| {
+        let url = format!("{}{path}?api_key={key}", app.base);
+        let client = app.client.clone();
+        async move { TestApp::read(client.put(url).multipart(form).send().await.expect("put")).await }
+    };
+    let png = || Part::bytes(PNG.to_vec()).file_name("t.png");
+    let r = put(
+        format!("/api/project/{project}"),
+        owner.api_key.clone(),
+        Form::new().part("file", png()),
+    )
+    .await;
+    let first = r.ok()["info"]["thumbnail_url"]
+        .as_str()
+        .expect("thumbnail_url")
+        .to_string();
+    assert_eq!(
+        app.client
+            .get(&first)
+            .send()
+            .await
+            .expect("get")
+            .bytes()
+            .await
+            .expect("b")
+            .as_ref(),
+        PNG
+    );
+    let r = put(
+        format!("/api/project/{project}"),
+        owner.api_key.clone(),
+        Form::new().part("file", png()),
+    )
+    .await;
+    let second = r.ok()["info"]["thumbnail_url"]
+        .as_str()
+        .expect("thumbnail_url")
+        .to_string();
+    assert_ne!(first, second);
+    assert_eq!(
+        app.client
+            .get(&first)
+            .send()
+            .await
+            .expect("get")
+            .status()
+            .as_u16(),
+        404,
+        "replaced file deleted"
+    );
+    // A stranger's upload is refused and leaves nothing behind.
+    put(
+        format!("/api/project/{project}"),
+        other.api_key.clone(),
+        Form::new().part("file", png()),
+    )
+    .await
+    .err(403, "Forbidden");
+    // Not an image: refused.
+    let css = Form::new().part("file", Part::bytes(b"body{}".to_vec()).file_name("a.css"));
+    put(
+        format!("/api/project/{project}"),
+        owner.api_key.clone(),
+        css,
+    )
+    .await
+    .err(415, "ValueError");
+    let r = put(
+        format!("/api/user/{}", other.id),
+        other.api_key.clone(),
+        Form::new().part("file", png()),
+    )
+    .await;
+    let avatar = r.ok()["info"]["avatar_url"]
+        .as_str()
+        .expect("avatar_url")
+        .to_string();
+    assert!(avatar.contains(&format!("/uploads/user_{}/", other.id)));
+    let files: usize = std::fs::read_dir(app.data_dir.join("uploads"))
+        .map(|dirs| {
+            dirs.flatten()
+                .map(|d| std::fs::read_dir(d.path()).map(|f| f.count()).unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0);
+    assert_eq!(files, 2, "one thumbnail and one avatar remain");
+}
+
+on_both!(upload_serves_bytes_back, thumbnails_and_avatars);
