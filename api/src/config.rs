@@ -24,6 +24,19 @@ pub struct Config {
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
 
+    /// Redis Sentinel nodes as `host:port,host:port`; takes precedence over `REDIS_URL`.
+    #[arg(long, env = "REDIS_SENTINELS")]
+    pub redis_sentinels: Option<String>,
+
+    /// Name of the master the Sentinels watch.
+    #[arg(long, env = "REDIS_SERVICE_NAME", default_value = "mymaster")]
+    pub redis_service_name: String,
+
+    /// How long a handed-out task stays stamped for its volunteer (answers must arrive within
+    /// it), in seconds. PYBOSSA's default.
+    #[arg(long, env = "TESSERA_STAMP_TTL", default_value_t = 3600)]
+    pub stamp_ttl: u64,
+
     /// Prefix for every Redis key, so several deployments (or test runs) can share a server.
     #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "tessera:")]
     pub redis_key_prefix: String,
@@ -132,7 +145,10 @@ impl fmt::Debug for Config {
                 &self.database_replica_url.as_deref().map(redact_url),
             )
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("redis_sentinels", &self.redis_sentinels)
+            .field("redis_service_name", &self.redis_service_name)
             .field("redis_key_prefix", &self.redis_key_prefix)
+            .field("stamp_ttl", &self.stamp_ttl)
             .field("addr", &self.addr)
             .field("public_url", &self.public_url)
             .field("secret", &self.secret.as_ref().map(|_| "***"))

@@ -35,6 +35,9 @@ pub enum ApiError {
     NotFound,
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The request is valid but the resource's state refuses it (a task with all its answers).
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// Malformed input: PYBOSSA answers 415 with the Python exception class that caught it
     /// (`ValueError`, `TypeError`, `AttributeError`, `DataError`).
     #[error("{cls}: {msg}")]
@@ -103,6 +106,7 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Invalid { .. } | Self::Integrity(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
@@ -124,6 +128,7 @@ impl ApiError {
             ),
             Self::NotFound => ("NotFound", NOT_FOUND_MSG.into()),
             Self::MethodNotAllowed => ("MethodNotAllowed", METHOD_MSG.into()),
+            Self::Conflict(m) => ("Conflict", m.clone()),
             Self::Invalid { cls, msg } => (cls, msg.clone()),
             Self::Integrity(m) => ("DBIntegrityError", m.clone()),
             Self::PayloadTooLarge(m) => ("RequestEntityTooLarge", m.clone()),
@@ -257,6 +262,7 @@ const ERROR_STATUSES: &[(u16, &str)] = &[
         405,
         "The method is not allowed here (e.g. `POST /api/user`: accounts come from `/api/auth/register`).",
     ),
+    (409, "The task already has all the answers it needs."),
     (413, "The request body is larger than the configured limit."),
     (
         415,

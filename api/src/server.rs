@@ -32,7 +32,13 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
             bytes.to_vec()
         }
     };
-    let kv = Kv::connect(config.redis_url.as_deref()).await?;
+    let kv = Kv::connect(
+        config.redis_url.as_deref(),
+        config.redis_sentinels.as_deref(),
+        Some(&config.redis_service_name),
+        &config.redis_key_prefix,
+    )
+    .await?;
     let storage = Arc::new(LocalDisk::new(config.uploads_dir()));
     Ok(Arc::new(AppState {
         tokens: TokenKeys::new(&secret, config.token_ttl),

@@ -1,10 +1,14 @@
 //! Rules with no HTTP in them.
 
 pub mod accounts;
+pub mod aggregate;
+pub mod answers;
 pub mod crud;
+pub mod identity;
 pub mod json_filter;
 pub mod related;
 pub mod resources;
+pub mod scheduler;
 pub mod uploads;
 
 use crate::{auth::Caller, state::AppState};

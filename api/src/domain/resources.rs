@@ -602,26 +602,14 @@ impl Resource for Task {
     async fn after_update(
         _ctx: Ctx<'_>,
         txn: &DatabaseTransaction,
-        _old: &task::Model,
+        old: &task::Model,
         new: &task::Model,
     ) -> ApiResult<()> {
-        // Raising the redundancy above the answers received reopens a completed task; any other
-        // edit leaves its state alone (PYBOSSA reopened on every PUT).
-        if new.state == "completed" && new.n_task_runs < new.n_answers {
-            task::Entity::update_many()
-                .col_expr(task::Column::State, Expr::value("ongoing"))
-                .filter(task::Column::Id.eq(new.id))
-                .exec(txn)
-                .await?;
-            counters::add(
-                txn,
-                new.project_id,
-                Delta {
-                    completed_tasks: -1,
-                    ..Delta::default()
-                },
-            )
-            .await?;
+        // A redundancy change completes a task that now has enough answers (with its result),
+        // or reopens one that no longer has; any other edit leaves the state alone.
+        if old.n_answers != new.n_answers {
+            let delta = super::answers::settle(txn, new).await?;
+            counters::add(txn, new.project_id, delta).await?;
         }
         touch_project(txn, new.project_id).await
     }

@@ -1,48 +1,171 @@
-//! Key-value services: Redis through fred when `REDIS_URL` is set, in-process otherwise.
+//! Key-value services that may be lost without losing data: request stamps, task reservations
+//! (locks) and idempotency keys. Redis through fred when `REDIS_URL` is set, an in-process store
+//! otherwise; both behave the same and run the same tests.
+//!
+//! When Redis fails mid-run every operation degrades to "allow" (logged and counted): volunteers
+//! keep getting tasks, and the database still enforces one answer per volunteer and exactly
+//! `n_answers` answers per task.
 
-use fred::prelude::*;
+mod memory;
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use fred::{prelude::*, types::scripts::Script};
+
+pub use memory::MemoryKv;
+
+/// Outcome of asking to hold a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// Held until this epoch time (ms).
+    Granted(i64),
+    /// As many volunteers as the task still needs hold it already.
+    Full,
+}
 
 #[derive(Clone)]
-pub enum Kv {
-    Memory,
+pub struct Kv {
+    inner: Inner,
+    prefix: String,
+    /// Redis calls that failed and were degraded.
+    pub errors: Arc<AtomicU64>,
+}
+
+#[derive(Clone)]
+enum Inner {
+    Memory(Arc<MemoryKv>),
     Redis(Client),
 }
 
+/// Atomically: drop expired holders of a task, then add the caller if it already holds the
+/// task or fewer than `capacity` others do. KEYS[1] = hash uid → expiry ms.
+/// ARGV = uid, capacity, now ms, expiry ms. Returns the expiry granted, or -1.
+const RESERVE_LUA: &str = r#"
+local holders = redis.call('HGETALL', KEYS[1])
+local now = tonumber(ARGV[3])
+local live = 0
+local mine = false
+for i = 1, #holders, 2 do
+  if tonumber(holders[i + 1]) <= now then
+    redis.call('HDEL', KEYS[1], holders[i])
+  elseif holders[i] == ARGV[1] then
+    mine = true
+  else
+    live = live + 1
+  end
+end
+if mine or live < tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
+  local ttl = tonumber(ARGV[4]) - now
+  if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+  return tonumber(ARGV[4])
+end
+return -1
+"#;
+
+/// Live holders of a task. KEYS[1] = hash, ARGV[1] = now ms.
+const HOLDERS_LUA: &str = r#"
+local holders = redis.call('HGETALL', KEYS[1])
+local live = 0
+for i = 1, #holders, 2 do
+  if tonumber(holders[i + 1]) > tonumber(ARGV[1]) then live = live + 1 end
+end
+return live
+"#;
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
 impl Kv {
-    pub async fn connect(url: Option<&str>) -> Result<Self, Error> {
-        let Some(url) = url.filter(|u| !u.is_empty()) else {
-            return Ok(Self::Memory);
+    pub fn memory() -> Self {
+        Self {
+            inner: Inner::Memory(Arc::new(MemoryKv::default())),
+            prefix: String::new(),
+            errors: Arc::default(),
+        }
+    }
+
+    /// Connects to Redis when `url` is set (standalone URL, or Sentinel when `sentinels` lists
+    /// `host:port` pairs and `service` names the master).
+    pub async fn connect(
+        url: Option<&str>,
+        sentinels: Option<&str>,
+        service: Option<&str>,
+        prefix: &str,
+    ) -> Result<Self, Error> {
+        let config = match (
+            sentinels.filter(|s| !s.is_empty()),
+            url.filter(|u| !u.is_empty()),
+        ) {
+            (Some(list), _) => {
+                let hosts = list
+                    .split(',')
+                    .filter_map(|h| {
+                        let (host, port) = h.trim().rsplit_once(':')?;
+                        Some(Server::new(host, port.parse().ok()?))
+                    })
+                    .collect();
+                Config {
+                    server: ServerConfig::Sentinel {
+                        hosts,
+                        service_name: service.unwrap_or("mymaster").to_string(),
+                    },
+                    ..Config::default()
+                }
+            }
+            (None, Some(url)) => Config::from_url(url)?,
+            (None, None) => return Ok(Self::memory()),
         };
-        let config = Config::from_url(url)?;
         let client = Builder::from_config(config)
             .with_connection_config(|c| {
-                c.connection_timeout = std::time::Duration::from_secs(2);
-                c.internal_command_timeout = std::time::Duration::from_secs(2);
+                c.connection_timeout = Duration::from_secs(2);
+                c.internal_command_timeout = Duration::from_secs(2);
+            })
+            .with_performance_config(|p| {
+                p.default_command_timeout = Duration::from_secs(2);
             })
             .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
             .build()?;
         // Connect in the background: an unreachable Redis must not stop the API from starting
         // (readiness reports it, and the client keeps reconnecting).
         let _task = client.connect();
-        match tokio::time::timeout(std::time::Duration::from_secs(3), client.wait_for_connect())
-            .await
-        {
+        match tokio::time::timeout(Duration::from_secs(3), client.wait_for_connect()).await {
             Ok(Ok(())) => tracing::info!("connected to Redis"),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "Redis unreachable; retrying in the background")
             }
             Err(_) => tracing::warn!("Redis did not answer in 3 s; retrying in the background"),
         }
-        Ok(Self::Redis(client))
+        Ok(Self {
+            inner: Inner::Redis(client),
+            prefix: prefix.to_string(),
+            errors: Arc::default(),
+        })
+    }
+
+    fn key(&self, k: &str) -> String {
+        format!("{}{k}", self.prefix)
+    }
+
+    fn degraded(&self, op: &str, err: &Error) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(op, error = %err, "Redis failed; degrading");
     }
 
     /// Readiness: `Ok` when the store answers (always, for the in-process one).
     pub async fn ping(&self) -> Result<(), Error> {
-        match self {
-            Self::Memory => Ok(()),
-            Self::Redis(client) => {
+        match &self.inner {
+            Inner::Memory(_) => Ok(()),
+            Inner::Redis(client) => {
                 let ping = client.ping::<String>(None);
-                match tokio::time::timeout(std::time::Duration::from_secs(2), ping).await {
+                match tokio::time::timeout(Duration::from_secs(2), ping).await {
                     Ok(result) => result.map(|_| ()),
                     Err(_) => Err(Error::new(
                         ErrorKind::Timeout,
@@ -54,9 +177,125 @@ impl Kv {
     }
 
     pub fn describe(&self) -> &'static str {
-        match self {
-            Self::Memory => "memory",
-            Self::Redis(_) => "redis",
+        match &self.inner {
+            Inner::Memory(_) => "memory",
+            Inner::Redis(_) => "redis",
+        }
+    }
+
+    /// Stores a value with a time to live.
+    pub async fn set(&self, key: &str, value: &str, ttl: Duration) {
+        match &self.inner {
+            Inner::Memory(m) => m.set(key, value, ttl),
+            Inner::Redis(c) => {
+                let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
+                let res: Result<(), Error> = c
+                    .set(self.key(key), value, Some(Expiration::PX(ms)), None, false)
+                    .await;
+                if let Err(e) = res {
+                    self.degraded("set", &e);
+                }
+            }
+        }
+    }
+
+    /// The value, if present. `Err(())` means the store could not be asked.
+    pub async fn get(&self, key: &str) -> Result<Option<String>, ()> {
+        match &self.inner {
+            Inner::Memory(m) => Ok(m.get(key)),
+            Inner::Redis(c) => c
+                .get::<Option<String>, _>(self.key(key))
+                .await
+                .map_err(|e| self.degraded("get", &e)),
+        }
+    }
+
+    pub async fn delete(&self, key: &str) {
+        match &self.inner {
+            Inner::Memory(m) => m.delete(key),
+            Inner::Redis(c) => {
+                if let Err(e) = c.del::<i64, _>(self.key(key)).await {
+                    self.degraded("del", &e);
+                }
+            }
+        }
+    }
+
+    /// Asks to hold `task` for `uid` while at most `capacity` volunteers hold it. Degrades to
+    /// granted when Redis fails.
+    pub async fn reserve(&self, task: i32, uid: &str, capacity: i64, ttl: Duration) -> Reservation {
+        let now = now_ms();
+        let until = now + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
+        if capacity <= 0 {
+            return Reservation::Full;
+        }
+        match &self.inner {
+            Inner::Memory(m) => m.reserve(task, uid, capacity, now, until),
+            Inner::Redis(c) => {
+                let script = Script::from_lua(RESERVE_LUA);
+                let key = self.key(&format!("hold:{task}"));
+                let args: Vec<Value> = vec![uid.into(), capacity.into(), now.into(), until.into()];
+                match script.evalsha_with_reload::<i64, _, _>(c, key, args).await {
+                    Ok(-1) => Reservation::Full,
+                    Ok(t) => Reservation::Granted(t),
+                    Err(e) => {
+                        self.degraded("reserve", &e);
+                        Reservation::Granted(until)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether `uid` holds `task` now. Degrades to `true`.
+    pub async fn holds(&self, task: i32, uid: &str) -> bool {
+        let now = now_ms();
+        match &self.inner {
+            Inner::Memory(m) => m.holds(task, uid, now),
+            Inner::Redis(c) => {
+                let key = self.key(&format!("hold:{task}"));
+                match c.hget::<Option<i64>, _, _>(key, uid).await {
+                    Ok(expiry) => expiry.is_some_and(|t| t > now),
+                    Err(e) => {
+                        self.degraded("hget", &e);
+                        true
+                    }
+                }
+            }
+        }
+    }
+
+    /// Live holders of `task`. Degrades to 0.
+    pub async fn holders(&self, task: i32) -> i64 {
+        let now = now_ms();
+        match &self.inner {
+            Inner::Memory(m) => m.holders(task, now),
+            Inner::Redis(c) => {
+                let script = Script::from_lua(HOLDERS_LUA);
+                let key = self.key(&format!("hold:{task}"));
+                match script
+                    .evalsha_with_reload::<i64, _, _>(c, key, vec![Value::from(now)])
+                    .await
+                {
+                    Ok(n) => n,
+                    Err(e) => {
+                        self.degraded("holders", &e);
+                        0
+                    }
+                }
+            }
+        }
+    }
+
+    pub async fn release(&self, task: i32, uid: &str) {
+        match &self.inner {
+            Inner::Memory(m) => m.release(task, uid),
+            Inner::Redis(c) => {
+                let key = self.key(&format!("hold:{task}"));
+                if let Err(e) = c.hdel::<i64, _, _>(key, uid).await {
+                    self.degraded("hdel", &e);
+                }
+            }
         }
     }
 }

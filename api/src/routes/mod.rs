@@ -6,6 +6,7 @@ pub mod health;
 pub mod rest;
 pub mod schemas;
 pub mod uploads;
+pub mod volunteer;
 
 use poem_openapi::Tags;
 
@@ -35,18 +36,20 @@ pub enum ApiTags {
     Page,
     /// Sign-up, sign-in and api keys.
     Auth,
+    /// The volunteer loop: get a task, answer it, see your progress.
+    Volunteer,
 }
 
-rest::resource_api!(ProjectApi, res::Project, schemas::Project, "ApiTags::Project", list: "/project", item: "/project/:id");
-rest::resource_api!(CategoryApi, res::Category, schemas::Category, "ApiTags::Category", list: "/category", item: "/category/:id");
-rest::resource_api!(TaskApi, res::Task, schemas::Task, "ApiTags::Task", list: "/task", item: "/task/:id");
+rest::resource_api!(ProjectApi, res::Project, schemas::Project, "ApiTags::Project", list: "/project", item: "/project/:id", create: ProjectCreateApi);
+rest::resource_api!(CategoryApi, res::Category, schemas::Category, "ApiTags::Category", list: "/category", item: "/category/:id", create: CategoryCreateApi);
+rest::resource_api!(TaskApi, res::Task, schemas::Task, "ApiTags::Task", list: "/task", item: "/task/:id", create: TaskCreateApi);
 rest::resource_api!(TaskRunApi, res::TaskRun, schemas::TaskRun, "ApiTags::Taskrun", list: "/taskrun", item: "/taskrun/:id");
-rest::resource_api!(ResultApi, res::ResultResource, schemas::Result, "ApiTags::Result", list: "/result", item: "/result/:id");
-rest::resource_api!(UserApi, res::User, schemas::User, "ApiTags::User", list: "/user", item: "/user/:id");
-rest::resource_api!(AnnouncementApi, res::Announcement, schemas::Announcement, "ApiTags::Announcement", list: "/announcement", item: "/announcement/:id");
-rest::resource_api!(BlogpostApi, res::Blogpost, schemas::Blogpost, "ApiTags::Blogpost", list: "/blogpost", item: "/blogpost/:id");
-rest::resource_api!(HelpingMaterialApi, res::HelpingMaterial, schemas::HelpingMaterial, "ApiTags::Helpingmaterial", list: "/helpingmaterial", item: "/helpingmaterial/:id");
-rest::resource_api!(PageApi, res::Page, schemas::Page, "ApiTags::Page", list: "/page", item: "/page/:id");
+rest::resource_api!(ResultApi, res::ResultResource, schemas::Result, "ApiTags::Result", list: "/result", item: "/result/:id", create: ResultCreateApi);
+rest::resource_api!(UserApi, res::User, schemas::User, "ApiTags::User", list: "/user", item: "/user/:id", create: UserCreateApi);
+rest::resource_api!(AnnouncementApi, res::Announcement, schemas::Announcement, "ApiTags::Announcement", list: "/announcement", item: "/announcement/:id", create: AnnouncementCreateApi);
+rest::resource_api!(BlogpostApi, res::Blogpost, schemas::Blogpost, "ApiTags::Blogpost", list: "/blogpost", item: "/blogpost/:id", create: BlogpostCreateApi);
+rest::resource_api!(HelpingMaterialApi, res::HelpingMaterial, schemas::HelpingMaterial, "ApiTags::Helpingmaterial", list: "/helpingmaterial", item: "/helpingmaterial/:id", create: HelpingMaterialCreateApi);
+rest::resource_api!(PageApi, res::Page, schemas::Page, "ApiTags::Page", list: "/page", item: "/page/:id", create: PageCreateApi);
 
 /// Every operation under `/api`.
 pub type Api = (
@@ -58,7 +61,25 @@ pub type Api = (
         HelpingMaterialApi,
         PageApi,
     ),
-    (auth::AuthApi, auth::ProjectActionsApi, IndexApi),
+    (
+        ProjectCreateApi,
+        CategoryCreateApi,
+        TaskCreateApi,
+        ResultCreateApi,
+        UserCreateApi,
+    ),
+    (
+        AnnouncementCreateApi,
+        BlogpostCreateApi,
+        HelpingMaterialCreateApi,
+        PageCreateApi,
+    ),
+    (
+        auth::AuthApi,
+        auth::ProjectActionsApi,
+        IndexApi,
+        volunteer::VolunteerApi,
+    ),
 );
 
 pub fn api() -> Api {
@@ -71,7 +92,25 @@ pub fn api() -> Api {
             HelpingMaterialApi,
             PageApi,
         ),
-        (auth::AuthApi, auth::ProjectActionsApi, IndexApi),
+        (
+            ProjectCreateApi,
+            CategoryCreateApi,
+            TaskCreateApi,
+            ResultCreateApi,
+            UserCreateApi,
+        ),
+        (
+            AnnouncementCreateApi,
+            BlogpostCreateApi,
+            HelpingMaterialCreateApi,
+            PageCreateApi,
+        ),
+        (
+            auth::AuthApi,
+            auth::ProjectActionsApi,
+            IndexApi,
+            volunteer::VolunteerApi,
+        ),
     )
 }
 

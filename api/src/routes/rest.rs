@@ -179,6 +179,7 @@ macro_rules! resource_api {
     (
         $api:ident, $res:ty, $schema:ty, $tag:literal,
         list: $list_path:literal, item: $item_path:literal
+        $(, create: $create:ident)?
     ) => {
         pub struct $api;
 
@@ -233,23 +234,6 @@ macro_rules! resource_api {
                 ))
             }
 
-            /// Create an object.
-            ///
-            /// Answers 200 with the stored object. Reserved keys give 400, unknown keys and
-            /// invalid values 415.
-            #[oai(path = $list_path, method = "post", tag = $tag)]
-            async fn create(
-                &self,
-                state: poem::web::Data<&std::sync::Arc<crate::state::AppState>>,
-                caller: crate::auth::Caller,
-                req: &poem::Request,
-                body: crate::routes::common::Body<$schema>,
-            ) -> Result<crate::routes::common::JsonOf<$schema>, crate::error::ApiError> {
-                Ok(crate::routes::common::JsonOf::new(
-                    crate::routes::rest::create::<$res>(&state, &caller, req, body).await?,
-                ))
-            }
-
             /// Get one object.
             #[oai(path = $item_path, method = "get", tag = $tag)]
             async fn get(
@@ -292,6 +276,30 @@ macro_rules! resource_api {
                 Ok(crate::routes::common::Deleted)
             }
         }
+
+        $(
+            pub struct $create;
+
+            #[poem_openapi::OpenApi]
+            impl $create {
+                /// Create an object.
+                ///
+                /// Answers 200 with the stored object. Reserved keys give 400, unknown keys and
+                /// invalid values 415.
+                #[oai(path = $list_path, method = "post", tag = $tag)]
+                async fn create(
+                    &self,
+                    state: poem::web::Data<&std::sync::Arc<crate::state::AppState>>,
+                    caller: crate::auth::Caller,
+                    req: &poem::Request,
+                    body: crate::routes::common::Body<$schema>,
+                ) -> Result<crate::routes::common::JsonOf<$schema>, crate::error::ApiError> {
+                    Ok(crate::routes::common::JsonOf::new(
+                        crate::routes::rest::create::<$res>(&state, &caller, req, body).await?,
+                    ))
+                }
+            }
+        )?
     };
 }
 

@@ -23,6 +23,28 @@ pub struct TestApp {
     pub data_dir: PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
     pg_db: Option<String>,
+    redis_prefix: Option<String>,
+    pub state: std::sync::Arc<tessera_api::state::AppState>,
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Whether Redis answers; outside CI a missing Redis skips (loudly) what needs it.
+pub fn redis_available() -> bool {
+    let ok = std::process::Command::new("redis-cli")
+        .args(["-u", &redis_url(), "ping"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("PONG"));
+    if !ok {
+        assert!(!is_ci(), "Redis is required under CI at {}", redis_url());
+        eprintln!(
+            "\n!!! Redis not reachable at {}: Redis tests SKIPPED !!!\n",
+            redis_url()
+        );
+    }
+    ok
 }
 
 /// A response: status, headers and JSON body (`Null` when empty or not JSON).
@@ -71,11 +93,15 @@ impl TestApp {
             std::env::temp_dir().join(format!("tessera-test-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
-        Self::start(url, dir, None).await
+        Self::start(url, dir, None, None).await
     }
 
     /// `None` (after a loud warning) when PostgreSQL is not reachable outside CI.
     pub async fn postgres() -> Option<Self> {
+        Self::postgres_with(None).await
+    }
+
+    async fn postgres_with(redis_prefix: Option<String>) -> Option<Self> {
         use sea_orm::ConnectionTrait;
         let admin = match sea_orm::Database::connect(pg_admin_url()).await {
             Ok(db) => db,
@@ -102,10 +128,43 @@ impl TestApp {
         let dir =
             std::env::temp_dir().join(format!("tessera-test-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        Some(Self::start(url, dir, Some(name)).await)
+        Some(Self::start(url, dir, Some(name), redis_prefix).await)
     }
 
-    async fn start(url: String, dir: PathBuf, pg_db: Option<String>) -> Self {
+    /// PostgreSQL with Redis for stamps and holds (keys under a unique prefix, removed after).
+    pub async fn postgres_redis() -> Option<Self> {
+        let prefix =
+            redis_available().then(|| format!("tessera-test-{}:", uuid::Uuid::new_v4().simple()));
+        Self::postgres_with(prefix).await
+    }
+
+    /// SQLite with Redis, or with a Redis URL of the caller's choice.
+    pub async fn sqlite_with_redis(redis: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("tessera-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
+        let prefix = format!("tessera-test-{}:", uuid::Uuid::new_v4().simple());
+        Self::start_with(url, dir, None, Some(prefix), Some(redis.to_string())).await
+    }
+
+    async fn start(
+        url: String,
+        dir: PathBuf,
+        pg_db: Option<String>,
+        redis_prefix: Option<String>,
+    ) -> Self {
+        let redis = redis_prefix.as_ref().map(|_| redis_url());
+        Self::start_with(url, dir, pg_db, redis_prefix, redis).await
+    }
+
+    async fn start_with(
+        url: String,
+        dir: PathBuf,
+        pg_db: Option<String>,
+        redis_prefix: Option<String>,
+        redis: Option<String>,
+    ) -> Self {
         let config = Config::from_args([
             "--database-url",
             &url,
@@ -122,7 +181,9 @@ impl TestApp {
         ])
         .expect("config");
         let config = Config {
-            redis_url: None,
+            redis_url: redis,
+            redis_sentinels: None,
+            redis_key_prefix: redis_prefix.clone().unwrap_or_default(),
             database_replica_url: None,
             public_url: None,
             ..config
@@ -135,7 +196,7 @@ impl TestApp {
             .expect("local addr");
         let state = server::build_state(config).await.expect("state");
         let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(server::serve(state, acceptor, async {
+        tokio::spawn(server::serve(state.clone(), acceptor, async {
             let _ = rx.await;
         }));
         Self {
@@ -144,6 +205,8 @@ impl TestApp {
             data_dir: dir,
             shutdown: Some(tx),
             pg_db,
+            redis_prefix,
+            state,
         }
     }
 
@@ -256,6 +319,29 @@ impl Drop for TestApp {
             let _ = tx.send(());
         }
         let _ = std::fs::remove_dir_all(&self.data_dir);
+        if let Some(prefix) = self.redis_prefix.take() {
+            let keys = std::process::Command::new("redis-cli")
+                .args([
+                    "-u",
+                    &redis_url(),
+                    "--scan",
+                    "--pattern",
+                    &format!("{prefix}*"),
+                ])
+                .output();
+            if let Ok(out) = keys {
+                let keys: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .map(str::to_string)
+                    .collect();
+                for chunk in keys.chunks(500) {
+                    let _ = std::process::Command::new("redis-cli")
+                        .args(["-u", &redis_url(), "del"])
+                        .args(chunk)
+                        .output();
+                }
+            }
+        }
         if let Some(name) = self.pg_db.take() {
             // Drop the database from a thread with its own runtime: Drop cannot await.
             let handle = std::thread::spawn(move || {
@@ -293,6 +379,28 @@ macro_rules! on_both {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
                     if let Some(app) = $crate::common::TestApp::postgres().await {
+                        super::$name(app).await;
+                    }
+                }
+            }
+        )*
+    };
+}
+
+/// Runs each named `async fn(TestApp)` on SQLite with the in-process store and on PostgreSQL
+/// with Redis: the two deployment shapes, one suite.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite_memory() {
+                    super::$name($crate::common::TestApp::sqlite().await).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres_redis() {
+                    if let Some(app) = $crate::common::TestApp::postgres_redis().await {
                         super::$name(app).await;
                     }
                 }

@@ -10,3 +10,4 @@ mod projects;
 mod resources;
 mod tasks;
 mod uploads;
+mod volunteer;

@@ -1,0 +1,159 @@
+//! Who is answering: a signed-in user, an external user of a project's own app (vouched for by
+//! the project token), or an anonymous browser known only by its anonymised address.
+
+use std::net::IpAddr;
+
+use hmac::{Hmac, Mac};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
+use sea_orm::{ColumnTrait, Condition};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::{
+    auth::Caller,
+    error::{ApiError, ApiResult},
+    store::entities::{project, task_run},
+};
+
+#[derive(Debug, Clone)]
+pub struct Volunteer {
+    pub user_id: Option<i32>,
+    /// Anonymised address, only for anonymous volunteers.
+    pub user_ip: Option<String>,
+    pub external_uid: Option<String>,
+    /// Stable key for stamps and holds.
+    pub key: String,
+}
+
+impl Volunteer {
+    pub fn is_anonymous(&self) -> bool {
+        self.user_id.is_none()
+    }
+
+    /// SQL condition matching this volunteer's answers.
+    pub fn answered_by(&self) -> Condition {
+        match (&self.external_uid, self.user_id, &self.user_ip) {
+            (Some(x), _, _) => Condition::all().add(task_run::Column::ExternalUid.eq(x.clone())),
+            (None, Some(id), _) => Condition::all().add(task_run::Column::UserId.eq(id)),
+            (None, None, Some(ip)) => Condition::all()
+                .add(task_run::Column::UserIp.eq(ip.clone()))
+                .add(task_run::Column::ExternalUid.is_null()),
+            (None, None, None) => Condition::all().add(task_run::Column::Id.eq(-1)),
+        }
+    }
+}
+
+/// Keyed, one-way anonymisation of an address into one of the same family, so stored answers
+/// never hold a real IP but one person keeps one identity (while the secret stays the same).
+pub fn anonymise_ip(secret: &[u8], ip: &str) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+        return "0.0.0.0".into();
+    };
+    mac.update(ip.as_bytes());
+    let digest = mac.finalize().into_bytes();
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V6(_)) => {
+            let mut b = [0u8; 16];
+            b.copy_from_slice(&digest[..16]);
+            std::net::Ipv6Addr::from(b).to_string()
+        }
+        _ => std::net::Ipv4Addr::new(digest[0], digest[1], digest[2], digest[3]).to_string(),
+    }
+}
+
+/// The volunteer a request acts for. `external_uid` needs the project token (a bearer JWT
+/// signed with the project's secret).
+pub fn volunteer(
+    caller: &Caller,
+    secret: &[u8],
+    project: &project::Model,
+    external_uid: Option<&str>,
+    bearer: Option<&str>,
+) -> ApiResult<Volunteer> {
+    if let Some(x) = external_uid.filter(|x| !x.is_empty()) {
+        let token = bearer
+            .ok_or_else(|| ApiError::Unauthorized(Some("Missing Authorization header".into())))?;
+        verify_project_token(project, token)?;
+        return Ok(Volunteer {
+            user_id: None,
+            user_ip: None,
+            external_uid: Some(x.to_string()),
+            key: format!("x{}:{x}", project.id),
+        });
+    }
+    Ok(match caller.user_id() {
+        Some(id) => Volunteer {
+            user_id: Some(id),
+            user_ip: None,
+            external_uid: None,
+            key: format!("u{id}"),
+        },
+        None => {
+            let ip = anonymise_ip(secret, &caller.ip);
+            Volunteer {
+                user_id: None,
+                key: format!("ip{ip}"),
+                user_ip: Some(ip),
+                external_uid: None,
+            }
+        }
+    })
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ProjectClaims {
+    short_name: String,
+    project_id: i32,
+}
+
+/// PYBOSSA's project token: HS256 over `{short_name, project_id}` with the project's secret; it
+/// lives until the secret changes.
+pub fn project_token(project: &project::Model) -> ApiResult<String> {
+    let claims = ProjectClaims {
+        short_name: project.short_name.clone(),
+        project_id: project.id,
+    };
+    encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(project.secret_key.as_bytes()),
+    )
+    .map_err(ApiError::internal)
+}
+
+fn verify_project_token(project: &project::Model, token: &str) -> ApiResult<()> {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    let data = decode::<ProjectClaims>(
+        token,
+        &DecodingKey::from_secret(project.secret_key.as_bytes()),
+        &validation,
+    )
+    .map_err(|_| ApiError::Unauthorized(Some("Signature verification failed".into())))?;
+    if data.claims.project_id != project.id || data.claims.short_name != project.short_name {
+        return Err(ApiError::Unauthorized(Some(
+            "Signature verification failed: wrong project".into(),
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::anonymise_ip;
+
+    #[test]
+    fn anonymised_addresses_are_stable_and_keyed() {
+        let a = anonymise_ip(b"k1", "203.0.113.7");
+        assert_eq!(a, anonymise_ip(b"k1", "203.0.113.7"));
+        assert_ne!(a, anonymise_ip(b"k2", "203.0.113.7"));
+        assert_ne!(a, "203.0.113.7");
+        assert!(a.parse::<std::net::Ipv4Addr>().is_ok());
+        assert!(
+            anonymise_ip(b"k1", "::1")
+                .parse::<std::net::Ipv6Addr>()
+                .is_ok()
+        );
+    }
+}

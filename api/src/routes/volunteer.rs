@@ -1,0 +1,345 @@
+//! The volunteer loop over HTTP: `newtask`, `POST /taskrun`, `userprogress`, and the project
+//! token for external users.
+
+use std::sync::Arc;
+
+use poem::{Request, web::Data};
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    param::{Header, Path, Query},
+    payload::{Json, PlainText},
+};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+
+use super::{
+    ApiTags,
+    common::{Body, JsonOf, base_url, query_pairs},
+    schemas,
+};
+use crate::{
+    auth::Caller,
+    domain::{
+        Ctx,
+        answers::{self, NewAnswer},
+        crud::{self, fuzzy_bool},
+        identity::{self, Volunteer},
+        resources::{self, load_project},
+        scheduler::{self, NewTaskQuery},
+        uploads,
+    },
+    error::{ApiError, ApiResult},
+    state::AppState,
+    store::entities::{project, task},
+};
+
+#[derive(ApiResponse)]
+pub enum NewTaskResponse {
+    /// `{}` when nothing is left for this volunteer, the task when there is one, an array when
+    /// `limit` gave several (PYBOSSA's shapes).
+    #[oai(status = 200)]
+    Ok(
+        Json<Value>,
+        /// With the `locked` scheduler: when the hold on the task ends (epoch seconds).
+        #[oai(header = "X-Tessera-Lock-Expires")]
+        Option<i64>,
+    ),
+}
+
+#[derive(Object)]
+pub struct UserProgress {
+    /// Answers this volunteer gave in the project.
+    pub done: u64,
+    /// Tasks in the project.
+    pub total: u64,
+    /// `total - done`.
+    pub remaining: u64,
+}
+
+fn bearer(req: &Request) -> Option<&str> {
+    let value = req.headers().get("authorization")?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+fn secret(state: &AppState) -> Vec<u8> {
+    state.config.secret.clone().unwrap_or_default().into_bytes()
+}
+
+async fn project_by_id_or_name(state: &AppState, key: &str) -> ApiResult<project::Model> {
+    let found = match key.parse::<i32>() {
+        Ok(id) => load_project(&state.db, id).await?,
+        Err(_) => {
+            project::Entity::find()
+                .filter(project::Column::ShortName.eq(key))
+                .one(&state.db)
+                .await?
+        }
+    };
+    found.ok_or(ApiError::NotFound)
+}
+
+fn as_i32(v: Option<&Value>) -> Option<i32> {
+    match v? {
+        Value::Number(n) => n.as_i64().and_then(|n| i32::try_from(n).ok()),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A task as `newtask` shows it when anonymous volunteers are not allowed (PYBOSSA's shape).
+fn anonymous_refused() -> Value {
+    json!({
+        "id": null, "created": null, "project_id": null, "state": null, "quorum": null, "calibration": null,
+        "priority_0": null, "n_answers": null, "fav_user_ids": null,
+        "info": {"error": "This project does not allow anonymous contributors"}
+    })
+}
+
+pub struct VolunteerApi;
+
+#[OpenApi(tag = "ApiTags::Volunteer")]
+impl VolunteerApi {
+    /// Get the next task(s) to answer.
+    ///
+    /// Picks by the project's scheduler (`info.sched`: `default`/`depth_first`,
+    /// `breadth_first`, `depth_first_all`, `incremental`, `random`, `priority`, `locked`) among
+    /// open tasks this volunteer has not answered. Each task handed out is held for the
+    /// volunteer (`info.timeout` seconds, default 3600) and counts toward the answers it still
+    /// needs, so concurrent volunteers spread out. The answer must come within the stamp's
+    /// lifetime. External users pass `external_uid` with the project token as a bearer token.
+    #[oai(path = "/project/:id/newtask", method = "get")]
+    #[allow(clippy::too_many_arguments)]
+    async fn newtask(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        req: &Request,
+        id: Path<i32>,
+        /// Tasks to return (default 1, at most 100).
+        limit: Query<Option<String>>,
+        /// Skip this many available tasks (a client prefetching the next task uses 1).
+        offset: Query<Option<String>>,
+        /// Task column to order by (`default` scheduler).
+        orderby: Query<Option<String>>,
+        /// Descending order (`default` scheduler).
+        desc: Query<Option<String>>,
+        /// Id of an external user (needs the project token).
+        external_uid: Query<Option<String>>,
+    ) -> Result<NewTaskResponse, ApiError> {
+        let project = load_project(&state.db, id.0)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        if !caller.is_authenticated()
+            && !project.allow_anonymous_contributors
+            && external_uid.0.is_none()
+        {
+            return Ok(NewTaskResponse::Ok(Json(anonymous_refused()), None));
+        }
+        let parse = |v: &Option<String>, default: u64| -> ApiResult<u64> {
+            match v.as_deref() {
+                None => Ok(default),
+                Some(s) => s
+                    .trim()
+                    .parse()
+                    .map_err(|_| ApiError::value(format!("invalid literal for int(): '{s}'"))),
+            }
+        };
+        let query = NewTaskQuery {
+            limit: parse(&limit.0, 1)?,
+            offset: parse(&offset.0, 0)?,
+            orderby: orderby.0.clone(),
+            desc: match desc.0.as_deref() {
+                None => false,
+                Some(s) => fuzzy_bool(s)
+                    .ok_or_else(|| ApiError::value(format!("invalid truth value '{s}'")))?,
+            },
+        };
+        let volunteer = identity::volunteer(
+            &caller,
+            &secret(&state),
+            &project,
+            external_uid.0.as_deref(),
+            bearer(req),
+        )?;
+        let handed = scheduler::new_tasks(&state, &project, &volunteer, &query).await?;
+        let mut tasks: Vec<Value> = handed
+            .tasks
+            .iter()
+            .map(|t| Value::Object(crud::to_map::<resources::Task>(t)))
+            .collect();
+        let body = match tasks.len() {
+            0 => json!({}),
+            1 => tasks.pop().unwrap_or_default(),
+            _ => Value::Array(tasks),
+        };
+        Ok(NewTaskResponse::Ok(Json(body), handed.lock_expires))
+    }
+
+    /// Answer a task.
+    ///
+    /// The task must have been handed to this volunteer by `newtask` (403 `You must request a
+    /// task first!`), once per volunteer per task (403), and only while it still needs
+    /// answers (409). The answer that completes a task creates its result. A retried POST with
+    /// the same `Idempotency-Key` returns the first answer. Multipart with a `file` stores it as
+    /// `media_url`.
+    #[oai(path = "/taskrun", method = "post", tag = "ApiTags::Taskrun")]
+    async fn create_taskrun(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        req: &Request,
+        body: Body<schemas::TaskRun>,
+        /// Makes retries safe: the same key returns the answer already taken.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
+    ) -> Result<JsonOf<schemas::TaskRun>, ApiError> {
+        let mut query_uid = None;
+        for (key, value) in query_pairs(req)? {
+            match key.as_str() {
+                "api_key" => {}
+                "external_uid" => query_uid = Some(value),
+                _ if crud::column::<resources::TaskRun>(&key).is_some() => {}
+                _ => {
+                    return Err(ApiError::attribute(format!(
+                        "type object 'TaskRun' has no attribute '{key}'"
+                    )));
+                }
+            }
+        }
+        let mut fields = body.fields;
+        crud::check_keys::<resources::TaskRun>(&mut fields)?;
+        let task_id = as_i32(fields.get("task_id"));
+        let project_id = as_i32(fields.get("project_id"));
+        let task = match task_id {
+            Some(id) => task::Entity::find_by_id(id).one(&state.db).await?,
+            None => None,
+        };
+        let task = task.ok_or_else(|| ApiError::forbidden("Invalid task_id"))?;
+        let project = load_project(&state.db, task.project_id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        let body_uid = fields
+            .get("external_uid")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let uid = query_uid.or(body_uid);
+        let volunteer: Volunteer = identity::volunteer(
+            &caller,
+            &secret(&state),
+            &project,
+            uid.as_deref(),
+            bearer(req),
+        )
+        .map_err(|e| match e {
+            ApiError::Unauthorized(m) => ApiError::Forbidden(m),
+            other => other,
+        })?;
+        let mut stored = None;
+        if let Some(file) = body.file {
+            let base = base_url(req, state.config.public_url.as_deref());
+            let ctx = Ctx {
+                state: &state,
+                caller: &caller,
+            };
+            stored = Some(
+                uploads::store::<resources::TaskRun>(ctx, &base, &mut fields, file, None).await?,
+            );
+        }
+        let answer = NewAnswer {
+            project_id: project_id.ok_or_else(|| ApiError::forbidden("Invalid project_id"))?,
+            task_id: task.id,
+            info: fields.remove("info"),
+            media_url: fields
+                .get("media_url")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        };
+        let submitted = answers::submit(
+            &state,
+            &project,
+            &task,
+            &volunteer,
+            answer,
+            idempotency_key.0.as_deref(),
+        )
+        .await;
+        if submitted.is_err() {
+            uploads::forget(&state, stored).await;
+        }
+        Ok(JsonOf::new(Value::Object(
+            crud::to_map::<resources::TaskRun>(&submitted?),
+        )))
+    }
+
+    /// A volunteer's progress in a project (by id or short name).
+    #[oai(path = "/project/:id/userprogress", method = "get")]
+    async fn userprogress(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        /// Project id or short name.
+        id: Path<String>,
+        /// Progress of this external user instead of the caller.
+        external_uid: Query<Option<String>>,
+    ) -> Result<Json<UserProgress>, ApiError> {
+        let project = project_by_id_or_name(&state, &id.0).await?;
+        // As in PYBOSSA, reading an external user's progress needs no token.
+        let volunteer = match external_uid.0.filter(|x| !x.is_empty()) {
+            Some(x) => Volunteer {
+                user_id: None,
+                user_ip: None,
+                key: String::new(),
+                external_uid: Some(x),
+            },
+            None => identity::volunteer(&caller, &secret(&state), &project, None, None)?,
+        };
+        let (done, total) = answers::progress(&state, &project, &volunteer).await?;
+        Ok(Json(UserProgress {
+            done,
+            total,
+            remaining: total.saturating_sub(done),
+        }))
+    }
+
+    /// Token for a project's external users.
+    ///
+    /// Send the project's `secret_key` as the raw `Authorization` header; the answer is a JWT
+    /// (plain text) to send as `Authorization: Bearer …` with `external_uid` on `newtask` and
+    /// `POST /taskrun`. It is valid until the secret changes.
+    #[oai(
+        path = "/auth/project/:short_name/token",
+        method = "get",
+        tag = "ApiTags::Auth"
+    )]
+    async fn project_token(
+        &self,
+        state: Data<&Arc<AppState>>,
+        req: &Request,
+        short_name: Path<String>,
+    ) -> Result<PlainText<String>, ApiError> {
+        let secret = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.trim().is_empty())
+            .ok_or(ApiError::Forbidden(None))?;
+        let project = project::Entity::find()
+            .filter(project::Column::ShortName.eq(short_name.0.as_str()))
+            .one(&state.db)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        if !bool::from(
+            project
+                .secret_key
+                .as_bytes()
+                .ct_eq(secret.trim().as_bytes()),
+        ) {
+            return Err(ApiError::NotFound);
+        }
+        Ok(PlainText(identity::project_token(&project)?))
+    }
+}

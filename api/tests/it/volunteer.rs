@@ -1,0 +1,860 @@
+//! The volunteer loop: newtask, answers, completion, results — alone and under concurrency.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::{
+    common::{Resp, TestApp, User},
+    on_both_stores,
+};
+
+async fn project_with_tasks(
+    app: &TestApp,
+    owner: &User,
+    short: &str,
+    n: usize,
+    n_answers: i64,
+    info: Value,
+) -> (i64, Vec<i64>) {
+    let project = app.project(owner, short).await;
+    if !info.is_null() {
+        app.put(
+            &format!("/api/project/{project}"),
+            Some(owner),
+            json!({ "info": info }),
+        )
+        .await
+        .ok();
+    }
+    let mut tasks = vec![];
+    for i in 0..n {
+        let r = app
+            .post("/api/task", Some(owner), json!({"project_id": project, "info": {"i": i}, "n_answers": n_answers, "priority_0": (i % 10) as f64 / 10.0}))
+            .await;
+        tasks.push(r.ok()["id"].as_i64().expect("id"));
+    }
+    (project, tasks)
+}
+
+async fn newtask(app: &TestApp, project: i64, who: Option<&User>, query: &str) -> Resp {
+    app.get(&format!("/api/project/{project}/newtask?{query}"), who)
+        .await
+}
+
+async fn answer(app: &TestApp, project: i64, task: i64, who: Option<&User>, info: Value) -> Resp {
+    app.post(
+        "/api/taskrun",
+        who,
+        json!({"project_id": project, "task_id": task, "info": info}),
+    )
+    .await
+}
+
+async fn loop_completes_tasks_with_results(app: TestApp) {
+    let (_admin, owner, _) = app.seeded().await;
+    let a = app.register("alice").await;
+    let b = app.register("bob").await;
+    let c = app.register("carol").await;
+    let (project, tasks) = project_with_tasks(&app, &owner, "p", 2, 2, Value::Null).await;
+
+    // Answering without asking first is refused.
+    answer(&app, project, tasks[0], Some(&a), json!("cat"))
+        .await
+        .err(403, "Forbidden");
+    let r = newtask(&app, project, Some(&a), "").await;
+    assert_eq!(r.ok()["id"], tasks[0], "oldest task first");
+    assert!(r.json.get("link").is_none());
+    // Wrong project for the task.
+    app.post(
+        "/api/taskrun",
+        Some(&a),
+        json!({"project_id": project + 99, "task_id": tasks[0], "info": 1}),
+    )
+    .await
+    .err(403, "Forbidden");
+    app.post(
+        "/api/taskrun",
+        Some(&a),
+        json!({"project_id": project, "task_id": 999_999, "info": 1}),
+    )
+    .await
+    .err(403, "Forbidden");
+    app.post(
+        "/api/taskrun",
+        Some(&a),
+        json!({"project_id": project, "task_id": tasks[0], "id": 5}),
+    )
+    .await
+    .err(400, "BadRequest");
+    let run = answer(&app, project, tasks[0], Some(&a), json!("cat")).await;
+    let run = run.ok().clone();
+    assert_eq!(run["user_id"], a.id);
+    assert_eq!(run["task_id"], tasks[0]);
+    assert!(
+        run["created"].as_str() <= run["finish_time"].as_str(),
+        "created is when the task was requested"
+    );
+    // Once answered, the same volunteer cannot answer again, nor is offered the task again.
+    answer(&app, project, tasks[0], Some(&a), json!("dog"))
+        .await
+        .err(403, "Forbidden");
+    let next = newtask(&app, project, Some(&a), "").await;
+    assert_eq!(next.ok()["id"], tasks[1]);
+
+    // Bob completes task 0: exactly one result, with the aggregate.
+    assert_eq!(
+        newtask(&app, project, Some(&b), "").await.ok()["id"],
+        tasks[0]
+    );
+    answer(&app, project, tasks[0], Some(&b), json!("cat"))
+        .await
+        .ok();
+    let t = app.get(&format!("/api/task/{}", tasks[0]), None).await;
+    assert_eq!(t.ok()["state"], "completed");
+    let results = app
+        .get(&format!("/api/result?task_id={}&all=1", tasks[0]), None)
+        .await;
+    let results = results.ok().as_array().expect("results").clone();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["info"]["aggregate"]["value"], "cat");
+    assert_eq!(results[0]["info"]["aggregate"]["agreement"], 1.0);
+    assert_eq!(results[0]["task_run_ids"].as_array().map(Vec::len), Some(2));
+
+    // Carol is never offered the completed task; userprogress counts answers.
+    assert_eq!(
+        newtask(&app, project, Some(&c), "").await.ok()["id"],
+        tasks[1]
+    );
+    let p = app
+        .get(&format!("/api/project/{project}/userprogress"), Some(&a))
+        .await;
+    assert_eq!(p.ok(), &json!({"done": 1, "total": 2, "remaining": 1}));
+    let p = app.get("/api/project/p/userprogress", Some(&b)).await;
+    assert_eq!(p.ok()["done"], 1);
+    app.get("/api/project/nope/userprogress", None)
+        .await
+        .err(404, "NotFound");
+
+    // Owners may overwrite the result; others may not.
+    let rid = results[0]["id"].as_i64().expect("id");
+    app.put(
+        &format!("/api/result/{rid}"),
+        Some(&a),
+        json!({"info": {"x": 1}}),
+    )
+    .await
+    .err(403, "Forbidden");
+    app.put(
+        &format!("/api/result/{rid}"),
+        Some(&owner),
+        json!({"info": {"final": "cat"}}),
+    )
+    .await
+    .ok();
+    // A completed answer cannot be deleted or edited by its author.
+    let run_id = run["id"].as_i64().expect("id");
+    app.delete(&format!("/api/taskrun/{run_id}"), Some(&a))
+        .await
+        .err(403, "Forbidden");
+
+    // Counters follow.
+    let stats = app
+        .get(&format!("/api/project/{project}?stats=1"), Some(&owner))
+        .await;
+    let s = &stats.ok()["stats"];
+    assert_eq!(
+        (
+            s["n_tasks"].as_i64(),
+            s["n_task_runs"].as_i64(),
+            s["n_completed_tasks"].as_i64(),
+            s["n_results"].as_i64()
+        ),
+        (Some(2), Some(2), Some(1), Some(1))
+    );
+}
+
+async fn redundancy_changes_and_surplus(app: TestApp) {
+    let (_admin, owner, _) = app.seeded().await;
+    let a = app.register("alice").await;
+    let b = app.register("bob").await;
+    let (project, tasks) = project_with_tasks(&app, &owner, "p", 1, 2, Value::Null).await;
+    let t = tasks[0];
+    assert_eq!(newtask(&app, project, Some(&a), "").await.ok()["id"], t);
+    assert_eq!(newtask(&app, project, Some(&b), "").await.ok()["id"], t);
+    // Lowering redundancy: Alice's answer completes it; Bob's is surplus and refused.
+    app.put(
+        &format!("/api/task/{t}"),
+        Some(&owner),
+        json!({"n_answers": 1}),
+    )
+    .await
+    .ok();
+    answer(&app, project, t, Some(&a), json!({"animal": "cat"}))
+        .await
+        .ok();
+    answer(&app, project, t, Some(&b), json!({"animal": "dog"}))
+        .await
+        .err(409, "Conflict");
+    assert_eq!(
+        app.get(&format!("/api/task/{t}"), None).await.ok()["state"],
+        "completed"
+    );
+    // A PUT that leaves n_answers alone keeps it completed (PYBOSSA reopened it).
+    app.put(
+        &format!("/api/task/{t}"),
+        Some(&owner),
+        json!({"priority_0": 0.9}),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        app.get(&format!("/api/task/{t}"), None).await.ok()["state"],
+        "completed"
+    );
+    // Raising it reopens the task; the next answer completes it again with a new result.
+    app.put(
+        &format!("/api/task/{t}"),
+        Some(&owner),
+        json!({"n_answers": 2}),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        app.get(&format!("/api/task/{t}"), None).await.ok()["state"],
+        "ongoing"
+    );
+    assert_eq!(newtask(&app, project, Some(&b), "").await.ok()["id"], t);
+    answer(&app, project, t, Some(&b), json!({"animal": "cat"}))
+        .await
+        .ok();
+    let current = app
+        .get(&format!("/api/result?task_id={t}&all=1"), None)
+        .await;
+    assert_eq!(current.ok().as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        current.json[0]["info"]["aggregate"]["fields"]["animal"]["value"],
+        "cat"
+    );
+    let old = app
+        .get(
+            &format!("/api/result?task_id={t}&last_version=false&all=1"),
+            None,
+        )
+        .await;
+    assert_eq!(old.ok().as_array().map(Vec::len), Some(1));
+    // Lowering redundancy below the answers a task has completes it at once.
+    let t2 = app.task(&owner, project, json!({"k": 2})).await;
+    app.put(
+        &format!("/api/task/{t2}"),
+        Some(&owner),
+        json!({"n_answers": 3}),
+    )
+    .await
+    .ok();
+    assert_eq!(newtask(&app, project, Some(&a), "").await.ok()["id"], t2);
+    answer(&app, project, t2, Some(&a), json!(true)).await.ok();
+    app.put(
+        &format!("/api/task/{t2}"),
+        Some(&owner),
+        json!({"n_answers": 1}),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        app.get(&format!("/api/task/{t2}"), None).await.ok()["state"],
+        "completed"
+    );
+    let r = app
+        .get(&format!("/api/result?task_id={t2}&all=1"), None)
+        .await;
+    assert_eq!(r.ok()[0]["info"]["aggregate"]["value"], true);
+}
+
+async fn shapes_limits_and_idempotency(app: TestApp) {
+    let (_admin, owner, _) = app.seeded().await;
+    let a = app.register("alice").await;
+    let (project, tasks) = project_with_tasks(&app, &owner, "p", 3, 1, Value::Null).await;
+    let many = newtask(&app, project, Some(&a), "limit=2").await;
+    let ids: Vec<i64> = many
+        .ok()
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|t| t["id"].as_i64())
+        .collect();
+    assert_eq!(ids, tasks[..2]);
+    // offset=1 is the next task (a client prefetching).
+    assert_eq!(
+        newtask(&app, project, Some(&a), "offset=1").await.ok()["id"],
+        tasks[1]
+    );
+    newtask(&app, project, Some(&a), "limit=abc")
+        .await
+        .err(415, "ValueError");
+    newtask(&app, project, Some(&a), "orderby=bogus")
+        .await
+        .err(415, "AttributeError");
+    app.get("/api/project/999999/newtask", None)
+        .await
+        .err(404, "NotFound");
+
+    // A retried POST with the same Idempotency-Key returns the first answer.
+    let url = format!("{}/api/taskrun?api_key={}", app.base, a.api_key);
+    let body = json!({"project_id": project, "task_id": tasks[0], "info": "x"}).to_string();
+    let send = || {
+        app.client
+            .post(&url)
+            .header("idempotency-key", "k-1")
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+    };
+    let first = TestApp::read(send().await.expect("post")).await;
+    let again = TestApp::read(send().await.expect("post")).await;
+    assert_eq!(first.ok()["id"], again.ok()["id"]);
+
+    for _ in &tasks[1..] {
+        let t = newtask(&app, project, Some(&a), "").await.ok()["id"]
+            .as_i64()
+            .expect("task");
+        answer(&app, project, t, Some(&a), json!("y")).await.ok();
+    }
+    assert_eq!(newtask(&app, project, Some(&a), "").await.ok(), &json!({}));
+}
+
+async fn anonymous_and_external_volunteers(app: TestApp) {
+    let (_admin, owner, _) = app.seeded().await;
+    let (project, tasks) = project_with_tasks(&app, &owner, "p", 2, 2, Value::Null).await;
+    // Anonymous volunteers are allowed by default and stored with an anonymised address.
+    assert_eq!(newtask(&app, project, None, "").await.ok()["id"], tasks[0]);
+    let run = answer(&app, project, tasks[0], None, json!(1)).await;
+    let ip = run.ok()["user_ip"].as_str().expect("user_ip").to_string();
+    assert!(
+        ip != "127.0.0.1" && ip.parse::<std::net::IpAddr>().is_ok(),
+        "{ip}"
+    );
+    assert_eq!(run.json["user_id"], Value::Null);
+    assert_eq!(
+        newtask(&app, project, None, "").await.ok()["id"],
+        tasks[1],
+        "not offered twice"
+    );
+
+    // External users: the project token vouches for external_uid.
+    let secret = app
+        .get(&format!("/api/project/{project}"), Some(&owner))
+        .await
+        .json["secret_key"]
+        .as_str()
+        .expect("secret")
+        .to_string();
+    let token_url = format!("{}/api/auth/project/p/token", app.base);
+    let r = TestApp::read(app.client.get(&token_url).send().await.expect("token")).await;
+    r.err(403, "Forbidden");
+    let r = TestApp::read(
+        app.client
+            .get(&token_url)
+            .header("authorization", "wrong")
+            .send()
+            .await
+            .expect("token"),
+    )
+    .await;
+    r.err(404, "NotFound");
+    let token = app
+        .client
+        .get(&token_url)
+        .header("authorization", &secret)
+        .send()
+        .await
+        .expect("token")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+    let nt = |uid: &str, auth: Option<String>| {
+        let mut req = app.client.get(format!(
+            "{}/api/project/{project}/newtask?external_uid={uid}",
+            app.base
+        ));
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        req.send()
+    };
+    TestApp::read(nt("ext-1", None).await.expect("nt"))
+        .await
+        .err(401, "Unauthorized");
+    TestApp::read(
+        nt("ext-1", Some("Bearer nonsense".into()))
+            .await
+            .expect("nt"),
+    )
+    .await
+    .err(401, "Unauthorized");
+    let got = TestApp::read(
+        nt("ext-1", Some(format!("Bearer {token}")))
+            .await
+            .expect("nt"),
+    )
+    .await;
+    let tid = got.ok()["id"].as_i64().expect("task");
+    let post = app
+        .client
+        .post(format!("{}/api/taskrun?external_uid=ext-1", app.base))
+        .header("authorization", format!("Bearer {token}"))
+        .json(
+            &json!({"project_id": project, "task_id": tid, "info": "ok", "external_uid": "ext-1"}),
+        )
+        .send()
+        .await
+        .expect("post");
+    let run = TestApp::read(post).await;
+    assert_eq!(run.ok()["external_uid"], "ext-1");
+    assert_eq!(run.json["user_ip"], Value::Null);
+    let p = app
+        .get(
+            &format!("/api/project/{project}/userprogress?external_uid=ext-1"),
+            None,
+        )
+        .await;
+    assert_eq!(p.ok()["done"], 1);
+
+    // A project closed to anonymous volunteers: PYBOSSA's pseudo task, and answers refused.
+    app.put(
+        &format!("/api/project/{project}"),
+        Some(&owner),
+        json!({"allow_anonymous_contributors": false}),
+    )
+    .await
+    .ok();
+    let r = newtask(&app, project, None, "").await;
+    assert_eq!(
+        r.ok()["info"]["error"],
+        "This project does not allow anonymous contributors"
+    );
+    assert_eq!(r.json["id"], Value::Null);
+    answer(&app, project, tasks[1], None, json!(1))
+        .await
+        .err(401, "Unauthorized");
+}
+
+async fn schedulers_order_tasks(app: TestApp) {
+    let (_admin, owner, _) = app.seeded().await;
+    let a = app.register("alice").await;
+    let b = app.register("bob").await;
+    // priority: highest priority_0 first.
+    let (p1, t1) =
+        project_with_tasks(&app, &owner, "prio", 10, 3, json!({"sched": "priority"})).await;
+    assert_eq!(
+        newtask(&app, p1, Some(&a), "").await.ok()["priority_0"],
+        0.9
+    );
+    assert_eq!(newtask(&app, p1, Some(&b), "").await.ok()["id"], t1[9]);
+    // breadth_first: fewest answers first.
+    let (p2, t2) = project_with_tasks(
+        &app,
+        &owner,
+        "breadth",
+        3,
+        3,
+        json!({"sched": "breadth_first"}),
+    )
+    .await;
+    assert_eq!(newtask(&app, p2, Some(&a), "").await.ok()["id"], t2[0]);
+    answer(&app, p2, t2[0], Some(&a), json!(1)).await.ok();
+    assert_eq!(
+        newtask(&app, p2, Some(&b), "").await.ok()["id"],
+        t2[1],
+        "the answered task goes last"
+    );
+    // default with orderby/desc.
+    let (p3, t3) = project_with_tasks(&app, &owner, "deep", 3, 3, Value::Null).await;
+    assert_eq!(
+        newtask(&app, p3, Some(&a), "orderby=id&desc=true")
+            .await
+            .ok()["id"],
+        t3[2]
+    );
+    // random hands out open tasks only, never one answered.
+    let (p4, t4) = project_with_tasks(&app, &owner, "rnd", 5, 1, json!({"sched": "random"})).await;
+    let mut seen = HashSet::new();
+    for _ in 0..5 {
+        let id = newtask(&app, p4, Some(&a), "").await.ok()["id"]
+            .as_i64()
+            .expect("task");
+        answer(&app, p4, id, Some(&a), json!(1)).await.ok();
+        assert!(seen.insert(id));
+    }
+    assert_eq!(seen, t4.iter().copied().collect());
+    // incremental: carries the previous answer.
+    let (p5, t5) =
+        project_with_tasks(&app, &owner, "inc", 1, 2, json!({"sched": "incremental"})).await;
+    assert_eq!(newtask(&app, p5, Some(&a), "").await.ok()["id"], t5[0]);
+    answer(&app, p5, t5[0], Some(&a), json!({"text": "draft"}))
+        .await
+        .ok();
+    let next = newtask(&app, p5, Some(&b), "").await;
+    assert_eq!(next.ok()["info"]["last_answer"], json!({"text": "draft"}));
+}
+
+async fn locked_scheduler_holds(app: TestApp) {
+    let (_admin, owner, _) = app.seeded().await;
+    let vols = [
+        app.register("v1").await,
+        app.register("v2").await,
+        app.register("v3").await,
+    ];
+    let (project, tasks) = project_with_tasks(
+        &app,
+        &owner,
+        "lock",
+        1,
+        2,
+        json!({"sched": "locked", "timeout": 600}),
+    )
+    .await;
+    let r = newtask(&app, project, Some(&vols[0]), "").await;
+    assert_eq!(r.ok()["id"], tasks[0]);
+    let expires: i64 = r
+        .headers
+        .get("x-tessera-lock-expires")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("lock header");
+    let now = chrono_now();
+    assert!(
+        expires > now + 500 && expires <= now + 601,
+        "{expires} vs {now}"
+    );
+    assert_eq!(
+        newtask(&app, project, Some(&vols[1]), "").await.ok()["id"],
+        tasks[0]
+    );
+    // Two answers needed, two holders: the third volunteer gets nothing.
+    assert_eq!(
+        newtask(&app, project, Some(&vols[2]), "").await.ok(),
+        &json!({})
+    );
+    answer(&app, project, tasks[0], Some(&vols[2]), json!(1))
+        .await
+        .err(403, "Forbidden");
+    answer(&app, project, tasks[0], Some(&vols[0]), json!(1))
+        .await
+        .ok();
+    // Still one answer needed and one holder: still nothing for the third.
+    assert_eq!(
+        newtask(&app, project, Some(&vols[2]), "").await.ok(),
+        &json!({})
+    );
+    newtask(&app, project, Some(&vols[2]), "offset=3")
+        .await
+        .err(400, "BadRequest");
+    answer(&app, project, tasks[0], Some(&vols[1]), json!(1))
+        .await
+        .ok();
+    assert_eq!(
+        app.get(&format!("/api/task/{}", tasks[0]), None).await.ok()["state"],
+        "completed"
+    );
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+on_both_stores!(
+    loop_completes_tasks_with_results,
+    redundancy_changes_and_surplus,
+    shapes_limits_and_idempotency,
+    anonymous_and_external_volunteers,
+    schedulers_order_tasks,
+    locked_scheduler_holds,
+);
+
+// ---------------------------------------------------------------------------------------------
+// Concurrency
+
+#[derive(Default)]
+struct Tally {
+    accepted: AtomicU64,
+    surplus: AtomicU64,
+    server_errors: AtomicU64,
+    other_errors: AtomicU64,
+}
+
+/// `volunteers` external users loop newtask → answer until nothing is left for them.
+async fn swarm(app: &TestApp, project: i64, token: &str, volunteers: usize) -> Arc<Tally> {
+    let tally = Arc::new(Tally::default());
+    let mut handles = vec![];
+    for v in 0..volunteers {
+        let client = app.client.clone();
+        let base = app.base.clone();
+        let token = token.to_string();
+        let tally = tally.clone();
+        handles.push(tokio::spawn(async move {
+            let uid = format!("vol-{v}");
+            // `{}` can mean "everything open is held by others right now": look again a few
+            // times before concluding there is nothing left.
+            let mut empty = 0;
+            for _ in 0..1000 {
+                let r = client
+                    .get(format!(
+                        "{base}/api/project/{project}/newtask?external_uid={uid}"
+                    ))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .expect("newtask");
+                if r.status().is_server_error() {
+                    tally.server_errors.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                let task: Value = r.json().await.expect("json");
+                let Some(tid) = task["id"].as_i64() else {
+                    empty += 1;
+                    if empty > 3 {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                };
+                let r = client
+                    .post(format!("{base}/api/taskrun?external_uid={uid}"))
+                    .bearer_auth(&token)
+                    .json(&json!({"project_id": project, "task_id": tid, "info": {"v": v % 3}}))
+                    .send()
+                    .await
+                    .expect("taskrun");
+                match r.status() {
+                    StatusCode::OK => tally.accepted.fetch_add(1, Ordering::Relaxed),
+                    StatusCode::CONFLICT => tally.surplus.fetch_add(1, Ordering::Relaxed),
+                    s if s.is_server_error() => tally.server_errors.fetch_add(1, Ordering::Relaxed),
+                    _ => tally.other_errors.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        }));
+    }
+    for h in handles {
+        h.await.expect("volunteer");
+    }
+    tally
+}
+
+async fn concurrent_volunteers(app: TestApp, sched: &str, n_tasks: usize, volunteers: usize) {
+    let (_admin, owner, _) = app.seeded().await;
+    let project = app.project(&owner, "swarm").await;
+    app.put(
+        &format!("/api/project/{project}"),
+        Some(&owner),
+        json!({"info": {"sched": sched}}),
+    )
+    .await
+    .ok();
+    // Bulk-create tasks concurrently too.
+    let mut creators = vec![];
+    for chunk in (0..n_tasks).collect::<Vec<_>>().chunks(n_tasks.div_ceil(8)) {
+        let (client, base, key, chunk) = (
+            app.client.clone(),
+            app.base.clone(),
+            owner.api_key.clone(),
+            chunk.to_vec(),
+        );
+        creators.push(tokio::spawn(async move {
+            for i in chunk {
+                let r = client
+                    .post(format!("{base}/api/task?api_key={key}"))
+                    .json(&json!({"project_id": project, "info": {"i": i}, "n_answers": 3}))
+                    .send()
+                    .await
+                    .expect("task");
+                assert!(r.status().is_success());
+            }
+        }));
+    }
+    for c in creators {
+        c.await.expect("creator");
+    }
+    let secret = app
+        .get(&format!("/api/project/{project}"), Some(&owner))
+        .await
+        .json["secret_key"]
+        .as_str()
+        .expect("secret")
+        .to_string();
+    let token = app
+        .client
+        .get(format!("{}/api/auth/project/swarm/token", app.base))
+        .header("authorization", secret)
+        .send()
+        .await
+        .expect("token")
+        .text()
+        .await
+        .expect("text");
+
+    let tally = swarm(&app, project, &token, volunteers).await;
+    let accepted = tally.accepted.load(Ordering::Relaxed);
+    let surplus = tally.surplus.load(Ordering::Relaxed);
+    eprintln!(
+        "{sched}: {volunteers} volunteers, {n_tasks} tasks: {accepted} answers accepted, {surplus} refused as surplus"
+    );
+    assert_eq!(tally.server_errors.load(Ordering::Relaxed), 0, "no 5xx");
+    assert_eq!(
+        tally.other_errors.load(Ordering::Relaxed),
+        0,
+        "no other refusals"
+    );
+    assert_eq!(
+        accepted,
+        3 * n_tasks as u64,
+        "exactly n_answers answers per task in total"
+    );
+    assert!(
+        surplus * 20 < accepted,
+        "surplus answers {surplus} must stay under 5% of {accepted}"
+    );
+    if sched == "locked" {
+        assert_eq!(surplus, 0, "holders never exceed the answers still needed");
+    }
+
+    // Check every task from the database side, through the API.
+    let mut runs_per_task: HashMap<i64, Vec<String>> = HashMap::new();
+    let mut last = 0;
+    loop {
+        let page = app
+            .get(
+                &format!("/api/taskrun?project_id={project}&limit=100&last_id={last}&all=1"),
+                None,
+            )
+            .await;
+        let page = page.ok().as_array().expect("runs").clone();
+        let Some(end) = page.last() else { break };
+        last = end["id"].as_i64().expect("id");
+        for r in page {
+            runs_per_task
+                .entry(r["task_id"].as_i64().expect("task"))
+                .or_default()
+                .push(r["external_uid"].as_str().expect("uid").to_string());
+        }
+    }
+    assert_eq!(runs_per_task.len(), n_tasks);
+    for (task, uids) in &runs_per_task {
+        assert_eq!(uids.len(), 3, "task {task} has {} answers", uids.len());
+        assert_eq!(
+            uids.iter().collect::<HashSet<_>>().len(),
+            3,
+            "task {task} answered twice by one volunteer"
+        );
+    }
+    let mut results = 0;
+    let mut last = 0;
+    loop {
+        let page = app
+            .get(
+                &format!("/api/result?project_id={project}&limit=100&last_id={last}&all=1"),
+                None,
+            )
+            .await;
+        let page = page.ok().as_array().expect("results").clone();
+        let Some(end) = page.last() else { break };
+        last = end["id"].as_i64().expect("id");
+        results += page.len();
+    }
+    assert_eq!(results, n_tasks, "one result per task");
+    let stats = app
+        .get(&format!("/api/project/{project}?stats=1"), Some(&owner))
+        .await;
+    let s = &stats.ok()["stats"];
+    assert_eq!(s["n_completed_tasks"], n_tasks as i64);
+    assert_eq!(s["n_task_runs"], 3 * n_tasks as i64);
+    assert_eq!(s["overall_progress"], 100);
+    let open = app
+        .get(
+            &format!("/api/task?project_id={project}&state=ongoing&all=1"),
+            None,
+        )
+        .await;
+    assert_eq!(open.ok(), &json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hundred_volunteers_postgres_redis_default() {
+    if let Some(app) = TestApp::postgres_redis().await {
+        concurrent_volunteers(app, "default", 500, 100).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hundred_volunteers_postgres_redis_locked() {
+    if let Some(app) = TestApp::postgres_redis().await {
+        concurrent_volunteers(app, "locked", 500, 100).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn volunteers_sqlite_memory_breadth_first() {
+    concurrent_volunteers(TestApp::sqlite().await, "breadth_first", 150, 30).await;
+}
+
+/// Redis dies in the middle of a run: volunteers keep getting tasks and no request fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_going_away_degrades_without_errors() {
+    if !crate::common::redis_available() {
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let dir = std::env::temp_dir().join(format!("tessera-redis-{port}"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut redis = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let app = TestApp::sqlite_with_redis(&format!("redis://127.0.0.1:{port}")).await;
+    let (_admin, owner, _) = app.seeded().await;
+    let (project, _tasks) = project_with_tasks(&app, &owner, "p", 6, 1, Value::Null).await;
+    let v = app.register("vol").await;
+    let t = newtask(&app, project, Some(&v), "").await.ok()["id"]
+        .as_i64()
+        .expect("task");
+    answer(&app, project, t, Some(&v), json!(1)).await.ok();
+    let _ = redis.kill();
+    let _ = redis.wait();
+    for _ in 0..5 {
+        let r = newtask(&app, project, Some(&v), "").await;
+        let t = r.ok()["id"].as_i64().expect("still handed tasks");
+        answer(&app, project, t, Some(&v), json!(1)).await.ok();
+    }
+    assert!(
+        app.state.kv.errors.load(Ordering::Relaxed) > 0,
+        "Redis failures are counted"
+    );
+    assert_eq!(newtask(&app, project, Some(&v), "").await.ok(), &json!({}));
+    let _ = std::fs::remove_dir_all(&dir);
+}
