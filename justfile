@@ -29,11 +29,25 @@ test: services lint web
         cargo test --workspace --no-fail-fast
     fi
     just fuzz
+    just e2e-clients
 
 # Schemathesis over openapi.yaml against a real server: no 5xx, every response as documented.
 fuzz examples="25":
     cargo build --bin tessera
     e2e/fuzz.sh "${CARGO_TARGET_DIR:-target}/debug/tessera" {{examples}}
+
+# The unchanged PYBOSSA clients (pybossa-client, pbs, enki from PyPI) against a real server.
+e2e-clients:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo build --bin tessera
+    cd e2e
+    if [ ! -x .venv-clients/bin/pytest ] || ! cmp -s requirements-clients.txt .venv-clients/requirements.txt; then
+        python3 -m venv .venv-clients
+        .venv-clients/bin/pip install -q -r requirements-clients.txt
+        cp requirements-clients.txt .venv-clients/requirements.txt
+    fi
+    TESSERA_BIN="$(realpath "${CARGO_TARGET_DIR:-../target}")/debug/tessera" .venv-clients/bin/pytest -q test_clients.py
 
 # Check that PostgreSQL and Redis answer; loud warning locally, failure under CI.
 services:
