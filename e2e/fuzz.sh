@@ -5,8 +5,8 @@
 #
 # Usage: e2e/fuzz.sh <path to the tessera binary> [max examples per operation]
 set -euo pipefail
-cd "$(dirname "$0")"
 bin=$(realpath "$1")
+cd "$(dirname "$0")"
 examples=${2:-25}
 
 if [[ ! -x .venv/bin/st ]]; then
