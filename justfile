@@ -49,6 +49,11 @@ e2e-clients:
     fi
     TESSERA_BIN="$(realpath "${CARGO_TARGET_DIR:-../target}")/debug/tessera" .venv-clients/bin/pytest -q test_clients.py
 
+# Load benchmark on PostgreSQL + Redis (release build); prints a Markdown table (see BENCHMARKS.md).
+bench:
+    cargo build --release -p tessera-api -p tessera-bench
+    bench/run.sh
+
 # Check that PostgreSQL and Redis answer; loud warning locally, failure under CI.
 services:
     #!/usr/bin/env bash

@@ -137,6 +137,8 @@ pub async fn submit(
             };
         }
     };
+    // Count the answer only while the task still needs one; the row lock this takes orders
+    // concurrent answers to the same task.
     let counted = task::Entity::update_many()
         .col_expr(
             task::Column::NTaskRuns,
@@ -145,19 +147,15 @@ pub async fn submit(
         .filter(task::Column::Id.eq(task.id))
         .filter(task::Column::State.eq("ongoing"))
         .filter(Expr::col(task::Column::NTaskRuns).lt(Expr::col(task::Column::NAnswers)))
-        .exec(&txn)
+        .exec_with_returning(&txn)
         .await?;
-    if counted.rows_affected == 0 {
+    let Some(current) = counted.into_iter().next() else {
         txn.rollback().await.ok();
         state.kv.release(task.id, &volunteer.key).await;
         return Err(ApiError::Conflict(
             "This task already has all the answers it needs".into(),
         ));
-    }
-    let current = task::Entity::find_by_id(task.id)
-        .one(&txn)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    };
     let mut delta = Delta {
         task_runs: 1,
         ..Delta::default()
@@ -170,8 +168,10 @@ pub async fn submit(
     counters::add(&txn, project.id, delta).await?;
     txn.commit().await?;
 
-    state.kv.delete(&stamp_key(task.id, volunteer)).await;
-    state.kv.release(task.id, &volunteer.key).await;
+    state
+        .kv
+        .answered(&stamp_key(task.id, volunteer), task.id, &volunteer.key)
+        .await;
     if let Some(key) = idempotency {
         state
             .kv

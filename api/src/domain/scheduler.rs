@@ -101,10 +101,15 @@ const BATCH: u64 = 64;
 const MAX_BATCHES: u64 = 8;
 
 /// Re-checks a fresh hold against the task's current answer count, so a count read before
-/// another volunteer's answer landed cannot let one hold too many. Holders are read before the
-/// count: an answer committed in between is then counted twice (we back off), never missed.
-async fn confirm_hold(state: &AppState, t: &task::Model, volunteer: &Volunteer) -> ApiResult<bool> {
-    let holders = state.kv.holders(t.id).await;
+/// another volunteer's answer landed cannot let one hold too many. `holders` was read (when
+/// the hold was granted) before this count: an answer committed in between is then counted
+/// twice (we back off), never missed.
+async fn confirm_hold(
+    state: &AppState,
+    t: &task::Model,
+    holders: i64,
+    volunteer: &Volunteer,
+) -> ApiResult<bool> {
     let current: Option<(i32, i32)> = task::Entity::find_by_id(t.id)
         .select_only()
         .column(task::Column::NTaskRuns)
@@ -117,6 +122,40 @@ async fn confirm_hold(state: &AppState, t: &task::Model, volunteer: &Volunteer) 
         state.kv.release(t.id, &volunteer.key).await;
     }
     Ok(fits)
+}
+
+/// The same tasks with their current answer counts, minus those that no longer need answers.
+async fn refresh(state: &AppState, rows: Vec<task::Model>) -> ApiResult<Vec<task::Model>> {
+    if rows.is_empty() {
+        return Ok(rows);
+    }
+    let fresh: Vec<(i32, i32, i32, String)> = task::Entity::find()
+        .select_only()
+        .columns([
+            task::Column::Id,
+            task::Column::NTaskRuns,
+            task::Column::NAnswers,
+            task::Column::State,
+        ])
+        .filter(task::Column::Id.is_in(rows.iter().map(|t| t.id)))
+        .into_tuple()
+        .all(&state.db)
+        .await?;
+    let fresh: std::collections::HashMap<i32, (i32, i32, String)> = fresh
+        .into_iter()
+        .map(|(id, runs, needed, st)| (id, (runs, needed, st)))
+        .collect();
+    Ok(rows
+        .into_iter()
+        .filter_map(|mut t| {
+            let (runs, needed, st) = fresh.get(&t.id)?;
+            (st == "ongoing" && runs < needed).then(|| {
+                t.n_task_runs = *runs;
+                t.n_answers = *needed;
+                t
+            })
+        })
+        .collect())
 }
 
 pub async fn new_tasks(
@@ -141,6 +180,8 @@ pub async fn new_tasks(
     };
     let wanted = offset + limit;
 
+    // Tasks this volunteer answered. With the cursor below, a volunteer's own history is walked
+    // at most once, not on every request.
     let answered = Query::select()
         .column(task_run::Column::TaskId)
         .from(task_run::Entity)
@@ -197,8 +238,41 @@ pub async fn new_tasks(
         }
     }
 
+    // Oldest-first: start from where this volunteer got to last time (and wrap around), so the
+    // tasks they already answered are not walked again on every request.
+    let cursor_key = format!("cursor:{}:{}", project.id, volunteer.key);
+    let use_cursor = sched == Scheduler::DepthFirst
+        && matches!(q.orderby.as_deref(), None | Some("id"))
+        && !q.desc;
+    let mut wrap = true;
+    if use_cursor {
+        pivot = state
+            .kv
+            .get(&cursor_key)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|c| c.parse().ok());
+        if pivot.is_none() {
+            // No cursor yet: start at the project's oldest open task. The lower bound also
+            // keeps PostgreSQL from walking other projects' rows along the primary key.
+            pivot = task::Entity::find()
+                .select_only()
+                .column_as(task::Column::Id.min(), "lo")
+                .filter(task::Column::ProjectId.eq(project.id))
+                .filter(task::Column::State.eq("ongoing"))
+                .into_tuple::<Option<i32>>()
+                .one(&state.read_db)
+                .await?
+                .flatten();
+            wrap = false;
+        }
+    }
+
     let mut chosen: Vec<(task::Model, i64)> = vec![];
     let mut seen = 0u64;
+    let mut backed_off = 0u64;
+    let started = std::time::Instant::now();
     'scan: for pass in 0..2 {
         let mut query = base.clone();
         if let Some(p) = pivot {
@@ -207,7 +281,8 @@ pub async fn new_tasks(
             } else {
                 query.filter(task::Column::Id.lt(p))
             };
-        } else if pass == 1 {
+        }
+        if pass == 1 && (pivot.is_none() || !wrap) {
             break;
         }
         for batch in 0..MAX_BATCHES {
@@ -218,9 +293,9 @@ pub async fn new_tasks(
                 .all(&state.read_db)
                 .await?;
             let done = (rows.len() as u64) < BATCH;
-            for t in rows {
-                seen += 1;
-                if sched == Scheduler::Incremental {
+            if sched == Scheduler::Incremental {
+                for t in rows {
+                    seen += 1;
                     // Gather `limit` candidates first; one is picked at random below.
                     let capacity = i64::from(t.n_answers - t.n_task_runs);
                     if state.kv.holders(t.id).await < capacity {
@@ -229,16 +304,37 @@ pub async fn new_tasks(
                     if chosen.len() as u64 >= limit {
                         break 'scan;
                     }
-                    continue;
                 }
-                let capacity = i64::from(t.n_answers - t.n_task_runs);
-                if let Reservation::Granted(until) =
-                    state.kv.reserve(t.id, &volunteer.key, capacity, ttl).await
-                    && confirm_hold(state, &t, volunteer).await?
-                {
-                    chosen.push((t, until));
-                    if chosen.len() as u64 >= wanted {
-                        break 'scan;
+            } else {
+                seen += rows.len() as u64;
+                let mut rest: Vec<task::Model> = rows;
+                while !rest.is_empty() {
+                    // A few candidates per round trip: usually the first one has room.
+                    let window = rest.len().min(16);
+                    let candidates: Vec<(i32, i64)> = rest[..window]
+                        .iter()
+                        .map(|t| (t.id, i64::from(t.n_answers - t.n_task_runs)))
+                        .collect();
+                    let Some(held) = state
+                        .kv
+                        .reserve_first(&candidates, &volunteer.key, ttl)
+                        .await
+                    else {
+                        rest.drain(..window);
+                        continue;
+                    };
+                    let t = rest[held.index].clone();
+                    rest.drain(..=held.index);
+                    if confirm_hold(state, &t, held.holders, volunteer).await? {
+                        chosen.push((t, held.until));
+                        if chosen.len() as u64 >= wanted {
+                            break 'scan;
+                        }
+                    } else {
+                        // The counts read with the batch are stale (answers landed since):
+                        // refresh the rest before trying further, rather than failing one by one.
+                        backed_off += 1;
+                        rest = refresh(state, rest).await?;
                     }
                 }
             }
@@ -250,10 +346,13 @@ pub async fn new_tasks(
     tracing::debug!(
         project = project.id,
         seen,
+        backed_off,
         chosen = chosen.len(),
+        ms = started.elapsed().as_secs_f64() * 1000.0,
         "newtask scan"
     );
 
+    let chosen_first = chosen.iter().map(|(t, _)| t.id).min();
     let mut picked: Vec<(task::Model, i64)> = if sched == Scheduler::Incremental {
         if chosen.is_empty() {
             vec![]
@@ -284,15 +383,18 @@ pub async fn new_tasks(
         }
     }
 
-    // Stamp each hand-out: the answer must come within the stamp's lifetime.
+    // Stamp each hand-out (the answer must come within the stamp's lifetime) and move the
+    // volunteer's cursor, in one round trip.
     let requested = now();
     let stamp_ttl = Duration::from_secs(state.config.stamp_ttl);
-    for (t, _) in &picked {
-        state
-            .kv
-            .set(&stamp_key(t.id, volunteer), &requested, stamp_ttl)
-            .await;
+    let mut entries: Vec<(String, String, Duration)> = picked
+        .iter()
+        .map(|(t, _)| (stamp_key(t.id, volunteer), requested.clone(), stamp_ttl))
+        .collect();
+    if use_cursor && let Some(first) = chosen_first {
+        entries.push((cursor_key, first.to_string(), Duration::from_secs(86_400)));
     }
+    state.kv.set_many(&entries).await;
     let lock_expires = (sched == Scheduler::Locked)
         .then(|| picked.iter().map(|(_, u)| u / 1000).max())
         .flatten();

@@ -20,6 +20,17 @@ use fred::{prelude::*, types::scripts::Script};
 
 pub use memory::MemoryKv;
 
+/// A hold just taken by [`Kv::reserve_first`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Held {
+    /// Position among the candidates.
+    pub index: usize,
+    /// Expiry, epoch ms.
+    pub until: i64,
+    /// Live holders when it was granted, the caller included.
+    pub holders: i64,
+}
+
 /// Outcome of asking to hold a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reservation {
@@ -67,6 +78,34 @@ if mine or live < tonumber(ARGV[2]) then
   return tonumber(ARGV[4])
 end
 return -1
+"#;
+
+/// The first of several tasks the caller may hold, held atomically: KEYS = hold hashes in
+/// order; ARGV = uid, now ms, expiry ms, then one capacity per key. Returns the 1-based index
+/// of the task now held and its live holders (the caller included), or {0, 0}.
+const RESERVE_FIRST_LUA: &str = r#"
+local now = tonumber(ARGV[2])
+for k = 1, #KEYS do
+  local holders = redis.call('HGETALL', KEYS[k])
+  local live = 0
+  local mine = false
+  for i = 1, #holders, 2 do
+    if tonumber(holders[i + 1]) <= now then
+      redis.call('HDEL', KEYS[k], holders[i])
+    elseif holders[i] == ARGV[1] then
+      mine = true
+    else
+      live = live + 1
+    end
+  end
+  if mine or live < tonumber(ARGV[3 + k]) then
+    redis.call('HSET', KEYS[k], ARGV[1], ARGV[3])
+    local ttl = tonumber(ARGV[3]) - now
+    if redis.call('PTTL', KEYS[k]) < ttl then redis.call('PEXPIRE', KEYS[k], ttl) end
+    return {k, live + 1}
+  end
+end
+return {0, 0}
 "#;
 
 /// Live holders of a task. KEYS[1] = hash, ARGV[1] = now ms.
@@ -242,6 +281,114 @@ impl Kv {
                         self.degraded("reserve", &e);
                         Reservation::Granted(until)
                     }
+                }
+            }
+        }
+    }
+
+    /// Holds the first task of `candidates` (id, capacity) that has room, in one round trip.
+    /// Returns its position in `candidates`, the hold's expiry, and how many hold it now (the
+    /// caller included). Degrades to the first candidate.
+    pub async fn reserve_first(
+        &self,
+        candidates: &[(i32, i64)],
+        uid: &str,
+        ttl: Duration,
+    ) -> Option<Held> {
+        if candidates.is_empty() {
+            return None;
+        }
+        let now = now_ms();
+        let until = now + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
+        match &self.inner {
+            Inner::Memory(m) => {
+                candidates
+                    .iter()
+                    .enumerate()
+                    .find_map(|(index, (task, capacity))| {
+                        let granted = *capacity > 0
+                            && m.reserve(*task, uid, *capacity, now, until) != Reservation::Full;
+                        granted.then(|| Held {
+                            index,
+                            until,
+                            holders: m.holders(*task, now),
+                        })
+                    })
+            }
+            Inner::Redis(c) => {
+                let script = Script::from_lua(RESERVE_FIRST_LUA);
+                let keys: Vec<String> = candidates
+                    .iter()
+                    .map(|(t, _)| self.key(&format!("hold:{t}")))
+                    .collect();
+                let mut args: Vec<Value> = vec![uid.into(), now.into(), until.into()];
+                args.extend(candidates.iter().map(|(_, cap)| Value::from(*cap)));
+                match script
+                    .evalsha_with_reload::<(i64, i64), _, _>(c, keys, args)
+                    .await
+                {
+                    Ok((0, _)) => None,
+                    Ok((k, holders)) => usize::try_from(k - 1).ok().map(|index| Held {
+                        index,
+                        until,
+                        holders,
+                    }),
+                    Err(e) => {
+                        self.degraded("reserve_first", &e);
+                        Some(Held {
+                            index: 0,
+                            until,
+                            holders: 0,
+                        })
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stores several values with their lifetimes in one round trip.
+    pub async fn set_many(&self, entries: &[(String, String, Duration)]) {
+        match &self.inner {
+            Inner::Memory(m) => {
+                for (k, v, ttl) in entries {
+                    m.set(k, v, *ttl);
+                }
+            }
+            Inner::Redis(c) => {
+                let pipeline = c.pipeline();
+                for (k, v, ttl) in entries {
+                    let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
+                    let _: Result<(), Error> = pipeline
+                        .set(
+                            self.key(k),
+                            v.as_str(),
+                            Some(Expiration::PX(ms)),
+                            None,
+                            false,
+                        )
+                        .await;
+                }
+                if let Err(e) = pipeline.all::<Vec<Value>>().await {
+                    self.degraded("set_many", &e);
+                }
+            }
+        }
+    }
+
+    /// After an answer: forget its stamp and release its hold, in one round trip.
+    pub async fn answered(&self, stamp: &str, task: i32, uid: &str) {
+        match &self.inner {
+            Inner::Memory(m) => {
+                m.delete(stamp);
+                m.release(task, uid);
+            }
+            Inner::Redis(c) => {
+                let pipeline = c.pipeline();
+                let _: Result<(), Error> = pipeline.del(self.key(stamp)).await;
+                let _: Result<(), Error> =
+                    pipeline.hdel(self.key(&format!("hold:{task}")), uid).await;
+                if let Err(e) = pipeline.all::<Vec<Value>>().await {
+                    self.degraded("answered", &e);
                 }
             }
         }

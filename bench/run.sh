@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# `just bench`: the volunteer loop under load on PostgreSQL + Redis, compared in the same run
+# with pgbench -N (the database's own write limit at the same client count), plus newtask
+# latency as projects and volunteer histories grow. Prints a Markdown table.
+#
+# Env: BENCH_TASKS (100000), BENCH_VOLUNTEERS (64), BENCH_SECONDS (20), BENCH_BIG (1000000),
+#      TEST_POSTGRES_URL, TEST_REDIS_URL, CARGO_TARGET_DIR.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PG=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+REDIS=${TEST_REDIS_URL:-redis://127.0.0.1:6379}
+TASKS=${BENCH_TASKS:-100000}
+VOLS=${BENCH_VOLUNTEERS:-64}
+SECS=${BENCH_SECONDS:-20}
+BIG=${BENCH_BIG:-1000000}
+bin="$(realpath "${CARGO_TARGET_DIR:-target}")/release"
+
+tag="b$$_$(date +%s)"
+db="tessera_bench_$tag"
+pgb="tessera_pgbench_$tag"
+dburl="${PG%/*}/$db"
+prefix="tessera-bench-$tag:"
+work=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+base="http://127.0.0.1:$port"
+server=""
+
+say() { printf '==> %s\n' "$*" >&2; }
+cleanup() {
+    [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+    psql -q "$PG" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+    psql -q "$PG" -c "DROP DATABASE IF EXISTS $pgb WITH (FORCE)" >/dev/null 2>&1 || true
+    redis-cli -u "$REDIS" --scan --pattern "${prefix}*" | xargs -r -n 500 redis-cli -u "$REDIS" del >/dev/null 2>&1 || true
+    [ -n "${BENCH_KEEP_LOG:-}" ] && cp "$work/server.log" "$BENCH_KEEP_LOG"
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+
+psql -q "$PG" -c "CREATE DATABASE $db" >/dev/null
+say "starting tessera (release) on PostgreSQL + Redis"
+DATABASE_URL="$dburl" REDIS_URL="$REDIS" REDIS_KEY_PREFIX="$prefix" TESSERA_ADDR="127.0.0.1:$port" \
+    TESSERA_DATA_DIR="$work" TESSERA_WEB_DIR="$work/none" TESSERA_SECRET=bench RUST_LOG=${BENCH_LOG:-warn} \
+    "$bin/tessera" serve >"$work/server.log" 2>&1 &
+server=$!
+for _ in $(seq 100); do curl -sf "$base/health/ready" >/dev/null && break; sleep 0.2; done
+
+key=$(curl -sf -X POST "$base/api/auth/register" -H 'content-type: application/json' \
+    -d '{"name":"owner","email_addr":"owner@example.org","password":"bench password"}' | json '["api_key"]')
+curl -sf -X POST "$base/api/category?api_key=$key" -d '{"name":"C","short_name":"c","description":"d"}' >/dev/null
+
+# A project with $2 tasks seeded in SQL (the API path for tasks is covered by the tests).
+project() {
+    local short=$1 n=$2 id secret
+    id=$(curl -sf -X POST "$base/api/project?api_key=$key" \
+        -d "{\"name\":\"$short\",\"short_name\":\"$short\",\"description\":\"bench\"}" | json '["id"]')
+    psql -q "$dburl" -v ON_ERROR_STOP=1 >/dev/null <<SQL
+INSERT INTO task (created, project_id, state, quorum, calibration, priority_0, info, n_answers, n_task_runs)
+SELECT to_char(now(), 'YYYY-MM-DD"T"HH24:MI:SS.US'), $id, 'ongoing', 0, 0, random(),
+       jsonb_build_object('url', 'https://example.org/' || g || '.jpg'), 3, 0
+FROM generate_series(1, $n) g;
+UPDATE project_counter SET n_tasks = n_tasks + $n WHERE project_id = $id AND shard = 0;
+ANALYZE task;
+SQL
+    secret=$(curl -sf "$base/api/project/$id?api_key=$key" | json '["secret_key"]')
+    echo "$id $(curl -sf "$base/api/auth/project/$short/token" -H "authorization: $secret")"
+}
+
+say "seeding $TASKS tasks"
+read -r loop_id loop_token < <(project loop "$TASKS")
+say "loop: $VOLS volunteers for ${SECS}s"
+loop=$("$bin/tessera-bench" --base "$base" --project "$loop_id" --token "$loop_token" \
+    loop --volunteers "$VOLS" --seconds "$SECS" --server-pid "$server")
+
+say "newtask latency at 10k and $BIG tasks"
+read -r small_id small_token < <(project small 10000)
+read -r big_id big_token < <(project big "$BIG")
+nt_small=$("$bin/tessera-bench" --base "$base" --project "$small_id" --token "$small_token" newtask --requests 300)
+nt_big=$("$bin/tessera-bench" --base "$base" --project "$big_id" --token "$big_token" newtask --requests 300)
+
+say "a volunteer with 10k answers"
+psql -q "$dburl" -v ON_ERROR_STOP=1 >/dev/null <<SQL
+WITH first AS (SELECT id FROM task WHERE project_id = $big_id ORDER BY id LIMIT 10000)
+INSERT INTO task_run (created, project_id, task_id, finish_time, external_uid, info)
+SELECT to_char(now(), 'YYYY-MM-DD"T"HH24:MI:SS.US'), $big_id, id, to_char(now(), 'YYYY-MM-DD"T"HH24:MI:SS.US'),
+       'veteran', '{"answer": 1}'::jsonb FROM first;
+UPDATE task SET n_task_runs = 1 WHERE id IN (SELECT id FROM task WHERE project_id = $big_id ORDER BY id LIMIT 10000);
+ANALYZE task_run;
+SQL
+nt_new=$("$bin/tessera-bench" --base "$base" --project "$big_id" --token "$big_token" newtask --requests 300 --uid newcomer)
+nt_vet=$("$bin/tessera-bench" --base "$base" --project "$big_id" --token "$big_token" newtask --requests 300 --uid veteran)
+
+kill "$server" && wait "$server" 2>/dev/null || true
+server=""
+
+say "pgbench -N with $VOLS clients for ${SECS}s"
+psql -q "$PG" -c "CREATE DATABASE $pgb" >/dev/null
+pgbench -q -i -s 10 "${PG%/*}/$pgb" >/dev/null 2>&1
+tps=$(pgbench -N -n -c "$VOLS" -j 2 -T "$SECS" "${PG%/*}/$pgb" 2>/dev/null | awk '/^tps/ {print $3; exit}')
+
+python3 - "$loop" "$nt_small" "$nt_big" "$nt_new" "$nt_vet" "$tps" "$TASKS" "$BIG" <<'PY'
+import json, sys
+loop, small, big, new, vet = (json.loads(a) for a in sys.argv[1:6])
+tps, tasks, bigsize = float(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8])
+rows = [
+    ("volunteer loop (newtask+taskrun pairs/s)", f"{loop['pairs_per_s']:.0f}"),
+    ("pair latency p50 / p99 (ms)", f"{loop['pair_p50_ms']:.1f} / {loop['pair_p99_ms']:.1f}"),
+    ("newtask p50 / p99 under load (ms)", f"{loop['newtask_p50_ms']:.1f} / {loop['newtask_p99_ms']:.1f}"),
+    ("taskrun p50 / p99 under load (ms)", f"{loop['taskrun_p50_ms']:.1f} / {loop['taskrun_p99_ms']:.1f}"),
+    ("errors / surplus answers / empty newtasks", f"{loop['errors']} / {loop['surplus']} / {loop['empty']}"),
+    ("pgbench -N tps (same clients)", f"{tps:.0f}"),
+    ("pairs/s as share of pgbench -N tps", f"{loop['pairs_per_s'] / tps:.0%}"),
+    ("API max RSS during the loop (MB)", f"{loop['server_max_rss_mb']:.1f}"),
+    (f"newtask p50 at 10k tasks (ms)", f"{small['p50_ms']:.2f}"),
+    (f"newtask p50 at {bigsize:,} tasks (ms)", f"{big['p50_ms']:.2f}"),
+    ("ratio 1M / 10k", f"{big['p50_ms'] / small['p50_ms']:.2f}"),
+    ("newtask p50, new volunteer (ms)", f"{new['p50_ms']:.2f}"),
+    ("newtask p50, volunteer with 10k answers (ms)", f"{vet['p50_ms']:.2f}"),
+    ("ratio veteran / new", f"{vet['p50_ms'] / new['p50_ms']:.2f}"),
+]
+print(f"| measure ({loop['volunteers']} volunteers, {tasks:,} tasks, {loop['seconds']:.0f} s) | value |")
+print("|---|---|")
+for k, v in rows:
+    print(f"| {k} | {v} |")
+PY

@@ -1,0 +1,258 @@
+//! Load driver for `just bench`. Each virtual volunteer is an external user of the project (so
+//! no password hashing sits in the measured path) that loops `newtask` → `POST /taskrun` on its
+//! own keep-alive connection, as a browser or script would.
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use clap::{Parser, Subcommand};
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+struct Cli {
+    /// Server base URL.
+    #[arg(long)]
+    base: String,
+    #[arg(long)]
+    project: i64,
+    /// Project token (external users).
+    #[arg(long)]
+    token: String,
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Volunteers loop newtask → taskrun for a fixed time.
+    Loop {
+        #[arg(long, default_value_t = 64)]
+        volunteers: usize,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Sample this process's resident memory (the API server) while the load runs.
+        #[arg(long)]
+        server_pid: Option<u32>,
+    },
+    /// Latency of newtask alone, one request at a time.
+    Newtask {
+        #[arg(long, default_value_t = 500)]
+        requests: usize,
+        /// Ask as this volunteer every time; by default each request is a new volunteer.
+        #[arg(long)]
+        uid: Option<String>,
+    },
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).unwrap_or_else(|_| unreachable!("valid bounds"))
+}
+
+fn rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap_or_default();
+    match cli.mode {
+        Mode::Loop {
+            volunteers,
+            seconds,
+            server_pid,
+        } => {
+            run_loop(
+                &cli.base,
+                cli.project,
+                &cli.token,
+                client,
+                volunteers,
+                seconds,
+                server_pid,
+            )
+            .await;
+        }
+        Mode::Newtask { requests, uid } => {
+            let mut hist = histogram();
+            let mut errors = 0u64;
+            for i in 0..requests {
+                let who = uid
+                    .clone()
+                    .unwrap_or_else(|| format!("fresh-{}-{i}", std::process::id()));
+                let start = Instant::now();
+                let r = client
+                    .get(format!(
+                        "{}/api/project/{}/newtask?external_uid={who}",
+                        cli.base, cli.project
+                    ))
+                    .bearer_auth(&cli.token)
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        let _ = hist.record(start.elapsed().as_micros() as u64);
+                    }
+                    _ => errors += 1,
+                }
+            }
+            println!(
+                "{}",
+                json!({
+                    "requests": requests,
+                    "errors": errors,
+                    "p50_ms": hist.value_at_quantile(0.5) as f64 / 1000.0,
+                    "p99_ms": hist.value_at_quantile(0.99) as f64 / 1000.0,
+                })
+            );
+        }
+    }
+}
+
+async fn run_loop(
+    base: &str,
+    project: i64,
+    token: &str,
+    client: reqwest::Client,
+    volunteers: usize,
+    seconds: u64,
+    server_pid: Option<u32>,
+) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let pairs = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let surplus = Arc::new(AtomicU64::new(0));
+    let empty = Arc::new(AtomicU64::new(0));
+    let newtask_hist = Arc::new(Mutex::new(histogram()));
+    let taskrun_hist = Arc::new(Mutex::new(histogram()));
+    let pair_hist = Arc::new(Mutex::new(histogram()));
+    let max_rss = Arc::new(Mutex::new(0f64));
+    if let Some(pid) = server_pid {
+        let (stop, max_rss) = (stop.clone(), max_rss.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(mb) = rss_mb(pid) {
+                    let mut m = max_rss.lock().unwrap_or_else(|p| p.into_inner());
+                    *m = m.max(mb);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+    }
+    let started = Instant::now();
+    let mut workers = vec![];
+    for v in 0..volunteers {
+        let (client, stop, pairs, errors, surplus, empty) = (
+            client.clone(),
+            stop.clone(),
+            pairs.clone(),
+            errors.clone(),
+            surplus.clone(),
+            empty.clone(),
+        );
+        let (nh, th, ph) = (
+            newtask_hist.clone(),
+            taskrun_hist.clone(),
+            pair_hist.clone(),
+        );
+        let (base, token) = (base.to_string(), token.to_string());
+        workers.push(tokio::spawn(async move {
+            let uid = format!("bench-{}-{v}", std::process::id());
+            let (mut local_n, mut local_t, mut local_p) = (histogram(), histogram(), histogram());
+            while !stop.load(Ordering::Relaxed) {
+                let t0 = Instant::now();
+                let r = client
+                    .get(format!(
+                        "{base}/api/project/{project}/newtask?external_uid={uid}"
+                    ))
+                    .bearer_auth(&token)
+                    .send()
+                    .await;
+                let task: Value = match r {
+                    Ok(r) if r.status().is_success() => r.json().await.unwrap_or(Value::Null),
+                    _ => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                };
+                let t1 = Instant::now();
+                let _ = local_n.record((t1 - t0).as_micros() as u64);
+                let Some(tid) = task["id"].as_i64() else {
+                    empty.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                let r = client
+                    .post(format!("{base}/api/taskrun?external_uid={uid}"))
+                    .bearer_auth(&token)
+                    .json(
+                        &json!({"project_id": project, "task_id": tid, "info": {"answer": v % 3}}),
+                    )
+                    .send()
+                    .await;
+                let t2 = Instant::now();
+                match r.map(|r| r.status().as_u16()) {
+                    Ok(200) => {
+                        let _ = local_t.record((t2 - t1).as_micros() as u64);
+                        let _ = local_p.record((t2 - t0).as_micros() as u64);
+                        pairs.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(409) => {
+                        surplus.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            let _ = nh.lock().unwrap_or_else(|p| p.into_inner()).add(&local_n);
+            let _ = th.lock().unwrap_or_else(|p| p.into_inner()).add(&local_t);
+            let _ = ph.lock().unwrap_or_else(|p| p.into_inner()).add(&local_p);
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        let _ = w.await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let ms = |h: &Arc<Mutex<Histogram<u64>>>, q: f64| {
+        h.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .value_at_quantile(q) as f64
+            / 1000.0
+    };
+    let done = pairs.load(Ordering::Relaxed);
+    println!(
+        "{}",
+        json!({
+            "volunteers": volunteers,
+            "seconds": elapsed,
+            "pairs": done,
+            "pairs_per_s": done as f64 / elapsed,
+            "pair_p50_ms": ms(&pair_hist, 0.5),
+            "pair_p99_ms": ms(&pair_hist, 0.99),
+            "newtask_p50_ms": ms(&newtask_hist, 0.5),
+            "newtask_p99_ms": ms(&newtask_hist, 0.99),
+            "taskrun_p50_ms": ms(&taskrun_hist, 0.5),
+            "taskrun_p99_ms": ms(&taskrun_hist, 0.99),
+            "errors": errors.load(Ordering::Relaxed),
+            "surplus": surplus.load(Ordering::Relaxed),
+            "empty": empty.load(Ordering::Relaxed),
+            "server_max_rss_mb": *max_rss.lock().unwrap_or_else(|p| p.into_inner()),
+        })
+    );
+}
