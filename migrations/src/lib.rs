@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_initial;
 mod m20261127_000002_volunteer_loop;
+mod m20261127_000003_sqlite_fulltext;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261127_000001_initial::Migration),
             Box::new(m20261127_000002_volunteer_loop::Migration),
+            Box::new(m20261127_000003_sqlite_fulltext::Migration),
         ]
     }
 }

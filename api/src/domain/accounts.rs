@@ -2,7 +2,6 @@
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, Set,
-    TransactionTrait,
 };
 use serde_json::json;
 
@@ -60,7 +59,7 @@ fn validate(acc: &NewAccount) -> ApiResult<()> {
 pub async fn register(state: &AppState, acc: NewAccount) -> ApiResult<user::Model> {
     validate(&acc)?;
     let hash = password::hash(acc.password.clone()).await?;
-    let txn = state.db.begin().await?;
+    let txn = crate::store::begin_write(&state.db).await?;
     // The first account runs the site.
     let first = user::Entity::find().count(&txn).await? == 0;
     let name = acc.name.trim().to_string();

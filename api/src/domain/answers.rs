@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    QueryOrder, Set,
     sea_query::{Expr, ExprTrait},
 };
 use serde_json::{Value as Json, json};
@@ -104,7 +104,7 @@ pub async fn submit(
         return Err(first_request());
     }
 
-    let txn = state.db.begin().await?;
+    let txn = crate::store::begin_write(&state.db).await?;
     let inserted = task_run::ActiveModel {
         created: Set(requested),
         project_id: Set(project.id),

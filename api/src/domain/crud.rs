@@ -7,7 +7,7 @@ use std::str::FromStr;
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ColumnTrait, ColumnType, Condition, ConnectionTrait,
     DatabaseTransaction, EntityTrait, IntoActiveModel, ModelTrait, Order, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait, Value,
+    QuerySelect, Value,
     sea_query::{Expr, ExprTrait, LikeExpr},
 };
 use serde::Serialize;
@@ -306,8 +306,10 @@ pub fn list_query<R: Resource>(
         if column::<R>("info").is_none() {
             return Err(unknown_attribute::<R>("info"));
         }
+        let table = sea_orm::EntityName::table_name(&R::Entity::default());
         cond = cond.add(json_filter::info_condition(
             ctx.state.backend(),
+            table,
             info,
             params.fulltext,
         )?);
@@ -369,7 +371,7 @@ pub async fn create<R: Resource>(ctx: Ctx<'_>, mut body: Map<String, Json>) -> A
     R::before_create(ctx, &mut body).await?;
     let mut am = Active::<R>::default();
     apply::<R>(&mut am, &body)?;
-    let txn = ctx.state.db.begin().await?;
+    let txn = crate::store::begin_write(&ctx.state.db).await?;
     let model = am.insert(&txn).await?;
     R::after_create(ctx, &txn, &model).await?;
     txn.commit().await?;
@@ -386,7 +388,7 @@ pub async fn update<R: Resource>(
     R::before_update(ctx, &existing, &mut body).await?;
     let mut am: Active<R> = existing.clone().into_active_model();
     apply::<R>(&mut am, &body)?;
-    let txn = ctx.state.db.begin().await?;
+    let txn = crate::store::begin_write(&ctx.state.db).await?;
     let model = if am.is_changed() {
         am.update(&txn).await?
     } else {
@@ -403,7 +405,7 @@ pub async fn delete<R: Resource>(ctx: Ctx<'_>, id: i32) -> ApiResult<()> {
         return Err(ApiError::denied(ctx.caller.is_authenticated()));
     }
     R::before_delete(ctx, &existing).await?;
-    let txn = ctx.state.db.begin().await?;
+    let txn = crate::store::begin_write(&ctx.state.db).await?;
     R::after_delete(ctx, &txn, &existing).await?;
     existing.delete(&txn).await?;
     txn.commit().await?;

@@ -13,7 +13,13 @@ use serde_json::Value as Json;
 
 use crate::error::{ApiError, ApiResult};
 
-pub fn info_condition(backend: DbBackend, raw: &str, fulltext: bool) -> ApiResult<Condition> {
+/// `table` is the resource's table, needed to find its full-text index on SQLite.
+pub fn info_condition(
+    backend: DbBackend,
+    table: &str,
+    raw: &str,
+    fulltext: bool,
+) -> ApiResult<Condition> {
     let mut cond = Condition::all();
     if raw.contains("::") {
         for pair in raw.split('|') {
@@ -21,7 +27,7 @@ pub fn info_condition(backend: DbBackend, raw: &str, fulltext: bool) -> ApiResul
                 .split_once("::")
                 .ok_or_else(|| ApiError::value(format!("invalid info filter: '{pair}'")))?;
             cond = cond.add(if fulltext {
-                fulltext_match(backend, key, value)
+                fulltext_match(backend, table, key, value)
             } else {
                 text_equals(backend, key, value)
             });
@@ -58,26 +64,161 @@ fn text_equals(backend: DbBackend, key: &str, value: &str) -> SimpleExpr {
     }
 }
 
-fn fulltext_match(backend: DbBackend, key: &str, query: &str) -> SimpleExpr {
+/// English stop words (PostgreSQL's `english` list): PostgreSQL drops them from queries, so
+/// SQLite must too for both to give the same answers.
+const STOP_WORDS: &[&str] = &[
+    "i",
+    "me",
+    "my",
+    "myself",
+    "we",
+    "our",
+    "ours",
+    "ourselves",
+    "you",
+    "your",
+    "yours",
+    "yourself",
+    "yourselves",
+    "he",
+    "him",
+    "his",
+    "himself",
+    "she",
+    "her",
+    "hers",
+    "herself",
+    "it",
+    "its",
+    "itself",
+    "they",
+    "them",
+    "their",
+    "theirs",
+    "themselves",
+    "what",
+    "which",
+    "who",
+    "whom",
+    "this",
+    "that",
+    "these",
+    "those",
+    "am",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "being",
+    "have",
+    "has",
+    "had",
+    "having",
+    "do",
+    "does",
+    "did",
+    "doing",
+    "a",
+    "an",
+    "the",
+    "and",
+    "but",
+    "if",
+    "or",
+    "because",
+    "as",
+    "until",
+    "while",
+    "of",
+    "at",
+    "by",
+    "for",
+    "with",
+    "about",
+    "against",
+    "between",
+    "into",
+    "through",
+    "during",
+    "before",
+    "after",
+    "above",
+    "below",
+    "to",
+    "from",
+    "up",
+    "down",
+    "in",
+    "out",
+    "on",
+    "off",
+    "over",
+    "under",
+    "again",
+    "further",
+    "then",
+    "once",
+    "here",
+    "there",
+    "when",
+    "where",
+    "why",
+    "how",
+    "all",
+    "any",
+    "both",
+    "each",
+    "few",
+    "more",
+    "most",
+    "other",
+    "some",
+    "such",
+    "no",
+    "nor",
+    "not",
+    "only",
+    "own",
+    "same",
+    "so",
+    "than",
+    "too",
+    "very",
+    "s",
+    "t",
+    "can",
+    "will",
+    "just",
+    "don",
+    "should",
+    "now",
+];
+
+/// Every word of the query must occur (stemmed, stop words ignored): PostgreSQL's
+/// `plainto_tsquery('english', …)`, and on SQLite FTS5 with the Porter stemmer.
+fn fulltext_match(backend: DbBackend, table: &str, key: &str, query: &str) -> SimpleExpr {
     match backend {
-        // websearch_to_tsquery never fails on user input (to_tsquery raises on bad syntax).
         DbBackend::Postgres => Expr::cust_with_values(
-            "to_tsvector('english', coalesce(\"info\" ->> $1, '')) @@ websearch_to_tsquery('english', $2)",
+            "to_tsvector('english', coalesce(\"info\" ->> $1, '')) @@ plainto_tsquery('english', $2)",
             [key.to_string(), query.to_string()],
         ),
         _ => {
-            // Every word must occur, case-insensitively.
-            let mut cond = Condition::all();
-            for word in query
+            let words: Vec<String> = query
                 .split(|c: char| !c.is_alphanumeric())
-                .filter(|w| !w.is_empty())
-            {
-                cond = cond.add(Expr::cust_with_values(
-                    "instr(lower(CAST(json_extract(\"info\", ?) AS TEXT)), lower(?)) > 0",
-                    [sqlite_path(key), word.to_string()],
-                ));
+                .map(str::to_lowercase)
+                .filter(|w| !w.is_empty() && !STOP_WORDS.contains(&w.as_str()))
+                .map(|w| format!("\"{w}\""))
+                .collect();
+            if words.is_empty() {
+                return Expr::cust("1 = 0");
             }
-            Expr::expr(SimpleExpr::from(cond))
+            Expr::cust_with_values(
+                "\"id\" IN (SELECT t.row_id FROM info_fts JOIN info_text AS t ON t.id = info_fts.rowid \
+                 WHERE info_fts MATCH ? AND t.tbl = ? AND t.key = ?)",
+                [words.join(" "), table.to_string(), key.to_string()],
+            )
         }
     }
 }

@@ -165,6 +165,12 @@ impl TestApp {
         redis_prefix: Option<String>,
         redis: Option<String>,
     ) -> Self {
+        if std::env::var("TEST_LOG").is_ok() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("warn,tessera_api=info")
+                .with_test_writer()
+                .try_init();
+        }
         let config = Config::from_args([
             "--database-url",
             &url,

@@ -259,7 +259,8 @@ async fn filters_and_pagination(app: TestApp) {
         0
     );
 
-    // Full-text search on an info key.
+    // Full-text search on an info key: every word must occur, stemmed, stop words ignored,
+    // with the same answers on PostgreSQL and SQLite.
     let hits = ids(
         get("limit=100&fulltextsearch=1&info=text::number%20fox".into())
             .await
@@ -270,6 +271,55 @@ async fn filters_and_pagination(app: TestApp) {
         .await
         .ok());
     assert!(hits.is_empty());
+    let hits = ids(
+        get("limit=100&fulltextsearch=1&info=text::the%20foxes%20numbered".into())
+            .await
+            .ok(),
+    );
+    assert_eq!(
+        hits.len(),
+        100,
+        "stemmed: foxes -> fox, numbered -> number; 'the' ignored"
+    );
+    let hits = ids(get("fulltextsearch=1&info=text::number%2042".into())
+        .await
+        .ok());
+    assert_eq!(hits, vec![all[42]]);
+    let hits = ids(
+        get("fulltextsearch=1&info=text::quick%20(%22fox%22)*".into())
+            .await
+            .ok(),
+    );
+    assert_eq!(hits.len(), 20, "punctuation in the query is not syntax");
+    // The index follows updates and deletes.
+    app.put(
+        &format!("/api/task/{}", all[42]),
+        Some(&owner),
+        json!({"info": {"text": "An elephant"}}),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        ids(get("fulltextsearch=1&info=text::elephants".into())
+            .await
+            .ok()),
+        vec![all[42]]
+    );
+    assert!(
+        ids(get("fulltextsearch=1&info=text::number%2042".into())
+            .await
+            .ok())
+        .is_empty()
+    );
+    app.delete(&format!("/api/task/{}", all[42]), Some(&owner))
+        .await
+        .ok();
+    assert!(
+        ids(get("fulltextsearch=1&info=text::elephant".into())
+            .await
+            .ok())
+        .is_empty()
+    );
 
     // HEAD answers like GET without a body.
     let head = app

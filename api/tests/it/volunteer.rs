@@ -679,7 +679,12 @@ async fn concurrent_volunteers(app: TestApp, sched: &str, n_tasks: usize, volunt
                     .send()
                     .await
                     .expect("task");
-                assert!(r.status().is_success());
+                let status = r.status();
+                assert!(
+                    status.is_success(),
+                    "{status}: {}",
+                    r.text().await.unwrap_or_default()
+                );
             }
         }));
     }
