@@ -42,7 +42,7 @@ json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 psql -q "$PG" -c "CREATE DATABASE $db" >/dev/null
 say "starting tessera (release) on PostgreSQL + Redis"
 DATABASE_URL="$dburl" REDIS_URL="$REDIS" REDIS_KEY_PREFIX="$prefix" TESSERA_ADDR="127.0.0.1:$port" \
-    TESSERA_DATA_DIR="$work" TESSERA_WEB_DIR="$work/none" TESSERA_SECRET=bench RUST_LOG=${BENCH_LOG:-warn} \
+    TESSERA_DATA_DIR="$work" TESSERA_WEB_DIR="$work/none" TESSERA_SECRET=bench TESSERA_RATE_LIMIT=0 RUST_LOG=${BENCH_LOG:-warn} \
     "$bin/tessera" serve >"$work/server.log" 2>&1 &
 server=$!
 for _ in $(seq 100); do curl -sf "$base/health/ready" >/dev/null && break; sleep 0.2; done

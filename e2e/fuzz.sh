@@ -18,7 +18,7 @@ work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
 TESSERA_ADDR="127.0.0.1:$port" TESSERA_DATA_DIR="$work" TESSERA_WEB_DIR="$work/none" DATABASE_URL= REDIS_URL= \
-    TESSERA_SECRET=fuzz RUST_LOG=warn "$bin" serve >"$work/server.log" 2>&1 &
+    TESSERA_SECRET=fuzz TESSERA_RATE_LIMIT=0 RUST_LOG=warn "$bin" serve >"$work/server.log" 2>&1 &
 pid=$!
 cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT

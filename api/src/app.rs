@@ -74,6 +74,7 @@ pub fn build(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
         .nest("/", api)
         .around(move |ep, req| limit_body(ep, req, max_body))
         .around(render_errors)
+        .around(crate::ratelimit::limit)
         .with(
             Cors::new()
                 .allow_headers(["content-type", "authorization", "idempotency-key"])

@@ -45,6 +45,11 @@ pub struct Config {
     #[arg(long, env = "TESSERA_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
 
+    /// Requests allowed per credential (or per address, for anonymous callers) and resource in
+    /// a fixed window: `<requests>/<seconds>`, PYBOSSA's `300/900` by default; `0` turns it off.
+    #[arg(long, env = "TESSERA_RATE_LIMIT", default_value = "300/900")]
+    pub rate_limit: String,
+
     /// Public base URL used in `link`/`links` and `media_url`; derived from the request's
     /// Host header when unset.
     #[arg(long, env = "TESSERA_PUBLIC_URL")]
@@ -88,6 +93,29 @@ struct ConfigOnly {
 }
 
 impl Config {
+    /// `(requests, seconds)` of the rate limit, or `None` when it is off.
+    pub fn rate_limit(&self) -> Result<Option<(u64, u64)>, String> {
+        let raw = self.rate_limit.trim();
+        if raw == "0" || raw.is_empty() {
+            return Ok(None);
+        }
+        let (n, per) = raw.split_once('/').ok_or_else(|| {
+            format!("TESSERA_RATE_LIMIT must be <requests>/<seconds> or 0, not {raw:?}")
+        })?;
+        let n: u64 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad request count in {raw:?}"))?;
+        let per: u64 = per
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad window in {raw:?}"))?;
+        if n == 0 || per == 0 {
+            return Ok(None);
+        }
+        Ok(Some((n, per)))
+    }
+
     pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>
     where
         I: IntoIterator<Item = T>,
@@ -151,6 +179,7 @@ impl fmt::Debug for Config {
             .field("stamp_ttl", &self.stamp_ttl)
             .field("addr", &self.addr)
             .field("public_url", &self.public_url)
+            .field("rate_limit", &self.rate_limit)
             .field("secret", &self.secret.as_ref().map(|_| "***"))
             .field("token_ttl", &self.token_ttl)
             .field("data_dir", &self.data_dir)

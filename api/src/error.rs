@@ -236,7 +236,8 @@ impl poem::error::ResponseError for ApiError {
     }
 }
 
-fn json_error(err: &ApiError, method: &str, path: &str) -> Response {
+/// The error response for a request with this method and path.
+pub fn json_error(err: &ApiError, method: &str, path: &str) -> Response {
     let body = err.body(method, path);
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
     let mut resp = Response::builder()

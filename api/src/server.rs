@@ -12,6 +12,7 @@ use crate::{
 };
 
 pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
+    config.rate_limit().map_err(anyhow::Error::msg)?;
     let url = config.database_url();
     let db = store::connect(&url).await?;
     if !config.no_migrate {

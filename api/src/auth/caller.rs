@@ -168,6 +168,10 @@ impl<'a> ApiExtractor<'a> for Caller {
         _body: &mut RequestBody,
         _opts: ExtractParamOptions<()>,
     ) -> poem::Result<Self> {
+        // Already resolved by the rate limiter for this request.
+        if let Some(caller) = req.extensions().get::<Caller>() {
+            return Ok(caller.clone());
+        }
         let state = req
             .data::<Arc<AppState>>()
             .ok_or_else(|| ApiError::internal("application state missing"))?;

@@ -35,6 +35,21 @@ impl MemoryKv {
             .map(|(v, _)| v.clone())
     }
 
+    /// Adds one to a counter (created with `ttl` when new) and returns the new value.
+    pub fn incr(&self, key: &str, ttl: Duration) -> u64 {
+        let mut values = self.values.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let entry = values
+            .entry(key.to_string())
+            .or_insert_with(|| ("0".into(), now + ttl));
+        if entry.1 <= now {
+            *entry = ("0".into(), now + ttl);
+        }
+        let n = entry.0.parse::<u64>().unwrap_or(0) + 1;
+        entry.0 = n.to_string();
+        n
+    }
+
     pub fn delete(&self, key: &str) {
         self.values
             .lock()

@@ -108,6 +108,14 @@ end
 return {0, 0}
 "#;
 
+/// One request in a fixed rate-limit window: KEYS[1] = window counter, ARGV[1] = window end
+/// (epoch s). Returns the count so far.
+const HIT_LUA: &str = r#"
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIREAT', KEYS[1], tonumber(ARGV[1]) + 10) end
+return n
+"#;
+
 /// Live holders of a task. KEYS[1] = hash, ARGV[1] = now ms.
 const HOLDERS_LUA: &str = r#"
 local holders = redis.call('HGETALL', KEYS[1])
@@ -389,6 +397,37 @@ impl Kv {
                     pipeline.hdel(self.key(&format!("hold:{task}")), uid).await;
                 if let Err(e) = pipeline.all::<Vec<Value>>().await {
                     self.degraded("answered", &e);
+                }
+            }
+        }
+    }
+
+    /// Counts a request against `bucket` in the window ending at `window_end` (epoch s) and
+    /// returns the count. Degrades to 1 (allowed) when Redis fails.
+    pub async fn hit(&self, bucket: &str, window_end: i64) -> u64 {
+        let key = format!("rl:{bucket}:{window_end}");
+        match &self.inner {
+            Inner::Memory(m) => {
+                let ttl = Duration::from_secs(
+                    u64::try_from(window_end - chrono::Utc::now().timestamp()).unwrap_or(0) + 10,
+                );
+                m.incr(&key, ttl)
+            }
+            Inner::Redis(c) => {
+                let script = Script::from_lua(HIT_LUA);
+                match script
+                    .evalsha_with_reload::<i64, _, _>(
+                        c,
+                        self.key(&key),
+                        vec![Value::from(window_end)],
+                    )
+                    .await
+                {
+                    Ok(n) => u64::try_from(n).unwrap_or(0),
+                    Err(e) => {
+                        self.degraded("rate_limit", &e);
+                        1
+                    }
                 }
             }
         }

@@ -138,6 +138,23 @@ impl TestApp {
         Self::postgres_with(prefix).await
     }
 
+    /// SQLite, with a rate limit, and Redis counting it when `redis` is set.
+    pub async fn rate_limited(limit: &str, redis: bool) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("tessera-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
+        let (prefix, redis) = if redis {
+            (
+                Some(format!("tessera-test-{}:", uuid::Uuid::new_v4().simple())),
+                Some(redis_url()),
+            )
+        } else {
+            (None, None)
+        };
+        Self::start_full(url, dir, None, prefix, redis, limit.to_string()).await
+    }
+
     /// SQLite with Redis, or with a Redis URL of the caller's choice.
     pub async fn sqlite_with_redis(redis: &str) -> Self {
         let dir =
@@ -165,6 +182,19 @@ impl TestApp {
         redis_prefix: Option<String>,
         redis: Option<String>,
     ) -> Self {
+        // Tests make many requests; the rate-limit tests turn it on themselves.
+        let rate_limit = std::env::var("TEST_RATE_LIMIT").unwrap_or_else(|_| "0".into());
+        Self::start_full(url, dir, pg_db, redis_prefix, redis, rate_limit).await
+    }
+
+    async fn start_full(
+        url: String,
+        dir: PathBuf,
+        pg_db: Option<String>,
+        redis_prefix: Option<String>,
+        redis: Option<String>,
+        rate_limit: String,
+    ) -> Self {
         if std::env::var("TEST_LOG").is_ok() {
             let _ = tracing_subscriber::fmt()
                 .with_env_filter("warn,tessera_api=info")
@@ -184,6 +214,8 @@ impl TestApp {
             "test-secret",
             "--max-upload-bytes",
             "200000",
+            "--rate-limit",
+            &rate_limit,
         ])
         .expect("config");
         let config = Config {

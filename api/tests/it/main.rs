@@ -7,6 +7,7 @@ mod cli;
 mod errors;
 mod openapi;
 mod projects;
+mod ratelimit;
 mod resources;
 mod tasks;
 mod uploads;
