@@ -150,6 +150,14 @@ fn deny(caller: &Caller) -> ApiError {
     ApiError::denied(caller.is_authenticated())
 }
 
+fn admin_only(caller: &Caller) -> ApiResult<()> {
+    if caller.is_admin() {
+        Ok(())
+    } else {
+        Err(deny(caller))
+    }
+}
+
 fn empty_to_null(body: &mut Map<String, Json>, keys: &[&str]) {
     for key in keys {
         if body
@@ -463,9 +471,7 @@ impl Resource for Category {
         Ok(true)
     }
     async fn before_create(ctx: Ctx<'_>, body: &mut Map<String, Json>) -> ApiResult<()> {
-        if !ctx.caller.is_admin() {
-            return Err(deny(ctx.caller));
-        }
+        admin_only(ctx.caller)?;
         empty_to_null(body, &["name", "short_name"]);
         if body.get("description").is_none() {
             body.insert("description".into(), json!(""));
@@ -479,16 +485,12 @@ impl Resource for Category {
         _e: &category::Model,
         body: &mut Map<String, Json>,
     ) -> ApiResult<()> {
-        if !ctx.caller.is_admin() {
-            return Err(deny(ctx.caller));
-        }
+        admin_only(ctx.caller)?;
         empty_to_null(body, &["name", "short_name"]);
         Ok(())
     }
     async fn before_delete(ctx: Ctx<'_>, _m: &category::Model) -> ApiResult<()> {
-        if !ctx.caller.is_admin() {
-            return Err(deny(ctx.caller));
-        }
+        admin_only(ctx.caller)?;
         Ok(())
     }
 }
@@ -957,9 +959,7 @@ impl Resource for Announcement {
         Ok(true)
     }
     async fn before_create(ctx: Ctx<'_>, body: &mut Map<String, Json>) -> ApiResult<()> {
-        if !ctx.caller.is_admin() {
-            return Err(deny(ctx.caller));
-        }
+        admin_only(ctx.caller)?;
         let ts = now();
         body.insert("user_id".into(), json!(ctx.caller.user_id()));
         body.insert("created".into(), json!(ts));
@@ -972,16 +972,12 @@ impl Resource for Announcement {
         _m: &announcement::Model,
         body: &mut Map<String, Json>,
     ) -> ApiResult<()> {
-        if !ctx.caller.is_admin() {
-            return Err(deny(ctx.caller));
-        }
+        admin_only(ctx.caller)?;
         body.insert("updated".into(), json!(now()));
         Ok(())
     }
     async fn before_delete(ctx: Ctx<'_>, _m: &announcement::Model) -> ApiResult<()> {
-        if !ctx.caller.is_admin() {
-            return Err(deny(ctx.caller));
-        }
+        admin_only(ctx.caller)?;
         Ok(())
     }
 }

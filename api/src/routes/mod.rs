@@ -51,68 +51,47 @@ rest::resource_api!(BlogpostApi, res::Blogpost, schemas::Blogpost, "ApiTags::Blo
 rest::resource_api!(HelpingMaterialApi, res::HelpingMaterial, schemas::HelpingMaterial, "ApiTags::Helpingmaterial", list: "/helpingmaterial", item: "/helpingmaterial/:id", create: HelpingMaterialCreateApi);
 rest::resource_api!(PageApi, res::Page, schemas::Page, "ApiTags::Page", list: "/page", item: "/page/:id", create: PageCreateApi);
 
-/// Every operation under `/api`.
-pub type Api = (
+/// Declares the `Api` type and its value from the same list (every api struct is a unit).
+macro_rules! api_set {
+    ($($group:tt),* $(,)?) => {
+        /// Every operation under `/api`.
+        pub type Api = ($($group),*);
+
+        pub fn api() -> Api {
+            ($($group),*)
+        }
+    };
+}
+
+api_set!(
     (ProjectApi, CategoryApi, TaskApi, TaskRunApi, ResultApi),
     (
         UserApi,
         AnnouncementApi,
         BlogpostApi,
         HelpingMaterialApi,
-        PageApi,
+        PageApi
     ),
     (
         ProjectCreateApi,
         CategoryCreateApi,
         TaskCreateApi,
         ResultCreateApi,
-        UserCreateApi,
+        UserCreateApi
     ),
     (
         AnnouncementCreateApi,
         BlogpostCreateApi,
         HelpingMaterialCreateApi,
-        PageCreateApi,
+        PageCreateApi
     ),
     (
         auth::AuthApi,
         auth::ProjectActionsApi,
         IndexApi,
-        volunteer::VolunteerApi,
+        volunteer::VolunteerApi
     ),
 );
-
-pub fn api() -> Api {
-    (
-        (ProjectApi, CategoryApi, TaskApi, TaskRunApi, ResultApi),
-        (
-            UserApi,
-            AnnouncementApi,
-            BlogpostApi,
-            HelpingMaterialApi,
-            PageApi,
-        ),
-        (
-            ProjectCreateApi,
-            CategoryCreateApi,
-            TaskCreateApi,
-            ResultCreateApi,
-            UserCreateApi,
-        ),
-        (
-            AnnouncementCreateApi,
-            BlogpostCreateApi,
-            HelpingMaterialCreateApi,
-            PageCreateApi,
-        ),
-        (
-            auth::AuthApi,
-            auth::ProjectActionsApi,
-            IndexApi,
-            volunteer::VolunteerApi,
-        ),
-    )
-}
 
 pub struct IndexApi;
 
