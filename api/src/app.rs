@@ -75,6 +75,7 @@ pub fn build(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
         .around(move |ep, req| limit_body(ep, req, max_body))
         .around(render_errors)
         .around(crate::ratelimit::limit)
+        .around(measure)
         .with(
             Cors::new()
                 .allow_headers(["content-type", "authorization", "idempotency-key"])
@@ -92,6 +93,7 @@ pub fn build(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
         .nest("/api", api_routes)
         .at("/health/live", get(routes::health::live))
         .at("/health/ready", get(routes::health::ready))
+        .at("/metrics", get(metrics))
         .at("/uploads/:container/:name", get(routes::uploads::serve));
     app = if web_dir.join("index.html").is_file() {
         app.nest(
@@ -105,6 +107,37 @@ pub fn build(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
         app.at("/", get(web_missing)).at("/*path", get(web_missing))
     };
     app.around(log_requests).data(state).map_to_response()
+}
+
+/// Prometheus scrape endpoint.
+#[handler]
+fn metrics(state: poem::web::Data<&Arc<AppState>>) -> Response {
+    Response::builder()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(state.metrics.encode())
+}
+
+/// Counts API requests and their latency per route (resource), method and status.
+async fn measure<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let state = req.data::<Arc<AppState>>().cloned();
+    let route = crate::ratelimit::bucket(req.uri().path()).unwrap_or_else(|| "docs".into());
+    let method = req.method().to_string();
+    let started = Instant::now();
+    let resp = next.call(req).await.map(IntoResponse::into_response)?;
+    if let Some(state) = state {
+        let m = &state.metrics;
+        m.requests
+            .get_or_create(&crate::metrics::RequestLabels {
+                route: route.clone(),
+                method: method.clone(),
+                status: resp.status().as_u16(),
+            })
+            .inc();
+        m.latency
+            .get_or_create(&crate::metrics::RouteLabels { route, method })
+            .observe(started.elapsed().as_secs_f64());
+    }
+    Ok(resp)
 }
 
 /// Gives every request an id (reusing `X-Request-Id` when a proxy set one), a tracing span, and

@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod kv;
+pub mod metrics;
 pub mod ratelimit;
 pub mod routes;
 pub mod server;

@@ -17,7 +17,7 @@ use crate::{
 
 /// The bucket a path under `/api` counts against: one per resource, and one per function
 /// endpoint (`newtask`, `userprogress`, `project_token`). Documentation is not limited.
-fn bucket(path: &str) -> Option<String> {
+pub fn bucket(path: &str) -> Option<String> {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     Some(match parts.as_slice() {
         ["openapi.yaml" | "openapi.json" | "docs", ..] => return None,

@@ -41,7 +41,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
     )
     .await?;
     let storage = Arc::new(LocalDisk::new(config.uploads_dir()));
+    let metrics = crate::metrics::Metrics::new(kv.errors.clone());
     Ok(Arc::new(AppState {
+        metrics,
         tokens: TokenKeys::new(&secret, config.token_ttl),
         db,
         read_db,

@@ -15,6 +15,7 @@ pub struct AppState {
     pub tokens: TokenKeys,
     pub storage: Arc<dyn Storage>,
     pub kv: Kv,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppState {

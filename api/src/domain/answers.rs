@@ -156,6 +156,7 @@ pub async fn submit(
             "This task already has all the answers it needs".into(),
         ));
     };
+    let completed = current.n_task_runs >= current.n_answers;
     let mut delta = Delta {
         task_runs: 1,
         ..Delta::default()
@@ -167,6 +168,10 @@ pub async fn submit(
     }
     counters::add(&txn, project.id, delta).await?;
     txn.commit().await?;
+    state.metrics.answers.inc();
+    if completed {
+        state.metrics.tasks_completed.inc();
+    }
 
     state
         .kv

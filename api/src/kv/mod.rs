@@ -8,13 +8,7 @@
 
 mod memory;
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use fred::{prelude::*, types::scripts::Script};
 
@@ -45,7 +39,7 @@ pub struct Kv {
     inner: Inner,
     prefix: String,
     /// Redis calls that failed and were degraded.
-    pub errors: Arc<AtomicU64>,
+    pub errors: prometheus_client::metrics::counter::Counter,
 }
 
 #[derive(Clone)]
@@ -135,7 +129,7 @@ impl Kv {
         Self {
             inner: Inner::Memory(Arc::new(MemoryKv::default())),
             prefix: String::new(),
-            errors: Arc::default(),
+            errors: Default::default(),
         }
     }
 
@@ -193,7 +187,7 @@ impl Kv {
         Ok(Self {
             inner: Inner::Redis(client),
             prefix: prefix.to_string(),
-            errors: Arc::default(),
+            errors: Default::default(),
         })
     }
 
@@ -202,7 +196,7 @@ impl Kv {
     }
 
     fn degraded(&self, op: &str, err: &Error) {
-        self.errors.fetch_add(1, Ordering::Relaxed);
+        self.errors.inc();
         tracing::warn!(op, error = %err, "Redis failed; degrading");
     }
 
