@@ -399,7 +399,8 @@ pub async fn update<R: Resource>(
     Ok(model)
 }
 
-pub async fn delete<R: Resource>(ctx: Ctx<'_>, id: i32) -> ApiResult<()> {
+/// Deletes a row and returns it as it was.
+pub async fn delete<R: Resource>(ctx: Ctx<'_>, id: i32) -> ApiResult<Model<R>> {
     let existing = find::<R>(&ctx.state.db, id).await?;
     if !R::CAN_DELETE {
         return Err(ApiError::denied(ctx.caller.is_authenticated()));
@@ -407,9 +408,9 @@ pub async fn delete<R: Resource>(ctx: Ctx<'_>, id: i32) -> ApiResult<()> {
     R::before_delete(ctx, &existing).await?;
     let txn = crate::store::begin_write(&ctx.state.db).await?;
     R::after_delete(ctx, &txn, &existing).await?;
-    existing.delete(&txn).await?;
+    existing.clone().delete(&txn).await?;
     txn.commit().await?;
-    Ok(())
+    Ok(existing)
 }
 
 #[cfg(test)]

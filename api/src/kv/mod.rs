@@ -48,32 +48,6 @@ enum Inner {
     Redis(Client),
 }
 
-/// Atomically: drop expired holders of a task, then add the caller if it already holds the
-/// task or fewer than `capacity` others do. KEYS[1] = hash uid → expiry ms.
-/// ARGV = uid, capacity, now ms, expiry ms. Returns the expiry granted, or -1.
-const RESERVE_LUA: &str = r#"
-local holders = redis.call('HGETALL', KEYS[1])
-local now = tonumber(ARGV[3])
-local live = 0
-local mine = false
-for i = 1, #holders, 2 do
-  if tonumber(holders[i + 1]) <= now then
-    redis.call('HDEL', KEYS[1], holders[i])
-  elseif holders[i] == ARGV[1] then
-    mine = true
-  else
-    live = live + 1
-  end
-end
-if mine or live < tonumber(ARGV[2]) then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
-  local ttl = tonumber(ARGV[4]) - now
-  if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
-  return tonumber(ARGV[4])
-end
-return -1
-"#;
-
 /// The first of several tasks the caller may hold, held atomically: KEYS = hold hashes in
 /// order; ARGV = uid, now ms, expiry ms, then one capacity per key. Returns the 1-based index
 /// of the task now held and its live holders (the caller included), or {0, 0}.
@@ -265,26 +239,12 @@ impl Kv {
     /// Asks to hold `task` for `uid` while at most `capacity` volunteers hold it. Degrades to
     /// granted when Redis fails.
     pub async fn reserve(&self, task: i32, uid: &str, capacity: i64, ttl: Duration) -> Reservation {
-        let now = now_ms();
-        let until = now + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
         if capacity <= 0 {
             return Reservation::Full;
         }
-        match &self.inner {
-            Inner::Memory(m) => m.reserve(task, uid, capacity, now, until),
-            Inner::Redis(c) => {
-                let script = Script::from_lua(RESERVE_LUA);
-                let key = self.key(&format!("hold:{task}"));
-                let args: Vec<Value> = vec![uid.into(), capacity.into(), now.into(), until.into()];
-                match script.evalsha_with_reload::<i64, _, _>(c, key, args).await {
-                    Ok(-1) => Reservation::Full,
-                    Ok(t) => Reservation::Granted(t),
-                    Err(e) => {
-                        self.degraded("reserve", &e);
-                        Reservation::Granted(until)
-                    }
-                }
-            }
+        match self.reserve_first(&[(task, capacity)], uid, ttl).await {
+            Some(held) => Reservation::Granted(held.until),
+            None => Reservation::Full,
         }
     }
 

@@ -162,15 +162,12 @@ pub async fn delete<R: Resource>(
 ) -> ApiResult<()> {
     check_write_query::<R>(req)?;
     let ctx = Ctx { state, caller };
-    let existing = crud::find::<R>(&state.db, id).await.ok();
-    crud::delete::<R>(ctx, id).await?;
-    if let Some(model) = existing {
-        uploads::forget(
-            state,
-            uploads::stored_key(R::TARGET, &crud::to_map::<R>(&model)),
-        )
-        .await;
-    }
+    let deleted = crud::delete::<R>(ctx, id).await?;
+    uploads::forget(
+        state,
+        uploads::stored_key(R::TARGET, &crud::to_map::<R>(&deleted)),
+    )
+    .await;
     Ok(())
 }
 
