@@ -75,13 +75,7 @@ async fn upload_serves_bytes_back(app: TestApp) {
     )
     .await;
     r.err(403, "Forbidden");
-    let stored: usize = std::fs::read_dir(app.data_dir.join("uploads"))
-        .map(|dirs| {
-            dirs.flatten()
-                .map(|d| std::fs::read_dir(d.path()).map(|f| f.count()).unwrap_or(0))
-                .sum()
-        })
-        .unwrap_or(0);
+    let stored = stored_files(&app);
     assert_eq!(stored, 1, "only the accepted upload is kept");
 
     // Deleting the object deletes its file.
@@ -210,14 +204,19 @@ async fn thumbnails_and_avatars(app: TestApp) {
         .expect("avatar_url")
         .to_string();
     assert!(avatar.contains(&format!("/uploads/user_{}/", other.id)));
-    let files: usize = std::fs::read_dir(app.data_dir.join("uploads"))
+    let files = stored_files(&app);
+    assert_eq!(files, 2, "one thumbnail and one avatar remain");
+}
+
+/// Files in the upload storage, across containers.
+fn stored_files(app: &TestApp) -> usize {
+    std::fs::read_dir(app.data_dir.join("uploads"))
         .map(|dirs| {
             dirs.flatten()
                 .map(|d| std::fs::read_dir(d.path()).map(|f| f.count()).unwrap_or(0))
                 .sum()
         })
-        .unwrap_or(0);
-    assert_eq!(files, 2, "one thumbnail and one avatar remain");
+        .unwrap_or(0)
 }
 
 on_both!(upload_serves_bytes_back, thumbnails_and_avatars);
