@@ -83,6 +83,37 @@ pub struct Config {
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "TESSERA_LOG_JSON", default_value_t = false)]
     pub log_json: bool,
+
+    /// Background jobs `tessera serve` runs at once; `0` leaves them to `tessera worker`
+    /// processes.
+    #[arg(long, env = "TESSERA_WORKERS", default_value_t = 2)]
+    pub workers: usize,
+
+    /// How long a worker holds a claimed job, in seconds; a job whose worker died is claimed
+    /// again after it.
+    #[arg(long, env = "TESSERA_JOB_LEASE", default_value_t = 120)]
+    pub job_lease_secs: u64,
+
+    /// How often an idle worker looks for due jobs, in milliseconds.
+    #[arg(long, env = "TESSERA_JOB_POLL_MS", default_value_t = 500)]
+    pub job_poll_ms: u64,
+
+    /// First retry delay of a failed job, in milliseconds; doubled at each attempt.
+    #[arg(long, env = "TESSERA_JOB_BACKOFF_MS", default_value_t = 2000)]
+    pub job_backoff_ms: u64,
+
+    /// Attempts at delivering one webhook before it is marked failed.
+    #[arg(long, env = "TESSERA_WEBHOOK_ATTEMPTS", default_value_t = 8)]
+    pub webhook_attempts: i32,
+
+    /// Time a webhook receiver has to answer, in seconds.
+    #[arg(long, env = "TESSERA_WEBHOOK_TIMEOUT", default_value_t = 10)]
+    pub webhook_timeout_secs: u64,
+
+    /// Webhook targets allowed although they are on loopback or private networks: hosts,
+    /// addresses or CIDR ranges, comma separated (`127.0.0.1,10.0.0.0/8,hooks.internal`).
+    #[arg(long, env = "TESSERA_WEBHOOK_ALLOW", default_value = "")]
+    pub webhook_allow: String,
 }
 
 /// Parses a configuration from arguments (and the environment), as the CLI does.
@@ -140,6 +171,10 @@ impl Config {
         }
     }
 
+    pub fn job_lease(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.job_lease_secs.max(1))
+    }
+
     pub fn uploads_dir(&self) -> PathBuf {
         self.data_dir.join("uploads")
     }
@@ -186,6 +221,9 @@ impl fmt::Debug for Config {
             .field("web_dir", &self.web_dir)
             .field("max_upload_bytes", &self.max_upload_bytes)
             .field("no_migrate", &self.no_migrate)
+            .field("workers", &self.workers)
+            .field("job_lease_secs", &self.job_lease_secs)
+            .field("webhook_allow", &self.webhook_allow)
             .finish()
     }
 }

@@ -27,6 +27,12 @@ struct Cli {
 enum Command {
     /// Serve the API and the web app (the default).
     Serve,
+    /// Run background jobs only (webhooks, statistics upkeep); scale out with several.
+    Worker {
+        /// Jobs run at once by this process.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage accounts.
@@ -79,6 +85,10 @@ async fn main() -> anyhow::Result<()> {
             let acceptor = server::bind(&cli.config).await?;
             let state = server::build_state(cli.config).await?;
             server::serve(state, acceptor, server::shutdown_signal()).await?;
+        }
+        Command::Worker { concurrency } => {
+            let state = server::build_state(cli.config).await?;
+            server::work(state, concurrency, server::shutdown_signal()).await;
         }
         Command::Migrate => {
             let db = store::connect(&cli.config.database_url()).await?;

@@ -5,6 +5,7 @@ use prometheus_client::{
     metrics::{
         counter::Counter,
         family::Family,
+        gauge::Gauge,
         histogram::{Histogram, exponential_buckets},
     },
     registry::Registry,
@@ -24,6 +25,26 @@ pub struct RouteLabels {
     pub method: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabels {
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobLabels {
+    pub kind: String,
+    /// `done`, `retried` or `failed`.
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabels {
+    /// What is cached (`projectstats`, `globalstats`, `leaderboard`).
+    pub cache: String,
+    /// `hit`, `miss` or `error` (the store was unreachable: served from the database).
+    pub result: String,
+}
+
 type LatencyFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 pub struct Metrics {
@@ -32,6 +53,10 @@ pub struct Metrics {
     pub latency: LatencyFamily,
     pub answers: Counter,
     pub tasks_completed: Counter,
+    /// Jobs in the queue by status (refreshed by the workers every few seconds).
+    pub jobs: Family<StatusLabels, Gauge>,
+    pub job_runs: Family<JobLabels, Counter>,
+    pub cache: Family<CacheLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -68,13 +93,39 @@ impl Metrics {
             "Redis calls that failed and were degraded",
             redis_errors,
         );
+        let jobs = Family::<StatusLabels, Gauge>::default();
+        let job_runs = Family::<JobLabels, Counter>::default();
+        let cache = Family::<CacheLabels, Counter>::default();
+        registry.register("jobs", "Background jobs by status", jobs.clone());
+        registry.register(
+            "job_runs",
+            "Job attempts by kind and outcome (done, retried, failed)",
+            job_runs.clone(),
+        );
+        registry.register(
+            "cache_lookups",
+            "Cache lookups by cache and result (hit, miss, error)",
+            cache.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
             answers,
             tasks_completed,
+            jobs,
+            job_runs,
+            cache,
         }
+    }
+
+    pub fn cache_lookup(&self, cache: &str, result: &str) {
+        self.cache
+            .get_or_create(&CacheLabels {
+                cache: cache.into(),
+                result: result.into(),
+            })
+            .inc();
     }
 
     pub fn encode(&self) -> String {

@@ -8,7 +8,8 @@ use poem::{
 };
 
 use crate::{
-    app, auth::token::TokenKeys, config::Config, kv::Kv, state::AppState, storage::LocalDisk, store,
+    app, auth::token::TokenKeys, config::Config, jobs, kv::Kv, state::AppState, storage::LocalDisk,
+    store,
 };
 
 pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
@@ -50,6 +51,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         storage,
         kv,
         config,
+        jobs_wake: tokio::sync::Notify::new(),
     }))
 }
 
@@ -70,10 +72,32 @@ pub async fn serve(
         .next()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    tracing::info!(%addr, database = %state.backend_name(), cache = state.kv.describe(), "serving");
-    Server::new_with_acceptor(acceptor)
+    tracing::info!(%addr, database = %state.backend_name(), cache = state.kv.describe(), workers = state.config.workers, "serving");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let workers = (state.config.workers > 0)
+        .then(|| jobs::spawn_workers(state.clone(), state.config.workers, stopped));
+    let served = Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(app::build(state), shutdown, Some(Duration::from_secs(30)))
-        .await
+        .await;
+    // Jobs in flight finish (or, past the wait, run again elsewhere once their lease ends).
+    let _ = stop.send(true);
+    if let Some(handle) = workers {
+        let _ = tokio::time::timeout(Duration::from_secs(30), handle).await;
+    }
+    served
+}
+
+/// Runs job workers only (`tessera worker`) until `shutdown` resolves.
+pub async fn work(
+    state: Arc<AppState>,
+    concurrency: usize,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let handle = jobs::spawn_workers(state, concurrency, stopped);
+    shutdown.await;
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(30), handle).await;
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

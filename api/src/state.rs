@@ -16,6 +16,8 @@ pub struct AppState {
     pub storage: Arc<dyn Storage>,
     pub kv: Kv,
     pub metrics: crate::metrics::Metrics,
+    /// Wakes this process's workers when it enqueues a job (others find it by polling).
+    pub jobs_wake: tokio::sync::Notify,
 }
 
 impl AppState {

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261127_000001_initial;
 mod m20261127_000002_volunteer_loop;
 mod m20261127_000003_sqlite_fulltext;
+mod m20261127_000004_platform;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_initial::Migration),
             Box::new(m20261127_000002_volunteer_loop::Migration),
             Box::new(m20261127_000003_sqlite_fulltext::Migration),
+            Box::new(m20261127_000004_platform::Migration),
         ]
     }
 }

@@ -17,8 +17,10 @@ use serde_json::{Value as Json, json};
 
 use super::{
     aggregate::aggregate,
+    cache,
     identity::Volunteer,
     scheduler::{Scheduler, stamp_key},
+    stats, webhooks,
 };
 use crate::{
     error::{ApiError, ApiResult},
@@ -157,25 +159,62 @@ pub async fn submit(
         ));
     };
     let completed = current.n_task_runs >= current.n_answers;
+    // One shard for every counter change of this answer (see `counters::add_to_shard`); the
+    // counters go before the statistics rows so a recount holding the counters waits here.
+    let shard = counters::random_shard();
     let mut delta = Delta {
         task_runs: 1,
+        answer_ms: stats::answer_ms(&run.created, &run.finish_time),
         ..Delta::default()
     };
-    if current.n_task_runs >= current.n_answers {
-        complete(&txn, &current).await?;
+    let result = if completed {
         delta.completed_tasks = 1;
         delta.results = 1;
-    }
-    counters::add(&txn, project.id, delta).await?;
+        Some(complete(&txn, &current).await?)
+    } else {
+        None
+    };
+    counters::add_to_shard(&txn, project.id, shard, delta).await?;
+    let newcomer = stats::record_answer(
+        &txn,
+        project.id,
+        shard,
+        volunteer,
+        &run.finish_time,
+        completed,
+    )
+    .await?;
+    counters::add_to_shard(&txn, project.id, shard, newcomer).await?;
+    let events = webhooks::on_answer(
+        &txn,
+        state.config.webhook_attempts,
+        project,
+        webhooks::AnswerEvents {
+            run: &run,
+            completed: result.as_ref().map(|r| (&current, r)),
+        },
+    )
+    .await?;
     txn.commit().await?;
     state.metrics.answers.inc();
+    if events > 0 {
+        state.jobs_wake.notify_one();
+    }
     if completed {
         state.metrics.tasks_completed.inc();
+        if let Err(e) = webhooks::after_completion(state, project).await {
+            tracing::warn!(project = project.id, error = %e, "project completion check failed");
+        }
     }
 
     state
         .kv
-        .answered(&stamp_key(task.id, volunteer), task.id, &volunteer.key)
+        .answered(
+            &stamp_key(task.id, volunteer),
+            task.id,
+            &volunteer.key,
+            &cache::keys_for_project(project.id),
+        )
         .await;
     if let Some(key) = idempotency {
         state

@@ -98,6 +98,10 @@ pub trait Resource: Sized + Send + Sync + 'static {
     ) -> ApiResult<()> {
         Ok(())
     }
+    /// Cache entries a write to this row makes stale; dropped once the write commits.
+    fn stale_keys(_model: &Model<Self>) -> Vec<String> {
+        Vec::new()
+    }
     /// What this caller sees of a row. The default shows every column but the private ones.
     async fn shape(ctx: Ctx<'_>, model: &Model<Self>) -> ApiResult<Map<String, Json>> {
         let _ = ctx;
@@ -375,6 +379,7 @@ pub async fn create<R: Resource>(ctx: Ctx<'_>, mut body: Map<String, Json>) -> A
     let model = am.insert(&txn).await?;
     R::after_create(ctx, &txn, &model).await?;
     txn.commit().await?;
+    super::cache::invalidate(ctx.state, &R::stale_keys(&model)).await;
     Ok(model)
 }
 
@@ -396,6 +401,7 @@ pub async fn update<R: Resource>(
     };
     R::after_update(ctx, &txn, &existing, &model).await?;
     txn.commit().await?;
+    super::cache::invalidate(ctx.state, &R::stale_keys(&model)).await;
     Ok(model)
 }
 
@@ -410,6 +416,9 @@ pub async fn delete<R: Resource>(ctx: Ctx<'_>, id: i32) -> ApiResult<Model<R>> {
     R::after_delete(ctx, &txn, &existing).await?;
     existing.clone().delete(&txn).await?;
     txn.commit().await?;
+    super::cache::invalidate(ctx.state, &R::stale_keys(&existing)).await;
+    // A deletion may have queued a statistics recount.
+    ctx.state.jobs_wake.notify_one();
     Ok(existing)
 }
 

@@ -3,13 +3,16 @@
 pub mod accounts;
 pub mod aggregate;
 pub mod answers;
+pub mod cache;
 pub mod crud;
 pub mod identity;
 pub mod json_filter;
 pub mod related;
 pub mod resources;
 pub mod scheduler;
+pub mod stats;
 pub mod uploads;
+pub mod webhooks;
 
 use crate::{auth::Caller, state::AppState};
 

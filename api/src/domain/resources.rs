@@ -280,6 +280,9 @@ impl Resource for Project {
     ];
     const PARENTS: &'static [&'static str] = &["category"];
 
+    fn stale_keys(m: &project::Model) -> Vec<String> {
+        super::cache::keys_for_project(m.id)
+    }
     fn id(m: &project::Model) -> i32 {
         m.id
     }
@@ -461,6 +464,9 @@ impl Resource for Category {
     const RESERVED: &'static [&'static str] = &["id", "created"];
     const RESERVED_NAMES_KEY: bool = true;
 
+    fn stale_keys(_m: &category::Model) -> Vec<String> {
+        vec![super::cache::GLOBAL_STATS.into()]
+    }
     fn id(m: &category::Model) -> i32 {
         m.id
     }
@@ -522,6 +528,9 @@ impl Resource for Task {
     const PRIVATE: &'static [&'static str] = &["n_task_runs"];
     const PARENTS: &'static [&'static str] = &["project"];
 
+    fn stale_keys(m: &task::Model) -> Vec<String> {
+        super::cache::keys_for_project(m.project_id)
+    }
     fn id(m: &task::Model) -> i32 {
         m.id
     }
@@ -571,6 +580,7 @@ impl Resource for Task {
             m.project_id,
             Delta {
                 tasks: 1,
+                answers_expected: i64::from(m.n_answers),
                 ..Delta::default()
             },
         )
@@ -610,7 +620,8 @@ impl Resource for Task {
         // A redundancy change completes a task that now has enough answers (with its result),
         // or reopens one that no longer has; any other edit leaves the state alone.
         if old.n_answers != new.n_answers {
-            let delta = super::answers::settle(txn, new).await?;
+            let mut delta = super::answers::settle(txn, new).await?;
+            delta.answers_expected = i64::from(new.n_answers) - i64::from(old.n_answers);
             counters::add(txn, new.project_id, delta).await?;
         }
         touch_project(txn, new.project_id).await
@@ -650,8 +661,14 @@ impl Resource for Task {
             task_runs: -i64::from(m.n_task_runs),
             completed_tasks: if m.state == "completed" { -1 } else { 0 },
             results: -(results as i64),
+            answers_expected: -i64::from(m.n_answers),
+            ..Delta::default()
         };
         counters::add(txn, m.project_id, delta).await?;
+        if m.n_task_runs > 0 {
+            // Its answers went with it: recount the project's volunteers and activity.
+            crate::jobs::enqueue(txn, crate::jobs::NewJob::rebuild_stats(m.project_id)).await?;
+        }
         touch_project(txn, m.project_id).await
     }
 }
@@ -706,6 +723,9 @@ impl Resource for TaskRun {
     // Answers are created by the volunteer loop (`POST /api/taskrun`), not by generic CRUD.
     const CAN_CREATE: bool = false;
 
+    fn stale_keys(m: &task_run::Model) -> Vec<String> {
+        super::cache::keys_for_project(m.project_id)
+    }
     fn id(m: &task_run::Model) -> i32 {
         m.id
     }
@@ -764,6 +784,7 @@ impl Resource for TaskRun {
             },
         )
         .await?;
+        crate::jobs::enqueue(txn, crate::jobs::NewJob::rebuild_stats(m.project_id)).await?;
         Ok(())
     }
 }
@@ -789,6 +810,9 @@ impl Resource for ResultResource {
     const CAN_CREATE: bool = false;
     const CAN_DELETE: bool = false;
 
+    fn stale_keys(m: &result::Model) -> Vec<String> {
+        super::cache::keys_for_project(m.project_id)
+    }
     fn id(m: &result::Model) -> i32 {
         m.id
     }
@@ -846,6 +870,12 @@ impl Resource for User {
     const RESERVED: &'static [&'static str] = &["id", "created", "api_key", "passwd_hash", "ldap"];
     const PRIVATE: &'static [&'static str] = &["api_key", "passwd_hash"];
 
+    fn stale_keys(_m: &user::Model) -> Vec<String> {
+        vec![
+            super::cache::GLOBAL_STATS.into(),
+            super::cache::LEADERBOARD.into(),
+        ]
+    }
     fn id(m: &user::Model) -> i32 {
         m.id
     }
@@ -995,6 +1025,9 @@ impl Resource for Blogpost {
     const RESERVED_NAMES_KEY: bool = true;
     const PARENTS: &'static [&'static str] = &["project"];
 
+    fn stale_keys(m: &blogpost::Model) -> Vec<String> {
+        super::cache::keys_for_project(m.project_id)
+    }
     fn id(m: &blogpost::Model) -> i32 {
         m.id
     }

@@ -236,6 +236,22 @@ impl Kv {
         }
     }
 
+    /// Deletes several keys in one round trip.
+    pub async fn delete_many(&self, keys: &[String]) {
+        match &self.inner {
+            Inner::Memory(m) => keys.iter().for_each(|k| m.delete(k)),
+            Inner::Redis(c) => {
+                if keys.is_empty() {
+                    return;
+                }
+                let keys: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
+                if let Err(e) = c.del::<i64, _>(keys).await {
+                    self.degraded("del", &e);
+                }
+            }
+        }
+    }
+
     /// Asks to hold `task` for `uid` while at most `capacity` volunteers hold it. Degrades to
     /// granted when Redis fails.
     pub async fn reserve(&self, task: i32, uid: &str, capacity: i64, ttl: Duration) -> Reservation {
@@ -338,15 +354,20 @@ impl Kv {
     }
 
     /// After an answer: forget its stamp and release its hold, in one round trip.
-    pub async fn answered(&self, stamp: &str, task: i32, uid: &str) {
+    /// After an answer: drops its stamp and hold, and the cache entries it made stale, in one
+    /// round trip.
+    pub async fn answered(&self, stamp: &str, task: i32, uid: &str, stale: &[String]) {
         match &self.inner {
             Inner::Memory(m) => {
                 m.delete(stamp);
                 m.release(task, uid);
+                stale.iter().for_each(|k| m.delete(k));
             }
             Inner::Redis(c) => {
                 let pipeline = c.pipeline();
-                let _: Result<(), Error> = pipeline.del(self.key(stamp)).await;
+                let mut keys = vec![self.key(stamp)];
+                keys.extend(stale.iter().map(|k| self.key(k)));
+                let _: Result<(), Error> = pipeline.del(keys).await;
                 let _: Result<(), Error> =
                     pipeline.hdel(self.key(&format!("hold:{task}")), uid).await;
                 if let Err(e) = pipeline.all::<Vec<Value>>().await {

@@ -3,10 +3,13 @@
 pub mod auth;
 pub mod common;
 pub mod health;
+pub mod jobs;
 pub mod rest;
 pub mod schemas;
+pub mod stats;
 pub mod uploads;
 pub mod volunteer;
+pub mod webhooks;
 
 use poem_openapi::Tags;
 
@@ -38,6 +41,12 @@ pub enum ApiTags {
     Auth,
     /// The volunteer loop: get a task, answer it, see your progress.
     Volunteer,
+    /// Project and site statistics, current to the last answer; the leaderboard.
+    Stats,
+    /// Signed webhooks: settings, delivery log, redelivery, ping.
+    Webhook,
+    /// Background jobs (admins).
+    Job,
 }
 
 rest::resource_api!(ProjectApi, res::Project, schemas::Project, "ApiTags::Project", list: "/project", item: "/project/:id", create: ProjectCreateApi);
@@ -91,6 +100,7 @@ api_set!(
         IndexApi,
         volunteer::VolunteerApi
     ),
+    (stats::StatsApi, webhooks::WebhookApi, jobs::JobApi),
 );
 
 pub struct IndexApi;

@@ -265,3 +265,134 @@ pub struct Page {
     #[oai(read_only)]
     pub links: Option<Vec<String>>,
 }
+
+/// A project's statistics (PYBOSSA's `projectstats` row), current to the last answer.
+#[derive(Object)]
+pub struct ProjectStats {
+    /// The project's id.
+    pub id: i64,
+    pub project_id: i64,
+    pub n_tasks: i64,
+    pub n_task_runs: i64,
+    pub n_results: i64,
+    /// Distinct volunteers (signed-in and anonymous).
+    pub n_volunteers: i64,
+    pub n_completed_tasks: i64,
+    /// Completed tasks × 100 / tasks (integer).
+    pub overall_progress: i64,
+    /// Mean seconds from a task being handed out to its answer.
+    pub average_time: f64,
+    pub n_blogposts: i64,
+    /// Time of the last answer, `"0"` before the first.
+    pub last_activity: String,
+    /// `n_volunteers_authenticated`, `n_volunteers_anonymous`, `n_pending_answers`,
+    /// `answers_last_24h`, `answers_per_hour`, `estimated_completion` (ISO time or null); with
+    /// `full=1` also `dates_stats`, `hours_stats`, `users_stats` in PYBOSSA's shapes.
+    pub info: Json,
+}
+
+/// Site-wide numbers (PYBOSSA's `globalstats`).
+#[derive(Object)]
+pub struct GlobalStats {
+    pub n_projects: i64,
+    /// Accounts plus distinct anonymous volunteers.
+    pub n_users: i64,
+    /// Answers all tasks ask for (sum of `n_answers`).
+    pub n_tasks: i64,
+    pub n_task_runs: i64,
+    /// Answers still missing.
+    pub n_pending_tasks: i64,
+    pub n_results: i64,
+    /// `[{"<category short_name>": n}, …, {"featured": n}, {"draft": n}]`.
+    pub categories: Vec<Json>,
+}
+
+/// One ranked user.
+#[derive(Object)]
+#[oai(nullable_all)]
+pub struct LeaderboardUser {
+    pub rank: Option<i64>,
+    pub score: Option<i64>,
+    pub name: Option<String>,
+    pub fullname: Option<String>,
+    pub created: Option<String>,
+    /// Public keys only (`avatar`, `container`, `avatar_url`, `extra`).
+    pub info: Option<Json>,
+    pub n_answers: Option<i64>,
+    pub registered_ago: Option<String>,
+    pub locale: Option<String>,
+}
+
+#[derive(Object)]
+pub struct Leaderboard {
+    pub title: String,
+    pub top_users: Vec<LeaderboardUser>,
+}
+
+/// Where and how a project's webhook is sent.
+#[derive(Object)]
+pub struct WebhookSettings {
+    /// The project's `webhook` URL (null: no webhook).
+    pub url: Option<String>,
+    /// Subscribed events: `task.completed`, `project.completed`, `taskrun.created`.
+    pub events: Vec<String>,
+    /// `whsec_…`: verifies `webhook-signature` (Standard Webhooks). Owners and admins only.
+    pub secret: String,
+}
+
+/// Changes to a project's webhook; absent fields stay as they are.
+#[derive(Object)]
+pub struct WebhookUpdate {
+    /// http(s) URL; empty or null removes the webhook.
+    pub url: poem_openapi::types::MaybeUndefined<String>,
+    pub events: Option<Vec<String>>,
+}
+
+/// One event sent (or being sent) to a project's webhook.
+#[derive(Object)]
+pub struct WebhookDelivery {
+    pub id: i64,
+    pub project_id: i64,
+    /// `task.completed`, `project.completed`, `taskrun.created` or `ping`.
+    pub event: String,
+    /// The `webhook-id` header: the same on every attempt and redelivery.
+    pub webhook_id: String,
+    /// `pending`, `retrying`, `delivered` or `failed`.
+    pub status: String,
+    pub attempts: i64,
+    /// The receiver's last status code (null: no answer).
+    pub response_status_code: Option<i64>,
+    /// The start of the receiver's last answer, or why the attempt failed.
+    pub response: Option<String>,
+    pub payload: Json,
+    pub created: String,
+    pub updated: String,
+}
+
+/// A background job.
+#[derive(Object)]
+pub struct Job {
+    pub id: i64,
+    /// `webhook.deliver`, `stats.rebuild`, `stats.reconcile`, `jobs.purge`, `probe`.
+    pub kind: String,
+    pub payload: Json,
+    /// `queued`, `running`, `done` or `failed`.
+    pub status: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    /// When it runs (next), epoch ms.
+    pub run_at: i64,
+    pub locked_by: Option<String>,
+    pub last_error: Option<String>,
+    pub created: String,
+    pub updated: String,
+}
+
+/// Jobs per status.
+#[derive(Object)]
+pub struct JobCounts {
+    pub queued: i64,
+    pub running: i64,
+    pub done: i64,
+    pub failed: i64,
+}

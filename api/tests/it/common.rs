@@ -48,6 +48,7 @@ pub fn redis_available() -> bool {
 }
 
 /// A response: status, headers and JSON body (`Null` when empty or not JSON).
+#[derive(Debug)]
 pub struct Resp {
     pub status: StatusCode,
     pub headers: reqwest::header::HeaderMap,
@@ -102,6 +103,15 @@ impl TestApp {
     }
 
     async fn postgres_with(redis_prefix: Option<String>) -> Option<Self> {
+        let (url, name) = Self::create_pg_db().await?;
+        let dir =
+            std::env::temp_dir().join(format!("tessera-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Some(Self::start(url, dir, Some(name), redis_prefix).await)
+    }
+
+    /// A fresh, uniquely named PostgreSQL database: `(url, name)`.
+    pub async fn create_pg_db() -> Option<(String, String)> {
         use sea_orm::ConnectionTrait;
         let admin = match sea_orm::Database::connect(pg_admin_url()).await {
             Ok(db) => db,
@@ -125,10 +135,7 @@ impl TestApp {
             Some((prefix, _)) => format!("{prefix}/{name}"),
             None => panic!("bad TEST_POSTGRES_URL"),
         };
-        let dir =
-            std::env::temp_dir().join(format!("tessera-test-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        Some(Self::start(url, dir, Some(name), redis_prefix).await)
+        Some((url, name))
     }
 
     /// PostgreSQL with Redis for stamps and holds (keys under a unique prefix, removed after).
@@ -152,7 +159,24 @@ impl TestApp {
         } else {
             (None, None)
         };
-        Self::start_full(url, dir, None, prefix, redis, limit.to_string()).await
+        Self::start_full(url, dir, None, prefix, redis, limit.to_string(), &|_| {}).await
+    }
+
+    /// SQLite (in-process store) or PostgreSQL with Redis, with configuration changed by
+    /// `tweak`. `None` when PostgreSQL is asked for but unreachable outside CI.
+    pub async fn configured(postgres: bool, tweak: &dyn Fn(&mut Config)) -> Option<Self> {
+        let dir =
+            std::env::temp_dir().join(format!("tessera-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        if !postgres {
+            let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
+            return Some(Self::start_full(url, dir, None, None, None, "0".into(), tweak).await);
+        }
+        let (url, name) = Self::create_pg_db().await?;
+        let prefix =
+            redis_available().then(|| format!("tessera-test-{}:", uuid::Uuid::new_v4().simple()));
+        let redis = prefix.as_ref().map(|_| redis_url());
+        Some(Self::start_full(url, dir, Some(name), prefix, redis, "0".into(), tweak).await)
     }
 
     /// SQLite with Redis, or with a Redis URL of the caller's choice.
@@ -184,7 +208,7 @@ impl TestApp {
     ) -> Self {
         // Tests make many requests; the rate-limit tests turn it on themselves.
         let rate_limit = std::env::var("TEST_RATE_LIMIT").unwrap_or_else(|_| "0".into());
-        Self::start_full(url, dir, pg_db, redis_prefix, redis, rate_limit).await
+        Self::start_full(url, dir, pg_db, redis_prefix, redis, rate_limit, &|_| {}).await
     }
 
     async fn start_full(
@@ -194,6 +218,7 @@ impl TestApp {
         redis_prefix: Option<String>,
         redis: Option<String>,
         rate_limit: String,
+        tweak: &dyn Fn(&mut Config),
     ) -> Self {
         if std::env::var("TEST_LOG").is_ok() {
             let _ = tracing_subscriber::fmt()
@@ -218,7 +243,7 @@ impl TestApp {
             &rate_limit,
         ])
         .expect("config");
-        let config = Config {
+        let mut config = Config {
             redis_url: redis,
             redis_sentinels: None,
             redis_key_prefix: redis_prefix.clone().unwrap_or_default(),
@@ -226,6 +251,7 @@ impl TestApp {
             public_url: None,
             ..config
         };
+        tweak(&mut config);
         let acceptor = server::bind(&config).await.expect("bind");
         let addr = poem::listener::Acceptor::local_addr(&acceptor)
             .into_iter()

@@ -6,6 +6,7 @@ mod accounts;
 mod cli;
 mod errors;
 mod openapi;
+mod platform;
 mod projects;
 mod ratelimit;
 mod resources;

@@ -11,6 +11,12 @@ pub struct Model {
     pub n_task_runs: i64,
     pub n_completed_tasks: i64,
     pub n_results: i64,
+    /// Sum of answer durations (request to submission), ms.
+    pub answer_ms: i64,
+    pub n_volunteers_auth: i64,
+    pub n_volunteers_anon: i64,
+    /// Sum of the tasks' `n_answers`.
+    pub n_answers_expected: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

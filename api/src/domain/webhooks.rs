@@ -1,0 +1,565 @@
+//! Webhooks: events recorded with the write that causes them, delivered by the job queue,
+//! signed per the Standard Webhooks scheme (<https://www.standardwebhooks.com>).
+//!
+//! An event becomes a `webhook_delivery` row plus a job in the transaction that completes the
+//! task (or takes the answer), so an event is never lost and never sent for a write that rolled
+//! back. The job POSTs the payload with `webhook-id`, `webhook-timestamp` and
+//! `webhook-signature` (`v1,` + base64 HMAC-SHA256 of `id.timestamp.body` under the project's
+//! `whsec_` secret), retries with backoff, and records each attempt on the delivery. Receivers
+//! dedupe on `webhook-id`: a retried or redelivered event keeps its id.
+//!
+//! Targets on loopback, private, link-local or otherwise non-public addresses are refused unless
+//! the configuration's allow-list names them; the address checked is the address connected to
+//! (no second DNS lookup), and redirects are not followed.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
+
+use base64::{Engine, engine::general_purpose::STANDARD as B64};
+use hmac::{Hmac, Mac};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use serde_json::{Value as Json, json};
+use sha2::Sha256;
+
+use crate::{
+    jobs::{self, NewJob, worker::Attempt, worker::JobError},
+    state::AppState,
+    store::{
+        entities::{project, result, task, task_run, webhook_delivery, webhook_endpoint},
+        now,
+    },
+};
+
+pub const TASK_COMPLETED: &str = "task.completed";
+pub const PROJECT_COMPLETED: &str = "project.completed";
+pub const TASKRUN_CREATED: &str = "taskrun.created";
+pub const PING: &str = "ping";
+/// Every event a project can subscribe to.
+pub const EVENTS: [&str; 3] = [TASK_COMPLETED, PROJECT_COMPLETED, TASKRUN_CREATED];
+/// What a project gets until it chooses (PYBOSSA only ever sent task completions).
+pub const DEFAULT_EVENTS: [&str; 2] = [TASK_COMPLETED, PROJECT_COMPLETED];
+
+pub const PENDING: &str = "pending";
+pub const RETRYING: &str = "retrying";
+pub const DELIVERED: &str = "delivered";
+pub const FAILED: &str = "failed";
+
+/// The longest receiver answer kept in the log.
+const RESPONSE_KEPT: usize = 1000;
+
+fn new_secret() -> String {
+    let mut bytes = [0u8; 24];
+    rand::fill(&mut bytes);
+    format!("whsec_{}", B64.encode(bytes))
+}
+
+/// The project's endpoint settings, created (with a fresh secret) on first use.
+pub async fn endpoint(
+    db: &impl ConnectionTrait,
+    project_id: i32,
+) -> Result<webhook_endpoint::Model, DbErr> {
+    if let Some(found) = webhook_endpoint::Entity::find_by_id(project_id)
+        .one(db)
+        .await?
+    {
+        return Ok(found);
+    }
+    let stamp = now();
+    let created = webhook_endpoint::Entity::insert(webhook_endpoint::ActiveModel {
+        project_id: Set(project_id),
+        secret: Set(new_secret()),
+        events: Set(json!(DEFAULT_EVENTS)),
+        created: Set(stamp.clone()),
+        updated: Set(stamp),
+    })
+    .on_conflict(
+        sea_orm::sea_query::OnConflict::column(webhook_endpoint::Column::ProjectId)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await;
+    match created {
+        Ok(_) | Err(DbErr::RecordNotInserted) => {}
+        Err(e) => return Err(e),
+    }
+    webhook_endpoint::Entity::find_by_id(project_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("webhook endpoint".into()))
+}
+
+/// Changes the subscribed events and/or rotates the secret.
+pub async fn configure(
+    db: &impl ConnectionTrait,
+    project_id: i32,
+    events: Option<Vec<String>>,
+    rotate: bool,
+) -> Result<webhook_endpoint::Model, DbErr> {
+    let current = endpoint(db, project_id).await?;
+    let mut model: webhook_endpoint::ActiveModel = current.into();
+    if let Some(events) = events {
+        model.events = Set(json!(events));
+    }
+    if rotate {
+        model.secret = Set(new_secret());
+    }
+    model.updated = Set(now());
+    model.update(db).await
+}
+
+pub fn subscribed(ep: &webhook_endpoint::Model, event: &str) -> bool {
+    ep.events
+        .as_array()
+        .is_some_and(|a| a.iter().any(|e| e.as_str() == Some(event)))
+}
+
+/// `YYYY-MM-DD HH:MM:SS`, as PYBOSSA's `fired_at`.
+fn fired_at() -> String {
+    chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// The envelope: Standard Webhooks' `type`/`timestamp`/`data`, plus PYBOSSA's flat fields so
+/// receivers written for PYBOSSA keep working.
+fn envelope(event: &str, p: &project::Model, data: Json) -> Json {
+    let mut body = json!({
+        "type": event,
+        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "event": event.replace('.', "_"),
+        "project_short_name": p.short_name,
+        "project_id": p.id,
+        "fired_at": fired_at(),
+    });
+    if let (Some(map), Json::Object(extra)) = (body.as_object_mut(), &data) {
+        for key in ["task_id", "result_id"] {
+            if let Some(v) = extra.get(key) {
+                map.insert(key.into(), v.clone());
+            }
+        }
+        map.insert("data".into(), data);
+    }
+    body
+}
+
+/// Records a delivery and queues it; runs in the caller's transaction.
+pub async fn record(
+    db: &impl ConnectionTrait,
+    attempts: i32,
+    p: &project::Model,
+    event: &str,
+    data: Json,
+) -> Result<webhook_delivery::Model, DbErr> {
+    let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
+    record_with_id(db, attempts, p, event, data, id).await
+}
+
+async fn record_with_id(
+    db: &impl ConnectionTrait,
+    attempts: i32,
+    p: &project::Model,
+    event: &str,
+    data: Json,
+    message_id: String,
+) -> Result<webhook_delivery::Model, DbErr> {
+    let stamp = now();
+    let delivery = webhook_delivery::ActiveModel {
+        project_id: Set(p.id),
+        event: Set(event.into()),
+        message_id: Set(message_id),
+        payload: Set(envelope(event, p, data)),
+        status: Set(PENDING.into()),
+        attempts: Set(0),
+        response_status_code: Set(None),
+        response: Set(None),
+        created: Set(stamp.clone()),
+        updated: Set(stamp),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    jobs::enqueue(db, NewJob::webhook(delivery.id, attempts)).await?;
+    Ok(delivery)
+}
+
+/// What an answer caused, for the events it may fire.
+pub struct AnswerEvents<'a> {
+    pub run: &'a task_run::Model,
+    pub completed: Option<(&'a task::Model, &'a result::Model)>,
+}
+
+pub fn has_webhook(p: &project::Model) -> bool {
+    p.webhook.as_deref().is_some_and(|u| !u.trim().is_empty())
+}
+
+/// Records the events of an answer for a project with a webhook URL; returns how many.
+pub async fn on_answer(
+    db: &impl ConnectionTrait,
+    attempts: i32,
+    p: &project::Model,
+    ev: AnswerEvents<'_>,
+) -> Result<usize, DbErr> {
+    if !has_webhook(p) {
+        return Ok(0);
+    }
+    let ep = endpoint(db, p.id).await?;
+    let mut n = 0;
+    if subscribed(&ep, TASKRUN_CREATED) {
+        let r = ev.run;
+        let data = json!({
+            "taskrun_id": r.id, "task_id": r.task_id, "project_id": r.project_id,
+            "user_id": r.user_id, "external_uid": r.external_uid, "created": r.created,
+            "finish_time": r.finish_time, "info": r.info,
+        });
+        record(db, attempts, p, TASKRUN_CREATED, data).await?;
+        n += 1;
+    }
+    if let Some((t, res)) = ev.completed
+        && subscribed(&ep, TASK_COMPLETED)
+    {
+        let data = json!({
+            "project_id": p.id, "project_short_name": p.short_name, "task_id": t.id,
+            "result_id": res.id, "n_answers": t.n_answers, "result": res.info,
+        });
+        record(db, attempts, p, TASK_COMPLETED, data).await?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// After a task completed (and committed): fires `project.completed` when no task is left
+/// open. Checked on committed counts, so of the last tasks completing at once at least one
+/// sees the project complete; the message id (one per project size) makes it exactly one.
+pub async fn after_completion(state: &AppState, p: &project::Model) -> Result<bool, DbErr> {
+    if !has_webhook(p) {
+        return Ok(false);
+    }
+    let t = crate::store::counters::totals(&state.db, p.id).await?;
+    if t.n_tasks == 0 || t.n_completed_tasks < t.n_tasks {
+        return Ok(false);
+    }
+    let txn = crate::store::begin_write(&state.db).await?;
+    let ep = endpoint(&txn, p.id).await?;
+    if !subscribed(&ep, PROJECT_COMPLETED) {
+        return Ok(false);
+    }
+    let id = format!("msg_project_completed_{}_{}", p.id, t.n_tasks);
+    let exists = webhook_delivery::Entity::find()
+        .filter(webhook_delivery::Column::MessageId.eq(id.as_str()))
+        .one(&txn)
+        .await?
+        .is_some();
+    if exists {
+        return Ok(false);
+    }
+    let data = json!({
+        "project_id": p.id, "project_short_name": p.short_name,
+        "n_tasks": t.n_tasks, "n_task_runs": t.n_task_runs,
+    });
+    match record_with_id(
+        &txn,
+        state.config.webhook_attempts,
+        p,
+        PROJECT_COMPLETED,
+        data,
+        id,
+    )
+    .await
+    {
+        Ok(_) => {}
+        // Another instance recorded it first.
+        Err(e)
+            if matches!(
+                e.sql_err(),
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+            ) =>
+        {
+            return Ok(false);
+        }
+        Err(e) => return Err(e),
+    }
+    txn.commit().await?;
+    state.jobs_wake.notify_one();
+    Ok(true)
+}
+
+/// Sends a delivery again: back to pending, with a fresh job (and a fresh set of attempts).
+pub async fn redeliver(
+    state: &AppState,
+    delivery: webhook_delivery::Model,
+) -> Result<webhook_delivery::Model, DbErr> {
+    let txn = crate::store::begin_write(&state.db).await?;
+    let mut model: webhook_delivery::ActiveModel = delivery.into();
+    model.status = Set(PENDING.into());
+    model.updated = Set(now());
+    let updated = model.update(&txn).await?;
+    jobs::enqueue(
+        &txn,
+        NewJob::webhook(updated.id, state.config.webhook_attempts),
+    )
+    .await?;
+    txn.commit().await?;
+    state.jobs_wake.notify_one();
+    Ok(updated)
+}
+
+/// A project's deliveries, newest first.
+pub async fn deliveries(
+    db: &impl ConnectionTrait,
+    project_id: i32,
+    status: Option<&str>,
+    limit: u64,
+    offset: u64,
+) -> Result<Vec<webhook_delivery::Model>, DbErr> {
+    let mut q =
+        webhook_delivery::Entity::find().filter(webhook_delivery::Column::ProjectId.eq(project_id));
+    if let Some(s) = status {
+        q = q.filter(webhook_delivery::Column::Status.eq(s));
+    }
+    q.order_by_desc(webhook_delivery::Column::Id)
+        .limit(limit)
+        .offset(offset)
+        .all(db)
+        .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signing
+
+/// `v1,<base64 signature>` of `msg_id.timestamp.body` under a `whsec_` secret.
+pub fn sign(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> Option<String> {
+    let key = B64
+        .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
+        .ok()?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).ok()?;
+    mac.update(msg_id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    Some(format!("v1,{}", B64.encode(mac.finalize().into_bytes())))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Where a webhook may go
+
+/// The configuration's allow-list: names, addresses and ranges.
+struct AllowList {
+    hosts: Vec<String>,
+    nets: Vec<ipnet::IpNet>,
+}
+
+impl AllowList {
+    fn parse(raw: &str) -> Self {
+        let mut list = AllowList {
+            hosts: Vec::new(),
+            nets: Vec::new(),
+        };
+        for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if let Ok(net) = item.parse::<ipnet::IpNet>() {
+                list.nets.push(net);
+            } else if let Ok(ip) = item.parse::<IpAddr>() {
+                list.nets.push(ipnet::IpNet::from(ip));
+            } else {
+                list.hosts.push(item.to_ascii_lowercase());
+            }
+        }
+        list
+    }
+
+    fn allows_ip(&self, ip: IpAddr) -> bool {
+        self.nets.iter().any(|n| n.contains(&ip))
+    }
+}
+
+/// Whether an address is on the public internet.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_multicast()
+                || o[0] == 0
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+                || (o[0] == 198 && (o[1] & 0xfe) == 18)
+                || o[0] >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] == 0x2001 && s[1] == 0x0db8))
+        }
+    }
+}
+
+/// Where to connect for `url`: `Ok(Some(addr))` pins the checked address, `Ok(None)` lets the
+/// client resolve (a host the allow-list names), `Err` says why the target is refused.
+async fn check_target(url: &reqwest::Url, allow: &str) -> Result<Option<SocketAddr>, String> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("refused: scheme {} is not http(s)", url.scheme()));
+    }
+    let host = url
+        .host_str()
+        .ok_or("refused: the URL has no host")?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    let port = url.port_or_known_default().unwrap_or(80);
+    let allow = AllowList::parse(allow);
+    if allow.hosts.contains(&host) {
+        return Ok(None);
+    }
+    let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|e| format!("cannot resolve {host}: {e}"))?
+            .collect(),
+    };
+    let refused = addrs
+        .iter()
+        .find(|a| !is_public(a.ip()) && !allow.allows_ip(a.ip()));
+    if let Some(a) = refused {
+        return Err(format!(
+            "refused: {host} is at {}, a non-public address (add it to TESSERA_WEBHOOK_ALLOW to allow it)",
+            a.ip()
+        ));
+    }
+    addrs
+        .first()
+        .copied()
+        .map(Some)
+        .ok_or_else(|| format!("cannot resolve {host}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Delivering
+
+async fn settle(
+    db: &impl ConnectionTrait,
+    d: &webhook_delivery::Model,
+    status: &str,
+    code: Option<i32>,
+    response: String,
+) -> Result<(), DbErr> {
+    let mut model: webhook_delivery::ActiveModel = d.clone().into();
+    model.status = Set(status.into());
+    model.attempts = Set(d.attempts + 1);
+    model.response_status_code = Set(code);
+    model.response = Set(Some(response.chars().take(RESPONSE_KEPT).collect()));
+    model.updated = Set(now());
+    model.update(db).await?;
+    Ok(())
+}
+
+/// Fails a delivery for good: its target can never work as configured.
+async fn refuse(
+    db: &impl ConnectionTrait,
+    d: &webhook_delivery::Model,
+    msg: String,
+) -> Result<(), JobError> {
+    settle(db, d, FAILED, None, msg.clone()).await?;
+    Err(JobError::Permanent(msg))
+}
+
+/// The job: POST one delivery to the project's current URL.
+pub async fn deliver(
+    state: &Arc<AppState>,
+    delivery_id: i32,
+    attempt: &Attempt,
+) -> Result<(), JobError> {
+    let db = &state.db;
+    let Some(d) = webhook_delivery::Entity::find_by_id(delivery_id)
+        .one(db)
+        .await?
+    else {
+        return Err(JobError::Permanent("the delivery no longer exists".into()));
+    };
+    if d.status == DELIVERED {
+        return Ok(());
+    }
+    let Some(p) = project::Entity::find_by_id(d.project_id).one(db).await? else {
+        return Err(JobError::Permanent("the project no longer exists".into()));
+    };
+    let Some(raw_url) = p
+        .webhook
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    else {
+        return refuse(db, &d, "no webhook URL is configured".into()).await;
+    };
+    let url = match reqwest::Url::parse(raw_url) {
+        Ok(u) => u,
+        Err(e) => return refuse(db, &d, format!("invalid webhook URL: {e}")).await,
+    };
+    let pinned = match check_target(&url, &state.config.webhook_allow).await {
+        Ok(p) => p,
+        Err(msg) => return refuse(db, &d, msg).await,
+    };
+    let ep = endpoint(db, p.id).await?;
+    let body = serde_json::to_vec(&d.payload).map_err(|e| JobError::Permanent(e.to_string()))?;
+    let timestamp = chrono::Utc::now().timestamp();
+    let Some(signature) = sign(&ep.secret, &d.message_id, timestamp, &body) else {
+        return Err(JobError::Permanent(
+            "the project's secret is malformed".into(),
+        ));
+    };
+    let mut client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(
+            state.config.webhook_timeout_secs.max(1),
+        ))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("Tessera-Webhooks/", env!("CARGO_PKG_VERSION")));
+    if let (Some(addr), Some(host)) = (pinned, url.host_str()) {
+        client = client.resolve(host, addr);
+    }
+    let client = client
+        .build()
+        .map_err(|e| JobError::Retry(format!("HTTP client: {e}")))?;
+    let sent = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &d.message_id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(body)
+        .send()
+        .await;
+    let (code, response) = match sent {
+        Ok(resp) => {
+            let code = i32::from(resp.status().as_u16());
+            let text = resp.text().await.unwrap_or_default();
+            (Some(code), text)
+        }
+        Err(e) => (None, format!("Connection Error: {e}")),
+    };
+    if code.is_some_and(|c| (200..300).contains(&c)) {
+        settle(db, &d, DELIVERED, code, response).await?;
+        return Ok(());
+    }
+    let status = if attempt.last { FAILED } else { RETRYING };
+    let reason = match code {
+        Some(c) => format!("the receiver answered {c}"),
+        None => response.clone(),
+    };
+    settle(db, &d, status, code, response).await?;
+    Err(JobError::Retry(reason))
+}
