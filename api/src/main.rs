@@ -42,6 +42,24 @@ enum Command {
     },
     /// Print the OpenAPI spec (YAML).
     Openapi,
+    /// Export a project's tasks, answers or results to a file, streamed, with progress.
+    Export {
+        /// The project's id or short name.
+        #[arg(long)]
+        project: String,
+        /// `task`, `task_run` or `result`.
+        #[arg(long = "type", default_value = "task_run")]
+        table: String,
+        /// `csv`, `json` or `jsonl`.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// Zip the file.
+        #[arg(long)]
+        zip: bool,
+        /// Where to write (`-`: standard output); defaults to the export's usual file name.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -73,6 +91,92 @@ fn init_logging(json: bool) {
     } else {
         builder.init();
     }
+}
+
+async fn export(
+    config: &tessera_api::config::Config,
+    project: &str,
+    table: &str,
+    format: &str,
+    zip: bool,
+    output: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use tessera_api::{
+        domain::export::{Export, Format, Table},
+        store::{counters, entities::project as p},
+    };
+    let msg = |e: tessera_api::error::ApiError| {
+        anyhow::anyhow!("{}", e.body("GET", "/export").exception_msg)
+    };
+    let spec = Export {
+        table: Table::parse(table).map_err(msg)?,
+        format: Format::parse(format).map_err(msg)?,
+        zip,
+    };
+    let db = store::connect(&config.database_url()).await?;
+    let found = match project.parse::<i32>() {
+        Ok(id) => p::Entity::find_by_id(id).one(&db).await?,
+        Err(_) => {
+            p::Entity::find()
+                .filter(p::Column::ShortName.eq(project))
+                .one(&db)
+                .await?
+        }
+    };
+    let project = found.ok_or_else(|| anyhow::anyhow!("no project {project:?}"))?;
+    let totals = counters::totals(&db, project.id).await?;
+    let total = match spec.table {
+        Table::Task => totals.n_tasks,
+        Table::TaskRun => totals.n_task_runs,
+        Table::Result => totals.n_completed_tasks,
+    };
+    let bar = indicatif::ProgressBar::new(u64::try_from(total).unwrap_or(0));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:40}] {pos}/{len} rows, {per_sec}, ETA {eta}",
+        )?
+        .progress_chars("=> "),
+    );
+    bar.set_message(format!("exporting {}", spec.table.name()));
+    let path = output.unwrap_or_else(|| spec.file_name(project.id, &project.short_name).into());
+    let progress = |n: u64| bar.set_position(n);
+    let rows = if path.as_os_str() == "-" {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        let out = tokio::io::BufWriter::new(tokio::io::stdout());
+        tessera_api::domain::export::write(
+            &db,
+            project.id,
+            &project.short_name,
+            spec,
+            out,
+            &progress,
+        )
+        .await?
+    } else {
+        let file = tokio::fs::File::create(&path).await?;
+        let out = tokio::io::BufWriter::new(file);
+        tessera_api::domain::export::write(
+            &db,
+            project.id,
+            &project.short_name,
+            spec,
+            out,
+            &progress,
+        )
+        .await?
+    };
+    bar.finish_and_clear();
+    let peak = peak_memory_kb().map_or_else(String::new, |k| format!(" (peak memory {k} kB)"));
+    eprintln!("exported {rows} rows to {}{peak}", path.display());
+    Ok(())
+}
+
+/// The process's peak resident memory, where the system says (Linux).
+fn peak_memory_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 #[tokio::main]
@@ -129,6 +233,13 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         Command::Openapi => print!("{}", app::openapi_yaml()),
+        Command::Export {
+            project,
+            table,
+            format,
+            zip,
+            output,
+        } => export(&cli.config, &project, &table, &format, zip, output).await?,
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ pub mod aggregate;
 pub mod answers;
 pub mod cache;
 pub mod crud;
+pub mod export;
 pub mod identity;
 pub mod json_filter;
 pub mod related;

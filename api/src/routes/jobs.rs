@@ -70,7 +70,7 @@ impl JobApi {
             status: status.0,
             kind: kind.0,
             limit: limit.0.unwrap_or(20).min(100),
-            offset: offset.0.unwrap_or(0),
+            offset: offset.0.unwrap_or(0).min(1_000_000_000),
         };
         let list = jobs::list(&state.db, &filter).await?;
         Ok(Json(list.into_iter().map(Into::into).collect()))

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod common;
+pub mod export;
 pub mod health;
 pub mod jobs;
 pub mod rest;
@@ -100,7 +101,12 @@ api_set!(
         IndexApi,
         volunteer::VolunteerApi
     ),
-    (stats::StatsApi, webhooks::WebhookApi, jobs::JobApi),
+    (
+        stats::StatsApi,
+        webhooks::WebhookApi,
+        jobs::JobApi,
+        export::ExportApi
+    ),
 );
 
 pub struct IndexApi;

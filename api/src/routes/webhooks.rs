@@ -233,7 +233,7 @@ impl WebhookApi {
             p.id,
             status.0.as_deref(),
             limit.0.unwrap_or(20).min(100),
-            offset.0.unwrap_or(0),
+            offset.0.unwrap_or(0).min(1_000_000_000),
         )
         .await?;
         Ok(Json(list.into_iter().map(Into::into).collect()))

@@ -5,6 +5,7 @@ mod common;
 mod accounts;
 mod cli;
 mod errors;
+mod exports;
 mod openapi;
 mod platform;
 mod projects;

@@ -1,0 +1,357 @@
+//! Exports of a project's tasks, answers or results as CSV (with `info` flattened into columns,
+//! as PYBOSSA does), JSON or JSON Lines, optionally zipped.
+//!
+//! Rows are read in id order in pages of [`PAGE`] (keyset pagination on `(project_id, id)`) and
+//! written to an async sink as they come, so memory stays flat however large the project: 10
+//! million answers stream like 10. CSV needs its columns before the first row, so it reads the
+//! rows twice: once to collect the flattened keys, once to write.
+
+use std::collections::{HashMap, HashSet};
+
+use async_zip::{Compression, ZipEntryBuilder, tokio::write::ZipFileWriter};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use serde_json::{Map, Value as Json};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio_util::compat::FuturesAsyncWriteCompatExt;
+
+use super::{
+    crud::{self, Resource},
+    resources,
+};
+use crate::{error::ApiError, store::entities::result};
+
+/// Rows read per query.
+const PAGE: u64 = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Task,
+    TaskRun,
+    Result,
+}
+
+impl Table {
+    pub fn parse(s: &str) -> Result<Self, ApiError> {
+        match s {
+            "task" => Ok(Table::Task),
+            "task_run" | "taskrun" => Ok(Table::TaskRun),
+            "result" => Ok(Table::Result),
+            other => Err(ApiError::BadRequest(format!(
+                "unknown export type {other:?}: use task, task_run or result"
+            ))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Task => "task",
+            Table::TaskRun => "task_run",
+            Table::Result => "result",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Json,
+    Jsonl,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Result<Self, ApiError> {
+        match s {
+            "csv" => Ok(Format::Csv),
+            "json" => Ok(Format::Json),
+            "jsonl" | "ndjson" => Ok(Format::Jsonl),
+            other => Err(ApiError::BadRequest(format!(
+                "unknown export format {other:?}: use csv, json or jsonl"
+            ))),
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Json => "json",
+            Format::Jsonl => "jsonl",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::Json => "application/json",
+            Format::Jsonl => "application/x-ndjson",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Export {
+    pub table: Table,
+    pub format: Format,
+    pub zip: bool,
+}
+
+impl Export {
+    /// `<id>_<short_name>_<type>_<format>.zip` (PYBOSSA's name) or `<short_name>_<type>.<ext>`.
+    pub fn file_name(&self, project_id: i32, short_name: &str) -> String {
+        let safe: String = short_name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        if self.zip {
+            format!(
+                "{project_id}_{safe}_{}_{}.zip",
+                self.table.name(),
+                self.format.extension()
+            )
+        } else {
+            self.member_name(&safe)
+        }
+    }
+
+    fn member_name(&self, short_name: &str) -> String {
+        format!(
+            "{short_name}_{}.{}",
+            self.table.name(),
+            self.format.extension()
+        )
+    }
+
+    pub fn content_type(&self) -> &'static str {
+        if self.zip {
+            "application/zip"
+        } else {
+            self.format.content_type()
+        }
+    }
+}
+
+async fn page_of<R: Resource>(
+    db: &impl ConnectionTrait,
+    project_id: i32,
+    after: i32,
+    only: sea_orm::Condition,
+) -> Result<Vec<(i32, Map<String, Json>)>, DbErr> {
+    let (Some(pid), Some(id)) = (crud::column::<R>("project_id"), crud::column::<R>("id")) else {
+        return Err(DbErr::Custom(format!("{} has no project_id", R::TARGET)));
+    };
+    let rows = R::Entity::find()
+        .filter(pid.eq(project_id))
+        .filter(id.gt(after))
+        .filter(only)
+        .order_by_asc(id)
+        .limit(PAGE)
+        .all(db)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|m| (R::id(m), crud::to_map::<R>(m)))
+        .collect())
+}
+
+fn all() -> sea_orm::Condition {
+    sea_orm::Condition::all()
+}
+
+async fn page(
+    db: &impl ConnectionTrait,
+    table: Table,
+    project_id: i32,
+    after: i32,
+) -> Result<Vec<(i32, Map<String, Json>)>, DbErr> {
+    match table {
+        Table::Task => page_of::<resources::Task>(db, project_id, after, all()).await,
+        Table::TaskRun => page_of::<resources::TaskRun>(db, project_id, after, all()).await,
+        // The current result of each task, as PYBOSSA exports.
+        Table::Result => {
+            let current = all().add(result::Column::LastVersion.eq(true));
+            page_of::<resources::ResultResource>(db, project_id, after, current).await
+        }
+    }
+}
+
+/// PYBOSSA's `flatten_json`: nested object keys joined with `_`; lists stay JSON text.
+pub fn flatten(prefix: &str, value: &Json, out: &mut Vec<(String, String)>) {
+    match value {
+        Json::Object(map) if !map.is_empty() => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}_{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        Json::Null => out.push((prefix.to_string(), String::new())),
+        Json::String(s) => out.push((prefix.to_string(), s.clone())),
+        other => out.push((prefix.to_string(), other.to_string())),
+    }
+}
+
+fn io(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+/// The rows of one table of one project, a page at a time, in id order.
+struct Pager<'a, C> {
+    db: &'a C,
+    table: Table,
+    project_id: i32,
+    after: i32,
+    done: bool,
+}
+
+impl<'a, C: ConnectionTrait> Pager<'a, C> {
+    fn new(db: &'a C, table: Table, project_id: i32) -> Self {
+        Self {
+            db,
+            table,
+            project_id,
+            after: 0,
+            done: false,
+        }
+    }
+
+    async fn next(&mut self) -> std::io::Result<Option<Vec<Map<String, Json>>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let rows = page(self.db, self.table, self.project_id, self.after)
+            .await
+            .map_err(io)?;
+        let Some((last, _)) = rows.last() else {
+            self.done = true;
+            return Ok(None);
+        };
+        self.after = *last;
+        self.done = (rows.len() as u64) < PAGE;
+        Ok(Some(rows.into_iter().map(|(_, m)| m).collect()))
+    }
+}
+
+fn cells(row: Map<String, Json>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    flatten("", &Json::Object(row), &mut out);
+    out
+}
+
+/// Writes the rows in the chosen format; `progress` gets the running row count.
+async fn write_rows<C: ConnectionTrait, W: AsyncWrite + Unpin>(
+    db: &C,
+    project_id: i32,
+    spec: Export,
+    out: &mut W,
+    progress: &(dyn Fn(u64) + Send + Sync),
+) -> std::io::Result<u64> {
+    let mut n = 0u64;
+    let mut pages = Pager::new(db, spec.table, project_id);
+    match spec.format {
+        Format::Json | Format::Jsonl => {
+            let json = spec.format == Format::Json;
+            if json {
+                out.write_all(b"[").await?;
+            }
+            while let Some(rows) = pages.next().await? {
+                let mut buf = Vec::with_capacity(rows.len() * 256);
+                for row in rows {
+                    if json && n > 0 {
+                        buf.push(b',');
+                    }
+                    serde_json::to_writer(&mut buf, &row).map_err(io)?;
+                    if !json {
+                        buf.push(b'\n');
+                    }
+                    n += 1;
+                }
+                out.write_all(&buf).await?;
+                progress(n);
+            }
+            if json {
+                out.write_all(b"]").await?;
+            }
+        }
+        Format::Csv => {
+            // First pass: the columns, in the order first seen.
+            let mut columns: Vec<String> = Vec::new();
+            let mut seen: HashSet<String> = HashSet::new();
+            while let Some(rows) = pages.next().await? {
+                for row in rows {
+                    for (k, _) in cells(row) {
+                        if seen.insert(k.clone()) {
+                            columns.push(k);
+                        }
+                    }
+                }
+            }
+            drop(seen);
+            let index: HashMap<String, usize> = columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.clone(), i))
+                .collect();
+            let mut header = csv::Writer::from_writer(Vec::new());
+            header.write_record(&columns).map_err(io)?;
+            out.write_all(&header.into_inner().map_err(io)?).await?;
+            let mut pages = Pager::new(db, spec.table, project_id);
+            while let Some(rows) = pages.next().await? {
+                let mut w = csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .from_writer(Vec::with_capacity(rows.len() * 128));
+                let mut record = vec![String::new(); columns.len()];
+                for row in rows {
+                    record.iter_mut().for_each(String::clear);
+                    for (k, v) in cells(row) {
+                        if let Some(&i) = index.get(&k) {
+                            record[i] = v;
+                        }
+                    }
+                    w.write_record(&record).map_err(io)?;
+                    n += 1;
+                }
+                out.write_all(&w.into_inner().map_err(io)?).await?;
+                progress(n);
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// Writes a whole export to `out` (zipped when asked) and returns the rows written.
+pub async fn write<C: ConnectionTrait, W: AsyncWrite + Unpin>(
+    db: &C,
+    project_id: i32,
+    short_name: &str,
+    spec: Export,
+    mut out: W,
+    progress: &(dyn Fn(u64) + Send + Sync),
+) -> std::io::Result<u64> {
+    if !spec.zip {
+        let n = write_rows(db, project_id, spec, &mut out, progress).await?;
+        out.shutdown().await?;
+        return Ok(n);
+    }
+    let mut zip = ZipFileWriter::with_tokio(out);
+    let entry = ZipEntryBuilder::new(spec.member_name(short_name).into(), Compression::Deflate);
+    let mut member = zip
+        .write_entry_stream(entry)
+        .await
+        .map_err(io)?
+        .compat_write();
+    let n = write_rows(db, project_id, spec, &mut member, progress).await?;
+    member.into_inner().close().await.map_err(io)?;
+    let mut inner = zip.close().await.map_err(io)?.into_inner();
+    inner.shutdown().await?;
+    Ok(n)
+}
