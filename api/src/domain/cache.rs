@@ -13,6 +13,12 @@ use crate::{error::ApiResult, state::AppState};
 pub const GLOBAL_STATS: &str = "cache:globalstats";
 pub const LEADERBOARD: &str = "cache:leaderboard";
 
+/// Generation of the public project listings: dropping it retires every cached listing at once
+/// (the next reader starts a new generation).
+pub const PROJECT_LISTINGS: &str = "cache:projects:generation";
+/// How long a public listing may be served from the cache if nothing retires it first.
+const LISTING_TTL: Duration = Duration::from_secs(60);
+
 pub fn project_stats_key(project_id: i32, full: bool) -> String {
     if full {
         format!("cache:projectstats:{project_id}:full")
@@ -34,6 +40,37 @@ pub fn keys_for_project(project_id: i32) -> Vec<String> {
         GLOBAL_STATS.into(),
         LEADERBOARD.into(),
     ]
+}
+
+/// A public (anonymous) project listing — front page, category and featured pages — cached per
+/// query until a project, category or task write retires the listings' generation.
+pub async fn project_listing<F, Fut>(
+    state: &AppState,
+    base: &str,
+    query: &str,
+    compute: F,
+) -> ApiResult<Json>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = ApiResult<Json>>,
+{
+    let generation = match state.kv.get(PROJECT_LISTINGS).await {
+        Ok(Some(g)) => g,
+        Ok(None) => {
+            let g = uuid::Uuid::new_v4().simple().to_string();
+            state
+                .kv
+                .set(PROJECT_LISTINGS, &g, Duration::from_secs(86_400))
+                .await;
+            g
+        }
+        Err(()) => {
+            state.metrics.cache_lookup("projects", "error");
+            return compute().await;
+        }
+    };
+    let key = format!("cache:projects:{generation}:{base}?{query}");
+    cached(state, "projects", &key, LISTING_TTL, compute).await
 }
 
 /// Returns the cached value of `key`, or computes, stores and returns it. `name` labels the

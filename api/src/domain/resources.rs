@@ -281,7 +281,9 @@ impl Resource for Project {
     const PARENTS: &'static [&'static str] = &["category"];
 
     fn stale_keys(m: &project::Model) -> Vec<String> {
-        super::cache::keys_for_project(m.id)
+        let mut keys = super::cache::keys_for_project(m.id);
+        keys.push(super::cache::PROJECT_LISTINGS.into());
+        keys
     }
     fn id(m: &project::Model) -> i32 {
         m.id
@@ -465,7 +467,10 @@ impl Resource for Category {
     const RESERVED_NAMES_KEY: bool = true;
 
     fn stale_keys(_m: &category::Model) -> Vec<String> {
-        vec![super::cache::GLOBAL_STATS.into()]
+        vec![
+            super::cache::GLOBAL_STATS.into(),
+            super::cache::PROJECT_LISTINGS.into(),
+        ]
     }
     fn id(m: &category::Model) -> i32 {
         m.id
@@ -529,7 +534,10 @@ impl Resource for Task {
     const PARENTS: &'static [&'static str] = &["project"];
 
     fn stale_keys(m: &task::Model) -> Vec<String> {
-        super::cache::keys_for_project(m.project_id)
+        // Task writes touch the project's `updated`, which listings show.
+        let mut keys = super::cache::keys_for_project(m.project_id);
+        keys.push(super::cache::PROJECT_LISTINGS.into());
+        keys
     }
     fn id(m: &task::Model) -> i32 {
         m.id

@@ -8,7 +8,13 @@
 
 mod memory;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
+    time::Duration,
+};
 
 use fred::{prelude::*, types::scripts::Script};
 
@@ -40,7 +46,12 @@ pub struct Kv {
     prefix: String,
     /// Redis calls that failed and were degraded.
     pub errors: prometheus_client::metrics::counter::Counter,
+    /// Until when (epoch ms) Redis is skipped after a failure.
+    down_until: Arc<AtomicI64>,
 }
+
+/// How long Redis is skipped after a failure.
+const BREAK_MS: i64 = 1000;
 
 #[derive(Clone)]
 enum Inner {
@@ -104,6 +115,7 @@ impl Kv {
             inner: Inner::Memory(Arc::new(MemoryKv::default())),
             prefix: String::new(),
             errors: Default::default(),
+            down_until: Default::default(),
         }
     }
 
@@ -162,6 +174,7 @@ impl Kv {
             inner: Inner::Redis(client),
             prefix: prefix.to_string(),
             errors: Default::default(),
+            down_until: Default::default(),
         })
     }
 
@@ -171,7 +184,19 @@ impl Kv {
 
     fn degraded(&self, op: &str, err: &Error) {
         self.errors.inc();
+        self.down_until
+            .store(now_ms() + BREAK_MS, Ordering::Relaxed);
         tracing::warn!(op, error = %err, "Redis failed; degrading");
+    }
+
+    /// Whether Redis failed moments ago: then calls degrade at once (counted) instead of each
+    /// waiting for a timeout, so a dead Redis costs one timeout per `BREAK_MS`, not per call.
+    fn tripped(&self) -> bool {
+        let tripped = now_ms() < self.down_until.load(Ordering::Relaxed);
+        if tripped {
+            self.errors.inc();
+        }
+        tripped
     }
 
     /// Readiness: `Ok` when the store answers (always, for the in-process one).
@@ -202,6 +227,7 @@ impl Kv {
     pub async fn set(&self, key: &str, value: &str, ttl: Duration) {
         match &self.inner {
             Inner::Memory(m) => m.set(key, value, ttl),
+            Inner::Redis(_) if self.tripped() => (),
             Inner::Redis(c) => {
                 let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
                 let res: Result<(), Error> = c
@@ -218,6 +244,7 @@ impl Kv {
     pub async fn get(&self, key: &str) -> Result<Option<String>, ()> {
         match &self.inner {
             Inner::Memory(m) => Ok(m.get(key)),
+            Inner::Redis(_) if self.tripped() => Err(()),
             Inner::Redis(c) => c
                 .get::<Option<String>, _>(self.key(key))
                 .await
@@ -228,6 +255,7 @@ impl Kv {
     pub async fn delete(&self, key: &str) {
         match &self.inner {
             Inner::Memory(m) => m.delete(key),
+            Inner::Redis(_) if self.tripped() => (),
             Inner::Redis(c) => {
                 if let Err(e) = c.del::<i64, _>(self.key(key)).await {
                     self.degraded("del", &e);
@@ -240,6 +268,7 @@ impl Kv {
     pub async fn delete_many(&self, keys: &[String]) {
         match &self.inner {
             Inner::Memory(m) => keys.iter().for_each(|k| m.delete(k)),
+            Inner::Redis(_) if self.tripped() => (),
             Inner::Redis(c) => {
                 if keys.is_empty() {
                     return;
@@ -293,6 +322,11 @@ impl Kv {
                         })
                     })
             }
+            Inner::Redis(_) if self.tripped() => Some(Held {
+                index: 0,
+                until,
+                holders: 0,
+            }),
             Inner::Redis(c) => {
                 let script = Script::from_lua(RESERVE_FIRST_LUA);
                 let keys: Vec<String> = candidates
@@ -332,6 +366,7 @@ impl Kv {
                     m.set(k, v, *ttl);
                 }
             }
+            Inner::Redis(_) if self.tripped() => (),
             Inner::Redis(c) => {
                 let pipeline = c.pipeline();
                 for (k, v, ttl) in entries {
@@ -363,6 +398,7 @@ impl Kv {
                 m.release(task, uid);
                 stale.iter().for_each(|k| m.delete(k));
             }
+            Inner::Redis(_) if self.tripped() => (),
             Inner::Redis(c) => {
                 let pipeline = c.pipeline();
                 let mut keys = vec![self.key(stamp)];
@@ -388,6 +424,7 @@ impl Kv {
                 );
                 m.incr(&key, ttl)
             }
+            Inner::Redis(_) if self.tripped() => 1,
             Inner::Redis(c) => {
                 let script = Script::from_lua(HIT_LUA);
                 match script
@@ -413,6 +450,7 @@ impl Kv {
         let now = now_ms();
         match &self.inner {
             Inner::Memory(m) => m.holds(task, uid, now),
+            Inner::Redis(_) if self.tripped() => true,
             Inner::Redis(c) => {
                 let key = self.key(&format!("hold:{task}"));
                 match c.hget::<Option<i64>, _, _>(key, uid).await {
@@ -431,6 +469,7 @@ impl Kv {
         let now = now_ms();
         match &self.inner {
             Inner::Memory(m) => m.holders(task, now),
+            Inner::Redis(_) if self.tripped() => 0,
             Inner::Redis(c) => {
                 let script = Script::from_lua(HOLDERS_LUA);
                 let key = self.key(&format!("hold:{task}"));
@@ -451,6 +490,7 @@ impl Kv {
     pub async fn release(&self, task: i32, uid: &str) {
         match &self.inner {
             Inner::Memory(m) => m.release(task, uid),
+            Inner::Redis(_) if self.tripped() => (),
             Inner::Redis(c) => {
                 let key = self.key(&format!("hold:{task}"));
                 if let Err(e) = c.hdel::<i64, _, _>(key, uid).await {

@@ -10,7 +10,7 @@ use crate::routes::common::{Body, add_links, base_url, parse_list};
 use crate::{
     auth::Caller,
     domain::{
-        Ctx, crud,
+        Ctx, cache, crud,
         crud::{Model, Resource},
         related, uploads,
     },
@@ -44,12 +44,33 @@ pub async fn list<R: Resource>(
     req: &Request,
 ) -> ApiResult<Json> {
     let params = parse_list(req, extra_keys(R::TARGET))?;
-    let ctx = Ctx { state, caller };
-    let models = crud::list::<R>(ctx, &params).await?;
     let base = base_url(req, state.config.public_url.as_deref());
+    // Anonymous project listings (front page, categories, featured) are the same for everyone
+    // and read most: served from the cache.
+    if R::TARGET == "project"
+        && !caller.is_authenticated()
+        && !(params.stats || params.related || params.participated)
+    {
+        let query = req.uri().query().unwrap_or("");
+        return cache::project_listing(state, &base, query, || {
+            list_uncached::<R>(state, caller, &params, &base)
+        })
+        .await;
+    }
+    list_uncached::<R>(state, caller, &params, &base).await
+}
+
+async fn list_uncached<R: Resource>(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    params: &crud::ListParams,
+    base: &str,
+) -> ApiResult<Json> {
+    let ctx = Ctx { state, caller };
+    let models = crud::list::<R>(ctx, params).await?;
     let mut out = Vec::with_capacity(models.len());
     for m in &models {
-        out.push(present::<R>(ctx, &base, m).await?);
+        out.push(present::<R>(ctx, base, m).await?);
     }
     if params.related {
         related::attach(ctx, R::TARGET, &mut out).await?;

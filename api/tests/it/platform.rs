@@ -759,3 +759,48 @@ mod job_survives_a_killed_worker {
         }
     }
 }
+
+/// Public listings come from the cache and change as soon as a project does.
+async fn public_listings_cached_and_retired(app: TestApp) {
+    let (_admin, owner, _) = app.seeded().await;
+    let project = app.project(&owner, "listed").await;
+    app.task(&owner, project, json!({})).await;
+    app.post(
+        &format!("/api/project/{project}/publish"),
+        Some(&owner),
+        json!({}),
+    )
+    .await
+    .ok();
+    let path = "/api/project?short_name=listed&limit=5";
+    let names = async || -> Vec<Value> {
+        app.get(path, None)
+            .await
+            .ok()
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|p| p["name"].clone())
+            .collect()
+    };
+    assert_eq!(names().await, vec![json!("Project listed")]);
+    assert_eq!(names().await, vec![json!("Project listed")]);
+    assert!(
+        metrics(&app)
+            .await
+            .contains("tessera_cache_lookups_total{cache=\"projects\",result=\"hit\"} 1")
+    );
+    app.put(
+        &format!("/api/project/{project}"),
+        Some(&owner),
+        json!({"name": "Renamed"}),
+    )
+    .await
+    .ok();
+    assert_eq!(names().await, vec![json!("Renamed")]);
+    // Signed-in callers are never served from it.
+    let mine = app.get("/api/project?all=1", Some(&owner)).await;
+    assert_eq!(mine.ok()[0]["name"], "Renamed");
+}
+
+crate::on_both_stores!(public_listings_cached_and_retired);

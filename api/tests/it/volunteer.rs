@@ -871,6 +871,9 @@ async fn redis_going_away_degrades_without_errors() {
         .as_i64()
         .expect("task");
     answer(&app, project, t, Some(&v), json!(1)).await.ok();
+    let stats = format!("/api/projectstats/{project}");
+    // Cached in Redis before it goes away.
+    assert_eq!(app.get(&stats, Some(&owner)).await.ok()["n_task_runs"], 1);
     let _ = redis.kill();
     let _ = redis.wait();
     for _ in 0..5 {
@@ -880,5 +883,9 @@ async fn redis_going_away_degrades_without_errors() {
     }
     assert!(app.state.kv.errors.get() > 0, "Redis failures are counted");
     assert_eq!(newtask(&app, project, Some(&v), "").await.ok(), &json!({}));
+    // Statistics come from the database meanwhile, current.
+    assert_eq!(app.get(&stats, Some(&owner)).await.ok()["n_task_runs"], 6);
+    app.get("/api/globalstats", None).await.ok();
+    app.get("/api/project", None).await.ok();
     let _ = std::fs::remove_dir_all(&dir);
 }
