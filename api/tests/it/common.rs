@@ -357,6 +357,17 @@ impl TestApp {
         r.ok()["id"].as_i64().expect("id")
     }
 
+    pub async fn publish(&self, owner: &User, project: i64) {
+        let r = self
+            .post(
+                &format!("/api/project/{project}/publish"),
+                Some(owner),
+                json!({}),
+            )
+            .await;
+        r.ok();
+    }
+
     pub async fn task(&self, owner: &User, project_id: i64, info: Value) -> i64 {
         let r = self
             .post(

@@ -178,13 +178,7 @@ async fn exports_in_every_format(app: TestApp) {
     let (status, _, _) = download(&app, &format!("{base}type=task&format=csv"), None).await;
     assert_eq!(status, 401);
     // Published with zip_download on: anyone may download.
-    app.post(
-        &format!("/api/project/{project}/publish"),
-        Some(&owner),
-        json!({}),
-    )
-    .await
-    .ok();
+    app.publish(&owner, project).await;
     app.put(
         &format!("/api/project/{project}"),
         Some(&owner),

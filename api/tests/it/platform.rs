@@ -482,13 +482,7 @@ async fn stats_follow_every_write(app: TestApp) {
         .await
         .ok();
     }
-    app.post(
-        &format!("/api/project/{project}/publish"),
-        Some(&owner),
-        json!({}),
-    )
-    .await
-    .ok();
+    app.publish(&owner, project).await;
     let s = project_stats(&app, project, None).await;
     assert_eq!(s["n_tasks"], 4);
     assert_eq!(s["n_task_runs"], 0);
@@ -765,13 +759,7 @@ async fn public_listings_cached_and_retired(app: TestApp) {
     let (_admin, owner, _) = app.seeded().await;
     let project = app.project(&owner, "listed").await;
     app.task(&owner, project, json!({})).await;
-    app.post(
-        &format!("/api/project/{project}/publish"),
-        Some(&owner),
-        json!({}),
-    )
-    .await
-    .ok();
+    app.publish(&owner, project).await;
     let path = "/api/project?short_name=listed&limit=5";
     let names = async || -> Vec<Value> {
         app.get(path, None)

@@ -183,13 +183,7 @@ async fn project_materials(app: TestApp) {
     }
     // Once published, everyone reads them.
     app.task(&owner, project, json!({})).await;
-    app.post(
-        &format!("/api/project/{project}/publish"),
-        Some(&owner),
-        json!({}),
-    )
-    .await
-    .ok();
+    app.publish(&owner, project).await;
     for path in ["/api/blogpost", "/api/helpingmaterial", "/api/page"] {
         let r = app.get(&format!("{path}?project_id={project}"), None).await;
         assert_eq!(r.ok().as_array().map(Vec::len), Some(1), "{path}");
