@@ -792,3 +792,126 @@ async fn public_listings_cached_and_retired(app: TestApp) {
 }
 
 crate::on_both_stores!(public_listings_cached_and_retired);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
+/// Kills a child process when dropped (so a failed assertion leaves no server behind).
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn redis_server(dir: &std::path::Path, args: &[&str]) -> Child {
+    Child(
+        std::process::Command::new("redis-server")
+            .args(args)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server"),
+    )
+}
+
+/// Redis through Sentinel: the API finds the master by asking a Sentinel, and stamps, holds and
+/// the cache land there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_through_sentinel() {
+    if !crate::common::redis_available() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!(
+        "tessera-sentinel-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (master, sentinel) = (free_port(), free_port());
+    let _master = redis_server(
+        &dir,
+        &[
+            "--port",
+            &master.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+    );
+    let conf = dir.join("sentinel.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "port {sentinel}\nbind 127.0.0.1\nsentinel monitor tessera-test 127.0.0.1 {master} 1\n"
+        ),
+    )
+    .expect("sentinel.conf");
+    let _sentinel = redis_server(&dir, &[conf.to_str().expect("path"), "--sentinel"]);
+    // Wait until the Sentinel knows the master.
+    let start = Instant::now();
+    loop {
+        let out = std::process::Command::new("redis-cli")
+            .args([
+                "-p",
+                &sentinel.to_string(),
+                "sentinel",
+                "get-master-addr-by-name",
+                "tessera-test",
+            ])
+            .output()
+            .expect("redis-cli");
+        if String::from_utf8_lossy(&out.stdout).contains(&master.to_string()) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "sentinel did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let sentinels = format!("127.0.0.1:{sentinel}");
+    let tweak = move |c: &mut Config| {
+        c.redis_sentinels = Some(sentinels.clone());
+        c.redis_service_name = "tessera-test".into();
+        c.redis_key_prefix = "sentinel-test:".into();
+    };
+    let app = TestApp::configured(false, &tweak).await.expect("app");
+    assert_eq!(app.state.kv.describe(), "redis");
+    let ready = app.get("/health/ready", None).await;
+    assert_eq!(ready.status, 200, "{ready:?}");
+    let (_admin, owner, _) = app.seeded().await;
+    let project = app.project(&owner, "via-sentinel").await;
+    app.task(&owner, project, json!({})).await;
+    let v = app.register("v").await;
+    answer_one(&app, project, &v).await;
+    app.get(&format!("/api/projectstats/{project}"), Some(&owner))
+        .await
+        .ok();
+    let keys = std::process::Command::new("redis-cli")
+        .args([
+            "-p",
+            &master.to_string(),
+            "--scan",
+            "--pattern",
+            "sentinel-test:*",
+        ])
+        .output()
+        .expect("redis-cli");
+    let keys = String::from_utf8_lossy(&keys.stdout).to_string();
+    assert!(
+        keys.contains("sentinel-test:cache:projectstats"),
+        "keys on the master: {keys}"
+    );
+    assert_eq!(app.state.kv.errors.get(), 0);
+    drop(app);
+    let _ = std::fs::remove_dir_all(&dir);
+}
