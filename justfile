@@ -30,6 +30,7 @@ test: services lint web
     fi
     just fuzz
     just e2e-clients
+    just e2e
 
 # Schemathesis over openapi.yaml against a real server: no 5xx, every response as documented.
 fuzz examples="25":
@@ -48,6 +49,23 @@ e2e-clients:
         cp requirements-clients.txt .venv-clients/requirements.txt
     fi
     TESSERA_BIN="$(realpath "${CARGO_TARGET_DIR:-../target}")/debug/tessera" .venv-clients/bin/pytest -q test_clients.py
+
+# The web app in a real browser: playwright-core drives Debian's Chromium (/usr/bin/chromium)
+# against a real server; screenshots of the main pages land in e2e/screenshots/.
+e2e: web
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo build --bin tessera
+    if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+        echo "error: Chromium is missing: install it with 'apt-get install chromium' (or set CHROMIUM)" >&2
+        exit 1
+    fi
+    cd e2e
+    if ! cmp -s package-lock.json node_modules/.tessera-lock.json; then
+        npm ci --no-audit --no-fund
+        cp package-lock.json node_modules/.tessera-lock.json
+    fi
+    TESSERA_BIN="$(realpath "${CARGO_TARGET_DIR:-../target}")/debug/tessera" npm test
 
 # Load benchmark on PostgreSQL + Redis (release build); prints a Markdown table (see BENCHMARKS.md).
 bench:

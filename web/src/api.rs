@@ -103,13 +103,69 @@ fn encode(component: &str) -> String {
     String::from(js_sys::encode_uri_component(component))
 }
 
-async fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, ApiError> {
+/// The signed-in session's bearer token, kept in `localStorage` (the task presenter's sandboxed
+/// frame has an opaque origin and cannot read it).
+const TOKEN_KEY: &str = "tessera.token";
+
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok().flatten()
+}
+
+pub fn stored_token() -> Option<String> {
+    storage()?
+        .get_item(TOKEN_KEY)
+        .ok()
+        .flatten()
+        .filter(|t| !t.is_empty())
+}
+
+pub fn store_token(token: Option<&str>) {
+    if let Some(s) = storage() {
+        let _ = match token {
+            Some(t) => s.set_item(TOKEN_KEY, t),
+            None => s.remove_item(TOKEN_KEY),
+        };
+    }
+}
+
+/// One request to the API: JSON in, JSON out, the session's token attached.
+async fn request<T: DeserializeOwned>(
+    method: &str,
+    url: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<T, ApiError> {
+    let text = request_text(method, url, body).await?;
+    // `{}`-like empty bodies (204) read as JSON null.
+    let text = if text.trim().is_empty() {
+        "null".to_owned()
+    } else {
+        text
+    };
+    serde_json::from_str(&text).map_err(|e| ApiError::Decode(describe(&e)))
+}
+
+async fn request_text(
+    method: &str,
+    url: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<String, ApiError> {
     let window = web_sys::window().ok_or(ApiError::Network)?;
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url))
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    let headers = web_sys::Headers::new().map_err(|_| ApiError::Network)?;
+    if let Some(token) = stored_token() {
+        let _ = headers.set("Authorization", &format!("Bearer {token}"));
+    }
+    if let Some(body) = body {
+        let _ = headers.set("Content-Type", "application/json");
+        init.set_body(&wasm_bindgen::JsValue::from_str(&body.to_string()));
+    }
+    init.set_headers(&headers);
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str_and_init(url, &init))
         .await
         .map_err(|_| ApiError::Network)?
         .unchecked_into();
-    let body = response
+    let text = response
         .text()
         .map(JsFuture::from)
         .map_err(|_| ApiError::Network)?
@@ -118,9 +174,17 @@ async fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, ApiError> {
         .as_string()
         .unwrap_or_default();
     if !response.ok() {
-        return Err(error_from_body(response.status(), &body));
+        if response.status() == 401 && stored_token().is_some() {
+            // The token expired or was revoked: forget it, the app shows "Sign in" again.
+            store_token(None);
+        }
+        return Err(error_from_body(response.status(), &text));
     }
-    serde_json::from_str(&body).map_err(|e| ApiError::Decode(describe(&e)))
+    Ok(text)
+}
+
+async fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, ApiError> {
+    request("GET", url, None).await
 }
 
 fn describe(error: &serde_json::Error) -> String {
@@ -133,16 +197,154 @@ fn describe(error: &serde_json::Error) -> String {
 
 /// Up to 100 projects, in the API's order.
 pub async fn list_projects() -> Result<Vec<Project>, ApiError> {
-    get_json("/api/project?limit=100").await
+    get_json("/api/project?all=1&limit=100").await
 }
 
 /// The project with this short name, or `None` if there is none.
 pub async fn project_by_short_name(short_name: String) -> Result<Option<Project>, ApiError> {
-    let url = format!("/api/project?short_name={}", encode(&short_name));
+    let url = format!("/api/project?all=1&short_name={}", encode(&short_name));
     let mut found: Vec<Project> = get_json(&url).await?;
     Ok(if found.is_empty() {
         None
     } else {
         Some(found.swap_remove(0))
     })
+}
+
+/// The signed-in account (`GET /api/auth/me`).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Account {
+    pub id: i64,
+    pub name: String,
+    #[serde(default)]
+    pub fullname: Option<String>,
+    #[serde(default)]
+    pub email_addr: Option<String>,
+    #[serde(default)]
+    pub api_key: Option<String>,
+    #[serde(default)]
+    pub admin: bool,
+    #[serde(default)]
+    pub created: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Token {
+    access_token: String,
+}
+
+pub async fn me() -> Result<Account, ApiError> {
+    get_json("/api/auth/me").await
+}
+
+/// Signs in and keeps the token; returns the account.
+pub async fn login(name: String, password: String) -> Result<Account, ApiError> {
+    let body = serde_json::json!({"name": name, "password": password});
+    let token: Token = request("POST", "/api/auth/login", Some(&body)).await?;
+    store_token(Some(&token.access_token));
+    me().await
+}
+
+/// Creates an account, then signs in with it.
+pub async fn register(
+    name: String,
+    fullname: String,
+    email: String,
+    password: String,
+) -> Result<Account, ApiError> {
+    let body = serde_json::json!({
+        "name": name, "fullname": fullname, "email_addr": email, "password": password,
+    });
+    let _: serde_json::Value = request("POST", "/api/auth/register", Some(&body)).await?;
+    login(name, password).await
+}
+
+pub fn logout() {
+    store_token(None);
+}
+
+/// A task handed out by `newtask`, as the presenter receives it.
+pub type Task = serde_json::Value;
+
+/// The next task for the caller, `None` when nothing is left. `Err` with status 401 when the
+/// project wants signed-in volunteers.
+pub async fn new_task(project_id: i64, offset: u32) -> Result<Option<Task>, ApiError> {
+    let url = format!("/api/project/{project_id}/newtask?offset={offset}");
+    let task: Task = get_json(&url).await?;
+    if task.get("id").and_then(serde_json::Value::as_i64).is_some() {
+        return Ok(Some(task));
+    }
+    // PYBOSSA's way of saying "anonymous volunteers are not allowed".
+    if let Some(msg) = task
+        .pointer("/info/error")
+        .and_then(serde_json::Value::as_str)
+    {
+        return Err(ApiError::Status {
+            status: 401,
+            message: Some(msg.to_owned()),
+        });
+    }
+    Ok(None)
+}
+
+/// Submits an answer; a retry with the same key is safe.
+pub async fn submit_answer(
+    project_id: i64,
+    task_id: i64,
+    answer: serde_json::Value,
+) -> Result<(), ApiError> {
+    let body = serde_json::json!({"project_id": project_id, "task_id": task_id, "info": answer});
+    let _: serde_json::Value = request("POST", "/api/taskrun", Some(&body)).await?;
+    Ok(())
+}
+
+/// `GET /api/projectstats/{id}`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct ProjectStats {
+    pub n_tasks: i64,
+    pub n_task_runs: i64,
+    pub n_completed_tasks: i64,
+    pub n_volunteers: i64,
+    pub overall_progress: i64,
+    #[serde(default)]
+    pub average_time: f64,
+    #[serde(default)]
+    pub info: serde_json::Value,
+}
+
+pub async fn project_stats(project_id: i64) -> Result<ProjectStats, ApiError> {
+    get_json(&format!("/api/projectstats/{project_id}")).await
+}
+
+/// `GET /api/globalstats`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct GlobalStats {
+    pub n_projects: i64,
+    pub n_users: i64,
+    pub n_task_runs: i64,
+    pub n_pending_tasks: i64,
+}
+
+pub async fn global_stats() -> Result<GlobalStats, ApiError> {
+    get_json("/api/globalstats").await
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Ranked {
+    pub rank: i64,
+    pub score: i64,
+    pub name: String,
+    #[serde(default)]
+    pub fullname: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Board {
+    top_users: Vec<Ranked>,
+}
+
+/// The project's top volunteers.
+pub async fn leaderboard(project_id: i64) -> Result<Vec<Ranked>, ApiError> {
+    let board: Board = get_json(&format!("/api/leaderboard?project_id={project_id}")).await?;
+    Ok(board.top_users)
 }

@@ -6,6 +6,7 @@
 mod api;
 mod components;
 mod pages;
+mod session;
 
 use leptos::prelude::*;
 use leptos_router::components::{Route, Router, Routes};
@@ -13,7 +14,7 @@ use leptos_router::path;
 use wasm_bindgen::prelude::wasm_bindgen;
 
 use components::{SiteFooter, SiteHeader};
-use pages::{About, Home, NotFound, ProjectPage};
+use pages::{About, AccountPage, Contribute, Home, NotFound, ProjectPage, SignIn, SignUp};
 
 /// Entry point, run by the generated JS module's `init()`.
 #[wasm_bindgen(start)]
@@ -32,6 +33,7 @@ pub fn main() {
 
 #[component]
 fn App() -> impl IntoView {
+    session::provide_session();
     view! {
         <Router>
             <a class="skip-link" href="#main">"Skip to content"</a>
@@ -41,6 +43,10 @@ fn App() -> impl IntoView {
                     <Route path=path!("/") view=Home/>
                     <Route path=path!("/about") view=About/>
                     <Route path=path!("/project/:short_name") view=ProjectPage/>
+                    <Route path=path!("/project/:short_name/newtask") view=Contribute/>
+                    <Route path=path!("/account/signin") view=SignIn/>
+                    <Route path=path!("/account/register") view=SignUp/>
+                    <Route path=path!("/account/:name") view=AccountPage/>
                 </Routes>
             </main>
             <SiteFooter/>

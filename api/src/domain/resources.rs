@@ -187,6 +187,7 @@ const PUBLIC_INFO_KEYS: &[&str] = &[
     "thumbnail",
     "thumbnail_url",
     "task_presenter",
+    "template",
     "tutorial",
     "sched",
 ];

@@ -16,6 +16,7 @@ pub fn Logo() -> impl IntoView {
 
 #[component]
 pub fn SiteHeader() -> impl IntoView {
+    let session = crate::session::use_session();
     let path = use_location().pathname;
     // "Projects" stays current on a project's own page, which `<A exact>` would not do.
     let current = move |section: &'static str| {
@@ -38,6 +39,19 @@ pub fn SiteHeader() -> impl IntoView {
                 <nav class="site-nav" aria-label="Main">
                     <a href="/" aria-current=current("projects")>"Projects"</a>
                     <a href="/about" aria-current=current("about")>"About"</a>
+                    {move || match session.account.get() {
+                        Some(me) => {
+                            let href = format!("/account/{}", me.name);
+                            view! {
+                                <a href=href class="nav-account">{me.name.clone()}</a>
+                                <button type="button" class="link-button"
+                                    on:click=move |_| session.sign_out()>"Sign out"</button>
+                            }.into_any()
+                        }
+                        None => view! {
+                            <a href="/account/signin" class="nav-signin">"Sign in"</a>
+                        }.into_any(),
+                    }}
                 </nav>
             </div>
         </header>

@@ -1,6 +1,7 @@
 //! Pieces shared by several pages.
 
 mod layout;
+pub mod presenter;
 mod project_card;
 mod states;
 

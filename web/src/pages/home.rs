@@ -8,6 +8,7 @@ use crate::components::{EmptyState, ErrorState, LoadingGrid, ProjectCard};
 pub fn Home() -> impl IntoView {
     crate::set_title(None);
     let projects = LocalResource::new(api::list_projects);
+    let site = LocalResource::new(api::global_stats);
     let (query, set_query) = signal(String::new());
 
     let list = move || match projects.get() {
@@ -88,6 +89,14 @@ pub fn Home() -> impl IntoView {
                     "browser — classifying images, transcribing records, checking data. "
                     "Pick a project below to see what it needs."
                 </p>
+                {move || site.get().and_then(Result::ok).map(|g| view! {
+                    <dl class="site-numbers" aria-label="Site numbers">
+                        <div><dt>"Projects"</dt><dd>{g.n_projects}</dd></div>
+                        <div><dt>"Volunteers"</dt><dd>{g.n_users}</dd></div>
+                        <div><dt>"Answers given"</dt><dd>{g.n_task_runs}</dd></div>
+                        <div><dt>"Answers needed"</dt><dd>{g.n_pending_tasks}</dd></div>
+                    </dl>
+                })}
             </div>
         </section>
         <section class="container section" aria-labelledby="projects-heading">

@@ -62,6 +62,7 @@ pub fn ProjectPage() -> impl IntoView {
                 text => text.to_owned(),
             };
             let api_href = p.api_href();
+            let contribute = format!("{}/newtask", p.href());
             view! {
                 <article class="detail">
                     <div class="detail-head">
@@ -69,8 +70,10 @@ pub fn ProjectPage() -> impl IntoView {
                         <div class="detail-text">
                             <h1 class="detail-title">{p.name.clone()}</h1>
                             <p class="detail-desc">{description}</p>
+                            <p><a class="button button-large" href=contribute>"Contribute"</a></p>
                         </div>
                     </div>
+                    <ProjectNumbers project_id=p.id/>
                     <dl class="facts">
                         <div class="fact">
                             <dt>"Short name"</dt>
@@ -104,5 +107,53 @@ pub fn ProjectPage() -> impl IntoView {
             </nav>
             {body}
         </div>
+    }
+}
+
+/// Progress, numbers and the project's top volunteers; current to the last answer.
+#[component]
+fn ProjectNumbers(project_id: i64) -> impl IntoView {
+    let stats = LocalResource::new(move || api::project_stats(project_id));
+    let board = LocalResource::new(move || api::leaderboard(project_id));
+    view! {
+        {move || match stats.get() {
+            Some(Ok(s)) => {
+                let pct = s.overall_progress.clamp(0, 100);
+                view! {
+                    <section class="numbers" aria-label="Progress">
+                        <div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax="100"
+                            aria-valuenow=pct aria-label="Tasks completed">
+                            <div class="progress-bar" style=format!("width: {pct}%")></div>
+                        </div>
+                        <p class="progress-label">{format!("{pct}% complete")}</p>
+                        <dl class="stat-grid">
+                            <div><dt>"Tasks"</dt><dd>{s.n_tasks}</dd></div>
+                            <div><dt>"Completed"</dt><dd>{s.n_completed_tasks}</dd></div>
+                            <div><dt>"Answers"</dt><dd>{s.n_task_runs}</dd></div>
+                            <div><dt>"Volunteers"</dt><dd>{s.n_volunteers}</dd></div>
+                        </dl>
+                    </section>
+                }.into_any()
+            }
+            Some(Err(_)) => ().into_any(),
+            None => view! { <div class="numbers skeleton skeleton-block" aria-hidden="true"></div> }.into_any(),
+        }}
+        {move || match board.get() {
+            Some(Ok(top)) if !top.is_empty() => view! {
+                <section class="leaderboard" aria-labelledby="leaders">
+                    <h2 id="leaders" class="section-title">"Top volunteers"</h2>
+                    <ol class="leaders">
+                        {top.into_iter().take(10).map(|u| view! {
+                            <li>
+                                <span class="leader-rank">{u.rank}</span>
+                                <span class="leader-name">{u.fullname.clone().filter(|f| !f.is_empty()).unwrap_or(u.name.clone())}</span>
+                                <span class="leader-score">{format!("{} answers", u.score)}</span>
+                            </li>
+                        }).collect_view()}
+                    </ol>
+                </section>
+            }.into_any(),
+            _ => ().into_any(),
+        }}
     }
 }

@@ -1,0 +1,254 @@
+// The web app in a real browser: Debian's Chromium driven by playwright-core, against a real
+// `tessera` server (SQLite, fresh data folder) serving the built app from web/dist.
+//
+// Run by `just e2e` (TESSERA_BIN points at the built binary). Screenshots of the main pages go to
+// e2e/screenshots/.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve, dirname } from "node:path";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const BIN = process.env.TESSERA_BIN ?? resolve(here, "../target/debug/tessera");
+const WEB = resolve(here, "../web/dist");
+const SHOTS = resolve(here, "screenshots");
+
+let server, base, browser, dataDir;
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => ok(port));
+    });
+    s.on("error", fail);
+  });
+}
+
+async function api(method, path, body, token) {
+  const headers = { "content-type": "application/json" };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const res = await fetch(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  const json = text ? JSON.parse(text) : null;
+  if (!res.ok) throw new Error(`${method} ${path} → ${res.status}: ${text}`);
+  return json;
+}
+
+async function token(name, password) {
+  return (await api("POST", "/api/auth/login", { name, password })).access_token;
+}
+
+// A tiny image that needs no network.
+const IMAGE = "data:image/svg+xml," + encodeURIComponent(
+  "<svg xmlns='http://www.w3.org/2000/svg' width='320' height='200'><rect width='320' height='200' fill='#0f766e'/><circle cx='160' cy='100' r='60' fill='#e0a526'/></svg>",
+);
+
+before(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), "tessera-e2e-"));
+  mkdirSync(SHOTS, { recursive: true });
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  server = spawn(BIN, ["serve"], {
+    env: {
+      PATH: process.env.PATH,
+      TESSERA_ADDR: `127.0.0.1:${port}`,
+      TESSERA_DATA_DIR: dataDir,
+      TESSERA_WEB_DIR: WEB,
+      TESSERA_SECRET: "e2e",
+      TESSERA_RATE_LIMIT: "0",
+      RUST_LOG: "warn",
+    },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(base + "/health/ready")).ok) break;
+    } catch {}
+    if (i > 200) throw new Error("the server did not start");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGTERM");
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function signUp(page, name) {
+  await page.goto(base + "/account/register");
+  await page.getByLabel("User name").fill(name);
+  await page.getByLabel("E-mail").fill(`${name}@example.org`);
+  await page.getByLabel("Password (8 characters or more)").fill("correct horse");
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.getByRole("link", { name }).waitFor();
+}
+
+/// Answers tasks in the image template until the app says there is none left; returns how many.
+async function answerAll(page, shortName, choice) {
+  await page.goto(`${base}/project/${shortName}/newtask`);
+  const frame = page.frameLocator("iframe.presenter-frame");
+  let answered = 0;
+  for (;;) {
+    const done = page.getByRole("heading", { name: "Thank you!" });
+    const button = frame.getByRole("button", { name: choice });
+    await Promise.race([done.waitFor(), button.waitFor()]);
+    if (await done.isVisible()) return answered;
+    const head = page.locator(".contribute-head p");
+    const task = (await head.innerText()).match(/Task #(\d+)/)?.[1];
+    try {
+      await button.click({ timeout: 10000 });
+    } catch (e) {
+      await page.screenshot({ path: join(SHOTS, "failure.png"), fullPage: true });
+      const text = await page.locator("main").innerText();
+      throw new Error(`could not answer task ${answered + 1}: ${e.message}\n--- page:\n${text}`);
+    }
+    answered++;
+    // The count moves once the answer is saved; then comes another task, or the end.
+    await head.filter({ hasText: `${answered} answered` }).waitFor();
+    await page.waitForFunction(
+      (previous) => {
+        const text = document.querySelector(".contribute-head p")?.textContent ?? "";
+        const shown = text.match(/Task #(\d+)/)?.[1];
+        return document.body.innerText.includes("Thank you!") || (shown && shown !== previous);
+      },
+      task,
+    );
+  }
+}
+
+test("an owner's project is answered by a signed-in and an anonymous volunteer", async () => {
+  const ownerContext = await browser.newContext();
+  const owner = await ownerContext.newPage();
+  await signUp(owner, "olivia");
+  await owner.screenshot({ path: join(SHOTS, "home-signed-in.png"), fullPage: true });
+  const ownerToken = await token("olivia", "correct horse");
+  // The site's first account is its admin: it makes the first category.
+  await api("POST", "/api/category", { name: "Nature", short_name: "nature", description: "Skies and seas" }, ownerToken);
+
+  // The owner's project: the image template, two answers per task, anonymous volunteers welcome.
+  const project = await api("POST", "/api/project", {
+    name: "Sun or moon", short_name: "sunmoon", description: "Is it the sun or the moon?",
+    allow_anonymous_contributors: true,
+    info: { template: { kind: "image", question: "Sun or moon?", choices: ["Sun", "Moon"] } },
+  }, ownerToken);
+  for (let i = 0; i < 3; i++) {
+    await api("POST", "/api/task", { project_id: project.id, n_answers: 2, info: { url_m: IMAGE, n: i } }, ownerToken);
+  }
+  await api("POST", `/api/project/${project.id}/publish`, {}, ownerToken);
+
+  // A signed-in volunteer answers every task.
+  const volunteerContext = await browser.newContext();
+  const volunteer = await volunteerContext.newPage();
+  await signUp(volunteer, "victor");
+  await volunteer.goto(`${base}/project/sunmoon`);
+  await volunteer.getByRole("link", { name: "Contribute" }).click();
+  await volunteer.frameLocator("iframe.presenter-frame").getByRole("button", { name: "Sun" }).waitFor();
+  await volunteer.screenshot({ path: join(SHOTS, "contribute.png"), fullPage: true });
+  assert.equal(await answerAll(volunteer, "sunmoon", "Sun"), 3);
+
+  // An anonymous volunteer answers them too, completing every task.
+  const anonContext = await browser.newContext();
+  const anon = await anonContext.newPage();
+  assert.equal(await answerAll(anon, "sunmoon", "Sun"), 3);
+  await anon.screenshot({ path: join(SHOTS, "contribute-done.png"), fullPage: true });
+
+  // Every task completed, with its result; the project page shows it.
+  const stats = await api("GET", `/api/projectstats/${project.id}`);
+  assert.equal(stats.n_completed_tasks, 3);
+  assert.equal(stats.n_volunteers, 2);
+  const results = await api("GET", `/api/result?project_id=${project.id}&all=1`, undefined, ownerToken);
+  assert.equal(results.length, 3);
+  assert.equal(results[0].info.aggregate.value, "Sun");
+  await anon.goto(`${base}/project/sunmoon`);
+  await anon.getByText("100% complete").waitFor();
+  await anon.getByText("victor").waitFor();
+  await anon.screenshot({ path: join(SHOTS, "project.png"), fullPage: true });
+  await anon.goto(base + "/");
+  await anon.getByText("Answers given").waitFor();
+  await anon.screenshot({ path: join(SHOTS, "home.png"), fullPage: true });
+
+  // The volunteer's own page shows the api key on demand.
+  await volunteer.goto(`${base}/account/victor`);
+  await volunteer.getByRole("button", { name: "Show" }).click();
+  const me = await api("GET", "/api/auth/me", undefined, await token("victor", "correct horse"));
+  await volunteer.getByText(me.api_key).waitFor();
+  await Promise.all([ownerContext.close(), volunteerContext.close(), anonContext.close()]);
+});
+
+test("a PYBOSSA-style presenter runs in the sandbox and cannot reach the app's token", async () => {
+  const ownerToken = await token("olivia", "correct horse");
+  // What an existing PYBOSSA presenter does, plus an attempt to steal the session.
+  const presenter = `
+    <div id="q"></div><button id="yes">Yes</button>
+    <script>
+      function steal() {
+        var found = {};
+        try { found.storage = window.parent.localStorage.getItem("tessera.token"); } catch (e) { found.storage = "blocked"; }
+        try { found.own = window.localStorage.getItem("tessera.token"); } catch (e) { found.own = "blocked"; }
+        try { found.parent = window.parent.document.title; } catch (e) { found.parent = "blocked"; }
+        try { found.cookie = document.cookie; } catch (e) { found.cookie = "blocked"; }
+        return found;
+      }
+      pybossa.taskLoaded(function (task, deferred) { deferred.resolve(task); });
+      pybossa.presentTask(function (task, deferred) {
+        document.getElementById("q").textContent = "Task " + task.info.n;
+        document.getElementById("yes").onclick = function () {
+          pybossa.saveTask(task.id, { answer: "yes", found: steal() }).done(function () { deferred.resolve(); });
+        };
+      });
+      pybossa.run("legacy");
+    </script>`;
+  const project = await api("POST", "/api/project", {
+    name: "Legacy presenter", short_name: "legacy", description: "A PYBOSSA presenter",
+    info: { task_presenter: presenter },
+  }, ownerToken);
+  await api("POST", "/api/task", { project_id: project.id, n_answers: 1, info: { n: 1 } }, ownerToken);
+  await api("POST", `/api/project/${project.id}/publish`, {}, ownerToken);
+
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(base + "/account/signin");
+  await page.getByLabel("Name or e-mail").fill("victor");
+  await page.getByLabel("Password").fill("correct horse");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("link", { name: "victor" }).waitFor();
+  const stored = await page.evaluate(() => localStorage.getItem("tessera.token"));
+  assert.ok(stored, "the app keeps a token");
+
+  assert.equal(await answerAll(page, "legacy", "Yes"), 1);
+  const runs = await api("GET", `/api/taskrun?project_id=${project.id}&all=1`, undefined, ownerToken);
+  assert.equal(runs.length, 1);
+  const found = runs[0].info.found;
+  assert.equal(runs[0].info.answer, "yes");
+  assert.equal(found.storage, "blocked");
+  assert.equal(found.own, "blocked");
+  assert.equal(found.parent, "blocked");
+  assert.ok(!JSON.stringify(found).includes(stored), "the token never reaches the presenter");
+  await context.close();
+});
+
+test("deep links and unknown paths load the app", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(base + "/project/sunmoon");
+  await page.getByRole("heading", { name: "Sun or moon" }).waitFor();
+  await page.goto(base + "/no/such/page");
+  await page.getByRole("heading", { level: 1 }).waitFor();
+  await page.screenshot({ path: join(SHOTS, "not-found.png"), fullPage: true });
+  await page.goto(base + "/account/signin");
+  await page.screenshot({ path: join(SHOTS, "sign-in.png"), fullPage: true });
+  await context.close();
+});

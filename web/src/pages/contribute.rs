@@ -1,0 +1,217 @@
+//! `/project/{short_name}/newtask`: answer tasks one after another, without reloading.
+
+use leptos::html::Iframe;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use leptos_router::hooks::use_params_map;
+use serde_json::json;
+
+use crate::api::{self, ApiError, Project, Task};
+use crate::components::ErrorState;
+use crate::components::presenter::{
+    FrameMessage, PresenterFrame, frame_document, post, presenter_for,
+};
+use crate::session::use_session;
+
+#[component]
+pub fn Contribute() -> impl IntoView {
+    let params = use_params_map();
+    let short_name = move || params.read().get("short_name").unwrap_or_default();
+    let project = LocalResource::new(move || api::project_by_short_name(short_name()));
+    view! {
+        <div class="container section">
+            {move || match project.get() {
+                None => view! { <p role="status">"Loading the project…"</p> }.into_any(),
+                Some(Err(error)) => view! {
+                    <ErrorState title="This project could not be loaded" error=error
+                        on_retry=move || project.refetch()/>
+                }.into_any(),
+                Some(Ok(None)) => view! {
+                    <h1>"Project not found"</h1>
+                    <a class="button" href="/">"Browse all projects"</a>
+                }.into_any(),
+                Some(Ok(Some(p))) => view! { <Contributor project=p/> }.into_any(),
+            }}
+        </div>
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Phase {
+    Loading,
+    Working,
+    /// Nothing left for this volunteer.
+    Done,
+    /// The project wants signed-in volunteers.
+    SignIn(String),
+    Failed(String),
+}
+
+#[component]
+fn Contributor(project: Project) -> impl IntoView {
+    crate::set_title(Some(&format!("Contribute to {}", project.name)));
+    let session = use_session();
+    let pid = project.id;
+    let frame = NodeRef::<Iframe>::new();
+    let phase = RwSignal::new(Phase::Loading);
+    let current = RwSignal::new(None::<Task>);
+    // The next task, fetched while the volunteer finishes this one: `None` not yet known,
+    // `Some(None)` nothing left.
+    let next = RwSignal::new(None::<Option<Task>>);
+    let waiting_for_next = RwSignal::new(false);
+    let ready = RwSignal::new(false);
+    let answered = RwSignal::new(0u32);
+    let notice = RwSignal::new(None::<String>);
+
+    let show = move |task: Option<Task>| match task {
+        Some(task) => {
+            current.set(Some(task.clone()));
+            phase.set(Phase::Working);
+            if ready.get_untracked() {
+                post(&frame, &json!({"tessera": "task", "task": task}));
+            }
+        }
+        None => {
+            current.set(None);
+            phase.set(Phase::Done);
+        }
+    };
+    let failed = move |e: ApiError| match e {
+        ApiError::Status {
+            status: 401,
+            message,
+        } => {
+            phase.set(Phase::SignIn(message.unwrap_or_else(|| {
+                "Sign in to contribute to this project.".into()
+            })))
+        }
+        other => phase.set(Phase::Failed(other.to_string())),
+    };
+    let fetch_first = move || {
+        phase.set(Phase::Loading);
+        spawn_local(async move {
+            match api::new_task(pid, 0).await {
+                Ok(task) => show(task),
+                Err(e) => failed(e),
+            }
+        });
+    };
+    fetch_first();
+
+    let on_message = move |message: FrameMessage| match message {
+        FrameMessage::Ready => {
+            ready.set(true);
+            if let Some(task) = current.get_untracked() {
+                post(&frame, &json!({"tessera": "task", "task": task}));
+            }
+        }
+        FrameMessage::Save {
+            req,
+            task_id,
+            answer,
+        } => {
+            notice.set(None);
+            spawn_local(async move {
+                match api::submit_answer(pid, task_id, answer).await {
+                    Ok(()) => {
+                        answered.update(|n| *n += 1);
+                        post(&frame, &json!({"tessera": "saved", "req": req, "ok": true}));
+                        // Fetch the next task while the presenter wraps up this one.
+                        next.set(None);
+                        let fetched = api::new_task(pid, 0).await;
+                        match fetched {
+                            Ok(task) => {
+                                next.set(Some(task.clone()));
+                                if waiting_for_next.get_untracked() {
+                                    waiting_for_next.set(false);
+                                    next.set(None);
+                                    show(task);
+                                }
+                            }
+                            Err(e) => failed(e),
+                        }
+                    }
+                    Err(e) => {
+                        let msg = e.to_string();
+                        notice.set(Some(format!("Your answer was not saved: {msg}")));
+                        post(
+                            &frame,
+                            &json!({"tessera": "saved", "req": req, "ok": false, "error": msg}),
+                        );
+                    }
+                }
+            });
+        }
+        FrameMessage::Next => match next.get_untracked() {
+            Some(task) => {
+                next.set(None);
+                show(task);
+            }
+            None => waiting_for_next.set(true),
+        },
+    };
+
+    let document = frame_document(&presenter_for(&project.info));
+    let project_href = project.href();
+    let sign_in_href = format!(
+        "/account/signin?next={}",
+        js_sys::encode_uri_component(&format!("{}/newtask", project.href()))
+    );
+    let name = project.name.clone();
+    view! {
+        <nav class="breadcrumb" aria-label="Breadcrumb">
+            <a href=project_href.clone()>"← " {name.clone()}</a>
+        </nav>
+        <div class="contribute-head">
+            <h1 class="contribute-title">{name}</h1>
+            <p class="muted" aria-live="polite">
+                {move || match (phase.get(), current.get()) {
+                    (Phase::Working, Some(task)) => format!(
+                        "Task #{} · {} answered this session",
+                        task.get("id").and_then(serde_json::Value::as_i64).unwrap_or_default(),
+                        answered.get()
+                    ),
+                    _ => format!("{} answered this session", answered.get()),
+                }}
+                {move || (!session.signed_in()).then(|| view! {
+                    " · " <a href=sign_in_href.clone()>"Sign in"</a> " to keep your contributions"
+                })}
+            </p>
+        </div>
+        {move || notice.get().map(|n| view! { <p class="form-error" role="alert">{n}</p> })}
+        <div class="presenter" class:hidden=move || phase.get() != Phase::Working>
+            <PresenterFrame document=document frame=frame on_message=on_message/>
+        </div>
+        {move || match phase.get() {
+            Phase::Loading => view! { <p role="status" class="state">"Finding a task for you…"</p> }.into_any(),
+            Phase::Working => ().into_any(),
+            Phase::Done => view! {
+                <div class="state state-empty" role="status">
+                    <h2 class="state-title">"Thank you!"</h2>
+                    <p class="state-text">"There is no task left for you in this project right now."</p>
+                    <a class="button" href=project_href.clone()>"Back to the project"</a>
+                </div>
+            }.into_any(),
+            Phase::SignIn(msg) => {
+                let href = format!(
+                    "/account/signin?next={}",
+                    js_sys::encode_uri_component(&format!("{}/newtask", project_href))
+                );
+                view! {
+                    <div class="state state-empty" role="status">
+                        <h2 class="state-title">"Sign in to contribute"</h2>
+                        <p class="state-text">{msg}</p>
+                        <a class="button" href=href>"Sign in"</a>
+                    </div>
+                }.into_any()
+            }
+            Phase::Failed(msg) => view! {
+                <div class="state state-error" role="alert">
+                    <h2 class="state-title">"Something went wrong"</h2>
+                    <p class="state-text">{msg}</p>
+                    <button type="button" class="button" on:click=move |_| fetch_first()>"Try again"</button>
+                </div>
+            }.into_any(),
+        }}
+    }
+}
