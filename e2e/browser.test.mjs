@@ -87,6 +87,29 @@ after(async () => {
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
+/// Runs a test body; when it fails, saves a screenshot and the text of every page it opened.
+async function withPages(name, body) {
+  const pages = [];
+  const open = async (context) => {
+    const page = await context.newPage();
+    pages.push(page);
+    return page;
+  };
+  try {
+    await body(open);
+  } catch (e) {
+    let dump = "";
+    for (const [i, page] of pages.entries()) {
+      if (page.isClosed()) continue;
+      await page.screenshot({ path: join(SHOTS, `failure-${name}-${i}.png`), fullPage: true }).catch(() => {});
+      const text = await page.locator("body").innerText().catch(() => "");
+      dump += `\n--- page ${i} (${page.url()}):\n${text.slice(0, 1500)}`;
+    }
+    e.message += dump;
+    throw e;
+  }
+}
+
 async function signUp(page, name) {
   await page.goto(base + "/account/register");
   await page.getByLabel("User name").fill(name);
@@ -129,29 +152,48 @@ async function answerAll(page, shortName, choice) {
   }
 }
 
-test("an owner's project is answered by a signed-in and an anonymous volunteer", async () => {
+test("an owner's project is answered by a signed-in and an anonymous volunteer", () => withPages("owner", async (open) => {
   const ownerContext = await browser.newContext();
-  const owner = await ownerContext.newPage();
+  const owner = await open(ownerContext);
   await signUp(owner, "olivia");
   await owner.screenshot({ path: join(SHOTS, "home-signed-in.png"), fullPage: true });
   const ownerToken = await token("olivia", "correct horse");
   // The site's first account is its admin: it makes the first category.
   await api("POST", "/api/category", { name: "Nature", short_name: "nature", description: "Skies and seas" }, ownerToken);
 
-  // The owner's project: the image template, two answers per task, anonymous volunteers welcome.
-  const project = await api("POST", "/api/project", {
-    name: "Sun or moon", short_name: "sunmoon", description: "Is it the sun or the moon?",
-    allow_anonymous_contributors: true,
-    info: { template: { kind: "image", question: "Sun or moon?", choices: ["Sun", "Moon"] } },
-  }, ownerToken);
-  for (let i = 0; i < 3; i++) {
-    await api("POST", "/api/task", { project_id: project.id, n_answers: 2, info: { url_m: IMAGE, n: i } }, ownerToken);
-  }
-  await api("POST", `/api/project/${project.id}/publish`, {}, ownerToken);
+  // The owner creates the project in the app, from the image template, watching the preview.
+  await owner.getByRole("link", { name: "New project" }).click();
+  await owner.getByLabel("Name", { exact: true }).fill("Sun or moon");
+  await owner.getByLabel("Short name").fill("sunmoon");
+  await owner.getByLabel("Description", { exact: true }).fill("Is it the sun or the moon?");
+  await owner.getByLabel("Image classification").check();
+  await owner.getByLabel("Question", { exact: true }).fill("Sun or moon?");
+  await owner.getByLabel("Choices").fill("Sun, Moon");
+  const preview = owner.frameLocator("iframe.presenter-frame");
+  await preview.getByRole("button", { name: "Moon" }).click();
+  await owner.getByText('The answer would be saved as "Moon"').waitFor();
+  await owner.screenshot({ path: join(SHOTS, "project-editor.png"), fullPage: true });
+  await owner.getByRole("button", { name: "Create project" }).click();
+
+  // Tasks from a CSV file, with a preview and a clear error for the bad row.
+  await owner.getByRole("heading", { name: "Import tasks" }).waitFor();
+  const csv = ["url_m,n", `"${IMAGE}",0`, `"${IMAGE}",1`, "a,b,c", `"${IMAGE}",2`].join("\n");
+  await owner.getByLabel("Answers per task").fill("2");
+  await owner.getByLabel("File (.csv or .json)").setInputFiles({ name: "tasks.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+  await owner.getByText("1 row cannot be imported").waitFor();
+  await owner.getByText("row 4: 3 fields, but the header has 2").waitFor();
+  await owner.screenshot({ path: join(SHOTS, "import.png"), fullPage: true });
+  await owner.getByRole("button", { name: "Import 3 tasks" }).click();
+  await owner.getByText("3 of 3 imported").waitFor();
+  await owner.getByRole("link", { name: "See the tasks" }).click();
+  await owner.getByRole("button", { name: "Publish" }).click();
+  await owner.getByText("Published").waitFor();
+  await owner.screenshot({ path: join(SHOTS, "tasks.png"), fullPage: true });
+  const project = (await api("GET", "/api/project?short_name=sunmoon&all=1"))[0];
 
   // A signed-in volunteer answers every task.
   const volunteerContext = await browser.newContext();
-  const volunteer = await volunteerContext.newPage();
+  const volunteer = await open(volunteerContext);
   await signUp(volunteer, "victor");
   await volunteer.goto(`${base}/project/sunmoon`);
   await volunteer.getByRole("link", { name: "Contribute" }).click();
@@ -161,7 +203,7 @@ test("an owner's project is answered by a signed-in and an anonymous volunteer",
 
   // An anonymous volunteer answers them too, completing every task.
   const anonContext = await browser.newContext();
-  const anon = await anonContext.newPage();
+  const anon = await open(anonContext);
   assert.equal(await answerAll(anon, "sunmoon", "Sun"), 3);
   await anon.screenshot({ path: join(SHOTS, "contribute-done.png"), fullPage: true });
 
@@ -180,15 +222,36 @@ test("an owner's project is answered by a signed-in and an anonymous volunteer",
   await anon.getByText("Answers given").waitFor();
   await anon.screenshot({ path: join(SHOTS, "home.png"), fullPage: true });
 
+  // The owner sees the results with their agreement, the charts, and downloads an export.
+  await owner.goto(`${base}/project/sunmoon/results`);
+  await owner.getByRole("cell", { name: "100%" }).first().waitFor();
+  await owner.screenshot({ path: join(SHOTS, "results.png"), fullPage: true });
+  await owner.getByRole("link", { name: "Statistics" }).click();
+  await owner.getByRole("img", { name: /Answers per day: 6/ }).waitFor();
+  await owner.screenshot({ path: join(SHOTS, "stats.png"), fullPage: true });
+  await owner.getByRole("link", { name: "Export" }).click();
+  const [download] = await Promise.all([
+    owner.waitForEvent("download"),
+    owner.getByRole("row", { name: /Results/ }).getByRole("button", { name: "CSV" }).click(),
+  ]);
+  assert.equal(download.suggestedFilename(), "sunmoon_result.csv.zip");
+  const saved = join(dataDir, "export.zip");
+  await download.saveAs(saved);
+  const { statSync } = await import("node:fs");
+  assert.ok(statSync(saved).size > 100, "a zip with the results");
+  await owner.getByRole("link", { name: "Webhook" }).click();
+  await owner.getByText("Signing secret").waitFor();
+  await owner.screenshot({ path: join(SHOTS, "webhook.png"), fullPage: true });
+
   // The volunteer's own page shows the api key on demand.
   await volunteer.goto(`${base}/account/victor`);
   await volunteer.getByRole("button", { name: "Show" }).click();
   const me = await api("GET", "/api/auth/me", undefined, await token("victor", "correct horse"));
   await volunteer.getByText(me.api_key).waitFor();
   await Promise.all([ownerContext.close(), volunteerContext.close(), anonContext.close()]);
-});
+}));
 
-test("a PYBOSSA-style presenter runs in the sandbox and cannot reach the app's token", async () => {
+test("a PYBOSSA-style presenter runs in the sandbox and cannot reach the app's token", () => withPages("sandbox", async (open) => {
   const ownerToken = await token("olivia", "correct horse");
   // What an existing PYBOSSA presenter does, plus an attempt to steal the session.
   const presenter = `
@@ -219,7 +282,7 @@ test("a PYBOSSA-style presenter runs in the sandbox and cannot reach the app's t
   await api("POST", `/api/project/${project.id}/publish`, {}, ownerToken);
 
   const context = await browser.newContext();
-  const page = await context.newPage();
+  const page = await open(context);
   await page.goto(base + "/account/signin");
   await page.getByLabel("Name or e-mail").fill("victor");
   await page.getByLabel("Password").fill("correct horse");
@@ -238,7 +301,7 @@ test("a PYBOSSA-style presenter runs in the sandbox and cannot reach the app's t
   assert.equal(found.parent, "blocked");
   assert.ok(!JSON.stringify(found).includes(stored), "the token never reaches the presenter");
   await context.close();
-});
+}));
 
 test("deep links and unknown paths load the app", async () => {
   const context = await browser.newContext();

@@ -19,9 +19,34 @@ pub struct Project {
     pub info: serde_json::Value,
     #[serde(default)]
     pub created: Option<String>,
+    #[serde(default)]
+    pub owner_id: Option<i64>,
+    #[serde(default)]
+    pub owners_ids: Option<Vec<i64>>,
+    #[serde(default)]
+    pub category_id: Option<i64>,
+    #[serde(default)]
+    pub long_description: Option<String>,
+    /// Owners and admins only.
+    #[serde(default)]
+    pub allow_anonymous_contributors: Option<bool>,
+    #[serde(default)]
+    pub published: Option<bool>,
+    #[serde(default)]
+    pub webhook: Option<String>,
 }
 
 impl Project {
+    /// Whether this account may manage the project.
+    pub fn managed_by(&self, account: &Account) -> bool {
+        account.admin
+            || self.owner_id == Some(account.id)
+            || self
+                .owners_ids
+                .as_ref()
+                .is_some_and(|ids| ids.contains(&account.id))
+    }
+
     pub fn description(&self) -> &str {
         self.description.as_deref().unwrap_or("").trim()
     }
@@ -347,4 +372,204 @@ struct Board {
 pub async fn leaderboard(project_id: i64) -> Result<Vec<Ranked>, ApiError> {
     let board: Board = get_json(&format!("/api/leaderboard?project_id={project_id}")).await?;
     Ok(board.top_users)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Owners
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Category {
+    pub id: i64,
+    pub name: String,
+    pub short_name: String,
+}
+
+pub async fn categories() -> Result<Vec<Category>, ApiError> {
+    get_json("/api/category?limit=100").await
+}
+
+/// Creates (`id` None) or updates a project from the owner's form.
+pub async fn save_project(id: Option<i64>, body: serde_json::Value) -> Result<Project, ApiError> {
+    match id {
+        None => request("POST", "/api/project", Some(&body)).await,
+        Some(id) => request("PUT", &format!("/api/project/{id}"), Some(&body)).await,
+    }
+}
+
+pub async fn publish(project_id: i64) -> Result<Project, ApiError> {
+    request(
+        "POST",
+        &format!("/api/project/{project_id}/publish"),
+        Some(&serde_json::json!({})),
+    )
+    .await
+}
+
+pub async fn create_task(
+    project_id: i64,
+    info: serde_json::Value,
+    n_answers: i64,
+) -> Result<serde_json::Value, ApiError> {
+    let body = serde_json::json!({"project_id": project_id, "info": info, "n_answers": n_answers});
+    request("POST", "/api/task", Some(&body)).await
+}
+
+/// A task as the owner's list shows it.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct TaskRow {
+    pub id: i64,
+    pub state: String,
+    pub n_answers: i64,
+    #[serde(default)]
+    pub n_task_runs: i64,
+    #[serde(default)]
+    pub info: serde_json::Value,
+}
+
+/// A page of the project's tasks, optionally in one state (`ongoing`, `completed`).
+pub async fn tasks(
+    project_id: i64,
+    state: Option<String>,
+    offset: u64,
+) -> Result<Vec<TaskRow>, ApiError> {
+    let mut url = format!("/api/task?all=1&project_id={project_id}&limit=50&offset={offset}");
+    if let Some(state) = state {
+        url.push_str(&format!("&state={}", encode(&state)));
+    }
+    get_json(&url).await
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct ResultRow {
+    pub id: i64,
+    pub task_id: i64,
+    #[serde(default)]
+    pub info: serde_json::Value,
+    #[serde(default)]
+    pub created: Option<String>,
+}
+
+/// A page of the project's current results.
+pub async fn results(project_id: i64, offset: u64) -> Result<Vec<ResultRow>, ApiError> {
+    get_json(&format!(
+        "/api/result?all=1&project_id={project_id}&last_version=true&limit=50&offset={offset}"
+    ))
+    .await
+}
+
+/// `projectstats` with the chart series.
+pub async fn project_stats_full(project_id: i64) -> Result<ProjectStats, ApiError> {
+    get_json(&format!("/api/projectstats/{project_id}?full=1")).await
+}
+
+/// Downloads an export with the session's token and hands it to the browser as a file.
+pub async fn download_export(
+    project_id: i64,
+    table: &str,
+    format: &str,
+    zip: bool,
+    file_name: String,
+) -> Result<(), ApiError> {
+    let window = web_sys::window().ok_or(ApiError::Network)?;
+    let url = format!(
+        "/api/project/{project_id}/export?type={table}&format={format}{}",
+        if zip { "&zip=1" } else { "" }
+    );
+    let init = web_sys::RequestInit::new();
+    let headers = web_sys::Headers::new().map_err(|_| ApiError::Network)?;
+    if let Some(token) = stored_token() {
+        let _ = headers.set("Authorization", &format!("Bearer {token}"));
+    }
+    init.set_headers(&headers);
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str_and_init(&url, &init))
+        .await
+        .map_err(|_| ApiError::Network)?
+        .unchecked_into();
+    if !response.ok() {
+        let text = JsFuture::from(response.text().map_err(|_| ApiError::Network)?)
+            .await
+            .ok()
+            .and_then(|t| t.as_string())
+            .unwrap_or_default();
+        return Err(error_from_body(response.status(), &text));
+    }
+    let blob: web_sys::Blob = JsFuture::from(response.blob().map_err(|_| ApiError::Network)?)
+        .await
+        .map_err(|_| ApiError::Network)?
+        .unchecked_into();
+    let href = web_sys::Url::create_object_url_with_blob(&blob).map_err(|_| ApiError::Network)?;
+    let document = window.document().ok_or(ApiError::Network)?;
+    let anchor: web_sys::HtmlAnchorElement = document
+        .create_element("a")
+        .map_err(|_| ApiError::Network)?
+        .unchecked_into();
+    anchor.set_href(&href);
+    anchor.set_download(&file_name);
+    anchor.click();
+    let _ = web_sys::Url::revoke_object_url(&href);
+    Ok(())
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct WebhookSettings {
+    #[serde(default)]
+    pub url: Option<String>,
+    pub events: Vec<String>,
+    pub secret: String,
+}
+
+pub async fn webhook(project_id: i64) -> Result<WebhookSettings, ApiError> {
+    get_json(&format!("/api/project/{project_id}/webhook")).await
+}
+
+pub async fn save_webhook(
+    project_id: i64,
+    url: String,
+    events: Vec<String>,
+) -> Result<WebhookSettings, ApiError> {
+    let body = serde_json::json!({"url": url, "events": events});
+    request(
+        "PUT",
+        &format!("/api/project/{project_id}/webhook"),
+        Some(&body),
+    )
+    .await
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Delivery {
+    pub id: i64,
+    pub event: String,
+    pub status: String,
+    pub attempts: i64,
+    #[serde(default)]
+    pub response_status_code: Option<i64>,
+    #[serde(default)]
+    pub response: Option<String>,
+    pub created: String,
+}
+
+pub async fn deliveries(project_id: i64) -> Result<Vec<Delivery>, ApiError> {
+    get_json(&format!(
+        "/api/project/{project_id}/webhook/deliveries?limit=50"
+    ))
+    .await
+}
+
+pub async fn ping_webhook(project_id: i64) -> Result<Delivery, ApiError> {
+    request(
+        "POST",
+        &format!("/api/project/{project_id}/webhook/ping"),
+        Some(&serde_json::json!({})),
+    )
+    .await
+}
+
+pub async fn redeliver(project_id: i64, delivery_id: i64) -> Result<Delivery, ApiError> {
+    request(
+        "POST",
+        &format!("/api/project/{project_id}/webhook/deliveries/{delivery_id}/redeliver"),
+        Some(&serde_json::json!({})),
+    )
+    .await
 }

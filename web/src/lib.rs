@@ -14,7 +14,10 @@ use leptos_router::path;
 use wasm_bindgen::prelude::wasm_bindgen;
 
 use components::{SiteFooter, SiteHeader};
-use pages::{About, AccountPage, Contribute, Home, NotFound, ProjectPage, SignIn, SignUp};
+use pages::{
+    About, AccountPage, Contribute, Home, ImportTasks, Manage, NotFound, ProjectEditorPage,
+    ProjectPage, Section, SignIn, SignUp,
+};
 
 /// Entry point, run by the generated JS module's `init()`.
 #[wasm_bindgen(start)]
@@ -42,8 +45,16 @@ fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <NotFound/> }>
                     <Route path=path!("/") view=Home/>
                     <Route path=path!("/about") view=About/>
+                    <Route path=path!("/project/new") view=ProjectEditorPage/>
                     <Route path=path!("/project/:short_name") view=ProjectPage/>
                     <Route path=path!("/project/:short_name/newtask") view=Contribute/>
+                    <Route path=path!("/project/:short_name/update") view=ProjectEditorPage/>
+                    <Route path=path!("/project/:short_name/tasks/import") view=ImportTasks/>
+                    <Route path=path!("/project/:short_name/tasks/browse") view=|| view! { <Manage section=Section::Tasks/> }/>
+                    <Route path=path!("/project/:short_name/results") view=|| view! { <Manage section=Section::Results/> }/>
+                    <Route path=path!("/project/:short_name/stats") view=|| view! { <Manage section=Section::Stats/> }/>
+                    <Route path=path!("/project/:short_name/tasks/export") view=|| view! { <Manage section=Section::Export/> }/>
+                    <Route path=path!("/project/:short_name/webhook") view=|| view! { <Manage section=Section::Webhook/> }/>
                     <Route path=path!("/account/signin") view=SignIn/>
                     <Route path=path!("/account/register") view=SignUp/>
                     <Route path=path!("/account/:name") view=AccountPage/>

@@ -124,7 +124,10 @@ pub fn presenter_for(info: &Value) -> String {
 const COMMON: &str = r#"function el(tag, attrs, text) { var e = document.createElement(tag); for (var k in (attrs || {})) e.setAttribute(k, attrs[k]); if (text !== undefined) e.textContent = text; return e; }
 function imageOf(info) { info = info || {}; return info.url_m || info.url_b || info.image_url || info.image || info.url || info.link || null; }
 function fields(info) { var dl = el("dl", { "class": "fields" }); Object.keys(info || {}).forEach(function (k) { var v = info[k]; dl.appendChild(el("dt", {}, k)); dl.appendChild(el("dd", {}, typeof v === "string" ? v : JSON.stringify(v))); }); return dl; }
-var root = document.getElementById("task");"#;
+var root = document.getElementById("task");
+// Move focus to the new task only when the volunteer is already working in the frame: never
+// steal it from the page (an owner typing beside a live preview).
+function focusIfHere(e) { if (document.hasFocus()) e.focus(); }"#;
 
 const IMAGE_TEMPLATE: &str = r#"pybossa.presentTask(function (task, deferred) {
   root.innerHTML = "";
@@ -141,7 +144,7 @@ const IMAGE_TEMPLATE: &str = r#"pybossa.presentTask(function (task, deferred) {
     group.appendChild(b);
   });
   root.appendChild(group);
-  var first = group.querySelector("button"); if (first) first.focus();
+  var first = group.querySelector("button"); if (first) focusIfHere(first);
 });
 pybossa.run();"#;
 
@@ -161,7 +164,7 @@ const TEXT_TEMPLATE: &str = r#"pybossa.presentTask(function (task, deferred) {
     pybossa.saveTask(task.id, answer).done(function () { deferred.resolve(); }).fail(function () { save.disabled = false; });
   });
   root.appendChild(label); root.appendChild(text); root.appendChild(el("div")).appendChild(save);
-  text.focus();
+  focusIfHere(text);
 });
 pybossa.run();"#;
 

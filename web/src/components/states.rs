@@ -62,3 +62,38 @@ pub fn EmptyState(#[prop(into)] title: String, children: Children) -> impl IntoV
         </div>
     }
 }
+
+/// One resource's view: "Loading {what}…", the error with a retry, or `render` of the value.
+pub fn loaded<T: Clone + 'static>(
+    resource: LocalResource<Result<T, ApiError>>,
+    what: &'static str,
+    render: impl Fn(T) -> AnyView + Send + Sync + 'static,
+) -> impl Fn() -> AnyView + Send + Sync {
+    move || match resource.get() {
+        None => view! { <p role="status">{format!("Loading {what}…")}</p> }.into_any(),
+        Some(Err(error)) => view! {
+            <ErrorState title=format!("Could not load {what}") error=error
+                on_retry=move || resource.refetch()/>
+        }
+        .into_any(),
+        Some(Ok(value)) => render(value),
+    }
+}
+
+/// The project the route's `:short_name` names, loaded, then `render`ed (or "not found").
+pub fn route_project(
+    render: impl Fn(crate::api::Project) -> AnyView + Send + Sync + 'static,
+) -> impl IntoView {
+    let params = leptos_router::hooks::use_params_map();
+    let project = LocalResource::new(move || {
+        crate::api::project_by_short_name(params.read().get("short_name").unwrap_or_default())
+    });
+    loaded(project, "the project", move |found| match found {
+        Some(p) => render(p),
+        None => view! {
+            <h1>"Project not found"</h1>
+            <a class="button" href="/">"Browse all projects"</a>
+        }
+        .into_any(),
+    })
+}

@@ -3,35 +3,20 @@
 use leptos::html::Iframe;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use leptos_router::hooks::use_params_map;
 use serde_json::json;
 
 use crate::api::{self, ApiError, Project, Task};
-use crate::components::ErrorState;
 use crate::components::presenter::{
     FrameMessage, PresenterFrame, frame_document, post, presenter_for,
 };
+use crate::components::route_project;
 use crate::session::use_session;
 
 #[component]
 pub fn Contribute() -> impl IntoView {
-    let params = use_params_map();
-    let short_name = move || params.read().get("short_name").unwrap_or_default();
-    let project = LocalResource::new(move || api::project_by_short_name(short_name()));
     view! {
         <div class="container section">
-            {move || match project.get() {
-                None => view! { <p role="status">"Loading the project…"</p> }.into_any(),
-                Some(Err(error)) => view! {
-                    <ErrorState title="This project could not be loaded" error=error
-                        on_retry=move || project.refetch()/>
-                }.into_any(),
-                Some(Ok(None)) => view! {
-                    <h1>"Project not found"</h1>
-                    <a class="button" href="/">"Browse all projects"</a>
-                }.into_any(),
-                Some(Ok(Some(p))) => view! { <Contributor project=p/> }.into_any(),
-            }}
+            {route_project(|p| view! { <Contributor project=p/> }.into_any())}
         </div>
     }
 }

@@ -7,6 +7,7 @@ use crate::components::{EmptyState, ErrorState, LoadingGrid, ProjectCard};
 #[component]
 pub fn Home() -> impl IntoView {
     crate::set_title(None);
+    let session = crate::session::use_session();
     let projects = LocalResource::new(api::list_projects);
     let site = LocalResource::new(api::global_stats);
     let (query, set_query) = signal(String::new());
@@ -102,6 +103,9 @@ pub fn Home() -> impl IntoView {
         <section class="container section" aria-labelledby="projects-heading">
             <div class="section-head">
                 <h2 id="projects-heading" class="section-title">"Projects"</h2>
+                <Show when=move || session.signed_in()>
+                    <a class="button" href="/project/new">"New project"</a>
+                </Show>
                 <Show when=has_projects>
                     <label class="search">
                         <span class="visually-hidden">"Search projects"</span>

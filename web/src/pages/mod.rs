@@ -4,12 +4,16 @@ mod about;
 mod account;
 mod contribute;
 mod home;
+mod manage;
 mod not_found;
+mod owner;
 mod project;
 
 pub use about::About;
 pub use account::{AccountPage, SignIn, SignUp};
 pub use contribute::Contribute;
 pub use home::Home;
+pub use manage::{Manage, Section};
 pub use not_found::NotFound;
+pub use owner::{ImportTasks, ProjectEditorPage};
 pub use project::ProjectPage;

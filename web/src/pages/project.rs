@@ -7,6 +7,7 @@ use crate::components::{ErrorState, ProjectThumb, format_date};
 /// `/project/{short_name}`: one project's details.
 #[component]
 pub fn ProjectPage() -> impl IntoView {
+    let session = crate::session::use_session();
     let params = use_params_map();
     let short_name = move || params.read().get("short_name").unwrap_or_default();
     let project = LocalResource::new(move || api::project_by_short_name(short_name()));
@@ -70,7 +71,15 @@ pub fn ProjectPage() -> impl IntoView {
                         <div class="detail-text">
                             <h1 class="detail-title">{p.name.clone()}</h1>
                             <p class="detail-desc">{description}</p>
-                            <p><a class="button button-large" href=contribute>"Contribute"</a></p>
+                            <p class="manage-actions">
+                                <a class="button button-large" href=contribute>"Contribute"</a>
+                                {
+                                    let p = p.clone();
+                                    move || session.account.get().filter(|a| p.managed_by(a)).map(|_| view! {
+                                        <a class="button button-quiet" href=format!("{}/tasks/browse", p.href())>"Manage"</a>
+                                    })
+                                }
+                            </p>
                         </div>
                     </div>
                     <ProjectNumbers project_id=p.id/>
