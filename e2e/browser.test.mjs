@@ -248,6 +248,16 @@ test("an owner's project is answered by a signed-in and an anonymous volunteer",
   await volunteer.getByRole("button", { name: "Show" }).click();
   const me = await api("GET", "/api/auth/me", undefined, await token("victor", "correct horse"));
   await volunteer.getByText(me.api_key).waitFor();
+  await volunteer.getByRole("listitem").filter({ hasText: "Sun or moon" }).getByText("3 answers").waitFor();
+  await volunteer.screenshot({ path: join(SHOTS, "account.png"), fullPage: true });
+
+  // Browsing by category, and featured projects first (an admin features it).
+  await api("PUT", `/api/project/${project.id}`, { featured: true }, ownerToken);
+  await anon.goto(base + "/");
+  await anon.getByRole("heading", { name: "Featured" }).waitFor();
+  await anon.getByRole("navigation", { name: "Categories" }).getByRole("link", { name: "Nature" }).click();
+  await anon.waitForURL(/\/project\/category\/nature$/);
+  await anon.getByRole("heading", { name: "Sun or moon" }).waitFor();
   await Promise.all([ownerContext.close(), volunteerContext.close(), anonContext.close()]);
 }));
 

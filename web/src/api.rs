@@ -34,6 +34,8 @@ pub struct Project {
     pub published: Option<bool>,
     #[serde(default)]
     pub webhook: Option<String>,
+    #[serde(default)]
+    pub featured: Option<bool>,
 }
 
 impl Project {
@@ -572,4 +574,32 @@ pub async fn redeliver(project_id: i64, delivery_id: i64) -> Result<Delivery, Ap
         Some(&serde_json::json!({})),
     )
     .await
+}
+
+#[derive(Deserialize)]
+struct RunRow {
+    project_id: i64,
+}
+
+/// The projects a volunteer answered in (from their latest 100 answers): `(project, answers)`,
+/// most answered first.
+pub async fn contributions(user_id: i64) -> Result<Vec<(Project, usize)>, ApiError> {
+    let runs: Vec<RunRow> = get_json(&format!(
+        "/api/taskrun?all=1&user_id={user_id}&limit=100&orderby=id&desc=true"
+    ))
+    .await?;
+    let projects = list_projects().await?;
+    let mut counts: Vec<(Project, usize)> = Vec::new();
+    for run in runs {
+        match counts.iter_mut().find(|(p, _)| p.id == run.project_id) {
+            Some(entry) => entry.1 += 1,
+            None => {
+                if let Some(p) = projects.iter().find(|p| p.id == run.project_id) {
+                    counts.push((p.clone(), 1));
+                }
+            }
+        }
+    }
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
+    Ok(counts)
 }

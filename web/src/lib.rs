@@ -46,6 +46,7 @@ fn App() -> impl IntoView {
                     <Route path=path!("/") view=Home/>
                     <Route path=path!("/about") view=About/>
                     <Route path=path!("/project/new") view=ProjectEditorPage/>
+                    <Route path=path!("/project/category/:category") view=Home/>
                     <Route path=path!("/project/:short_name") view=ProjectPage/>
                     <Route path=path!("/project/:short_name/newtask") view=Contribute/>
                     <Route path=path!("/project/:short_name/update") view=ProjectEditorPage/>

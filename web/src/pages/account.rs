@@ -178,6 +178,7 @@ pub fn AccountPage() -> impl IntoView {
                             "Use the API key with PYBOSSA tools such as " <code>"pbs"</code>
                             " or " <code>"pybossa-client"</code> "."
                         </p>
+                        <Contributions user_id=me.id/>
                     }.into_any()
                 }
                 _ if !session.checked.get() => view! { <p role="status">"Loading…"</p> }.into_any(),
@@ -188,5 +189,33 @@ pub fn AccountPage() -> impl IntoView {
                 }.into_any(),
             }}
         </div>
+    }
+}
+
+/// Where the volunteer contributed, with their answer counts.
+#[component]
+fn Contributions(user_id: i64) -> impl IntoView {
+    let list = LocalResource::new(move || api::contributions(user_id));
+    view! {
+        <h2 class="section-title">"Your contributions"</h2>
+        {crate::components::loaded(list, "your contributions", |list| {
+            if list.is_empty() {
+                return view! {
+                    <p class="muted">"No answers yet. " <a href="/">"Pick a project"</a> " to start."</p>
+                }
+                .into_any();
+            }
+            view! {
+                <ul class="contributions">
+                    {list.into_iter().map(|(p, n)| view! {
+                        <li>
+                            <a href=p.href()>{p.name.clone()}</a>
+                            <span class="muted">{format!("{n} answers")}</span>
+                        </li>
+                    }).collect_view()}
+                </ul>
+            }
+            .into_any()
+        })}
     }
 }

@@ -8,6 +8,10 @@ use crate::components::{EmptyState, ErrorState, LoadingGrid, ProjectCard};
 pub fn Home() -> impl IntoView {
     crate::set_title(None);
     let session = crate::session::use_session();
+    let params = leptos_router::hooks::use_params_map();
+    // `/project/category/{short_name}` shows one category.
+    let category = move || params.read().get("category");
+    let categories = LocalResource::new(api::categories);
     let projects = LocalResource::new(api::list_projects);
     let site = LocalResource::new(api::global_stats);
     let (query, set_query) = signal(String::new());
@@ -32,8 +36,30 @@ pub fn Home() -> impl IntoView {
         }
         .into_any(),
         Some(Ok(all)) => {
+            let wanted = category().map(|short| {
+                categories
+                    .get()
+                    .and_then(Result::ok)
+                    .and_then(|list| list.into_iter().find(|c| c.short_name == short))
+                    .map(|c| c.id)
+            });
+            let all: Vec<Project> = match wanted {
+                None => all,
+                Some(id) => all
+                    .into_iter()
+                    .filter(|p| id.is_some() && p.category_id == id)
+                    .collect(),
+            };
             let total = all.len();
             let needle = query.get().trim().to_lowercase();
+            let featured: Vec<Project> = if category().is_none() && needle.is_empty() {
+                all.iter()
+                    .filter(|p| p.featured == Some(true))
+                    .cloned()
+                    .collect()
+            } else {
+                Vec::new()
+            };
             let shown: Vec<Project> = all
                 .into_iter()
                 .filter(|p| {
@@ -62,6 +88,15 @@ pub fn Home() -> impl IntoView {
                 .into_any()
             } else {
                 view! {
+                    {(!featured.is_empty()).then(|| view! {
+                        <h3 class="subsection-title">"Featured"</h3>
+                        <ul class="card-grid featured">
+                            {featured.into_iter()
+                                .map(|project| view! { <ProjectCard project=project/> })
+                                .collect_view()}
+                        </ul>
+                        <h3 class="subsection-title">"All projects"</h3>
+                    })}
                     <p class="result-count" aria-live="polite">{summary}</p>
                     <ul class="card-grid">
                         {shown.into_iter()
@@ -119,6 +154,17 @@ pub fn Home() -> impl IntoView {
                     </label>
                 </Show>
             </div>
+            <nav class="chips" aria-label="Categories">
+                <a href="/" aria-current=move || category().is_none().then_some("page")>"All"</a>
+                {move || categories.get().and_then(Result::ok).unwrap_or_default().into_iter().map(|c| {
+                    let href = format!("/project/category/{}", c.short_name);
+                    let short = c.short_name.clone();
+                    let current = move || (category().as_deref() == Some(short.as_str())).then_some("page");
+                    view! {
+                        <a href=href aria-current=current>{c.name.clone()}</a>
+                    }
+                }).collect_view()}
+            </nav>
             {list}
         </section>
     }
