@@ -110,6 +110,13 @@ async function withPages(name, body) {
   }
 }
 
+async function signIn(page, name, next = "") {
+  await page.goto(base + "/account/signin" + (next ? `?next=${next}` : ""));
+  await page.getByLabel("Name or e-mail").fill(name);
+  await page.getByLabel("Password").fill("correct horse");
+  await page.getByRole("button", { name: "Sign in" }).click();
+}
+
 async function signUp(page, name) {
   await page.goto(base + "/account/register");
   await page.getByLabel("User name").fill(name);
@@ -293,10 +300,7 @@ test("a PYBOSSA-style presenter runs in the sandbox and cannot reach the app's t
 
   const context = await browser.newContext();
   const page = await open(context);
-  await page.goto(base + "/account/signin");
-  await page.getByLabel("Name or e-mail").fill("victor");
-  await page.getByLabel("Password").fill("correct horse");
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await signIn(page, "victor");
   await page.getByRole("link", { name: "victor" }).waitFor();
   const stored = await page.evaluate(() => localStorage.getItem("tessera.token"));
   assert.ok(stored, "the app keeps a token");
@@ -325,3 +329,42 @@ test("deep links and unknown paths load the app", async () => {
   await page.screenshot({ path: join(SHOTS, "sign-in.png"), fullPage: true });
   await context.close();
 });
+
+test("an admin manages categories, featured projects and administrators", () => withPages("admin", async (open) => {
+  const context = await browser.newContext();
+  const page = await open(context);
+  await signIn(page, "olivia", "/admin");
+  await page.getByRole("heading", { name: "Administration" }).waitFor();
+
+  // A new category.
+  const categories = page.getByRole("region", { name: "Categories" });
+  await categories.getByLabel("Name", { exact: true }).fill("Space");
+  await categories.getByLabel("Short name").fill("space");
+  await categories.getByLabel("Description").fill("Stars and planets");
+  await categories.getByRole("button", { name: "Add the category" }).click();
+  await categories.getByText("space", { exact: true }).waitFor();
+
+  // Un-feature and feature a project.
+  const featured = page.getByRole("region", { name: "Featured projects" });
+  const box = featured.getByRole("listitem").filter({ hasText: "Sun or moon" }).getByRole("checkbox");
+  await box.uncheck();
+  await page.waitForFunction(async () => {
+    const res = await fetch("/api/project?short_name=sunmoon&all=1");
+    return (await res.json())[0].featured === false;
+  });
+  await box.check();
+  await page.waitForFunction(async () => {
+    const res = await fetch("/api/project?short_name=sunmoon&all=1");
+    return (await res.json())[0].featured === true;
+  });
+
+  // Victor becomes an administrator.
+  await page.getByRole("checkbox", { name: "victor is an administrator" }).check();
+  const victor = await api("GET", "/api/auth/me", undefined, await token("victor", "correct horse"));
+  for (let i = 0; i < 50 && !(await api("GET", "/api/auth/me", undefined, await token("victor", "correct horse"))).admin; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok((await api("GET", "/api/auth/me", undefined, await token("victor", "correct horse"))).admin, `victor was ${JSON.stringify(victor.admin)}`);
+  await page.screenshot({ path: join(SHOTS, "admin.png"), fullPage: true });
+  await context.close();
+}));

@@ -603,3 +603,38 @@ pub async fn contributions(user_id: i64) -> Result<Vec<(Project, usize)>, ApiErr
     counts.sort_by_key(|c| std::cmp::Reverse(c.1));
     Ok(counts)
 }
+
+// ---------------------------------------------------------------------------------------------
+// Admins
+
+/// Accounts, as admins see them.
+pub async fn users(offset: u64) -> Result<Vec<Account>, ApiError> {
+    get_json(&format!("/api/user?limit=50&offset={offset}&orderby=id")).await
+}
+
+pub async fn set_admin(user_id: i64, admin: bool) -> Result<(), ApiError> {
+    let body = serde_json::json!({ "admin": admin });
+    let _: serde_json::Value = request("PUT", &format!("/api/user/{user_id}"), Some(&body)).await?;
+    Ok(())
+}
+
+pub async fn create_category(
+    name: String,
+    short_name: String,
+    description: String,
+) -> Result<Category, ApiError> {
+    let body =
+        serde_json::json!({"name": name, "short_name": short_name, "description": description});
+    request("POST", "/api/category", Some(&body)).await
+}
+
+pub async fn delete_category(id: i64) -> Result<(), ApiError> {
+    request_text("DELETE", &format!("/api/category/{id}"), None).await?;
+    Ok(())
+}
+
+pub async fn set_featured(project_id: i64, featured: bool) -> Result<(), ApiError> {
+    let body = serde_json::json!({ "featured": featured });
+    let _: Project = request("PUT", &format!("/api/project/{project_id}"), Some(&body)).await?;
+    Ok(())
+}

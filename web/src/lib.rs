@@ -15,7 +15,7 @@ use wasm_bindgen::prelude::wasm_bindgen;
 
 use components::{SiteFooter, SiteHeader};
 use pages::{
-    About, AccountPage, Contribute, Home, ImportTasks, Manage, NotFound, ProjectEditorPage,
+    About, AccountPage, Admin, Contribute, Home, ImportTasks, Manage, NotFound, ProjectEditorPage,
     ProjectPage, Section, SignIn, SignUp,
 };
 
@@ -45,6 +45,7 @@ fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <NotFound/> }>
                     <Route path=path!("/") view=Home/>
                     <Route path=path!("/about") view=About/>
+                    <Route path=path!("/admin") view=Admin/>
                     <Route path=path!("/project/new") view=ProjectEditorPage/>
                     <Route path=path!("/project/category/:category") view=Home/>
                     <Route path=path!("/project/:short_name") view=ProjectPage/>

@@ -43,6 +43,7 @@ pub fn SiteHeader() -> impl IntoView {
                         Some(me) => {
                             let href = format!("/account/{}", me.name);
                             view! {
+                                {me.admin.then(|| view! { <a href="/admin">"Admin"</a> })}
                                 <a href=href class="nav-account">{me.name.clone()}</a>
                                 <button type="button" class="link-button"
                                     on:click=move |_| session.sign_out()>"Sign out"</button>

@@ -2,6 +2,7 @@
 
 mod about;
 mod account;
+mod admin;
 mod contribute;
 mod home;
 mod manage;
@@ -11,6 +12,7 @@ mod project;
 
 pub use about::About;
 pub use account::{AccountPage, SignIn, SignUp};
+pub use admin::Admin;
 pub use contribute::Contribute;
 pub use home::Home;
 pub use manage::{Manage, Section};
