@@ -235,6 +235,7 @@ test("an owner's project is answered by a signed-in and an anonymous volunteer",
   await owner.screenshot({ path: join(SHOTS, "results.png"), fullPage: true });
   await owner.getByRole("link", { name: "Statistics" }).click();
   await owner.getByRole("img", { name: /Answers per day: 6/ }).waitFor();
+  await owner.getByRole("img", { name: /now 100% of tasks completed/ }).waitFor();
   await owner.screenshot({ path: join(SHOTS, "stats.png"), fullPage: true });
   await owner.getByRole("link", { name: "Export" }).click();
   const [download] = await Promise.all([
@@ -249,6 +250,15 @@ test("an owner's project is answered by a signed-in and an anonymous volunteer",
   await owner.getByRole("link", { name: "Webhook" }).click();
   await owner.getByText("Signing secret").waitFor();
   await owner.screenshot({ path: join(SHOTS, "webhook.png"), fullPage: true });
+
+  // A task's own page: a preview for its owner, a pointer to Contribute for anyone else.
+  await owner.getByRole("link", { name: "Tasks", exact: true }).click();
+  await owner.getByRole("link", { name: "#1", exact: true }).click();
+  await owner.getByText("answers given here are not stored").waitFor();
+  await owner.frameLocator("iframe.presenter-frame").getByRole("button", { name: "Moon" }).click();
+  await owner.getByText('The answer would be saved as "Moon"').waitFor();
+  await anon.goto(`${base}/project/sunmoon/task/1`);
+  await anon.getByText("This task has all the answers it needs.").waitFor();
 
   // The volunteer's own page shows the api key on demand.
   await volunteer.goto(`${base}/account/victor`);

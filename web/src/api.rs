@@ -638,3 +638,8 @@ pub async fn set_featured(project_id: i64, featured: bool) -> Result<(), ApiErro
     let _: Project = request("PUT", &format!("/api/project/{project_id}"), Some(&body)).await?;
     Ok(())
 }
+
+/// One task (`GET /api/task/{id}`).
+pub async fn task(id: i64) -> Result<Task, ApiError> {
+    get_json(&format!("/api/task/{id}")).await
+}

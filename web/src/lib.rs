@@ -16,7 +16,7 @@ use wasm_bindgen::prelude::wasm_bindgen;
 use components::{SiteFooter, SiteHeader};
 use pages::{
     About, AccountPage, Admin, Contribute, Home, ImportTasks, Manage, NotFound, ProjectEditorPage,
-    ProjectPage, Section, SignIn, SignUp,
+    ProjectPage, Section, SignIn, SignUp, TaskPage,
 };
 
 /// Entry point, run by the generated JS module's `init()`.
@@ -51,6 +51,7 @@ fn App() -> impl IntoView {
                     <Route path=path!("/project/:short_name") view=ProjectPage/>
                     <Route path=path!("/project/:short_name/newtask") view=Contribute/>
                     <Route path=path!("/project/:short_name/update") view=ProjectEditorPage/>
+                    <Route path=path!("/project/:short_name/task/:id") view=TaskPage/>
                     <Route path=path!("/project/:short_name/tasks/import") view=ImportTasks/>
                     <Route path=path!("/project/:short_name/tasks/browse") view=|| view! { <Manage section=Section::Tasks/> }/>
                     <Route path=path!("/project/:short_name/results") view=|| view! { <Manage section=Section::Results/> }/>

@@ -243,3 +243,21 @@ pub fn PresenterFrame(
         ></iframe>
     }
 }
+
+/// Messages of a presenter shown for preview: `task` is shown (again after each answer), and
+/// answers go to `on_answer` instead of the API.
+pub fn preview_handler(
+    frame: NodeRef<Iframe>,
+    task: Value,
+    on_answer: impl Fn(String) + 'static,
+) -> impl Fn(FrameMessage) + 'static {
+    move |message| match message {
+        FrameMessage::Ready | FrameMessage::Next => {
+            post(&frame, &json!({"tessera": "task", "task": task}));
+        }
+        FrameMessage::Save { req, answer, .. } => {
+            on_answer(answer.to_string());
+            post(&frame, &json!({"tessera": "saved", "req": req, "ok": true}));
+        }
+    }
+}

@@ -67,7 +67,7 @@ fn Dashboard(project: Project, section: Section) -> impl IntoView {
         });
     };
     let body = match section {
-        Section::Tasks => view! { <TaskList project_id=pid/> }.into_any(),
+        Section::Tasks => view! { <TaskList project_id=pid base=href.clone()/> }.into_any(),
         Section::Results => view! { <ResultList project_id=pid/> }.into_any(),
         Section::Stats => view! { <StatsCharts project_id=pid/> }.into_any(),
         Section::Export => {
@@ -146,7 +146,7 @@ fn Pager(offset: RwSignal<u64>, count: Signal<usize>) -> impl IntoView {
 }
 
 #[component]
-fn TaskList(project_id: i64) -> impl IntoView {
+fn TaskList(project_id: i64, base: String) -> impl IntoView {
     let state = RwSignal::new(String::new());
     let offset = RwSignal::new(0u64);
     let tasks = LocalResource::new(move || {
@@ -163,13 +163,13 @@ fn TaskList(project_id: i64) -> impl IntoView {
                 <option value="completed">"Completed"</option>
             </select>
         </label>
-        {loaded(tasks, "the tasks", |list| if list.is_empty() {
+        {loaded(tasks, "the tasks", move |list| if list.is_empty() {
             view! { <p class="muted">"No task here yet."</p> }.into_any()
         } else {
             data_table(&["Task", "State", "Answers", "Data"], view! {
                             {list.into_iter().map(|t| view! {
                                 <tr>
-                                    <td>{format!("#{}", t.id)}</td>
+                                    <td><a href=format!("{base}/task/{}", t.id)>{format!("#{}", t.id)}</a></td>
                                     <td><span class=format!("badge badge-{}", t.state)>{t.state.clone()}</span></td>
                                     <td>{format!("{} / {}", t.n_task_runs, t.n_answers)}</td>
                                     <td class="cell-data">{short_json(&t.info)}</td>
@@ -289,6 +289,48 @@ fn BarChart(title: &'static str, points: Vec<(i64, i64)>) -> impl IntoView {
     }
 }
 
+/// Share of tasks completed at the end of each day of the period, as an SVG line.
+#[component]
+fn ProgressChart(completed: Vec<(i64, i64)>, n_completed: i64, n_tasks: i64) -> impl IntoView {
+    let in_period: i64 = completed.iter().map(|p| p.1).sum();
+    let mut done = (n_completed - in_period).max(0);
+    let total = n_tasks.max(1) as f64;
+    let (width, height) = (640.0, 160.0);
+    let step = width / (completed.len().max(2) - 1) as f64;
+    let points: Vec<(f64, f64)> = completed
+        .iter()
+        .enumerate()
+        .map(|(i, (_, n))| {
+            done += n;
+            (
+                i as f64 * step,
+                height - (done as f64 / total).min(1.0) * height,
+            )
+        })
+        .collect();
+    let line = points
+        .iter()
+        .map(|(x, y)| format!("{x:.1},{y:.1}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let area = format!("0,{height} {line} {width},{height}");
+    let pct = (done as f64 / total * 100.0).round();
+    let desc = format!(
+        "Progress over the last {} days, now {pct}% of tasks completed",
+        completed.len()
+    );
+    view! {
+        <figure class="chart">
+            <figcaption>"Progress over time" <span class="muted">{format!(" · {pct}% complete")}</span></figcaption>
+            <svg viewBox=format!("0 0 {width} {}", height + 20.0) role="img" aria-label=desc preserveAspectRatio="none">
+                <polygon class="area" points=area/>
+                <polyline class="line" points=line/>
+                <line x1="0" y1=height x2=width y2=height class="axis"/>
+            </svg>
+        </figure>
+    }
+}
+
 #[component]
 fn StatsCharts(project_id: i64) -> impl IntoView {
     let stats = LocalResource::new(move || api::project_stats_full(project_id));
@@ -305,6 +347,7 @@ fn StatsCharts(project_id: i64) -> impl IntoView {
                         <div><dt>"Seconds per answer"</dt><dd>{format!("{:.1}", s.average_time)}</dd></div>
                         <div><dt>"Estimated completion"</dt><dd>{eta.unwrap_or_else(|| "—".into())}</dd></div>
                     </dl>
+                    <ProgressChart completed=completed.clone() n_completed=s.n_completed_tasks n_tasks=s.n_tasks/>
                     <BarChart title="Answers per day" points=answers/>
                     <BarChart title="Tasks completed per day" points=completed/>
                 }.into_any()

@@ -9,6 +9,7 @@ mod manage;
 mod not_found;
 mod owner;
 mod project;
+mod task;
 
 pub use about::About;
 pub use account::{AccountPage, SignIn, SignUp};
@@ -19,3 +20,4 @@ pub use manage::{Manage, Section};
 pub use not_found::NotFound;
 pub use owner::{ImportTasks, ProjectEditorPage};
 pub use project::ProjectPage;
+pub use task::TaskPage;

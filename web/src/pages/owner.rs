@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use crate::api::{self, Project};
 use crate::components::presenter::{
-    FrameMessage, PresenterFrame, frame_document, post, presenter_for,
+    PresenterFrame, frame_document, presenter_for, preview_handler,
 };
 use crate::components::{ErrorState, route_project};
 use crate::session::use_session;
@@ -222,15 +222,7 @@ fn ProjectEditor(existing: Option<Project>) -> impl IntoView {
     let (previewed, set_previewed) = signal(None::<String>);
     let preview = move || {
         let doc = frame_document(&presenter_for(&presenter_info()));
-        let on_message = move |m: FrameMessage| match m {
-            FrameMessage::Ready | FrameMessage::Next => {
-                post(&frame, &json!({"tessera": "task", "task": sample_task()}))
-            }
-            FrameMessage::Save { req, answer, .. } => {
-                set_previewed.set(Some(answer.to_string()));
-                post(&frame, &json!({"tessera": "saved", "req": req, "ok": true}));
-            }
-        };
+        let on_message = preview_handler(frame, sample_task(), move |a| set_previewed.set(Some(a)));
         view! { <PresenterFrame document=doc frame=frame on_message=on_message/> }
     };
 
