@@ -375,6 +375,17 @@ test("an admin manages categories, featured projects and administrators", () => 
     await new Promise((r) => setTimeout(r, 100));
   }
   assert.ok((await api("GET", "/api/auth/me", undefined, await token("victor", "correct horse"))).admin, `victor was ${JSON.stringify(victor.admin)}`);
+  // Disabling an account stops its sign-ins; enabling it again restores them.
+  const canSignIn = async () => (await fetch(base + "/api/auth/login", {
+    method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ name: "victor", password: "correct horse" }),
+  })).status === 200;
+  await page.getByRole("checkbox", { name: "victor may sign in" }).uncheck();
+  for (let i = 0; i < 50 && (await canSignIn()); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(await canSignIn(), false);
+  await page.getByRole("checkbox", { name: "victor may sign in" }).check();
+  for (let i = 0; i < 50 && !(await canSignIn()); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(await canSignIn(), true);
   await page.screenshot({ path: join(SHOTS, "admin.png"), fullPage: true });
   await context.close();
 }));

@@ -6,6 +6,7 @@ mod m20261127_000001_initial;
 mod m20261127_000002_volunteer_loop;
 mod m20261127_000003_sqlite_fulltext;
 mod m20261127_000004_platform;
+mod m20261127_000005_user_enabled;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_volunteer_loop::Migration),
             Box::new(m20261127_000003_sqlite_fulltext::Migration),
             Box::new(m20261127_000004_platform::Migration),
+            Box::new(m20261127_000005_user_enabled::Migration),
         ]
     }
 }

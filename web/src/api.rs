@@ -253,6 +253,13 @@ pub struct Account {
     pub admin: bool,
     #[serde(default)]
     pub created: Option<String>,
+    /// Admins see it: a disabled account cannot sign in.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -612,8 +619,9 @@ pub async fn users(offset: u64) -> Result<Vec<Account>, ApiError> {
     get_json(&format!("/api/user?limit=50&offset={offset}&orderby=id")).await
 }
 
-pub async fn set_admin(user_id: i64, admin: bool) -> Result<(), ApiError> {
-    let body = serde_json::json!({ "admin": admin });
+/// Sets one admin-only flag of an account (`admin`, `enabled`).
+pub async fn set_user_flag(user_id: i64, flag: &str, on: bool) -> Result<(), ApiError> {
+    let body = serde_json::json!({ flag: on });
     let _: serde_json::Value = request("PUT", &format!("/api/user/{user_id}"), Some(&body)).await?;
     Ok(())
 }

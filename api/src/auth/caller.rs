@@ -94,6 +94,9 @@ impl Caller {
                 found.filter(|u| bool::from(u.api_key.as_bytes().ct_eq(key.as_bytes())))
             }
         };
+        if user.as_ref().is_some_and(|u| !u.enabled) {
+            return Err(crate::domain::accounts::disabled());
+        }
         Ok(Self {
             user: user.map(Arc::new),
             ip,

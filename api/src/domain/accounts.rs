@@ -81,6 +81,7 @@ pub async fn register(state: &AppState, acc: NewAccount) -> ApiResult<user::Mode
         pro: Set(false),
         privacy_mode: Set(true),
         restrict: Set(false),
+        enabled: Set(true),
         category: Set(None),
         flags: Set(None),
         ckan_api: Set(None),
@@ -110,6 +111,11 @@ pub async fn register(state: &AppState, acc: NewAccount) -> ApiResult<user::Mode
 /// as long as a wrong password.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Hc8mGGk4cKD5DmVJSbsWwWShs0bX7ARm/XMmXvmBmzk";
 
+/// Why a disabled account's credentials are refused.
+pub fn disabled() -> ApiError {
+    ApiError::Unauthorized(Some("This account is disabled".into()))
+}
+
 pub async fn login(state: &AppState, login: &str, pass: String) -> ApiResult<user::Model> {
     let login = login.trim();
     let found = user::Entity::find()
@@ -126,6 +132,7 @@ pub async fn login(state: &AppState, login: &str, pass: String) -> ApiResult<use
         .unwrap_or_else(|| DUMMY_HASH.into());
     let ok = password::verify(pass, stored).await;
     match found {
+        Some(u) if ok && !u.enabled => Err(disabled()),
         Some(u) if ok => Ok(u),
         _ => Err(ApiError::Unauthorized(Some(
             "Invalid name, e-mail address or password".into(),

@@ -866,6 +866,7 @@ pub struct User;
 /// for anyone else).
 const ADMIN_ONLY_USER_KEYS: &[&str] = &[
     "admin",
+    "enabled",
     "pro",
     "restrict",
     "valid_email",
@@ -934,6 +935,11 @@ impl Resource for User {
         {
             return Err(ApiError::BadRequest("Reserved keys in payload".into()));
         }
+        if is_self && body.get("enabled").and_then(Json::as_bool) == Some(false) {
+            return Err(ApiError::BadRequest(
+                "You cannot disable your own account".into(),
+            ));
+        }
         empty_to_null(body, &["name", "email_addr"]);
         Ok(())
     }
@@ -963,6 +969,7 @@ pub fn shape_user(caller: &Caller, m: &user::Model) -> Map<String, Json> {
         map.insert("pro".into(), json!(m.pro));
         map.insert("privacy_mode".into(), json!(m.privacy_mode));
         map.insert("restrict".into(), json!(m.restrict));
+        map.insert("enabled".into(), json!(m.enabled));
         for key in ["n_answers", "registered_ago", "rank", "score"] {
             map.insert(key.into(), Json::Null);
         }

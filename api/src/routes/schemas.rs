@@ -176,6 +176,8 @@ pub struct User {
     pub privacy_mode: Option<bool>,
     /// Admins only.
     pub restrict: Option<bool>,
+    /// Admins only: a disabled account cannot sign in or use its api key or tokens.
+    pub enabled: Option<bool>,
     /// Only in `/api/auth/me` and account responses.
     #[oai(read_only)]
     pub api_key: Option<String>,

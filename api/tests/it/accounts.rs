@@ -213,7 +213,74 @@ async fn no_privilege_escalation_or_hash_leak(app: TestApp) {
         .err(405, "MethodNotAllowed");
 }
 
+/// A disabled account cannot sign in, nor use its api key or a token it got before.
+async fn admins_disable_accounts(app: TestApp) {
+    let admin = app.register("root").await;
+    let bob = app.register("bob").await;
+    let login = json!({"name": "bob", "password": "correct horse"});
+    let token = app.post("/api/auth/login", None, login.clone()).await.ok()["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let with_token = |path: &str| {
+        app.client
+            .get(format!("{}{path}", app.base))
+            .bearer_auth(&token)
+            .send()
+    };
+    // Only admins, and never their own account.
+    app.put(
+        &format!("/api/user/{}", bob.id),
+        Some(&bob),
+        json!({"enabled": false}),
+    )
+    .await
+    .err(400, "BadRequest");
+    app.put(
+        &format!("/api/user/{}", admin.id),
+        Some(&admin),
+        json!({"enabled": false}),
+    )
+    .await
+    .err(400, "BadRequest");
+    let off = app
+        .put(
+            &format!("/api/user/{}", bob.id),
+            Some(&admin),
+            json!({"enabled": false}),
+        )
+        .await;
+    assert_eq!(off.ok()["enabled"], false);
+    app.get("/api/auth/me", Some(&bob))
+        .await
+        .err(401, "Unauthorized");
+    let refused = app.post("/api/auth/login", None, login.clone()).await;
+    assert_eq!(
+        refused.err(401, "Unauthorized")["exception_msg"],
+        "This account is disabled"
+    );
+    assert_eq!(
+        with_token("/api/auth/me").await.expect("request").status(),
+        401
+    );
+    // Back on: everything works again.
+    app.put(
+        &format!("/api/user/{}", bob.id),
+        Some(&admin),
+        json!({"enabled": true}),
+    )
+    .await
+    .ok();
+    app.get("/api/auth/me", Some(&bob)).await.ok();
+    app.post("/api/auth/login", None, login).await.ok();
+    assert_eq!(
+        with_token("/api/auth/me").await.expect("request").status(),
+        200
+    );
+}
+
 on_both!(
+    admins_disable_accounts,
     register_login_me,
     api_key_rotation,
     registration_errors,

@@ -55,11 +55,20 @@ fn Users() -> impl IntoView {
                         <thead><tr>
                             <th scope="col">"Name"</th><th scope="col">"E-mail"</th>
                             <th scope="col">"Joined"</th><th scope="col">"Administrator"</th>
+                            <th scope="col">"Enabled"</th>
                         </tr></thead>
                         <tbody>
                             {users.into_iter().map(|u| {
                                 let id = u.id;
                                 let label = format!("{} is an administrator", u.name);
+                                let enabled_label = format!("{} may sign in", u.name);
+                                let flag = move |flag: &'static str| move |ev: leptos::ev::Event| {
+                                    let on = event_target_checked(&ev);
+                                    spawn_local(async move {
+                                        outcome(api::set_user_flag(id, flag, on).await, set_error);
+                                        list.refetch();
+                                    });
+                                };
                                 view! {
                                     <tr>
                                         <td><a href=format!("/account/{}", u.name)>{u.name.clone()}</a></td>
@@ -67,13 +76,11 @@ fn Users() -> impl IntoView {
                                         <td>{u.created.as_deref().map(format_date).unwrap_or_default()}</td>
                                         <td>
                                             <input type="checkbox" aria-label=label prop:checked=u.admin
-                                                on:change=move |ev| {
-                                                    let on = event_target_checked(&ev);
-                                                    spawn_local(async move {
-                                                        outcome(api::set_admin(id, on).await, set_error);
-                                                        list.refetch();
-                                                    });
-                                                }/>
+                                                on:change=flag("admin")/>
+                                        </td>
+                                        <td>
+                                            <input type="checkbox" aria-label=enabled_label prop:checked=u.enabled
+                                                on:change=flag("enabled")/>
                                         </td>
                                     </tr>
                                 }

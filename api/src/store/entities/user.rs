@@ -18,6 +18,8 @@ pub struct Model {
     pub pro: bool,
     pub privacy_mode: bool,
     pub restrict: bool,
+    /// False: the account cannot sign in or use its api key or tokens.
+    pub enabled: bool,
     pub category: Option<i32>,
     pub flags: Option<i32>,
     pub ckan_api: Option<String>,
