@@ -260,6 +260,13 @@ test("an owner's project is answered by a signed-in and an anonymous volunteer",
   await anon.goto(`${base}/project/sunmoon/task/1`);
   await anon.getByText("This task has all the answers it needs.").waitFor();
 
+  // Raising the redundancy reopens the completed tasks.
+  await owner.goto(`${base}/project/sunmoon/tasks/browse`);
+  await owner.getByLabel("Answers per task").fill("3");
+  await owner.getByRole("button", { name: "Apply to all tasks" }).click();
+  await owner.getByText("Done: 3 tasks now ask for 3 answers.").waitFor();
+  assert.equal((await api("GET", `/api/projectstats/${project.id}`)).n_completed_tasks, 0);
+
   // The volunteer's own page shows the api key on demand.
   await volunteer.goto(`${base}/account/victor`);
   await volunteer.getByRole("button", { name: "Show" }).click();
@@ -326,6 +333,19 @@ test("a PYBOSSA-style presenter runs in the sandbox and cannot reach the app's t
   assert.ok(!JSON.stringify(found).includes(stored), "the token never reaches the presenter");
   await context.close();
 }));
+
+test("pages fit a phone's screen", async () => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
+  const page = await context.newPage();
+  for (const [path, shot] of [["/", "phone-home"], ["/project/sunmoon", "phone-project"], ["/project/sunmoon/newtask", "phone-contribute"], ["/account/signin", "phone-sign-in"]]) {
+    await page.goto(base + path);
+    await page.locator("main h1, main h2").first().waitFor();
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `${path} is ${overflow}px wider than the screen`);
+    await page.screenshot({ path: join(SHOTS, `${shot}.png`), fullPage: true });
+  }
+  await context.close();
+});
 
 test("deep links and unknown paths load the app", async () => {
   const context = await browser.newContext();

@@ -651,3 +651,35 @@ pub async fn set_featured(project_id: i64, featured: bool) -> Result<(), ApiErro
 pub async fn task(id: i64) -> Result<Task, ApiError> {
     get_json(&format!("/api/task/{id}")).await
 }
+
+/// Sets `n_answers` on every task of a project whose redundancy differs (as `pbs
+/// update-task-redundancy` does); `progress` gets the tasks changed so far. A task that now has
+/// enough answers completes; one that no longer has reopens.
+pub async fn set_redundancy(
+    project_id: i64,
+    n_answers: i64,
+    progress: impl Fn(usize),
+) -> Result<usize, ApiError> {
+    let mut changed = 0;
+    let mut last_id = 0;
+    loop {
+        let page: Vec<TaskRow> = get_json(&format!(
+            "/api/task?all=1&project_id={project_id}&limit=100&last_id={last_id}"
+        ))
+        .await?;
+        let Some(last) = page.last() else {
+            return Ok(changed);
+        };
+        last_id = last.id;
+        for task in page.iter().filter(|t| t.n_answers != n_answers) {
+            let body = serde_json::json!({ "n_answers": n_answers });
+            let _: serde_json::Value =
+                request("PUT", &format!("/api/task/{}", task.id), Some(&body)).await?;
+            changed += 1;
+            progress(changed);
+        }
+        if page.len() < 100 {
+            return Ok(changed);
+        }
+    }
+}

@@ -147,6 +147,8 @@ fn Pager(offset: RwSignal<u64>, count: Signal<usize>) -> impl IntoView {
 
 #[component]
 fn TaskList(project_id: i64, base: String) -> impl IntoView {
+    let redundancy = RwSignal::new("3".to_owned());
+    let (status, set_status) = signal(None::<String>);
     let state = RwSignal::new(String::new());
     let offset = RwSignal::new(0u64);
     let tasks = LocalResource::new(move || {
@@ -154,7 +156,35 @@ fn TaskList(project_id: i64, base: String) -> impl IntoView {
         api::tasks(project_id, (!s.is_empty()).then_some(s), offset.get())
     });
     let count = Signal::derive(move || tasks.get().and_then(Result::ok).map_or(0, |t| t.len()));
+    let apply = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Ok(n) = redundancy.get_untracked().trim().parse::<i64>() else {
+            set_status.set(Some("Answers per task must be a whole number.".into()));
+            return;
+        };
+        set_status.set(Some("Updating…".into()));
+        spawn_local(async move {
+            let done = api::set_redundancy(project_id, n, |k| {
+                set_status.set(Some(format!("{k} tasks updated…")));
+            })
+            .await;
+            set_status.set(Some(match done {
+                Ok(k) => format!("Done: {k} tasks now ask for {n} answers."),
+                Err(e) => e.to_string(),
+            }));
+            tasks.refetch();
+        });
+    };
     view! {
+        <form class="inline-form" on:submit=apply>
+            <label class="field inline">
+                <span>"Answers per task"</span>
+                <input type="number" min="1" max="1000" prop:value=redundancy
+                    on:input=move |ev| redundancy.set(event_target_value(&ev))/>
+            </label>
+            <button type="submit" class="button button-quiet">"Apply to all tasks"</button>
+            <span role="status" class="muted">{move || status.get()}</span>
+        </form>
         <label class="field inline">
             <span>"Show"</span>
             <select on:change=move |ev| { state.set(event_target_value(&ev)); offset.set(0); }>
