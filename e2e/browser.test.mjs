@@ -334,6 +334,45 @@ test("a PYBOSSA-style presenter runs in the sandbox and cannot reach the app's t
   await context.close();
 }));
 
+test("a volunteer signs up and contributes with the keyboard alone", () => withPages("keyboard", async (open) => {
+  const context = await browser.newContext();
+  const page = await open(context);
+  const tabTo = async (check, what) => {
+    for (let i = 0; i < 40; i++) {
+      await page.keyboard.press("Tab");
+      if (await page.evaluate(check)) return;
+    }
+    throw new Error(`Tab never reached ${what}`);
+  };
+  await page.goto(base + "/account/register");
+  await tabTo(() => document.activeElement?.getAttribute("autocomplete") === "username", "the user name");
+  await page.keyboard.type("kim");
+  await page.keyboard.press("Tab");
+  await page.keyboard.type("Kim Keys");
+  await page.keyboard.press("Tab");
+  await page.keyboard.type("kim@example.org");
+  await page.keyboard.press("Tab");
+  await page.keyboard.type("correct horse");
+  await page.keyboard.press("Enter");
+  await page.getByRole("link", { name: "kim" }).waitFor();
+
+  await page.goto(base + "/project/sunmoon");
+  await tabTo(() => document.activeElement?.textContent === "Contribute", "Contribute");
+  await page.keyboard.press("Enter");
+  await page.waitForURL(/\/newtask$/);
+  const frame = page.frameLocator("iframe.presenter-frame");
+  await frame.getByRole("button", { name: "Sun" }).waitFor();
+  // Into the sandboxed frame, then Enter on the first choice, task after task.
+  await tabTo(() => document.activeElement?.tagName === "IFRAME", "the task");
+  for (let answered = 1; answered <= 3; answered++) {
+    await frame.getByRole("button", { name: "Sun" }).and(frame.locator(":focus")).waitFor();
+    await page.keyboard.press("Enter");
+    await page.locator(".contribute-head p").filter({ hasText: `${answered} answered` }).waitFor();
+  }
+  await page.getByRole("heading", { name: "Thank you!" }).waitFor();
+  await context.close();
+}));
+
 test("pages fit a phone's screen", async () => {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
   const page = await context.newPage();
@@ -345,6 +384,59 @@ test("pages fit a phone's screen", async () => {
     await page.screenshot({ path: join(SHOTS, `${shot}.png`), fullPage: true });
   }
   await context.close();
+});
+
+// WCAG relative luminance and contrast of two "rgb(r, g, b)" colours.
+function contrast(a, b) {
+  const lum = (c) => {
+    const [r, g, bl] = c.match(/[\d.]+/g).slice(0, 3).map(Number).map((v) => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * bl;
+  };
+  const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x);
+  return (hi + 0.05) / (lo + 0.05);
+}
+
+test("text has enough contrast in the light and the dark theme", async () => {
+  for (const colorScheme of ["light", "dark"]) {
+    const context = await browser.newContext({ colorScheme });
+    const page = await context.newPage();
+    for (const path of ["/", "/project/sunmoon", "/account/signin"]) {
+      await page.goto(base + path);
+      await page.locator("main h1, main h2").first().waitFor();
+      // Every visible text element: its colour against the first opaque background behind it.
+      const pairs = await page.evaluate(() => {
+        const out = [];
+        for (const el of document.querySelectorAll("main *, header *")) {
+          const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+          const box = el.getBoundingClientRect();
+          if (!own || box.width === 0 || getComputedStyle(el).visibility === "hidden") continue;
+          let bg = null;
+          let image = false;
+          for (let e = el; e && !bg && !image; e = e.parentElement) {
+            const style = getComputedStyle(e);
+            // Text over a gradient or picture (thumbnail tiles) cannot be measured this way.
+            image = style.backgroundImage !== "none";
+            const c = style.backgroundColor;
+            if (c && !/rgba\(.*,\s*0\)$/.test(c) && c !== "transparent") bg = c;
+          }
+          if (image && !bg) continue;
+          bg ??= getComputedStyle(document.body).backgroundColor;
+          out.push({ text: el.textContent.trim().slice(0, 40), color: getComputedStyle(el).color, bg });
+        }
+        return out;
+      });
+      assert.ok(pairs.length > 5, `texts found on ${path}`);
+      for (const p of pairs) {
+        const ratio = contrast(p.color, p.bg);
+        assert.ok(ratio >= 4.5, `${colorScheme} ${path}: "${p.text}" ${p.color} on ${p.bg} is ${ratio.toFixed(2)}:1`);
+      }
+    }
+    await page.screenshot({ path: join(SHOTS, `theme-${colorScheme}.png`), fullPage: true });
+    await context.close();
+  }
 });
 
 test("deep links and unknown paths load the app", async () => {

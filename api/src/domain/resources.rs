@@ -3,7 +3,7 @@
 
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait,
-    QueryFilter, QuerySelect,
+    QueryFilter, QueryOrder, QuerySelect, Set,
     sea_query::{Expr, ExprTrait, Query, SelectStatement},
 };
 use serde_json::{Map, Value as Json, json};
@@ -338,17 +338,36 @@ impl Resource for Project {
                 }
             }
             None => {
-                let first = category::Entity::find()
-                    .select_only()
-                    .column(category::Column::Id)
-                    .into_tuple::<i32>()
-                    .one(&ctx.state.db)
-                    .await?
-                    .ok_or_else(|| {
-                        ApiError::BadRequest(
-                            "category_id does not exist: create a category first".into(),
-                        )
-                    })?;
+                let first = match first_category(&ctx.state.db).await? {
+                    Some(id) => id,
+                    None => {
+                        // A fresh site: its first project gets a general category instead of
+                        // an error (concurrent first projects share it: names are unique).
+                        let general = category::ActiveModel {
+                            name: Set("General".into()),
+                            short_name: Set("general".into()),
+                            description: Set("Projects of every kind".into()),
+                            created: Set(now()),
+                            info: Set(Some(json!({}))),
+                            ..Default::default()
+                        };
+                        match category::Entity::insert(general)
+                            .on_conflict(
+                                sea_orm::sea_query::OnConflict::column(category::Column::ShortName)
+                                    .do_nothing()
+                                    .to_owned(),
+                            )
+                            .exec_without_returning(&ctx.state.db)
+                            .await
+                        {
+                            Ok(_) | Err(sea_orm::DbErr::RecordNotInserted) => {}
+                            Err(e) => return Err(e.into()),
+                        }
+                        first_category(&ctx.state.db)
+                            .await?
+                            .ok_or_else(|| ApiError::internal("no category after creating one"))?
+                    }
+                };
                 body.insert("category_id".into(), json!(first));
             }
         }
@@ -680,6 +699,16 @@ impl Resource for Task {
         }
         touch_project(txn, m.project_id).await
     }
+}
+
+async fn first_category(db: &impl ConnectionTrait) -> ApiResult<Option<i32>> {
+    Ok(category::Entity::find()
+        .select_only()
+        .column(category::Column::Id)
+        .order_by_asc(category::Column::Id)
+        .into_tuple::<i32>()
+        .one(db)
+        .await?)
 }
 
 /// PYBOSSA refreshes `project.updated` whenever one of its tasks or answers changes.

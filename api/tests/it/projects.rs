@@ -269,7 +269,24 @@ async fn update_and_delete(app: TestApp) {
     app.delete(&path, Some(&owner)).await.err(404, "NotFound");
 }
 
+/// On a fresh site the first project needs no category made beforehand.
+async fn first_project_gets_a_general_category(app: TestApp) {
+    let owner = app.register("first").await;
+    let project = app.project(&owner, "first-project").await;
+    let p = app
+        .get(&format!("/api/project/{project}"), Some(&owner))
+        .await;
+    let category = p.ok()["category_id"].as_i64().expect("a category");
+    let c = app.get(&format!("/api/category/{category}"), None).await;
+    assert_eq!(c.ok()["short_name"], "general");
+    // Later projects use it too; no second one is made.
+    app.project(&owner, "second-project").await;
+    let all = app.get("/api/category", None).await;
+    assert_eq!(all.ok().as_array().map(Vec::len), Some(1));
+}
+
 on_both!(
+    first_project_gets_a_general_category,
     create_and_validate,
     drafts_visibility_and_owner_context,
     update_and_delete
