@@ -56,3 +56,38 @@ async fn checked_in_spec_matches_the_code() {
         .expect("docs");
     assert_eq!(docs.status().as_u16(), 200);
 }
+
+/// `{anything}` path segments as `{}`, so `/project/{id}` and `/project/{project_id}` compare equal.
+fn normalise(path: &str) -> String {
+    path.split('/')
+        .map(|seg| if seg.starts_with('{') { "{}" } else { seg })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Every API path the web app calls is in the spec: a change to the spec that would break the
+/// app fails here, before any browser runs.
+#[test]
+fn the_web_app_calls_only_documented_paths() {
+    let spec = tessera_api::app::openapi_yaml();
+    let documented: std::collections::HashSet<String> = spec
+        .lines()
+        .filter_map(|l| l.strip_prefix("  /")?.strip_suffix(':'))
+        .map(|p| normalise(&format!("/{p}")))
+        .collect();
+    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../web/src/api.rs"))
+        .expect("web/src/api.rs");
+    let mut called = Vec::new();
+    for literal in source.split('"').skip(1).step_by(2) {
+        if let Some(rest) = literal.strip_prefix("/api/") {
+            let path = rest.split('?').next().unwrap_or(rest);
+            called.push(normalise(&format!("/{}", path.trim_end_matches('/'))));
+        }
+    }
+    assert!(called.len() > 15, "found the app's API calls: {called:?}");
+    let missing: Vec<&String> = called.iter().filter(|p| !documented.contains(*p)).collect();
+    assert!(
+        missing.is_empty(),
+        "the web app calls undocumented paths: {missing:?}"
+    );
+}
