@@ -141,31 +141,22 @@ async fn export(
     bar.set_message(format!("exporting {}", spec.table.name()));
     let path = output.unwrap_or_else(|| spec.file_name(project.id, &project.short_name).into());
     let progress = |n: u64| bar.set_position(n);
-    let rows = if path.as_os_str() == "-" {
+    let out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = if path.as_os_str() == "-" {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-        let out = tokio::io::BufWriter::new(tokio::io::stdout());
-        tessera_api::domain::export::write(
-            &db,
-            project.id,
-            &project.short_name,
-            spec,
-            out,
-            &progress,
-        )
-        .await?
+        Box::new(tokio::io::stdout())
     } else {
-        let file = tokio::fs::File::create(&path).await?;
-        let out = tokio::io::BufWriter::new(file);
-        tessera_api::domain::export::write(
-            &db,
-            project.id,
-            &project.short_name,
-            spec,
-            out,
-            &progress,
-        )
-        .await?
+        Box::new(tokio::fs::File::create(&path).await?)
     };
+    let out = tokio::io::BufWriter::new(out);
+    let rows = tessera_api::domain::export::write(
+        &db,
+        project.id,
+        &project.short_name,
+        spec,
+        out,
+        &progress,
+    )
+    .await?;
     bar.finish_and_clear();
     let peak = peak_memory_kb().map_or_else(String::new, |k| format!(" (peak memory {k} kB)"));
     eprintln!("exported {rows} rows to {}{peak}", path.display());
