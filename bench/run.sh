@@ -4,7 +4,9 @@
 # latency as projects and volunteer histories grow. Prints a Markdown table.
 #
 # Env: BENCH_TASKS (100000), BENCH_VOLUNTEERS (64), BENCH_SECONDS (20), BENCH_BIG (1000000),
-#      TEST_POSTGRES_URL, TEST_REDIS_URL, CARGO_TARGET_DIR.
+#      TEST_POSTGRES_URL, TEST_REDIS_URL, CARGO_TARGET_DIR;
+#      BENCH_SERVER (another `tessera` binary, to compare builds), BENCH_LOOP_ONLY=1 (print the
+#      loop's figures as JSON and stop), BENCH_KEEP_DB=1 (leave the database for EXPLAIN).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,7 +31,8 @@ server=""
 say() { printf '==> %s\n' "$*" >&2; }
 cleanup() {
     [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-    psql -q "$PG" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+    [ -n "${BENCH_KEEP_DB:-}" ] && echo "kept database $db" >&2 ||
+        psql -q "$PG" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
     psql -q "$PG" -c "DROP DATABASE IF EXISTS $pgb WITH (FORCE)" >/dev/null 2>&1 || true
     redis-cli -u "$REDIS" --scan --pattern "${prefix}*" | xargs -r -n 500 redis-cli -u "$REDIS" del >/dev/null 2>&1 || true
     [ -n "${BENCH_KEEP_LOG:-}" ] && cp "$work/server.log" "$BENCH_KEEP_LOG"
@@ -41,9 +44,11 @@ json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
 psql -q "$PG" -c "CREATE DATABASE $db" >/dev/null
 say "starting tessera (release) on PostgreSQL + Redis"
-DATABASE_URL="$dburl" REDIS_URL="$REDIS" REDIS_KEY_PREFIX="$prefix" TESSERA_ADDR="127.0.0.1:$port" \
+# Loopback: no TLS, for the API as for pgbench (PGSSLMODE below); TLS to a local socket only
+# burns both sides' CPU.
+DATABASE_URL="$dburl?sslmode=disable" REDIS_URL="$REDIS" REDIS_KEY_PREFIX="$prefix" TESSERA_ADDR="127.0.0.1:$port" \
     TESSERA_DATA_DIR="$work" TESSERA_WEB_DIR="$work/none" TESSERA_SECRET=bench TESSERA_RATE_LIMIT=0 RUST_LOG=${BENCH_LOG:-warn} \
-    "$bin/tessera" serve >"$work/server.log" 2>&1 &
+    "${BENCH_SERVER:-$bin/tessera}" serve >"$work/server.log" 2>&1 &
 server=$!
 for _ in $(seq 100); do curl -sf "$base/health/ready" >/dev/null && break; sleep 0.2; done
 
@@ -73,6 +78,10 @@ read -r loop_id loop_token < <(project loop "$TASKS")
 say "loop: $VOLS volunteers for ${SECS}s"
 loop=$("$bin/tessera-bench" --base "$base" --project "$loop_id" --token "$loop_token" \
     loop --volunteers "$VOLS" --seconds "$SECS" --server-pid "$server")
+if [ -n "${BENCH_LOOP_ONLY:-}" ]; then
+    echo "$loop"
+    exit 0
+fi
 
 say "newtask latency at 10k and $BIG tasks"
 read -r small_id small_token < <(project small 10000)
@@ -98,7 +107,7 @@ server=""
 say "pgbench -N with $VOLS clients for ${SECS}s"
 psql -q "$PG" -c "CREATE DATABASE $pgb" >/dev/null
 pgbench -q -i -s 10 "${PG%/*}/$pgb" >/dev/null 2>&1
-tps=$(pgbench -N -n -c "$VOLS" -j 2 -T "$SECS" "${PG%/*}/$pgb" 2>/dev/null | awk '/^tps/ {print $3; exit}')
+tps=$(PGSSLMODE=disable pgbench -N -n -c "$VOLS" -j 2 -T "$SECS" "${PG%/*}/$pgb" 2>/dev/null | awk '/^tps/ {print $3; exit}')
 
 python3 - "$loop" "$nt_small" "$nt_big" "$nt_new" "$nt_vet" "$tps" "$TASKS" "$BIG" <<'PY'
 import json, sys
