@@ -52,6 +52,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         kv,
         config,
         jobs_wake: tokio::sync::Notify::new(),
+        projects: Default::default(),
     }))
 }
 

@@ -18,6 +18,8 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     /// Wakes this process's workers when it enqueues a job (others find it by polling).
     pub jobs_wake: tokio::sync::Notify,
+    /// Project rows the volunteer loop reads, kept for a second.
+    pub projects: crate::domain::cache::ProjectRows,
 }
 
 impl AppState {

@@ -7,6 +7,7 @@ mod m20261127_000002_volunteer_loop;
 mod m20261127_000003_sqlite_fulltext;
 mod m20261127_000004_platform;
 mod m20261127_000005_user_enabled;
+mod m20261127_000006_counter_shards;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_sqlite_fulltext::Migration),
             Box::new(m20261127_000004_platform::Migration),
             Box::new(m20261127_000005_user_enabled::Migration),
+            Box::new(m20261127_000006_counter_shards::Migration),
         ]
     }
 }

@@ -9,8 +9,9 @@
 use std::time::Duration;
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, FromQueryResult, IntoActiveModel, NotSet, QueryFilter, QueryOrder, QuerySelect,
+    Set, Statement,
     sea_query::{Expr, ExprTrait},
 };
 use serde_json::{Value as Json, json};
@@ -39,6 +40,15 @@ pub struct NewAnswer {
     pub media_url: Option<String>,
 }
 
+/// The task an answer is for, and the project it is said to belong to. The answer's
+/// transaction only counts it for a task of that project, so the caller need not read the task
+/// first.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskRef {
+    pub id: i32,
+    pub project_id: i32,
+}
+
 fn first_request() -> ApiError {
     ApiError::forbidden("You must request a task first!")
 }
@@ -62,10 +72,53 @@ async fn existing_answer(
         .await?)
 }
 
+/// Why an answer was not taken, in PYBOSSA's order: no such task, a task of another project;
+/// with an idempotency key, the answer already taken; then, if the answer got as far as being
+/// `counted`, a second answer by this volunteer (403) or a task with all its answers (409),
+/// else a task never handed out.
+async fn refusal(
+    state: &AppState,
+    task: TaskRef,
+    volunteer: &Volunteer,
+    idempotency: Option<&str>,
+    counted: bool,
+) -> ApiResult<task_run::Model> {
+    let found = task::Entity::find_by_id(task.id)
+        .select_only()
+        .column(task::Column::ProjectId)
+        .into_tuple::<i32>()
+        .one(&state.db)
+        .await?;
+    match found {
+        None => return Err(ApiError::forbidden("Invalid task_id")),
+        Some(p) if p != task.project_id => return Err(ApiError::forbidden("Invalid project_id")),
+        Some(_) => {}
+    }
+    match existing_answer(&state.db, task.id, volunteer).await? {
+        Some(run) if idempotency.is_some() => Ok(run),
+        _ if !counted => Err(first_request()),
+        Some(_) => Err(ApiError::Forbidden(None)),
+        None => Err(ApiError::Conflict(
+            "This task already has all the answers it needs".into(),
+        )),
+    }
+}
+
+/// What an answer's statement counted.
+struct Counted {
+    run: task_run::Model,
+    /// The task after the answer; `completed` when this answer was its last.
+    task: task::Model,
+    /// The volunteer's first answer in the project.
+    newcomer: bool,
+    /// The project's webhook URL as committed (the cached project row may be a second old).
+    webhook: Option<Option<String>>,
+}
+
 pub async fn submit(
     state: &AppState,
     project: &project::Model,
-    task: &task::Model,
+    task: TaskRef,
     volunteer: &Volunteer,
     answer: NewAnswer,
     idempotency: Option<&str>,
@@ -87,121 +140,72 @@ pub async fn submit(
     {
         return Ok(run);
     }
-    let stamp = state.kv.get(&stamp_key(task.id, volunteer)).await;
-    let requested = match stamp {
+    let requested = match state.kv.get(&stamp_key(task.id, volunteer)).await {
         Ok(Some(at)) => at,
-        Ok(None) => {
-            if idempotency.is_some()
-                && let Some(run) = existing_answer(&state.db, task.id, volunteer).await?
-            {
-                return Ok(run);
-            }
-            return Err(first_request());
-        }
+        Ok(None) => return refusal(state, task, volunteer, idempotency, false).await,
         // The store is down: take the answer, dated now (the database still guards it).
         Err(()) => now(),
     };
     if Scheduler::of(project) == Scheduler::Locked && !state.kv.holds(task.id, &volunteer.key).await
     {
-        return Err(first_request());
+        return refusal(state, task, volunteer, idempotency, false).await;
     }
 
-    let txn = crate::store::begin_write(&state.db).await?;
-    let inserted = task_run::ActiveModel {
-        created: Set(requested),
-        project_id: Set(project.id),
-        task_id: Set(task.id),
-        user_id: Set(volunteer.user_id),
-        user_ip: Set(volunteer.user_ip.clone()),
-        finish_time: Set(now()),
-        timeout: Set(None),
-        calibration: Set(None),
-        external_uid: Set(volunteer.external_uid.clone()),
-        media_url: Set(answer.media_url),
-        info: Set(answer.info),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await;
-    let run = match inserted {
-        Ok(run) => run,
-        Err(e) => {
-            txn.rollback().await.ok();
-            return match ApiError::from(e) {
-                ApiError::Integrity(_) => match (
-                    idempotency,
-                    existing_answer(&state.db, task.id, volunteer).await?,
-                ) {
-                    (Some(_), Some(run)) => Ok(run),
-                    _ => Err(ApiError::Forbidden(None)),
-                },
-                other => Err(other),
-            };
-        }
-    };
-    // Count the answer only while the task still needs one; the row lock this takes orders
-    // concurrent answers to the same task.
-    let counted = task::Entity::update_many()
-        .col_expr(
-            task::Column::NTaskRuns,
-            Expr::col(task::Column::NTaskRuns).add(1),
-        )
-        .filter(task::Column::Id.eq(task.id))
-        .filter(task::Column::State.eq("ongoing"))
-        .filter(Expr::col(task::Column::NTaskRuns).lt(Expr::col(task::Column::NAnswers)))
-        .exec_with_returning(&txn)
-        .await?;
-    let Some(current) = counted.into_iter().next() else {
-        txn.rollback().await.ok();
-        state.kv.release(task.id, &volunteer.key).await;
-        return Err(ApiError::Conflict(
-            "This task already has all the answers it needs".into(),
-        ));
-    };
-    let completed = current.n_task_runs >= current.n_answers;
-    // One shard for every counter change of this answer (see `counters::add_to_shard`); the
-    // counters go before the statistics rows so a recount holding the counters waits here.
+    let finished = now();
     let shard = counters::random_shard();
-    let mut delta = Delta {
-        task_runs: 1,
-        answer_ms: stats::answer_ms(&run.created, &run.finish_time),
-        ..Delta::default()
+    let hour = chrono::Utc::now().timestamp() / 3600;
+    let row = task_run::Model {
+        id: 0,
+        created: requested,
+        project_id: task.project_id,
+        task_id: task.id,
+        user_id: volunteer.user_id,
+        user_ip: volunteer.user_ip.clone(),
+        finish_time: finished,
+        timeout: None,
+        calibration: None,
+        external_uid: volunteer.external_uid.clone(),
+        media_url: answer.media_url,
+        info: answer.info,
     };
-    let result = if completed {
-        delta.completed_tasks = 1;
-        delta.results = 1;
-        Some(complete(&txn, &current).await?)
-    } else {
-        None
-    };
-    counters::add_to_shard(&txn, project.id, shard, delta).await?;
-    let newcomer = stats::record_answer(
-        &txn,
-        project.id,
-        shard,
-        volunteer,
-        &run.finish_time,
-        completed,
-    )
-    .await?;
-    counters::add_to_shard(&txn, project.id, shard, newcomer).await?;
-    let events = webhooks::on_answer(
-        &txn,
-        state.config.webhook_attempts,
+    let answer_ms = stats::answer_ms(&row.created, &row.finish_time);
+    let ctx = Recording {
+        state,
         project,
-        webhooks::AnswerEvents {
-            run: &run,
-            completed: result.as_ref().map(|r| (&current, r)),
-        },
-    )
-    .await?;
-    txn.commit().await?;
+        volunteer,
+        shard,
+        hour,
+        answer_ms,
+    };
+    let taken = match take(&ctx, row).await {
+        Ok(Some(taken)) => taken,
+        Ok(None) => {
+            state.kv.release(task.id, &volunteer.key).await;
+            return refusal(state, task, volunteer, idempotency, true).await;
+        }
+        // One answer per volunteer per task (the unique indexes).
+        Err(ApiError::Integrity(_)) => {
+            return refusal(state, task, volunteer, idempotency, true).await;
+        }
+        Err(e) => return Err(e),
+    };
+    let Taken {
+        run,
+        completed,
+        events,
+        webhook,
+    } = taken;
     state.metrics.answers.inc();
     if events > 0 {
         state.jobs_wake.notify_one();
     }
     if completed {
         state.metrics.tasks_completed.inc();
+        let fresh = webhook.map(|url| project::Model {
+            webhook: url,
+            ..project.clone()
+        });
+        let project = fresh.as_ref().unwrap_or(project);
         if let Err(e) = webhooks::after_completion(state, project).await {
             tracing::warn!(project = project.id, error = %e, "project completion check failed");
         }
@@ -229,6 +233,273 @@ pub async fn submit(
     Ok(run)
 }
 
+/// What recording an answer needs besides the answer.
+struct Recording<'a> {
+    state: &'a AppState,
+    project: &'a project::Model,
+    volunteer: &'a Volunteer,
+    shard: i32,
+    hour: i64,
+    answer_ms: i64,
+}
+
+/// An answer taken and committed.
+struct Taken {
+    run: task_run::Model,
+    completed: bool,
+    /// Webhook events queued with it.
+    events: usize,
+    /// The project's webhook URL as committed, when it was read.
+    webhook: Option<Option<String>>,
+}
+
+/// Records the answer and its effects, committed; `None` when its task takes no more answers
+/// (or is not the project's).
+async fn take(ctx: &Recording<'_>, row: task_run::Model) -> ApiResult<Option<Taken>> {
+    let postgres = ctx.state.backend() == DbBackend::Postgres;
+    if postgres && let Some(c) = count_in_one_statement(&ctx.state.db, ctx, &row, true).await? {
+        // Most answers neither complete their task, nor are their volunteer's first in the
+        // project, nor fire webhooks: then that one statement is the whole transaction.
+        return Ok(Some(Taken {
+            run: c.run,
+            completed: false,
+            events: 0,
+            webhook: c.webhook,
+        }));
+    }
+    let txn = crate::store::begin_write(&ctx.state.db).await?;
+    let counted = if postgres {
+        count_in_one_statement(&txn, ctx, &row, false).await
+    } else {
+        count_step_by_step(&txn, ctx, row).await
+    };
+    let counted = match counted {
+        Ok(Some(counted)) => counted,
+        Ok(None) => {
+            txn.rollback().await.ok();
+            return Ok(None);
+        }
+        Err(e) => {
+            txn.rollback().await.ok();
+            return Err(e.into());
+        }
+    };
+    let Counted {
+        run,
+        task: current,
+        newcomer,
+        webhook,
+    } = counted;
+    if newcomer {
+        let delta = if ctx.volunteer.is_anonymous() {
+            Delta {
+                volunteers_anon: 1,
+                ..Delta::default()
+            }
+        } else {
+            Delta {
+                volunteers_auth: 1,
+                ..Delta::default()
+            }
+        };
+        counters::add_to_shard(&txn, ctx.project.id, ctx.shard, delta).await?;
+    }
+    let completed = current.state == "completed";
+    let result = if completed {
+        Some(create_result(&txn, &current).await?)
+    } else {
+        None
+    };
+    let fresh = webhook.clone().map(|url| project::Model {
+        webhook: url,
+        ..ctx.project.clone()
+    });
+    let events = webhooks::on_answer(
+        &txn,
+        ctx.state.config.webhook_attempts,
+        fresh.as_ref().unwrap_or(ctx.project),
+        webhooks::AnswerEvents {
+            run: &run,
+            completed: result.as_ref().map(|r| (&current, r)),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Some(Taken {
+        run,
+        completed,
+        events,
+        webhook,
+    }))
+}
+
+/// PostgreSQL: the answer, its count on the task (only while the task still needs one; the
+/// answer that fills it completes it), the project's counter shard, the volunteer's row and the
+/// hour's activity row, in one statement — one round trip instead of six. Each step reads the
+/// one before, which fixes the order rows are locked in (task, counter, statistics), the same
+/// as [`count_step_by_step`] and the recount. `None` when the task takes no more answers.
+///
+/// With `$16` (fast) it only takes an answer that does not complete its task, from a
+/// volunteer already counted in the project, for a project without a webhook: one that needs
+/// nothing else in its transaction, so it can run on its own.
+const ANSWER_SQL: &str = r#"
+WITH counted AS (
+    UPDATE task
+    SET n_task_runs = n_task_runs + 1,
+        state = CASE WHEN n_task_runs + 1 >= n_answers THEN 'completed' ELSE state END
+    WHERE id = $1 AND project_id = $2 AND state = 'ongoing' AND n_task_runs < n_answers
+      AND (NOT $16 OR (n_task_runs + 1 < n_answers
+        AND EXISTS (SELECT 1 FROM project_volunteer
+                    WHERE project_id = $2 AND volunteer = $12)
+        AND NOT EXISTS (SELECT 1 FROM project
+                        WHERE id = $2 AND btrim(COALESCE(webhook, '')) <> '')))
+    RETURNING id, created, project_id, state, quorum, calibration, priority_0, info, n_answers,
+              fav_user_ids, n_task_runs
+), run AS (
+    INSERT INTO task_run (created, project_id, task_id, user_id, user_ip, finish_time,
+                          external_uid, media_url, info)
+    SELECT $3, project_id, id, $4, $5, $6, $7, $8, $9 FROM counted
+    RETURNING id, created, project_id, task_id, user_id, user_ip, finish_time, timeout,
+              calibration, external_uid, media_url, info
+), counter AS (
+    UPDATE project_counter
+    SET n_task_runs = n_task_runs + 1,
+        answer_ms = answer_ms + $10,
+        n_completed_tasks = n_completed_tasks + c.done,
+        n_results = n_results + c.done
+    FROM (SELECT CASE WHEN counted.state = 'completed' THEN 1 ELSE 0 END AS done
+          FROM counted, run) c
+    WHERE project_counter.project_id = $2 AND project_counter.shard = $11
+    RETURNING c.done
+), volunteer AS (
+    INSERT INTO project_volunteer AS v (project_id, volunteer, user_id, anonymous, n_answers,
+                                        first_answer, last_answer)
+    SELECT $2, $12, $4, $13, 1, $6, $6 FROM counter
+    ON CONFLICT (project_id, volunteer)
+    DO UPDATE SET n_answers = v.n_answers + 1, last_answer = EXCLUDED.last_answer
+    RETURNING (xmax = 0) AS newcomer
+), activity AS (
+    INSERT INTO project_activity AS a (project_id, hour, shard, n_answers, n_anon, n_completed)
+    SELECT $2, $14, $11, 1, $15, counter.done FROM counter, volunteer
+    ON CONFLICT (project_id, hour, shard)
+    DO UPDATE SET n_answers = a.n_answers + 1, n_anon = a.n_anon + EXCLUDED.n_anon,
+                  n_completed = a.n_completed + EXCLUDED.n_completed
+    RETURNING 1
+)
+SELECT counted.id AS t_id, counted.created AS t_created, counted.project_id AS t_project_id,
+       counted.state AS t_state, counted.quorum AS t_quorum, counted.calibration AS t_calibration,
+       counted.priority_0 AS t_priority_0, counted.info AS t_info,
+       counted.n_answers AS t_n_answers, counted.fav_user_ids AS t_fav_user_ids,
+       counted.n_task_runs AS t_n_task_runs,
+       run.id AS r_id, run.created AS r_created, run.project_id AS r_project_id,
+       run.task_id AS r_task_id, run.user_id AS r_user_id, run.user_ip AS r_user_ip,
+       run.finish_time AS r_finish_time, run.timeout AS r_timeout,
+       run.calibration AS r_calibration, run.external_uid AS r_external_uid,
+       run.media_url AS r_media_url, run.info AS r_info,
+       volunteer.newcomer,
+       (SELECT webhook FROM project WHERE project.id = $2) AS webhook
+FROM counted, run, volunteer, activity
+"#;
+
+async fn count_in_one_statement(
+    db: &impl ConnectionTrait,
+    ctx: &Recording<'_>,
+    run: &task_run::Model,
+    fast: bool,
+) -> Result<Option<Counted>, DbErr> {
+    let v = ctx.volunteer;
+    let values: [sea_orm::Value; 16] = [
+        run.task_id.into(),
+        run.project_id.into(),
+        run.created.clone().into(),
+        run.user_id.into(),
+        run.user_ip.clone().into(),
+        run.finish_time.clone().into(),
+        run.external_uid.clone().into(),
+        run.media_url.clone().into(),
+        run.info.clone().into(),
+        ctx.answer_ms.into(),
+        ctx.shard.into(),
+        v.key.clone().into(),
+        v.is_anonymous().into(),
+        ctx.hour.into(),
+        i64::from(v.is_anonymous()).into(),
+        fast.into(),
+    ];
+    let stmt = Statement::from_sql_and_values(DbBackend::Postgres, ANSWER_SQL, values);
+    let Some(row) = db.query_one_raw(stmt).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Counted {
+        run: task_run::Model::from_query_result(&row, "r_")?,
+        task: task::Model::from_query_result(&row, "t_")?,
+        newcomer: row.try_get("", "newcomer")?,
+        webhook: Some(row.try_get("", "webhook")?),
+    }))
+}
+
+/// SQLite (in process, so round trips are cheap): the same steps as [`ANSWER_SQL`], one by
+/// one, in the same order.
+async fn count_step_by_step(
+    txn: &DatabaseTransaction,
+    ctx: &Recording<'_>,
+    run: task_run::Model,
+) -> Result<Option<Counted>, DbErr> {
+    let counted = task::Entity::update_many()
+        .col_expr(
+            task::Column::NTaskRuns,
+            Expr::col(task::Column::NTaskRuns).add(1),
+        )
+        .filter(task::Column::Id.eq(run.task_id))
+        .filter(task::Column::ProjectId.eq(run.project_id))
+        .filter(task::Column::State.eq("ongoing"))
+        .filter(Expr::col(task::Column::NTaskRuns).lt(Expr::col(task::Column::NAnswers)))
+        .exec_with_returning(txn)
+        .await?;
+    let Some(mut current) = counted.into_iter().next() else {
+        return Ok(None);
+    };
+    let run = task_run::ActiveModel {
+        id: NotSet,
+        ..run.into_active_model()
+    }
+    .insert(txn)
+    .await?;
+    let completed = current.n_task_runs >= current.n_answers;
+    if completed {
+        task::Entity::update_many()
+            .col_expr(task::Column::State, Expr::value("completed"))
+            .filter(task::Column::Id.eq(current.id))
+            .exec(txn)
+            .await?;
+        current.state = "completed".into();
+    }
+    let done = i64::from(completed);
+    let delta = Delta {
+        task_runs: 1,
+        answer_ms: ctx.answer_ms,
+        completed_tasks: done,
+        results: done,
+        ..Delta::default()
+    };
+    counters::add_to_shard(txn, run.project_id, ctx.shard, delta).await?;
+    let newcomer = stats::record_answer(
+        txn,
+        run.project_id,
+        ctx.shard,
+        ctx.volunteer,
+        &run.finish_time,
+        completed,
+    )
+    .await?;
+    Ok(Some(Counted {
+        run,
+        task: current,
+        newcomer: newcomer != Delta::default(),
+        webhook: None,
+    }))
+}
+
 /// Marks a task completed and creates its result (the previous one, if the task was reopened,
 /// stops being the last version). Runs inside the caller's transaction.
 pub async fn complete(txn: &DatabaseTransaction, t: &task::Model) -> ApiResult<result::Model> {
@@ -237,6 +508,11 @@ pub async fn complete(txn: &DatabaseTransaction, t: &task::Model) -> ApiResult<r
         .filter(task::Column::Id.eq(t.id))
         .exec(txn)
         .await?;
+    create_result(txn, t).await
+}
+
+/// The result of a task just completed: the aggregate of its answers, as the last version.
+async fn create_result(txn: &DatabaseTransaction, t: &task::Model) -> ApiResult<result::Model> {
     let runs = task_run::Entity::find()
         .filter(task_run::Column::TaskId.eq(t.id))
         .order_by_asc(task_run::Column::Id)

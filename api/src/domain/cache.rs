@@ -4,11 +4,17 @@
 //! When the store is unreachable the value is computed from the database (counted, never an
 //! error).
 
-use std::{future::Future, time::Duration};
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
+use sea_orm::{ConnectionTrait, EntityTrait};
 use serde_json::Value as Json;
 
-use crate::{error::ApiResult, state::AppState};
+use crate::{error::ApiResult, state::AppState, store::entities::project};
 
 pub const GLOBAL_STATS: &str = "cache:globalstats";
 pub const LEADERBOARD: &str = "cache:leaderboard";
@@ -108,5 +114,66 @@ where
 }
 
 pub async fn invalidate(state: &AppState, keys: &[String]) {
+    for key in keys {
+        if let Some(id) = key.strip_prefix(PROJECT_ROW).and_then(|id| id.parse().ok()) {
+            state.projects.forget(id);
+        }
+    }
     state.kv.delete_many(keys).await;
+}
+
+/// Names a project's row among stale keys (see [`ProjectRows`]).
+const PROJECT_ROW: &str = "cache:project:";
+
+pub fn project_row_key(project_id: i32) -> String {
+    format!("{PROJECT_ROW}{project_id}")
+}
+
+/// How long another instance's change to a project may go unseen by the volunteer loop.
+const PROJECT_ROW_TTL: Duration = Duration::from_secs(1);
+/// Rows kept at most; past it expired rows go, then all if need be.
+const PROJECT_ROWS_MAX: usize = 4096;
+
+/// Project rows for the volunteer loop, kept in process for a second. Every `newtask` and
+/// answer needs its project (scheduler, token secret, anonymous policy), and reading it was
+/// two of a pair's database round trips. A write in this process drops the row at once
+/// ([`invalidate`] with [`project_row_key`]); other instances see it within `PROJECT_ROW_TTL`.
+#[derive(Default)]
+pub struct ProjectRows {
+    rows: Mutex<HashMap<i32, (Instant, Arc<project::Model>)>>,
+}
+
+impl ProjectRows {
+    pub async fn get(
+        &self,
+        db: &impl ConnectionTrait,
+        id: i32,
+    ) -> ApiResult<Option<Arc<project::Model>>> {
+        if let Ok(rows) = self.rows.lock()
+            && let Some((at, row)) = rows.get(&id)
+            && at.elapsed() < PROJECT_ROW_TTL
+        {
+            return Ok(Some(row.clone()));
+        }
+        let Some(row) = project::Entity::find_by_id(id).one(db).await? else {
+            return Ok(None);
+        };
+        let row = Arc::new(row);
+        if let Ok(mut rows) = self.rows.lock() {
+            if rows.len() >= PROJECT_ROWS_MAX {
+                rows.retain(|_, (at, _)| at.elapsed() < PROJECT_ROW_TTL);
+                if rows.len() >= PROJECT_ROWS_MAX {
+                    rows.clear();
+                }
+            }
+            rows.insert(id, (Instant::now(), row.clone()));
+        }
+        Ok(Some(row))
+    }
+
+    pub fn forget(&self, id: i32) {
+        if let Ok(mut rows) = self.rows.lock() {
+            rows.remove(&id);
+        }
+    }
 }

@@ -284,6 +284,7 @@ impl Resource for Project {
     fn stale_keys(m: &project::Model) -> Vec<String> {
         let mut keys = super::cache::keys_for_project(m.id);
         keys.push(super::cache::PROJECT_LISTINGS.into());
+        keys.push(super::cache::project_row_key(m.id));
         keys
     }
     fn id(m: &project::Model) -> i32 {

@@ -11,7 +11,8 @@ use std::{str::FromStr, time::Duration};
 
 use rand::Rng;
 use sea_orm::{
-    ColumnTrait, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, Order, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait,
     sea_query::{Expr, ExprTrait, Query},
 };
 use serde_json::Value as Json;
@@ -19,7 +20,7 @@ use serde_json::Value as Json;
 use super::identity::Volunteer;
 use crate::{
     error::{ApiError, ApiResult},
-    kv::Reservation,
+    kv::{OnGrant, Reservation},
     state::AppState,
     store::{
         entities::{project, task, task_run},
@@ -95,37 +96,56 @@ pub fn stamp_key(task_id: i32, volunteer: &Volunteer) -> String {
     format!("stamp:{task_id}:{}", volunteer.key)
 }
 
-/// Candidates are read in batches; holds are checked one by one in order.
+/// Candidates are read in batches (the first one small); holds are checked in order.
+const FIRST_BATCH: u64 = 16;
+/// How long a volunteer's place in an oldest-first scan is remembered.
+const CURSOR_TTL: Duration = Duration::from_secs(86_400);
 const BATCH: u64 = 64;
 /// Batches scanned before concluding that every open task is held by others.
 const MAX_BATCHES: u64 = 8;
 
+/// A task as candidates are scanned: just what deciding needs. The chosen task's full row is
+/// read once, by [`confirm_hold`], so a scan does not ship every candidate's `info`.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    id: i32,
+    runs: i32,
+    needed: i32,
+}
+
+impl Candidate {
+    fn room(&self) -> i64 {
+        i64::from(self.needed - self.runs)
+    }
+}
+
 /// Re-checks a fresh hold against the task's current answer count, so a count read before
-/// another volunteer's answer landed cannot let one hold too many. `holders` was read (when
-/// the hold was granted) before this count: an answer committed in between is then counted
-/// twice (we back off), never missed.
+/// another volunteer's answer landed cannot let one hold too many, and reads the task. `holders`
+/// was read (when the hold was granted) before this count: an answer committed in between is
+/// then counted twice (we back off), never missed.
 async fn confirm_hold(
     state: &AppState,
-    t: &task::Model,
+    id: i32,
     holders: i64,
     volunteer: &Volunteer,
-) -> ApiResult<bool> {
-    let current: Option<(i32, i32)> = task::Entity::find_by_id(t.id)
-        .select_only()
-        .column(task::Column::NTaskRuns)
-        .column(task::Column::NAnswers)
-        .into_tuple()
-        .one(&state.db)
-        .await?;
-    let fits = current.is_some_and(|(runs, needed)| i64::from(runs) + holders <= i64::from(needed));
-    if !fits {
-        state.kv.release(t.id, &volunteer.key).await;
+    stamped: Option<&str>,
+) -> ApiResult<Option<task::Model>> {
+    let current = task::Entity::find_by_id(id).one(&state.db).await?;
+    let fits = current.filter(|t| {
+        t.state == "ongoing" && i64::from(t.n_task_runs) + holders <= i64::from(t.n_answers)
+    });
+    if fits.is_none() {
+        state.kv.release(id, &volunteer.key).await;
+        if let Some(stamp) = stamped {
+            state.kv.delete(stamp).await;
+        }
     }
     Ok(fits)
 }
 
-/// The same tasks with their current answer counts, minus those that no longer need answers.
-async fn refresh(state: &AppState, rows: Vec<task::Model>) -> ApiResult<Vec<task::Model>> {
+/// The same candidates with their current answer counts, minus those that no longer need
+/// answers.
+async fn refresh(state: &AppState, rows: Vec<Candidate>) -> ApiResult<Vec<Candidate>> {
     if rows.is_empty() {
         return Ok(rows);
     }
@@ -147,12 +167,12 @@ async fn refresh(state: &AppState, rows: Vec<task::Model>) -> ApiResult<Vec<task
         .collect();
     Ok(rows
         .into_iter()
-        .filter_map(|mut t| {
-            let (runs, needed, st) = fresh.get(&t.id)?;
-            (st == "ongoing" && runs < needed).then(|| {
-                t.n_task_runs = *runs;
-                t.n_answers = *needed;
-                t
+        .filter_map(|c| {
+            let (runs, needed, st) = fresh.get(&c.id)?;
+            (st == "ongoing" && runs < needed).then_some(Candidate {
+                id: c.id,
+                runs: *runs,
+                needed: *needed,
             })
         })
         .collect())
@@ -182,7 +202,7 @@ pub async fn new_tasks(
 
     // Tasks this volunteer answered. With the cursor below, a volunteer's own history is walked
     // at most once, not on every request.
-    let answered = Query::select()
+    let mut answered = Query::select()
         .column(task_run::Column::TaskId)
         .from(task_run::Entity)
         .cond_where(volunteer.answered_by())
@@ -191,6 +211,12 @@ pub async fn new_tasks(
                 .equals((task::Entity, task::Column::Id)),
         )
         .to_owned();
+    if state.backend() == DbBackend::Postgres {
+        // An OFFSET keeps PostgreSQL from making this an anti-join, which it was planning as a
+        // scan of the whole (task_id, volunteer) index, growing with every answer in the
+        // database; as a subplan it is one index probe per candidate.
+        answered.offset(0);
+    }
     let mut base = task::Entity::find()
         .filter(task::Column::ProjectId.eq(project.id))
         .filter(task::Column::State.eq("ongoing"))
@@ -269,7 +295,12 @@ pub async fn new_tasks(
         }
     }
 
+    let requested = now();
+    let stamp_ttl = Duration::from_secs(state.config.stamp_ttl);
+    let single = wanted == 1 && sched != Scheduler::Incremental;
     let mut chosen: Vec<(task::Model, i64)> = vec![];
+    // Incremental: `limit` candidates with room, one picked at random below.
+    let mut pool: Vec<Candidate> = vec![];
     let mut seen = 0u64;
     let mut backed_off = 0u64;
     let started = std::time::Instant::now();
@@ -285,56 +316,100 @@ pub async fn new_tasks(
         if pass == 1 && (pivot.is_none() || !wrap) {
             break;
         }
+        let mut skip = 0;
         for batch in 0..MAX_BATCHES {
-            let rows = query
+            // Usually one of the first few has room: start small.
+            let size = if batch == 0 { FIRST_BATCH } else { BATCH };
+            let mut stmt = query
                 .clone()
-                .offset(batch * BATCH)
-                .limit(BATCH)
-                .all(&state.read_db)
-                .await?;
-            let done = (rows.len() as u64) < BATCH;
+                .select_only()
+                .columns([
+                    task::Column::Id,
+                    task::Column::NTaskRuns,
+                    task::Column::NAnswers,
+                ])
+                .build(state.read_db.get_database_backend());
+            // Literal numbers, not parameters: with `LIMIT $n` PostgreSQL re-planned this query
+            // on every call (a generic plan cannot see the limit), a fifth of its time here.
+            stmt.sql.push_str(&format!(" LIMIT {size} OFFSET {skip}"));
+            let rows: Vec<Candidate> = state
+                .read_db
+                .query_all_raw(stmt)
+                .await?
+                .iter()
+                .map(|row| {
+                    Ok(Candidate {
+                        id: row.try_get_by_index(0)?,
+                        runs: row.try_get_by_index(1)?,
+                        needed: row.try_get_by_index(2)?,
+                    })
+                })
+                .collect::<Result<_, DbErr>>()?;
+            skip += size;
+            let done = (rows.len() as u64) < size;
             if sched == Scheduler::Incremental {
-                for t in rows {
+                for c in rows {
                     seen += 1;
-                    // Gather `limit` candidates first; one is picked at random below.
-                    let capacity = i64::from(t.n_answers - t.n_task_runs);
-                    if state.kv.holders(t.id).await < capacity {
-                        chosen.push((t, 0));
+                    if state.kv.holders(c.id).await < c.room() {
+                        pool.push(c);
                     }
-                    if chosen.len() as u64 >= limit {
+                    if pool.len() as u64 >= limit {
                         break 'scan;
                     }
                 }
             } else {
                 seen += rows.len() as u64;
-                let mut rest: Vec<task::Model> = rows;
+                let mut rest = rows;
                 while !rest.is_empty() {
                     // A few candidates per round trip: usually the first one has room.
                     let window = rest.len().min(16);
-                    let candidates: Vec<(i32, i64)> = rest[..window]
-                        .iter()
-                        .map(|t| (t.id, i64::from(t.n_answers - t.n_task_runs)))
-                        .collect();
+                    let candidates: Vec<(i32, i64)> =
+                        rest[..window].iter().map(|c| (c.id, c.room())).collect();
+                    // A single hand-out is stamped (and the cursor moved) with its hold.
+                    let stamp_keys: Vec<String> = if single {
+                        candidates
+                            .iter()
+                            .map(|(id, _)| stamp_key(*id, volunteer))
+                            .collect()
+                    } else {
+                        vec![]
+                    };
+                    let on_grant = OnGrant {
+                        stamp_keys: &stamp_keys,
+                        stamp: &requested,
+                        stamp_ttl,
+                        cursor: use_cursor.then_some((cursor_key.as_str(), CURSOR_TTL)),
+                    };
                     let Some(held) = state
                         .kv
-                        .reserve_first(&candidates, &volunteer.key, ttl)
+                        .reserve_first(
+                            &candidates,
+                            &volunteer.key,
+                            ttl,
+                            single.then_some(&on_grant),
+                        )
                         .await
                     else {
                         rest.drain(..window);
                         continue;
                     };
-                    let t = rest[held.index].clone();
+                    let id = rest[held.index].id;
                     rest.drain(..=held.index);
-                    if confirm_hold(state, &t, held.holders, volunteer).await? {
-                        chosen.push((t, held.until));
-                        if chosen.len() as u64 >= wanted {
-                            break 'scan;
+                    let stamped = single.then(|| stamp_keys[held.index].as_str());
+                    match confirm_hold(state, id, held.holders, volunteer, stamped).await? {
+                        Some(t) => {
+                            chosen.push((t, held.until));
+                            if chosen.len() as u64 >= wanted {
+                                break 'scan;
+                            }
                         }
-                    } else {
-                        // The counts read with the batch are stale (answers landed since):
-                        // refresh the rest before trying further, rather than failing one by one.
-                        backed_off += 1;
-                        rest = refresh(state, rest).await?;
+                        None => {
+                            // The counts read with the batch are stale (answers landed since):
+                            // refresh the rest before trying further, rather than failing one
+                            // by one.
+                            backed_off += 1;
+                            rest = refresh(state, rest).await?;
+                        }
                     }
                 }
             }
@@ -354,17 +429,17 @@ pub async fn new_tasks(
 
     let chosen_first = chosen.iter().map(|(t, _)| t.id).min();
     let mut picked: Vec<(task::Model, i64)> = if sched == Scheduler::Incremental {
-        if chosen.is_empty() {
-            vec![]
-        } else {
-            let i = rand::rng().random_range(0..chosen.len());
-            let (t, _) = chosen.swap_remove(i);
-            let capacity = i64::from(t.n_answers - t.n_task_runs);
-            match state.kv.reserve(t.id, &volunteer.key, capacity, ttl).await {
-                Reservation::Granted(until) => vec![(t, until)],
-                Reservation::Full => vec![],
+        let mut picked = vec![];
+        if !pool.is_empty() {
+            let c = pool.swap_remove(rand::rng().random_range(0..pool.len()));
+            if let Reservation::Granted(until) =
+                state.kv.reserve(c.id, &volunteer.key, c.room(), ttl).await
+                && let Some(t) = task::Entity::find_by_id(c.id).one(&state.db).await?
+            {
+                picked.push((t, until));
             }
         }
+        picked
     } else {
         // The first `offset` tasks stay held (a prefetching client asks for them next).
         chosen.into_iter().skip(offset as usize).collect()
@@ -384,17 +459,17 @@ pub async fn new_tasks(
     }
 
     // Stamp each hand-out (the answer must come within the stamp's lifetime) and move the
-    // volunteer's cursor, in one round trip.
-    let requested = now();
-    let stamp_ttl = Duration::from_secs(state.config.stamp_ttl);
-    let mut entries: Vec<(String, String, Duration)> = picked
-        .iter()
-        .map(|(t, _)| (stamp_key(t.id, volunteer), requested.clone(), stamp_ttl))
-        .collect();
-    if use_cursor && let Some(first) = chosen_first {
-        entries.push((cursor_key, first.to_string(), Duration::from_secs(86_400)));
+    // volunteer's cursor, in one round trip; a single hand-out was stamped with its hold.
+    if !single {
+        let mut entries: Vec<(String, String, Duration)> = picked
+            .iter()
+            .map(|(t, _)| (stamp_key(t.id, volunteer), requested.clone(), stamp_ttl))
+            .collect();
+        if use_cursor && let Some(first) = chosen_first {
+            entries.push((cursor_key, first.to_string(), CURSOR_TTL));
+        }
+        state.kv.set_many(&entries).await;
     }
-    state.kv.set_many(&entries).await;
     let lock_expires = (sched == Scheduler::Locked)
         .then(|| picked.iter().map(|(_, u)| u / 1000).max())
         .flatten();

@@ -10,7 +10,7 @@ mod memory;
 
 use std::{
     sync::{
-        Arc,
+        Arc, LazyLock,
         atomic::{AtomicI64, Ordering},
     },
     time::Duration,
@@ -19,6 +19,16 @@ use std::{
 use fred::{prelude::*, types::scripts::Script};
 
 pub use memory::MemoryKv;
+
+/// Written by [`Kv::reserve_first`] with the hold it grants, saving the hand-out's own round
+/// trip: the task's request stamp and, optionally, the volunteer's cursor (set to the task).
+pub struct OnGrant<'a> {
+    /// Stamp key of each candidate, in order.
+    pub stamp_keys: &'a [String],
+    pub stamp: &'a str,
+    pub stamp_ttl: Duration,
+    pub cursor: Option<(&'a str, Duration)>,
+}
 
 /// A hold just taken by [`Kv::reserve_first`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,11 +70,15 @@ enum Inner {
 }
 
 /// The first of several tasks the caller may hold, held atomically: KEYS = hold hashes in
-/// order; ARGV = uid, now ms, expiry ms, then one capacity per key. Returns the 1-based index
-/// of the task now held and its live holders (the caller included), or {0, 0}.
+/// order, then (when stamping) each task's stamp key and the cursor key; ARGV = uid, now ms,
+/// expiry ms, candidate count n, stamp value ('' for none), stamp ttl ms, cursor ttl ms, then n
+/// capacities and n task ids. Returns the 1-based index of the task now held and its live
+/// holders (the caller included), or {0, 0}. When stamping, the held task's stamp is written
+/// and the cursor set to it, in the same round trip.
 const RESERVE_FIRST_LUA: &str = r#"
 local now = tonumber(ARGV[2])
-for k = 1, #KEYS do
+local n = tonumber(ARGV[4])
+for k = 1, n do
   local holders = redis.call('HGETALL', KEYS[k])
   local live = 0
   local mine = false
@@ -77,10 +91,16 @@ for k = 1, #KEYS do
       live = live + 1
     end
   end
-  if mine or live < tonumber(ARGV[3 + k]) then
+  if mine or live < tonumber(ARGV[7 + k]) then
     redis.call('HSET', KEYS[k], ARGV[1], ARGV[3])
     local ttl = tonumber(ARGV[3]) - now
     if redis.call('PTTL', KEYS[k]) < ttl then redis.call('PEXPIRE', KEYS[k], ttl) end
+    if ARGV[5] ~= '' then
+      redis.call('SET', KEYS[n + k], ARGV[5], 'PX', ARGV[6])
+      if #KEYS > 2 * n then
+        redis.call('SET', KEYS[2 * n + 1], ARGV[7 + n + k], 'PX', ARGV[7])
+      end
+    end
     return {k, live + 1}
   end
 end
@@ -104,6 +124,11 @@ for i = 1, #holders, 2 do
 end
 return live
 "#;
+
+/// Scripts are hashed once, not on every call.
+static RESERVE_FIRST: LazyLock<Script> = LazyLock::new(|| Script::from_lua(RESERVE_FIRST_LUA));
+static HIT: LazyLock<Script> = LazyLock::new(|| Script::from_lua(HIT_LUA));
+static HOLDERS: LazyLock<Script> = LazyLock::new(|| Script::from_lua(HOLDERS_LUA));
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -287,40 +312,54 @@ impl Kv {
         if capacity <= 0 {
             return Reservation::Full;
         }
-        match self.reserve_first(&[(task, capacity)], uid, ttl).await {
+        match self
+            .reserve_first(&[(task, capacity)], uid, ttl, None)
+            .await
+        {
             Some(held) => Reservation::Granted(held.until),
             None => Reservation::Full,
         }
     }
 
-    /// Holds the first task of `candidates` (id, capacity) that has room, in one round trip.
-    /// Returns its position in `candidates`, the hold's expiry, and how many hold it now (the
-    /// caller included). Degrades to the first candidate.
+    /// Holds the first task of `candidates` (id, capacity) that has room, in one round trip,
+    /// writing `on_grant` with it. Returns its position in `candidates`, the hold's expiry, and
+    /// how many hold it now (the caller included). Degrades to the first candidate.
     pub async fn reserve_first(
         &self,
         candidates: &[(i32, i64)],
         uid: &str,
         ttl: Duration,
+        on_grant: Option<&OnGrant<'_>>,
     ) -> Option<Held> {
         if candidates.is_empty() {
             return None;
         }
         let now = now_ms();
         let until = now + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1);
         match &self.inner {
             Inner::Memory(m) => {
-                candidates
-                    .iter()
-                    .enumerate()
-                    .find_map(|(index, (task, capacity))| {
-                        let granted = *capacity > 0
-                            && m.reserve(*task, uid, *capacity, now, until) != Reservation::Full;
-                        granted.then(|| Held {
-                            index,
-                            until,
-                            holders: m.holders(*task, now),
-                        })
-                    })
+                let held =
+                    candidates
+                        .iter()
+                        .enumerate()
+                        .find_map(|(index, (task, capacity))| {
+                            let granted = *capacity > 0
+                                && m.reserve(*task, uid, *capacity, now, until)
+                                    != Reservation::Full;
+                            granted.then(|| Held {
+                                index,
+                                until,
+                                holders: m.holders(*task, now),
+                            })
+                        })?;
+                if let Some(g) = on_grant {
+                    m.set(&g.stamp_keys[held.index], g.stamp, g.stamp_ttl);
+                    if let Some((cursor, ttl)) = g.cursor {
+                        m.set(cursor, &candidates[held.index].0.to_string(), ttl);
+                    }
+                }
+                Some(held)
             }
             Inner::Redis(_) if self.tripped() => Some(Held {
                 index: 0,
@@ -328,14 +367,31 @@ impl Kv {
                 holders: 0,
             }),
             Inner::Redis(c) => {
-                let script = Script::from_lua(RESERVE_FIRST_LUA);
-                let keys: Vec<String> = candidates
+                let mut keys: Vec<String> = candidates
                     .iter()
                     .map(|(t, _)| self.key(&format!("hold:{t}")))
                     .collect();
-                let mut args: Vec<Value> = vec![uid.into(), now.into(), until.into()];
+                let mut args: Vec<Value> = vec![
+                    uid.into(),
+                    now.into(),
+                    until.into(),
+                    Value::from(candidates.len() as i64),
+                ];
+                match on_grant {
+                    Some(g) => {
+                        keys.extend(g.stamp_keys.iter().map(|k| self.key(k)));
+                        if let Some((cursor, _)) = g.cursor {
+                            keys.push(self.key(cursor));
+                        }
+                        args.push(g.stamp.into());
+                        args.push(ms(g.stamp_ttl).into());
+                        args.push(g.cursor.map_or(1, |(_, t)| ms(t)).into());
+                    }
+                    None => args.extend([Value::from(""), 1.into(), 1.into()]),
+                }
                 args.extend(candidates.iter().map(|(_, cap)| Value::from(*cap)));
-                match script
+                args.extend(candidates.iter().map(|(t, _)| Value::from(i64::from(*t))));
+                match RESERVE_FIRST
                     .evalsha_with_reload::<(i64, i64), _, _>(c, keys, args)
                     .await
                 {
@@ -426,8 +482,7 @@ impl Kv {
             }
             Inner::Redis(_) if self.tripped() => 1,
             Inner::Redis(c) => {
-                let script = Script::from_lua(HIT_LUA);
-                match script
+                match HIT
                     .evalsha_with_reload::<i64, _, _>(
                         c,
                         self.key(&key),
@@ -471,9 +526,8 @@ impl Kv {
             Inner::Memory(m) => m.holders(task, now),
             Inner::Redis(_) if self.tripped() => 0,
             Inner::Redis(c) => {
-                let script = Script::from_lua(HOLDERS_LUA);
                 let key = self.key(&format!("hold:{task}"));
-                match script
+                match HOLDERS
                     .evalsha_with_reload::<i64, _, _>(c, key, vec![Value::from(now)])
                     .await
                 {

@@ -193,5 +193,6 @@ async fn publish(ctx: Ctx<'_>, id: i32) -> ApiResult<project::Model> {
         .filter(project::Column::Id.eq(id))
         .exec(&ctx.state.db)
         .await?;
+    ctx.state.projects.forget(id);
     crud::find::<resources::Project>(&ctx.state.db, id).await
 }

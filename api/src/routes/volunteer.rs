@@ -130,7 +130,9 @@ impl VolunteerApi {
         /// Id of an external user (needs the project token).
         external_uid: Query<Option<String>>,
     ) -> Result<NewTaskResponse, ApiError> {
-        let project = load_project(&state.db, id.0)
+        let project = state
+            .projects
+            .get(&state.db, id.0)
             .await?
             .ok_or(ApiError::NotFound)?;
         if !caller.is_authenticated()
@@ -212,32 +214,65 @@ impl VolunteerApi {
         }
         let mut fields = body.fields;
         crud::check_keys::<resources::TaskRun>(&mut fields)?;
-        let task_id = as_i32(fields.get("task_id"));
-        let project_id = as_i32(fields.get("project_id"));
-        let task = match task_id {
-            Some(id) => task::Entity::find_by_id(id).one(&state.db).await?,
-            None => None,
-        };
-        let task = task.ok_or_else(|| ApiError::forbidden("Invalid task_id"))?;
-        let project = load_project(&state.db, task.project_id)
-            .await?
-            .ok_or(ApiError::NotFound)?;
         let body_uid = fields
             .get("external_uid")
             .and_then(Value::as_str)
             .map(str::to_string);
         let uid = query_uid.or(body_uid);
-        let volunteer: Volunteer = identity::volunteer(
-            &caller,
-            &secret(&state),
-            &project,
-            uid.as_deref(),
-            bearer(req),
-        )
-        .map_err(|e| match e {
-            ApiError::Unauthorized(m) => ApiError::Forbidden(m),
-            other => other,
-        })?;
+        let identify = |project: &project::Model| {
+            identity::volunteer(
+                &caller,
+                &secret(&state),
+                project,
+                uid.as_deref(),
+                bearer(req),
+            )
+            .map_err(|e| match e {
+                ApiError::Unauthorized(m) => ApiError::Forbidden(m),
+                other => other,
+            })
+        };
+        let task_id = as_i32(fields.get("task_id"));
+        let project_id = as_i32(fields.get("project_id"));
+        // Usually the body names the task's project, which is cached: the answer's transaction
+        // then checks that the task is that project's. Otherwise the task is read first, so
+        // errors come in PYBOSSA's order (task, then project, then the volunteer).
+        let fast = match (task_id, project_id) {
+            (Some(task_id), Some(project_id)) => state
+                .projects
+                .get(&state.db, project_id)
+                .await?
+                .and_then(|p| identify(&p).ok().map(|v| (task_id, p, v))),
+            _ => None,
+        };
+        let (task, project, volunteer) = match fast {
+            Some((task_id, project, volunteer)) => (
+                answers::TaskRef {
+                    id: task_id,
+                    project_id: project.id,
+                },
+                project,
+                volunteer,
+            ),
+            None => {
+                let task = match task_id {
+                    Some(id) => task::Entity::find_by_id(id).one(&state.db).await?,
+                    None => None,
+                };
+                let task = task.ok_or_else(|| ApiError::forbidden("Invalid task_id"))?;
+                let project = state
+                    .projects
+                    .get(&state.db, task.project_id)
+                    .await?
+                    .ok_or(ApiError::NotFound)?;
+                let volunteer = identify(&project)?;
+                let task = answers::TaskRef {
+                    id: task.id,
+                    project_id: task.project_id,
+                };
+                (task, project, volunteer)
+            }
+        };
         let mut stored = None;
         if let Some(file) = body.file {
             let base = base_url(req, state.config.public_url.as_deref());
@@ -261,7 +296,7 @@ impl VolunteerApi {
         let submitted = answers::submit(
             &state,
             &project,
-            &task,
+            task,
             &volunteer,
             answer,
             idempotency_key.0.as_deref(),

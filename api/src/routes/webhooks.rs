@@ -167,6 +167,7 @@ impl WebhookApi {
         }
         let ep = webhooks::configure(&txn, p.id, body.0.events.clone(), false).await?;
         txn.commit().await?;
+        state.projects.forget(p.id);
         let p = load_project(&state.db, p.id)
             .await?
             .ok_or(ApiError::NotFound)?;

@@ -11,7 +11,8 @@ use sea_orm::{
 
 use super::entities::project_counter::{self, Column};
 
-pub const SHARDS: i32 = 8;
+/// Shard rows per project (created with the project; see migration 000006).
+pub const SHARDS: i32 = 64;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Delta {

@@ -352,6 +352,49 @@ async fn shapes_limits_and_idempotency(app: TestApp) {
     assert_eq!(newtask(&app, project, Some(&a), "").await.ok(), &json!({}));
 }
 
+/// An answer is refused in PYBOSSA's order: no such task, a task of another project, not
+/// requested, answered already (403), then a task with all its answers (409).
+async fn answers_refused_in_order(app: TestApp) {
+    let (_admin, owner, _) = app.seeded().await;
+    let a = app.register("alice").await;
+    let b = app.register("bob").await;
+    let (p1, t1) = project_with_tasks(&app, &owner, "p1", 1, 1, Value::Null).await;
+    let (p2, t2) = project_with_tasks(&app, &owner, "p2", 1, 2, Value::Null).await;
+    let msg = |r: &Resp, status: u16, cls: &str| {
+        r.err(status, cls)["exception_msg"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let r = answer(&app, p1, 999_999, Some(&a), json!(1)).await;
+    assert_eq!(msg(&r, 403, "Forbidden"), "Invalid task_id");
+    let r = answer(&app, p1, t1[0], Some(&a), json!(1)).await;
+    assert_eq!(msg(&r, 403, "Forbidden"), "You must request a task first!");
+    // Requested in p1, answered as p2's: the task is checked against the project named.
+    assert_eq!(newtask(&app, p1, Some(&a), "").await.ok()["id"], t1[0]);
+    let r = answer(&app, p2, t1[0], Some(&a), json!(1)).await;
+    assert_eq!(msg(&r, 403, "Forbidden"), "Invalid project_id");
+    let r = answer(&app, 999_999, t1[0], Some(&a), json!(1)).await;
+    assert_eq!(msg(&r, 403, "Forbidden"), "Invalid project_id");
+    answer(&app, p1, t1[0], Some(&a), json!(1)).await.ok();
+    answer(&app, p1, t1[0], Some(&a), json!(1))
+        .await
+        .err(403, "Forbidden");
+    // Both hold p2's task, then it needs one answer only: the second is surplus.
+    assert_eq!(newtask(&app, p2, Some(&a), "").await.ok()["id"], t2[0]);
+    assert_eq!(newtask(&app, p2, Some(&b), "").await.ok()["id"], t2[0]);
+    app.put(
+        &format!("/api/task/{}", t2[0]),
+        Some(&owner),
+        json!({"n_answers": 1}),
+    )
+    .await
+    .ok();
+    answer(&app, p2, t2[0], Some(&a), json!(1)).await.ok();
+    let r = answer(&app, p2, t2[0], Some(&b), json!(1)).await;
+    r.err(409, "Conflict");
+}
+
 async fn anonymous_and_external_volunteers(app: TestApp) {
     let (_admin, owner, _) = app.seeded().await;
     let (project, tasks) = project_with_tasks(&app, &owner, "p", 2, 2, Value::Null).await;
@@ -600,6 +643,7 @@ on_both_stores!(
     loop_completes_tasks_with_results,
     redundancy_changes_and_surplus,
     shapes_limits_and_idempotency,
+    answers_refused_in_order,
     anonymous_and_external_volunteers,
     schedulers_order_tasks,
     locked_scheduler_holds,
