@@ -511,19 +511,35 @@ pub async fn complete(txn: &DatabaseTransaction, t: &task::Model) -> ApiResult<r
     create_result(txn, t).await
 }
 
+/// PostgreSQL, in one round trip: the task's previous result (if it was reopened) stops being
+/// the last version, and its answers are read for the new one.
+const RUNS_SQL: &str = r#"
+WITH superseded AS (
+    UPDATE result SET last_version = false WHERE task_id = $1 AND last_version
+)
+SELECT id, created, project_id, task_id, user_id, user_ip, finish_time, timeout, calibration,
+       external_uid, media_url, info
+FROM task_run WHERE task_id = $1 ORDER BY id
+"#;
+
 /// The result of a task just completed: the aggregate of its answers, as the last version.
 async fn create_result(txn: &DatabaseTransaction, t: &task::Model) -> ApiResult<result::Model> {
-    let runs = task_run::Entity::find()
-        .filter(task_run::Column::TaskId.eq(t.id))
-        .order_by_asc(task_run::Column::Id)
-        .all(txn)
-        .await?;
-    result::Entity::update_many()
-        .col_expr(result::Column::LastVersion, Expr::value(false))
-        .filter(result::Column::TaskId.eq(t.id))
-        .filter(result::Column::LastVersion.eq(true))
-        .exec(txn)
-        .await?;
+    let runs = if txn.get_database_backend() == DbBackend::Postgres {
+        let stmt = Statement::from_sql_and_values(DbBackend::Postgres, RUNS_SQL, [t.id.into()]);
+        task_run::Entity::find().from_raw_sql(stmt).all(txn).await?
+    } else {
+        result::Entity::update_many()
+            .col_expr(result::Column::LastVersion, Expr::value(false))
+            .filter(result::Column::TaskId.eq(t.id))
+            .filter(result::Column::LastVersion.eq(true))
+            .exec(txn)
+            .await?;
+        task_run::Entity::find()
+            .filter(task_run::Column::TaskId.eq(t.id))
+            .order_by_asc(task_run::Column::Id)
+            .all(txn)
+            .await?
+    };
     let answers: Vec<Json> = runs
         .iter()
         .map(|r| r.info.clone().unwrap_or(Json::Null))

@@ -189,13 +189,11 @@ impl Worker {
 
 /// Whether this attempt is the job's last (handlers record a final outcome then).
 pub struct Attempt {
-    pub number: i32,
     pub last: bool,
 }
 
 async fn dispatch(state: &Arc<AppState>, job: &job::Model) -> Result<(), JobError> {
     let attempt = Attempt {
-        number: job.attempts,
         last: job.attempts >= job.max_attempts,
     };
     let id_field = |name: &str| {
