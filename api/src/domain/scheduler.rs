@@ -12,7 +12,7 @@ use std::{str::FromStr, time::Duration};
 use rand::Rng;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, Order, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait,
+    QueryResult, QuerySelect, QueryTrait,
     sea_query::{Expr, ExprTrait, Query},
 };
 use serde_json::Value as Json;
@@ -104,18 +104,61 @@ const BATCH: u64 = 64;
 /// Batches scanned before concluding that every open task is held by others.
 const MAX_BATCHES: u64 = 8;
 
-/// A task as candidates are scanned: just what deciding needs. The chosen task's full row is
-/// read once, by [`confirm_hold`], so a scan does not ship every candidate's `info`.
-#[derive(Debug, Clone, Copy)]
+/// A task as candidates are scanned; its JSON is left unparsed, as only the chosen one is
+/// returned.
+#[derive(Debug, Clone)]
 struct Candidate {
     id: i32,
     runs: i32,
     needed: i32,
+    created: String,
+    state: String,
+    quorum: i32,
+    calibration: i32,
+    priority_0: f64,
+    info: Option<String>,
+    fav_user_ids: Option<String>,
 }
 
 impl Candidate {
     fn room(&self) -> i64 {
         i64::from(self.needed - self.runs)
+    }
+
+    fn read(row: &QueryResult) -> Result<Self, DbErr> {
+        Ok(Self {
+            id: row.try_get_by_index(0)?,
+            runs: row.try_get_by_index(1)?,
+            needed: row.try_get_by_index(2)?,
+            created: row.try_get_by_index(3)?,
+            state: row.try_get_by_index(4)?,
+            quorum: row.try_get_by_index(5)?,
+            calibration: row.try_get_by_index(6)?,
+            priority_0: row.try_get_by_index(7)?,
+            info: row.try_get_by_index(8)?,
+            fav_user_ids: row.try_get_by_index(9)?,
+        })
+    }
+
+    fn into_model(self, project_id: i32) -> Result<task::Model, DbErr> {
+        let json = |s: Option<String>| {
+            s.map(|s| serde_json::from_str(&s))
+                .transpose()
+                .map_err(|e| DbErr::Type(format!("task JSON: {e}")))
+        };
+        Ok(task::Model {
+            id: self.id,
+            created: self.created,
+            project_id,
+            state: self.state,
+            quorum: self.quorum,
+            calibration: self.calibration,
+            priority_0: self.priority_0,
+            info: json(self.info)?,
+            n_answers: self.needed,
+            fav_user_ids: json(self.fav_user_ids)?,
+            n_task_runs: self.runs,
+        })
     }
 }
 
@@ -170,9 +213,9 @@ async fn refresh(state: &AppState, rows: Vec<Candidate>) -> ApiResult<Vec<Candid
         .filter_map(|c| {
             let (runs, needed, st) = fresh.get(&c.id)?;
             (st == "ongoing" && runs < needed).then_some(Candidate {
-                id: c.id,
                 runs: *runs,
                 needed: *needed,
+                ..c
             })
         })
         .collect())
@@ -271,14 +314,24 @@ pub async fn new_tasks(
         && matches!(q.orderby.as_deref(), None | Some("id"))
         && !q.desc;
     let mut wrap = true;
+    // The store's clock before the counts are read: holds answered since then still take their
+    // place (see `Kv::reserve_first`), so a hold needs no re-check of the count afterwards. Not
+    // with a replica, whose counts may be older than that.
+    let mut since = None;
     if use_cursor {
-        pivot = state
-            .kv
-            .get(&cursor_key)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|c| c.parse().ok());
+        let (cursor, clock) = match state.kv.get_with_clock(&cursor_key).await {
+            Ok((cursor, clock)) => (cursor, Some(clock)),
+            Err(()) => (None, None),
+        };
+        if state
+            .config
+            .database_replica_url
+            .as_deref()
+            .is_none_or(str::is_empty)
+        {
+            since = clock;
+        }
+        pivot = cursor.and_then(|c| c.parse().ok());
         if pivot.is_none() {
             // No cursor yet: start at the project's oldest open task. The lower bound also
             // keeps PostgreSQL from walking other projects' rows along the primary key.
@@ -327,7 +380,14 @@ pub async fn new_tasks(
                     task::Column::Id,
                     task::Column::NTaskRuns,
                     task::Column::NAnswers,
+                    task::Column::Created,
+                    task::Column::State,
+                    task::Column::Quorum,
+                    task::Column::Calibration,
+                    task::Column::Priority0,
                 ])
+                .expr(Expr::col(task::Column::Info).cast_as("text"))
+                .expr(Expr::col(task::Column::FavUserIds).cast_as("text"))
                 .build(state.read_db.get_database_backend());
             // Literal numbers, not parameters: with `LIMIT $n` PostgreSQL re-planned this query
             // on every call (a generic plan cannot see the limit), a fifth of its time here.
@@ -337,13 +397,7 @@ pub async fn new_tasks(
                 .query_all_raw(stmt)
                 .await?
                 .iter()
-                .map(|row| {
-                    Ok(Candidate {
-                        id: row.try_get_by_index(0)?,
-                        runs: row.try_get_by_index(1)?,
-                        needed: row.try_get_by_index(2)?,
-                    })
-                })
+                .map(Candidate::read)
                 .collect::<Result<_, DbErr>>()?;
             skip += size;
             let done = (rows.len() as u64) < size;
@@ -387,16 +441,28 @@ pub async fn new_tasks(
                             &volunteer.key,
                             ttl,
                             single.then_some(&on_grant),
+                            since,
                         )
                         .await
                     else {
                         rest.drain(..window);
                         continue;
                     };
-                    let id = rest[held.index].id;
+                    let candidate = rest[held.index].clone();
                     rest.drain(..=held.index);
+                    // Held against marks since the counts were read: the row is current enough.
+                    // (0 holders: the store is down and granted nothing.)
+                    if since.is_some() && held.holders > 0 {
+                        chosen.push((candidate.into_model(project.id)?, held.until));
+                        if chosen.len() as u64 >= wanted {
+                            break 'scan;
+                        }
+                        continue;
+                    }
                     let stamped = single.then(|| stamp_keys[held.index].as_str());
-                    match confirm_hold(state, id, held.holders, volunteer, stamped).await? {
+                    match confirm_hold(state, candidate.id, held.holders, volunteer, stamped)
+                        .await?
+                    {
                         Some(t) => {
                             chosen.push((t, held.until));
                             if chosen.len() as u64 >= wanted {

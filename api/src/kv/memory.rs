@@ -16,6 +16,8 @@ pub struct MemoryKv {
 
 /// Expired entries are swept when a map grows past this many since the last sweep.
 const SWEEP_EVERY: usize = 4096;
+/// How long an answer's mark is kept (as in Redis).
+const MARK_MS: i64 = 60_000;
 
 impl MemoryKv {
     pub fn set(&self, key: &str, value: &str, ttl: Duration) {
@@ -57,6 +59,8 @@ impl MemoryKv {
             .remove(key);
     }
 
+    /// Holds `task` for `uid` while fewer than `capacity` others do. Marks of answers (negative,
+    /// see [`MemoryKv::mark_answered`]) made at or after `since` take a place too.
     pub fn reserve(
         &self,
         task: i32,
@@ -64,23 +68,36 @@ impl MemoryKv {
         capacity: i64,
         now: i64,
         until: i64,
+        since: Option<i64>,
     ) -> Reservation {
+        let live = |t: i64| t > now || (t < 0 && -t > now - MARK_MS);
         let mut holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
         if holds.len() % SWEEP_EVERY == SWEEP_EVERY - 1 {
             holds.retain(|_, h| {
-                h.retain(|_, t| *t > now);
+                h.retain(|_, t| live(*t));
                 !h.is_empty()
             });
         }
         let holders = holds.entry(task).or_default();
-        holders.retain(|_, t| *t > now);
-        let others = holders.keys().filter(|k| k.as_str() != uid).count() as i64;
-        if holders.contains_key(uid) || others < capacity {
+        holders.retain(|_, t| live(*t));
+        let others = holders
+            .iter()
+            .filter(|(k, t)| k.as_str() != uid && (**t > 0 || since.is_some_and(|s| -**t >= s)))
+            .count() as i64;
+        let mine = holders.get(uid).is_some_and(|t| *t > 0);
+        if mine || others < capacity {
             holders.insert(uid.to_string(), until);
             Reservation::Granted(until)
         } else {
             Reservation::Full
         }
+    }
+
+    /// After an answer: the hold becomes a mark of when it was answered (negative), kept
+    /// `MARK_MS`.
+    pub fn mark_answered(&self, task: i32, uid: &str, now: i64) {
+        let mut holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
+        holds.entry(task).or_default().insert(uid.to_string(), -now);
     }
 
     pub fn holds(&self, task: i32, uid: &str, now: i64) -> bool {
@@ -113,18 +130,38 @@ impl MemoryKv {
 mod tests {
     use super::*;
 
+    /// `Some(until)` when granted.
+    fn hold(kv: &MemoryKv, uid: &str, cap: i64, now: i64, since: Option<i64>) -> Option<i64> {
+        match kv.reserve(1, uid, cap, now, now + 100, since) {
+            Reservation::Granted(until) => Some(until),
+            Reservation::Full => None,
+        }
+    }
+
     #[test]
     fn never_more_holders_than_capacity() {
         let kv = MemoryKv::default();
-        assert_eq!(kv.reserve(1, "a", 2, 0, 100), Reservation::Granted(100));
-        assert_eq!(kv.reserve(1, "b", 2, 0, 100), Reservation::Granted(100));
-        assert_eq!(kv.reserve(1, "c", 2, 0, 100), Reservation::Full);
+        assert_eq!(hold(&kv, "a", 2, 0, None), Some(100));
+        assert_eq!(hold(&kv, "b", 2, 0, None), Some(100));
+        assert_eq!(hold(&kv, "c", 2, 0, None), None);
         // A holder may renew; an expired hold frees its place.
-        assert_eq!(kv.reserve(1, "a", 2, 50, 150), Reservation::Granted(150));
-        assert_eq!(kv.reserve(1, "c", 2, 120, 220), Reservation::Granted(220));
+        assert_eq!(hold(&kv, "a", 2, 50, None), Some(150));
+        assert_eq!(hold(&kv, "c", 2, 120, None), Some(220));
         assert_eq!(kv.holders(1, 120), 2);
         kv.release(1, "a");
         assert!(!kv.holds(1, "a", 120));
         assert!(kv.holds(1, "c", 120));
+    }
+
+    #[test]
+    fn answered_marks_count_for_scans_read_before_them() {
+        let kv = MemoryKv::default();
+        assert_eq!(hold(&kv, "a", 1, 0, None), Some(100));
+        kv.mark_answered(1, "a", 50);
+        assert!(!kv.holds(1, "a", 60));
+        // Counts read at 40 miss that answer: its mark keeps the place taken.
+        assert_eq!(hold(&kv, "b", 1, 60, Some(40)), None);
+        // Counts read at 55 include it (the caller's capacity already says so).
+        assert_eq!(hold(&kv, "b", 1, 60, Some(55)), Some(160));
     }
 }

@@ -71,19 +71,24 @@ enum Inner {
 
 /// The first of several tasks the caller may hold, held atomically: KEYS = hold hashes in
 /// order, then (when stamping) each task's stamp key and the cursor key; ARGV = uid, now ms,
-/// expiry ms, candidate count n, stamp value ('' for none), stamp ttl ms, cursor ttl ms, then n
-/// capacities and n task ids. Returns the 1-based index of the task now held and its live
-/// holders (the caller included), or {0, 0}. When stamping, the held task's stamp is written
-/// and the cursor set to it, in the same round trip.
+/// expiry ms, candidate count n, stamp value ('' for none), stamp ttl ms, cursor ttl ms, `since`
+/// (see [`Kv::reserve_first`]; -1 for none), then n capacities and n task ids. Returns the
+/// 1-based index of the task now held and its live holders (the caller included), or {0, 0}.
+/// When stamping, the held task's stamp is written and the cursor set to it, in the same round
+/// trip. A negative field is an answer's mark (see [`ANSWERED_LUA`]).
 const RESERVE_FIRST_LUA: &str = r#"
 local now = tonumber(ARGV[2])
 local n = tonumber(ARGV[4])
+local since = tonumber(ARGV[8])
 for k = 1, n do
   local holders = redis.call('HGETALL', KEYS[k])
   local live = 0
   local mine = false
   for i = 1, #holders, 2 do
-    if tonumber(holders[i + 1]) <= now then
+    local v = tonumber(holders[i + 1])
+    if v < 0 then
+      if since >= 0 and -v >= since then live = live + 1 end
+    elseif v <= now then
       redis.call('HDEL', KEYS[k], holders[i])
     elseif holders[i] == ARGV[1] then
       mine = true
@@ -91,20 +96,38 @@ for k = 1, n do
       live = live + 1
     end
   end
-  if mine or live < tonumber(ARGV[7 + k]) then
+  if mine or live < tonumber(ARGV[8 + k]) then
     redis.call('HSET', KEYS[k], ARGV[1], ARGV[3])
     local ttl = tonumber(ARGV[3]) - now
     if redis.call('PTTL', KEYS[k]) < ttl then redis.call('PEXPIRE', KEYS[k], ttl) end
     if ARGV[5] ~= '' then
       redis.call('SET', KEYS[n + k], ARGV[5], 'PX', ARGV[6])
       if #KEYS > 2 * n then
-        redis.call('SET', KEYS[2 * n + 1], ARGV[7 + n + k], 'PX', ARGV[7])
+        redis.call('SET', KEYS[2 * n + 1], ARGV[8 + n + k], 'PX', ARGV[7])
       end
     end
     return {k, live + 1}
   end
 end
 return {0, 0}
+"#;
+
+/// After an answer committed: its hold becomes a mark, `-(Redis time in ms)`, kept a minute, so
+/// a scan whose counts were read before the answer still counts it (see `since`); then the
+/// stamp and the stale cache keys go. KEYS[1] = hold hash, KEYS[2..] = keys to delete;
+/// ARGV[1] = uid.
+const ANSWERED_LUA: &str = r#"
+local t = redis.call('TIME')
+redis.call('HSET', KEYS[1], ARGV[1], -(t[1] * 1000 + math.floor(t[2] / 1000)))
+if redis.call('PTTL', KEYS[1]) < 60000 then redis.call('PEXPIRE', KEYS[1], 60000) end
+if #KEYS > 1 then redis.call('DEL', unpack(KEYS, 2)) end
+return 1
+"#;
+
+/// A value and Redis' clock (ms), in one round trip. KEYS[1] = the value's key.
+const GET_WITH_CLOCK_LUA: &str = r#"
+local t = redis.call('TIME')
+return {redis.call('GET', KEYS[1]) or '', t[1] * 1000 + math.floor(t[2] / 1000)}
 "#;
 
 /// One request in a fixed rate-limit window: KEYS[1] = window counter, ARGV[1] = window end
@@ -127,6 +150,8 @@ return live
 
 /// Scripts are hashed once, not on every call.
 static RESERVE_FIRST: LazyLock<Script> = LazyLock::new(|| Script::from_lua(RESERVE_FIRST_LUA));
+static ANSWERED: LazyLock<Script> = LazyLock::new(|| Script::from_lua(ANSWERED_LUA));
+static GET_WITH_CLOCK: LazyLock<Script> = LazyLock::new(|| Script::from_lua(GET_WITH_CLOCK_LUA));
 static HIT: LazyLock<Script> = LazyLock::new(|| Script::from_lua(HIT_LUA));
 static HOLDERS: LazyLock<Script> = LazyLock::new(|| Script::from_lua(HOLDERS_LUA));
 
@@ -313,7 +338,7 @@ impl Kv {
             return Reservation::Full;
         }
         match self
-            .reserve_first(&[(task, capacity)], uid, ttl, None)
+            .reserve_first(&[(task, capacity)], uid, ttl, None, None)
             .await
         {
             Some(held) => Reservation::Granted(held.until),
@@ -323,13 +348,19 @@ impl Kv {
 
     /// Holds the first task of `candidates` (id, capacity) that has room, in one round trip,
     /// writing `on_grant` with it. Returns its position in `candidates`, the hold's expiry, and
-    /// how many hold it now (the caller included). Degrades to the first candidate.
+    /// how many hold it now (the caller included; 0 when degraded to the first candidate).
+    ///
+    /// With `since` (the store's clock, from [`Kv::get_with_clock`], taken before the
+    /// capacities were read from the database), answers marked at or after it take a place too:
+    /// their count may be missing from the capacities. Without it, marks are ignored and the
+    /// caller must re-check the count after the hold.
     pub async fn reserve_first(
         &self,
         candidates: &[(i32, i64)],
         uid: &str,
         ttl: Duration,
         on_grant: Option<&OnGrant<'_>>,
+        since: Option<i64>,
     ) -> Option<Held> {
         if candidates.is_empty() {
             return None;
@@ -345,7 +376,7 @@ impl Kv {
                         .enumerate()
                         .find_map(|(index, (task, capacity))| {
                             let granted = *capacity > 0
-                                && m.reserve(*task, uid, *capacity, now, until)
+                                && m.reserve(*task, uid, *capacity, now, until, since)
                                     != Reservation::Full;
                             granted.then(|| Held {
                                 index,
@@ -389,6 +420,7 @@ impl Kv {
                     }
                     None => args.extend([Value::from(""), 1.into(), 1.into()]),
                 }
+                args.push(since.unwrap_or(-1).into());
                 args.extend(candidates.iter().map(|(_, cap)| Value::from(*cap)));
                 args.extend(candidates.iter().map(|(t, _)| Value::from(i64::from(*t))));
                 match RESERVE_FIRST
@@ -444,28 +476,45 @@ impl Kv {
         }
     }
 
-    /// After an answer: forget its stamp and release its hold, in one round trip.
-    /// After an answer: drops its stamp and hold, and the cache entries it made stale, in one
-    /// round trip.
+    /// After an answer committed: its hold becomes a mark (see [`ANSWERED_LUA`]), and its
+    /// stamp and the cache entries it made stale go, in one round trip.
     pub async fn answered(&self, stamp: &str, task: i32, uid: &str, stale: &[String]) {
         match &self.inner {
             Inner::Memory(m) => {
                 m.delete(stamp);
-                m.release(task, uid);
+                m.mark_answered(task, uid, now_ms());
                 stale.iter().for_each(|k| m.delete(k));
             }
             Inner::Redis(_) if self.tripped() => (),
             Inner::Redis(c) => {
-                let pipeline = c.pipeline();
-                let mut keys = vec![self.key(stamp)];
+                let mut keys = vec![self.key(&format!("hold:{task}")), self.key(stamp)];
                 keys.extend(stale.iter().map(|k| self.key(k)));
-                let _: Result<(), Error> = pipeline.del(keys).await;
-                let _: Result<(), Error> =
-                    pipeline.hdel(self.key(&format!("hold:{task}")), uid).await;
-                if let Err(e) = pipeline.all::<Vec<Value>>().await {
+                if let Err(e) = ANSWERED
+                    .evalsha_with_reload::<i64, _, _>(c, keys, vec![Value::from(uid)])
+                    .await
+                {
                     self.degraded("answered", &e);
                 }
             }
+        }
+    }
+
+    /// The value of `key` and the store's clock (epoch ms), in one round trip. `Err(())` means
+    /// the store could not be asked.
+    pub async fn get_with_clock(&self, key: &str) -> Result<(Option<String>, i64), ()> {
+        match &self.inner {
+            Inner::Memory(m) => Ok((m.get(key), now_ms())),
+            Inner::Redis(_) if self.tripped() => Err(()),
+            Inner::Redis(c) => match GET_WITH_CLOCK
+                .evalsha_with_reload::<(String, i64), _, _>(c, self.key(key), Vec::<Value>::new())
+                .await
+            {
+                Ok((value, clock)) => Ok(((!value.is_empty()).then_some(value), clock)),
+                Err(e) => {
+                    self.degraded("get_with_clock", &e);
+                    Err(())
+                }
+            },
         }
     }
 

@@ -933,3 +933,53 @@ async fn redis_going_away_degrades_without_errors() {
     app.get("/api/project", None).await.ok();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An answered hold leaves a mark that keeps its place for a scan whose counts were read before
+/// the answer (so newtask needs no second read of the count), on both stores.
+#[tokio::test]
+async fn answered_holds_count_for_scans_read_before() {
+    let mut stores = vec![tessera_api::kv::Kv::memory()];
+    if crate::common::redis_available() {
+        let prefix = format!(
+            "tessera-test-marks-{}-{}:",
+            std::process::id(),
+            chrono_now()
+        );
+        let redis =
+            tessera_api::kv::Kv::connect(Some(&crate::common::redis_url()), None, None, &prefix)
+                .await
+                .expect("redis");
+        stores.push(redis);
+    }
+    let ttl = std::time::Duration::from_secs(60);
+    for kv in stores {
+        let store = kv.describe();
+        let (_, before) = kv.get_with_clock("no-such-key").await.expect("clock");
+        let held = kv
+            .reserve_first(&[(7, 1)], "a", ttl, None, Some(before))
+            .await;
+        assert_eq!(held.map(|h| h.holders), Some(1), "{store}");
+        kv.answered("stamp:7:a", 7, "a", &[]).await;
+        assert!(!kv.holds(7, "a").await, "{store}: answered, no longer held");
+        // Counts read before the answer still show a place: the mark takes it.
+        let again = kv
+            .reserve_first(&[(7, 1)], "b", ttl, None, Some(before))
+            .await;
+        assert!(
+            again.is_none(),
+            "{store}: the answer's place was handed out again"
+        );
+        // Without `since` the caller re-reads the count, and marks are ignored.
+        let unchecked = kv.reserve_first(&[(7, 1)], "b", ttl, None, None).await;
+        assert!(unchecked.is_some(), "{store}");
+        kv.release(7, "b").await;
+        // Counts read after the answer include it: no mark is counted twice.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let (_, after) = kv.get_with_clock("no-such-key").await.expect("clock");
+        let later = kv
+            .reserve_first(&[(7, 1)], "b", ttl, None, Some(after))
+            .await;
+        assert!(later.is_some(), "{store}");
+        kv.delete_many(&["hold:7".to_string()]).await;
+    }
+}
