@@ -357,132 +357,141 @@ pub async fn new_tasks(
     let mut seen = 0u64;
     let mut backed_off = 0u64;
     let started = std::time::Instant::now();
-    'scan: for pass in 0..2 {
-        let mut query = base.clone();
-        if let Some(p) = pivot {
-            query = if pass == 0 {
-                query.filter(task::Column::Id.gte(p))
-            } else {
-                query.filter(task::Column::Id.lt(p))
-            };
-        }
-        if pass == 1 && (pivot.is_none() || !wrap) {
-            break;
-        }
-        let mut skip = 0;
-        for batch in 0..MAX_BATCHES {
-            // Usually one of the first few has room: start small.
-            let size = if batch == 0 { FIRST_BATCH } else { BATCH };
-            let mut stmt = query
-                .clone()
-                .select_only()
-                .columns([
-                    task::Column::Id,
-                    task::Column::NTaskRuns,
-                    task::Column::NAnswers,
-                    task::Column::Created,
-                    task::Column::State,
-                    task::Column::Quorum,
-                    task::Column::Calibration,
-                    task::Column::Priority0,
-                ])
-                .expr(Expr::col(task::Column::Info).cast_as("text"))
-                .expr(Expr::col(task::Column::FavUserIds).cast_as("text"))
-                .build(state.read_db.get_database_backend());
-            // Literal numbers, not parameters: with `LIMIT $n` PostgreSQL re-planned this query
-            // on every call (a generic plan cannot see the limit), a fifth of its time here.
-            stmt.sql.push_str(&format!(" LIMIT {size} OFFSET {skip}"));
-            let rows: Vec<Candidate> = state
-                .read_db
-                .query_all_raw(stmt)
-                .await?
-                .iter()
-                .map(Candidate::read)
-                .collect::<Result<_, DbErr>>()?;
-            skip += size;
-            let done = (rows.len() as u64) < size;
-            if sched == Scheduler::Incremental {
-                for c in rows {
-                    seen += 1;
-                    if state.kv.holders(c.id).await < c.room() {
-                        pool.push(c);
-                    }
-                    if pool.len() as u64 >= limit {
-                        break 'scan;
-                    }
-                }
-            } else {
-                seen += rows.len() as u64;
-                let mut rest = rows;
-                while !rest.is_empty() {
-                    // A few candidates per round trip: usually the first one has room.
-                    let window = rest.len().min(16);
-                    let candidates: Vec<(i32, i64)> =
-                        rest[..window].iter().map(|c| (c.id, c.room())).collect();
-                    // A single hand-out is stamped (and the cursor moved) with its hold.
-                    let stamp_keys: Vec<String> = if single {
-                        candidates
-                            .iter()
-                            .map(|(id, _)| stamp_key(*id, volunteer))
-                            .collect()
-                    } else {
-                        vec![]
-                    };
-                    let on_grant = OnGrant {
-                        stamp_keys: &stamp_keys,
-                        stamp: &requested,
-                        stamp_ttl,
-                        cursor: use_cursor.then_some((cursor_key.as_str(), CURSOR_TTL)),
-                    };
-                    let Some(held) = state
-                        .kv
-                        .reserve_first(
-                            &candidates,
-                            &volunteer.key,
-                            ttl,
-                            single.then_some(&on_grant),
-                            since,
-                        )
-                        .await
-                    else {
-                        rest.drain(..window);
-                        continue;
-                    };
-                    let candidate = rest[held.index].clone();
-                    rest.drain(..=held.index);
-                    // Held against marks since the counts were read: the row is current enough.
-                    // (0 holders: the store is down and granted nothing.)
-                    if since.is_some() && held.holders > 0 {
-                        chosen.push((candidate.into_model(project.id)?, held.until));
-                        if chosen.len() as u64 >= wanted {
+    loop {
+        'scan: for pass in 0..2 {
+            let mut query = base.clone();
+            if let Some(p) = pivot {
+                query = if pass == 0 {
+                    query.filter(task::Column::Id.gte(p))
+                } else {
+                    query.filter(task::Column::Id.lt(p))
+                };
+            }
+            if pass == 1 && (pivot.is_none() || !wrap) {
+                break;
+            }
+            let mut skip = 0;
+            for batch in 0..MAX_BATCHES {
+                // Usually one of the first few has room: start small.
+                let size = if batch == 0 { FIRST_BATCH } else { BATCH };
+                let mut stmt = query
+                    .clone()
+                    .select_only()
+                    .columns([
+                        task::Column::Id,
+                        task::Column::NTaskRuns,
+                        task::Column::NAnswers,
+                        task::Column::Created,
+                        task::Column::State,
+                        task::Column::Quorum,
+                        task::Column::Calibration,
+                        task::Column::Priority0,
+                    ])
+                    .expr(Expr::col(task::Column::Info).cast_as("text"))
+                    .expr(Expr::col(task::Column::FavUserIds).cast_as("text"))
+                    .build(state.read_db.get_database_backend());
+                // Literal numbers, not parameters: with `LIMIT $n` PostgreSQL re-planned this query
+                // on every call (a generic plan cannot see the limit), a fifth of its time here.
+                stmt.sql.push_str(&format!(" LIMIT {size} OFFSET {skip}"));
+                let rows: Vec<Candidate> = state
+                    .read_db
+                    .query_all_raw(stmt)
+                    .await?
+                    .iter()
+                    .map(Candidate::read)
+                    .collect::<Result<_, DbErr>>()?;
+                skip += size;
+                let done = (rows.len() as u64) < size;
+                if sched == Scheduler::Incremental {
+                    for c in rows {
+                        seen += 1;
+                        if state.kv.holders(c.id).await < c.room() {
+                            pool.push(c);
+                        }
+                        if pool.len() as u64 >= limit {
                             break 'scan;
                         }
-                        continue;
                     }
-                    let stamped = single.then(|| stamp_keys[held.index].as_str());
-                    match confirm_hold(state, candidate.id, held.holders, volunteer, stamped)
-                        .await?
-                    {
-                        Some(t) => {
-                            chosen.push((t, held.until));
+                } else {
+                    seen += rows.len() as u64;
+                    let mut rest = rows;
+                    while !rest.is_empty() {
+                        // A few candidates per round trip: usually the first one has room.
+                        let window = rest.len().min(16);
+                        let candidates: Vec<(i32, i64)> =
+                            rest[..window].iter().map(|c| (c.id, c.room())).collect();
+                        // A single hand-out is stamped (and the cursor moved) with its hold.
+                        let stamp_keys: Vec<String> = if single {
+                            candidates
+                                .iter()
+                                .map(|(id, _)| stamp_key(*id, volunteer))
+                                .collect()
+                        } else {
+                            vec![]
+                        };
+                        let on_grant = OnGrant {
+                            stamp_keys: &stamp_keys,
+                            stamp: &requested,
+                            stamp_ttl,
+                            cursor: use_cursor.then_some((cursor_key.as_str(), CURSOR_TTL)),
+                        };
+                        let Some(held) = state
+                            .kv
+                            .reserve_first(
+                                &candidates,
+                                &volunteer.key,
+                                ttl,
+                                single.then_some(&on_grant),
+                                since,
+                            )
+                            .await
+                        else {
+                            rest.drain(..window);
+                            continue;
+                        };
+                        let candidate = rest[held.index].clone();
+                        rest.drain(..=held.index);
+                        // Held against marks since the counts were read: the row is current enough.
+                        // (0 holders: the store is down and granted nothing.)
+                        if since.is_some() && held.holders > 0 {
+                            chosen.push((candidate.into_model(project.id)?, held.until));
                             if chosen.len() as u64 >= wanted {
                                 break 'scan;
                             }
+                            continue;
                         }
-                        None => {
-                            // The counts read with the batch are stale (answers landed since):
-                            // refresh the rest before trying further, rather than failing one
-                            // by one.
-                            backed_off += 1;
-                            rest = refresh(state, rest).await?;
+                        let stamped = single.then(|| stamp_keys[held.index].as_str());
+                        match confirm_hold(state, candidate.id, held.holders, volunteer, stamped)
+                            .await?
+                        {
+                            Some(t) => {
+                                chosen.push((t, held.until));
+                                if chosen.len() as u64 >= wanted {
+                                    break 'scan;
+                                }
+                            }
+                            None => {
+                                // The counts read with the batch are stale (answers landed since):
+                                // refresh the rest before trying further, rather than failing one
+                                // by one.
+                                backed_off += 1;
+                                rest = refresh(state, rest).await?;
+                            }
                         }
                     }
                 }
-            }
-            if done {
-                break;
+                if done {
+                    break;
+                }
             }
         }
+        // Marks can make a task look full to a scan that read its counts just as an answer
+        // landed (the answer counted twice). Before saying nothing is left, look again with the
+        // count re-checked instead.
+        if chosen.is_empty() && pool.is_empty() && since.take().is_some() {
+            continue;
+        }
+        break;
     }
     tracing::debug!(
         project = project.id,
