@@ -253,6 +253,21 @@ struct Taken {
     webhook: Option<Option<String>>,
 }
 
+/// The counter change for a volunteer's first answer in a project.
+fn first_answer_delta(v: &Volunteer) -> Delta {
+    if v.is_anonymous() {
+        Delta {
+            volunteers_anon: 1,
+            ..Delta::default()
+        }
+    } else {
+        Delta {
+            volunteers_auth: 1,
+            ..Delta::default()
+        }
+    }
+}
+
 /// Records the answer and its effects, committed; `None` when its task takes no more answers
 /// (or is not the project's).
 async fn take(ctx: &Recording<'_>, row: task_run::Model) -> ApiResult<Option<Taken>> {
@@ -260,6 +275,17 @@ async fn take(ctx: &Recording<'_>, row: task_run::Model) -> ApiResult<Option<Tak
     if postgres && let Some(c) = count_in_one_statement(&ctx.state.db, ctx, &row, true).await? {
         // Most answers neither complete their task, nor are their volunteer's first in the
         // project, nor fire webhooks: then that one statement is the whole transaction.
+        if c.newcomer {
+            // The volunteer's row was there when the statement began and gone (a recount)
+            // when it wrote: count them now rather than not at all.
+            counters::add_to_shard(
+                &ctx.state.db,
+                ctx.project.id,
+                ctx.shard,
+                first_answer_delta(ctx.volunteer),
+            )
+            .await?;
+        }
         return Ok(Some(Taken {
             run: c.run,
             completed: false,
@@ -291,18 +317,13 @@ async fn take(ctx: &Recording<'_>, row: task_run::Model) -> ApiResult<Option<Tak
         webhook,
     } = counted;
     if newcomer {
-        let delta = if ctx.volunteer.is_anonymous() {
-            Delta {
-                volunteers_anon: 1,
-                ..Delta::default()
-            }
-        } else {
-            Delta {
-                volunteers_auth: 1,
-                ..Delta::default()
-            }
-        };
-        counters::add_to_shard(&txn, ctx.project.id, ctx.shard, delta).await?;
+        counters::add_to_shard(
+            &txn,
+            ctx.project.id,
+            ctx.shard,
+            first_answer_delta(ctx.volunteer),
+        )
+        .await?;
     }
     let completed = current.state == "completed";
     let result = if completed {
@@ -335,7 +356,9 @@ async fn take(ctx: &Recording<'_>, row: task_run::Model) -> ApiResult<Option<Tak
 
 /// PostgreSQL: the answer, its count on the task (only while the task still needs one; the
 /// answer that fills it completes it), the project's counter shard, the volunteer's row and the
-/// hour's activity row, in one statement — one round trip instead of six. Each step reads the
+/// hour's activity row, in one statement — one round trip instead of six. The shard is an upsert
+/// so that a project missing it (made by an older instance during a deploy) cannot leave the
+/// statement with the answer written and nothing returned. Each step reads the
 /// one before, which fixes the order rows are locked in (task, counter, statistics), the same
 /// as [`count_step_by_step`] and the recount. `None` when the task takes no more answers.
 ///
@@ -362,15 +385,17 @@ WITH counted AS (
     RETURNING id, created, project_id, task_id, user_id, user_ip, finish_time, timeout,
               calibration, external_uid, media_url, info
 ), counter AS (
-    UPDATE project_counter
-    SET n_task_runs = n_task_runs + 1,
-        answer_ms = answer_ms + $10,
-        n_completed_tasks = n_completed_tasks + c.done,
-        n_results = n_results + c.done
+    INSERT INTO project_counter AS pc (project_id, shard, n_task_runs, answer_ms,
+                                       n_completed_tasks, n_results)
+    SELECT $2, $11, 1, $10, c.done, c.done
     FROM (SELECT CASE WHEN counted.state = 'completed' THEN 1 ELSE 0 END AS done
           FROM counted, run) c
-    WHERE project_counter.project_id = $2 AND project_counter.shard = $11
-    RETURNING c.done
+    ON CONFLICT (project_id, shard)
+    DO UPDATE SET n_task_runs = pc.n_task_runs + 1,
+                  answer_ms = pc.answer_ms + EXCLUDED.answer_ms,
+                  n_completed_tasks = pc.n_completed_tasks + EXCLUDED.n_completed_tasks,
+                  n_results = pc.n_results + EXCLUDED.n_results
+    RETURNING 1
 ), volunteer AS (
     INSERT INTO project_volunteer AS v (project_id, volunteer, user_id, anonymous, n_answers,
                                         first_answer, last_answer)
@@ -380,7 +405,8 @@ WITH counted AS (
     RETURNING (xmax = 0) AS newcomer
 ), activity AS (
     INSERT INTO project_activity AS a (project_id, hour, shard, n_answers, n_anon, n_completed)
-    SELECT $2, $14, $11, 1, $15, counter.done FROM counter, volunteer
+    SELECT $2, $14, $11, 1, $15, CASE WHEN counted.state = 'completed' THEN 1 ELSE 0 END
+    FROM counted, counter, volunteer
     ON CONFLICT (project_id, hour, shard)
     DO UPDATE SET n_answers = a.n_answers + 1, n_anon = a.n_anon + EXCLUDED.n_anon,
                   n_completed = a.n_completed + EXCLUDED.n_completed

@@ -242,7 +242,9 @@ impl VolunteerApi {
                 .projects
                 .get(&state.db, project_id)
                 .await?
-                .and_then(|p| identify(&p).ok().map(|v| (task_id, p, v))),
+                .and_then(|p| identify(&p).ok().map(|v| (task_id, p, v)))
+                // Refused anonymous answers go the slow way, to be refused in PYBOSSA's order.
+                .filter(|(_, p, v)| !v.is_anonymous() || p.allow_anonymous_contributors),
             _ => None,
         };
         let (task, project, volunteer) = match fast {

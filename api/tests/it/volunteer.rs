@@ -376,6 +376,18 @@ async fn answers_refused_in_order(app: TestApp) {
     assert_eq!(msg(&r, 403, "Forbidden"), "Invalid project_id");
     let r = answer(&app, 999_999, t1[0], Some(&a), json!(1)).await;
     assert_eq!(msg(&r, 403, "Forbidden"), "Invalid project_id");
+    // An anonymous answer to a project closed to them: the task is still checked first.
+    app.put(
+        &format!("/api/project/{p2}"),
+        Some(&owner),
+        json!({"allow_anonymous_contributors": false}),
+    )
+    .await
+    .ok();
+    let r = answer(&app, p2, 999_999, None, json!(1)).await;
+    assert_eq!(msg(&r, 403, "Forbidden"), "Invalid task_id");
+    let r = answer(&app, p2, t2[0], None, json!(1)).await;
+    r.err(401, "Unauthorized");
     answer(&app, p1, t1[0], Some(&a), json!(1)).await.ok();
     answer(&app, p1, t1[0], Some(&a), json!(1))
         .await
