@@ -193,7 +193,7 @@ pub async fn submit(
         run,
         completed,
         events,
-        webhook,
+        fresh,
     } = taken;
     state.metrics.answers.inc();
     if events > 0 {
@@ -201,10 +201,6 @@ pub async fn submit(
     }
     if completed {
         state.metrics.tasks_completed.inc();
-        let fresh = webhook.map(|url| project::Model {
-            webhook: url,
-            ..project.clone()
-        });
         let project = fresh.as_ref().unwrap_or(project);
         if let Err(e) = webhooks::after_completion(state, project).await {
             tracing::warn!(project = project.id, error = %e, "project completion check failed");
@@ -249,8 +245,9 @@ struct Taken {
     completed: bool,
     /// Webhook events queued with it.
     events: usize,
-    /// The project's webhook URL as committed, when it was read.
-    webhook: Option<Option<String>>,
+    /// The project with its webhook URL as committed, when that was read (the cached row may be
+    /// a second old).
+    fresh: Option<project::Model>,
 }
 
 /// The counter change for a volunteer's first answer in a project.
@@ -290,7 +287,7 @@ async fn take(ctx: &Recording<'_>, row: task_run::Model) -> ApiResult<Option<Tak
             run: c.run,
             completed: false,
             events: 0,
-            webhook: c.webhook,
+            fresh: None,
         }));
     }
     let txn = crate::store::begin_write(&ctx.state.db).await?;
@@ -331,7 +328,7 @@ async fn take(ctx: &Recording<'_>, row: task_run::Model) -> ApiResult<Option<Tak
     } else {
         None
     };
-    let fresh = webhook.clone().map(|url| project::Model {
+    let fresh = webhook.map(|url| project::Model {
         webhook: url,
         ..ctx.project.clone()
     });
@@ -350,7 +347,7 @@ async fn take(ctx: &Recording<'_>, row: task_run::Model) -> ApiResult<Option<Tak
         run,
         completed,
         events,
-        webhook,
+        fresh,
     }))
 }
 

@@ -162,6 +162,41 @@ impl Candidate {
     }
 }
 
+/// A batch of candidates in the scan's order.
+async fn read_candidates(
+    state: &AppState,
+    query: &sea_orm::Select<task::Entity>,
+    size: u64,
+    skip: u64,
+) -> Result<Vec<Candidate>, DbErr> {
+    let mut stmt = query
+        .clone()
+        .select_only()
+        .columns([
+            task::Column::Id,
+            task::Column::NTaskRuns,
+            task::Column::NAnswers,
+            task::Column::Created,
+            task::Column::State,
+            task::Column::Quorum,
+            task::Column::Calibration,
+            task::Column::Priority0,
+        ])
+        .expr(Expr::col(task::Column::Info).cast_as("text"))
+        .expr(Expr::col(task::Column::FavUserIds).cast_as("text"))
+        .build(state.read_db.get_database_backend());
+    // Literal numbers, not parameters: with `LIMIT $n` PostgreSQL re-planned this query on every
+    // call (a generic plan cannot see the limit), a fifth of its time here.
+    stmt.sql.push_str(&format!(" LIMIT {size} OFFSET {skip}"));
+    state
+        .read_db
+        .query_all_raw(stmt)
+        .await?
+        .iter()
+        .map(Candidate::read)
+        .collect()
+}
+
 /// Re-checks a fresh hold against the task's current answer count, so a count read before
 /// another volunteer's answer landed cannot let one hold too many, and reads the task. `holders`
 /// was read (when the hold was granted) before this count: an answer committed in between is
@@ -374,32 +409,7 @@ pub async fn new_tasks(
             for batch in 0..MAX_BATCHES {
                 // Usually one of the first few has room: start small.
                 let size = if batch == 0 { FIRST_BATCH } else { BATCH };
-                let mut stmt = query
-                    .clone()
-                    .select_only()
-                    .columns([
-                        task::Column::Id,
-                        task::Column::NTaskRuns,
-                        task::Column::NAnswers,
-                        task::Column::Created,
-                        task::Column::State,
-                        task::Column::Quorum,
-                        task::Column::Calibration,
-                        task::Column::Priority0,
-                    ])
-                    .expr(Expr::col(task::Column::Info).cast_as("text"))
-                    .expr(Expr::col(task::Column::FavUserIds).cast_as("text"))
-                    .build(state.read_db.get_database_backend());
-                // Literal numbers, not parameters: with `LIMIT $n` PostgreSQL re-planned this query
-                // on every call (a generic plan cannot see the limit), a fifth of its time here.
-                stmt.sql.push_str(&format!(" LIMIT {size} OFFSET {skip}"));
-                let rows: Vec<Candidate> = state
-                    .read_db
-                    .query_all_raw(stmt)
-                    .await?
-                    .iter()
-                    .map(Candidate::read)
-                    .collect::<Result<_, DbErr>>()?;
+                let rows = read_candidates(state, &query, size, skip).await?;
                 skip += size;
                 let done = (rows.len() as u64) < size;
                 if sched == Scheduler::Incremental {
@@ -509,9 +519,8 @@ pub async fn new_tasks(
             let c = pool.swap_remove(rand::rng().random_range(0..pool.len()));
             if let Reservation::Granted(until) =
                 state.kv.reserve(c.id, &volunteer.key, c.room(), ttl).await
-                && let Some(t) = task::Entity::find_by_id(c.id).one(&state.db).await?
             {
-                picked.push((t, until));
+                picked.push((c.into_model(project.id)?, until));
             }
         }
         picked
