@@ -138,6 +138,31 @@ impl TestApp {
         Some((url, name))
     }
 
+    /// PostgreSQL through its Unix socket, as a co-located deployment connects; `None` when the
+    /// machine has no socket (`TEST_POSTGRES_SOCKET`, default `/var/run/postgresql`).
+    pub async fn postgres_unix_socket() -> Option<Self> {
+        let socket_dir =
+            std::env::var("TEST_POSTGRES_SOCKET").unwrap_or_else(|_| "/var/run/postgresql".into());
+        if !std::path::Path::new(&socket_dir)
+            .join(".s.PGSQL.5432")
+            .exists()
+        {
+            eprintln!("skipped: no PostgreSQL socket in {socket_dir}");
+            return None;
+        }
+        let (_, name) = Self::create_pg_db().await?;
+        let admin = pg_admin_url();
+        let user = admin
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split_once('@'))
+            .map_or("postgres", |(user, _)| user);
+        let url = format!("postgres://{user}@localhost/{name}?host={socket_dir}");
+        let dir =
+            std::env::temp_dir().join(format!("tessera-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Some(Self::start(url, dir, Some(name), None).await)
+    }
+
     /// PostgreSQL with Redis for stamps and holds (keys under a unique prefix, removed after).
     pub async fn postgres_redis() -> Option<Self> {
         let prefix =

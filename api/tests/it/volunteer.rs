@@ -298,6 +298,47 @@ async fn redundancy_changes_and_surplus(app: TestApp) {
         .get(&format!("/api/result?task_id={t2}&all=1"), None)
         .await;
     assert_eq!(r.ok()[0]["info"]["aggregate"]["value"], true);
+
+    // Volunteers already counted in the project complete a task, then complete it again once
+    // reopened: the earlier result stays as an older version.
+    let t3 = app.task(&owner, project, json!({"k": 3})).await;
+    assert_eq!(newtask(&app, project, Some(&a), "").await.ok()["id"], t3);
+    answer(&app, project, t3, Some(&a), json!("yes")).await.ok();
+    assert_eq!(newtask(&app, project, Some(&b), "").await.ok()["id"], t3);
+    answer(&app, project, t3, Some(&b), json!("no")).await.ok();
+    let first = app
+        .get(&format!("/api/result?task_id={t3}&all=1"), None)
+        .await;
+    assert_eq!(
+        first.ok()[0]["info"]["aggregate"]["votes"],
+        json!({"yes": 1, "no": 1})
+    );
+    app.put(
+        &format!("/api/task/{t3}"),
+        Some(&owner),
+        json!({"n_answers": 3}),
+    )
+    .await
+    .ok();
+    let c = app.register("carol").await;
+    assert_eq!(newtask(&app, project, Some(&c), "").await.ok()["id"], t3);
+    answer(&app, project, t3, Some(&c), json!("no")).await.ok();
+    let current = app
+        .get(&format!("/api/result?task_id={t3}&all=1"), None)
+        .await;
+    let current = current.ok().as_array().expect("results").clone();
+    assert_eq!(current.len(), 1, "{current:?}");
+    assert_eq!(current[0]["task_run_ids"].as_array().map(Vec::len), Some(3));
+    assert_eq!(current[0]["info"]["aggregate"]["value"], "no");
+    assert_eq!(current[0]["info"]["aggregate"]["agreement"], 0.667);
+    let old = app
+        .get(
+            &format!("/api/result?task_id={t3}&last_version=false&all=1"),
+            None,
+        )
+        .await;
+    assert_eq!(old.ok().as_array().map(Vec::len), Some(1));
+    assert_eq!(old.json[0]["id"], first.json[0]["id"]);
 }
 
 async fn shapes_limits_and_idempotency(app: TestApp) {
@@ -814,6 +855,7 @@ async fn concurrent_volunteers(app: TestApp, sched: &str, n_tasks: usize, volunt
 
     // Check every task from the database side, through the API.
     let mut runs_per_task: HashMap<i64, Vec<String>> = HashMap::new();
+    let mut run_ids: HashMap<i64, Vec<i64>> = HashMap::new();
     let mut last = 0;
     loop {
         let page = app
@@ -826,10 +868,15 @@ async fn concurrent_volunteers(app: TestApp, sched: &str, n_tasks: usize, volunt
         let Some(end) = page.last() else { break };
         last = end["id"].as_i64().expect("id");
         for r in page {
+            let task = r["task_id"].as_i64().expect("task");
             runs_per_task
-                .entry(r["task_id"].as_i64().expect("task"))
+                .entry(task)
                 .or_default()
                 .push(r["external_uid"].as_str().expect("uid").to_string());
+            run_ids
+                .entry(task)
+                .or_default()
+                .push(r["id"].as_i64().expect("id"));
         }
     }
     assert_eq!(runs_per_task.len(), n_tasks);
@@ -854,6 +901,22 @@ async fn concurrent_volunteers(app: TestApp, sched: &str, n_tasks: usize, volunt
         let Some(end) = page.last() else { break };
         last = end["id"].as_i64().expect("id");
         results += page.len();
+        // Each result is made from all of its task's answers, however they raced.
+        for r in &page {
+            let task = r["task_id"].as_i64().expect("task");
+            let mut ids: Vec<i64> = serde_json::from_value(r["task_run_ids"].clone()).expect("ids");
+            ids.sort_unstable();
+            assert_eq!(Some(&ids), run_ids.get(&task), "result of task {task}");
+            let agg = &r["info"]["aggregate"];
+            assert_eq!(agg["n"], 3, "result of task {task}: {}", r["info"]);
+            let votes: i64 = agg["fields"]["v"]["votes"]
+                .as_object()
+                .expect("votes")
+                .values()
+                .filter_map(Value::as_i64)
+                .sum();
+            assert_eq!(votes, 3, "result of task {task}: {}", r["info"]);
+        }
     }
     assert_eq!(results, n_tasks, "one result per task");
     let stats = app
@@ -870,6 +933,15 @@ async fn concurrent_volunteers(app: TestApp, sched: &str, n_tasks: usize, volunt
         )
         .await;
     assert_eq!(open.ok(), &json!([]));
+}
+
+/// A co-located PostgreSQL reached through its Unix socket, as the README suggests and
+/// `just bench` measures: the loop works the same.
+#[tokio::test]
+async fn postgres_over_unix_socket() {
+    if let Some(app) = TestApp::postgres_unix_socket().await {
+        loop_completes_tasks_with_results(app).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
