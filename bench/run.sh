@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `just bench`: the volunteer loop under load on PostgreSQL + Redis, compared in the same run
-# with pgbench -N (the database's own write limit at the same client count), plus newtask
-# latency as projects and volunteer histories grow. Prints a Markdown table.
+# with pgbench -N (the database's own write limit at the same client count) and with
+# PostgreSQL alone replaying the loop's own statements (bench/db_ceiling.py: what the database
+# could serve if the API cost nothing), plus newtask latency as projects and volunteer histories
+# grow. Prints a Markdown table.
 #
 # Env: BENCH_TASKS (100000), BENCH_VOLUNTEERS (64), BENCH_SECONDS (20), BENCH_BIG (1000000),
 #      TEST_POSTGRES_URL, TEST_REDIS_URL, CARGO_TARGET_DIR;
@@ -33,11 +35,11 @@ sock=${BENCH_SOCKET-/var/run/postgresql}
 if [ -n "$sock" ] && [ -S "$sock/.s.PGSQL.5432" ]; then
     transport="Unix socket"
     api_db="postgres://$pguser@localhost/$db?host=$sock"
-    pgbench_db="host=$sock user=$pguser dbname=$pgb"
+    pgconn() { echo "host=$sock user=$pguser dbname=$1"; }
 else
     transport="TCP, no TLS"
     api_db="$dburl?sslmode=disable"
-    pgbench_db="${PG%/*}/$pgb"
+    pgconn() { echo "${PG%/*}/$1"; }
 fi
 prefix="tessera-bench-$tag:"
 work=$(mktemp -d)
@@ -103,6 +105,16 @@ if [ -n "${BENCH_LOOP_ONLY:-}" ]; then
     exit 0
 fi
 
+# Right after the loop, on its database, with the (idle) server still up.
+say "PostgreSQL alone replaying the loop's statements: $VOLS clients for ${SECS}s"
+read -r first last < <(psql -Atq "$dburl" -F ' ' -c "SELECT min(id), max(id) FROM task WHERE project_id = $loop_id")
+mkdir -p "$work/ceiling"
+python3 bench/db_ceiling.py "$work/ceiling" "$loop_id" "$first" "$last"
+psql -q "$dburl" -v ON_ERROR_STOP=1 -f "$work/ceiling/setup.sql" >/dev/null
+ceiling=$(PGSSLMODE=disable pgbench -n -M prepared -c "$VOLS" -j 2 -T "$SECS" \
+    -f "$work/ceiling/answer.sql@2" -f "$work/ceiling/complete.sql@1" "$(pgconn "$db")" 2>/dev/null |
+    awk '/^tps/ {print $3; exit}')
+
 say "newtask latency at 10k and $BIG tasks"
 read -r small_id small_token < <(project small 10000)
 read -r big_id big_token < <(project big "$BIG")
@@ -127,12 +139,13 @@ server=""
 say "pgbench -N with $VOLS clients for ${SECS}s"
 psql -q "$PG" -c "CREATE DATABASE $pgb" >/dev/null
 pgbench -q -i -s 10 "${PG%/*}/$pgb" >/dev/null 2>&1
-tps=$(PGSSLMODE=disable pgbench -N -n -c "$VOLS" -j 2 -T "$SECS" "$pgbench_db" 2>/dev/null | awk '/^tps/ {print $3; exit}')
+tps=$(PGSSLMODE=disable pgbench -N -n -c "$VOLS" -j 2 -T "$SECS" "$(pgconn "$pgb")" 2>/dev/null | awk '/^tps/ {print $3; exit}')
 
-python3 - "$loop" "$nt_small" "$nt_big" "$nt_new" "$nt_vet" "$tps" "$TASKS" "$BIG" "$transport" <<'PY'
+python3 - "$loop" "$nt_small" "$nt_big" "$nt_new" "$nt_vet" "$tps" "$TASKS" "$BIG" "$transport" "$ceiling" <<'PY'
 import json, sys
 loop, small, big, new, vet = (json.loads(a) for a in sys.argv[1:6])
 tps, tasks, bigsize = float(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8])
+ceiling = float(sys.argv[10])
 rows = [
     ("connection to PostgreSQL (API and pgbench)", sys.argv[9]),
     ("volunteer loop (newtask+taskrun pairs/s)", f"{loop['pairs_per_s']:.0f}"),
@@ -142,6 +155,8 @@ rows = [
     ("errors / surplus answers / empty newtasks", f"{loop['errors']} / {loop['surplus']} / {loop['empty']}"),
     ("pgbench -N tps (same clients)", f"{tps:.0f}"),
     ("pairs/s as share of pgbench -N tps", f"{loop['pairs_per_s'] / tps:.0%}"),
+    ("PostgreSQL alone replaying the loop's SQL, pairs/s (pgbench, same clients)", f"{ceiling:.0f}"),
+    ("loop pairs/s as share of that", f"{loop['pairs_per_s'] / ceiling:.0%}"),
     ("API max RSS during the loop (MB)", f"{loop['server_max_rss_mb']:.1f}"),
     (f"newtask p50 at 10k tasks (ms)", f"{small['p50_ms']:.2f}"),
     (f"newtask p50 at {bigsize:,} tasks (ms)", f"{big['p50_ms']:.2f}"),
