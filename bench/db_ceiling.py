@@ -9,8 +9,12 @@ it). Two thirds of pairs take an answer that does not complete its task (one sta
 third complete it as the API does with n_answers = 3: the single statement finds it would
 complete, then BEGIN, the answer, the runs read, the result insert, COMMIT.
 
-Usage: db_ceiling.py OUT_DIR PROJECT_ID FIRST_TASK_ID LAST_TASK_ID
-Writes OUT_DIR/setup.sql (run once), OUT_DIR/answer.sql and OUT_DIR/complete.sql.
+Usage: db_ceiling.py OUT_DIR PROJECT_ID FIRST_TASK_ID LAST_TASK_ID [BATCH]
+Writes OUT_DIR/setup.sql (run once), OUT_DIR/answer.sql and OUT_DIR/complete.sql. With BATCH it
+also writes OUT_DIR/write.sql (one answer, no candidate read) and OUT_DIR/batch.sql (BATCH answers
+in one statement, the same steps summed per task, shard, volunteer and hour): how much cheaper
+answers get when the ones that arrive together are written together. Run by hand, e.g.
+  pgbench -n -M prepared -c 64 -j 2 -T 12 -f write.sql  …  vs  -c 8 -f batch.sql (×BATCH)
 """
 
 import pathlib
@@ -19,6 +23,7 @@ import sys
 
 out, project = pathlib.Path(sys.argv[1]), int(sys.argv[2])
 first, last = int(sys.argv[3]), int(sys.argv[4])
+batch = int(sys.argv[5]) if len(sys.argv) > 5 else 0
 root = pathlib.Path(__file__).resolve().parent.parent
 src = (root / "api/src/domain/answers.rs").read_text()
 
@@ -106,3 +111,53 @@ VACUUM ANALYZE task;
     + result
     + "\nCOMMIT;\n"
 )
+
+if batch:
+    (out / "write.sql").write_text(f"\\set t random({first}, {half})\n" + draw + answer(True) + "\n")
+    tasks = ",".join(f":t{i}" for i in range(batch))
+    uids = ",".join(f"'pgb-' || :client_id || '-' || :r || '-{i}'" for i in range(batch))
+    sql = f"""
+WITH input AS (
+    SELECT DISTINCT ON (task_id) task_id, uid
+    FROM unnest(ARRAY[{tasks}]::int[], ARRAY[{uids}]::text[]) AS i(task_id, uid)
+    ORDER BY task_id
+), counted AS (
+    UPDATE task SET n_task_runs = task.n_task_runs + 1
+    FROM input
+    WHERE task.id = input.task_id AND task.project_id = {project} AND task.state = 'ongoing'
+      AND task.n_task_runs + 1 < task.n_answers
+      AND EXISTS (SELECT 1 FROM project_volunteer
+                  WHERE project_id = {project} AND volunteer = {volunteer})
+    RETURNING task.id, task.project_id, input.uid
+), run AS (
+    INSERT INTO task_run (created, project_id, task_id, user_id, user_ip, finish_time,
+                          external_uid, media_url, info)
+    SELECT '2026-01-01T00.00.00', project_id, id, NULL, NULL, '2026-01-01T00.00.01', uid, NULL,
+           '{{"v": 1}}'::jsonb
+    FROM counted
+    RETURNING id, task_id
+), counter AS (
+    INSERT INTO project_counter AS pc (project_id, shard, n_task_runs, answer_ms,
+                                       n_completed_tasks, n_results)
+    SELECT {project}, :s, count(*), 10 * count(*), 0, 0 FROM run HAVING count(*) > 0
+    ON CONFLICT (project_id, shard) DO UPDATE
+    SET n_task_runs = pc.n_task_runs + EXCLUDED.n_task_runs,
+        answer_ms = pc.answer_ms + EXCLUDED.answer_ms
+    RETURNING 1
+), volunteer AS (
+    INSERT INTO project_volunteer AS v (project_id, volunteer, user_id, anonymous, n_answers,
+                                        first_answer, last_answer)
+    SELECT {project}, {volunteer}, NULL, false, count(*), 'x', 'x'
+    FROM run, counter HAVING count(*) > 0
+    ON CONFLICT (project_id, volunteer) DO UPDATE
+    SET n_answers = v.n_answers + EXCLUDED.n_answers, last_answer = EXCLUDED.last_answer
+    RETURNING 1
+), activity AS (
+    INSERT INTO project_activity AS a (project_id, hour, shard, n_answers, n_anon, n_completed)
+    SELECT {project}, 1, :s, count(*), 0, 0 FROM run, volunteer HAVING count(*) > 0
+    ON CONFLICT (project_id, hour, shard) DO UPDATE SET n_answers = a.n_answers + EXCLUDED.n_answers
+    RETURNING 1
+)
+SELECT run.id, run.task_id FROM run, activity;"""
+    draws = "".join(f"\\set t{i} random({first}, {half})\n" for i in range(batch))
+    (out / "batch.sql").write_text(draws + draw + " ".join(sql.split()) + "\n")
