@@ -2,7 +2,9 @@
 """pgbench scripts that replay the volunteer loop's own SQL with no API in front.
 
 `just bench` runs them on the loop's database after the loop: how many newtask+taskrun pairs per
-second PostgreSQL could serve on this machine if the API, Redis and the load driver cost nothing.
+second PostgreSQL could serve on this machine if the API, Redis and the load driver cost nothing,
+with each answer its own statement (the API with TESSERA_ANSWER_BATCHING=false; with batching on,
+the loop can pass this figure).
 The answer statements are read from api/src/domain/answers.rs, so they follow the code; the
 candidate read is the SQL the scheduler's first batch sends (as PostgreSQL's statement log shows
 it). Two thirds of pairs take an answer that does not complete its task (one statement); one

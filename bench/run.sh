@@ -155,7 +155,7 @@ rows = [
     ("errors / surplus answers / empty newtasks", f"{loop['errors']} / {loop['surplus']} / {loop['empty']}"),
     ("pgbench -N tps (same clients)", f"{tps:.0f}"),
     ("pairs/s as share of pgbench -N tps", f"{loop['pairs_per_s'] / tps:.0%}"),
-    ("PostgreSQL alone replaying the loop's SQL, pairs/s (pgbench, same clients)", f"{ceiling:.0f}"),
+    ("PostgreSQL alone replaying the loop's SQL one answer per statement, pairs/s (pgbench)", f"{ceiling:.0f}"),
     ("loop pairs/s as share of that", f"{loop['pairs_per_s'] / ceiling:.0%}"),
     ("API max RSS during the loop (MB)", f"{loop['server_max_rss_mb']:.1f}"),
     (f"newtask p50 at 10k tasks (ms)", f"{small['p50_ms']:.2f}"),

@@ -37,6 +37,12 @@ pub struct Config {
     #[arg(long, env = "TESSERA_STAMP_TTL", default_value_t = 3600)]
     pub stamp_ttl: u64,
 
+    /// On PostgreSQL, write the answers that arrive together in one statement and one commit
+    /// (group commit); off, each answer is its own statement.
+    #[arg(long, env = "TESSERA_ANSWER_BATCHING", default_value_t = true,
+          action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub answer_batching: bool,
+
     /// Prefix for every Redis key, so several deployments (or test runs) can share a server.
     #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "tessera:")]
     pub redis_key_prefix: String,
@@ -212,6 +218,7 @@ impl fmt::Debug for Config {
             .field("redis_service_name", &self.redis_service_name)
             .field("redis_key_prefix", &self.redis_key_prefix)
             .field("stamp_ttl", &self.stamp_ttl)
+            .field("answer_batching", &self.answer_batching)
             .field("addr", &self.addr)
             .field("public_url", &self.public_url)
             .field("rate_limit", &self.rate_limit)

@@ -43,6 +43,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
     .await?;
     let storage = Arc::new(LocalDisk::new(config.uploads_dir()));
     let metrics = crate::metrics::Metrics::new(kv.errors.clone());
+    let batcher = (config.answer_batching
+        && db.get_database_backend() == sea_orm::DbBackend::Postgres)
+        .then(|| crate::domain::batch::Batcher::start(db.clone()));
     Ok(Arc::new(AppState {
         metrics,
         tokens: TokenKeys::new(&secret, config.token_ttl),
@@ -53,6 +56,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         config,
         jobs_wake: tokio::sync::Notify::new(),
         projects: Default::default(),
+        batcher,
     }))
 }
 

@@ -20,6 +20,8 @@ pub struct AppState {
     pub jobs_wake: tokio::sync::Notify,
     /// Project rows the volunteer loop reads, kept for a second.
     pub projects: crate::domain::cache::ProjectRows,
+    /// Group commit of answers, on PostgreSQL unless turned off.
+    pub batcher: Option<crate::domain::batch::Batcher>,
 }
 
 impl AppState {

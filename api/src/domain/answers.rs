@@ -18,7 +18,7 @@ use serde_json::{Value as Json, json};
 
 use super::{
     aggregate::aggregate,
-    cache,
+    batch, cache,
     identity::Volunteer,
     scheduler::{Scheduler, stamp_key},
     stats, webhooks,
@@ -269,7 +269,27 @@ fn first_answer_delta(v: &Volunteer) -> Delta {
 /// (or is not the project's).
 async fn take(ctx: &Recording<'_>, row: task_run::Model) -> ApiResult<Option<Taken>> {
     let postgres = ctx.state.backend() == DbBackend::Postgres;
-    if postgres && let Some(c) = count_in_one_statement(&ctx.state.db, ctx, &row, true).await? {
+    if let Some(batcher) = &ctx.state.batcher {
+        // Most answers need nothing else in their transaction: they go in the next batch. The
+        // rest (and a batch that failed) take the full transaction below.
+        let entry = batch::Entry {
+            run: row.clone(),
+            volunteer_key: ctx.volunteer.key.clone(),
+            anonymous: ctx.volunteer.is_anonymous(),
+            answer_ms: ctx.answer_ms,
+            hour: ctx.hour,
+        };
+        if let Ok(Some(run)) = batcher.take(entry).await {
+            return Ok(Some(Taken {
+                run,
+                completed: false,
+                events: 0,
+                fresh: None,
+            }));
+        }
+    } else if postgres
+        && let Some(c) = count_in_one_statement(&ctx.state.db, ctx, &row, true).await?
+    {
         // Most answers neither complete their task, nor are their volunteer's first in the
         // project, nor fire webhooks: then that one statement is the whole transaction.
         if c.newcomer {

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod aggregate;
 pub mod answers;
+pub mod batch;
 pub mod cache;
 pub mod crud;
 pub mod export;

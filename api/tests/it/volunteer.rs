@@ -935,6 +935,14 @@ async fn concurrent_volunteers(app: TestApp, sched: &str, n_tasks: usize, volunt
     assert_eq!(open.ok(), &json!([]));
 }
 
+/// With group commit turned off each answer is its own statement: the loop works the same.
+#[tokio::test]
+async fn postgres_without_answer_batching() {
+    if let Some(app) = TestApp::configured(true, &|c| c.answer_batching = false).await {
+        loop_completes_tasks_with_results(app).await;
+    }
+}
+
 /// A co-located PostgreSQL reached through its Unix socket, as the README suggests and
 /// `just bench` measures: the loop works the same.
 #[tokio::test]
