@@ -251,8 +251,8 @@ struct Taken {
 }
 
 /// The counter change for a volunteer's first answer in a project.
-fn first_answer_delta(v: &Volunteer) -> Delta {
-    if v.is_anonymous() {
+pub(crate) fn first_answer_delta(anonymous: bool) -> Delta {
+    if anonymous {
         Delta {
             volunteers_anon: 1,
             ..Delta::default()
@@ -299,7 +299,7 @@ async fn take(ctx: &Recording<'_>, row: task_run::Model) -> ApiResult<Option<Tak
                 &ctx.state.db,
                 ctx.project.id,
                 ctx.shard,
-                first_answer_delta(ctx.volunteer),
+                first_answer_delta(ctx.volunteer.is_anonymous()),
             )
             .await?;
         }
@@ -338,7 +338,7 @@ async fn take(ctx: &Recording<'_>, row: task_run::Model) -> ApiResult<Option<Tak
             &txn,
             ctx.project.id,
             ctx.shard,
-            first_answer_delta(ctx.volunteer),
+            first_answer_delta(ctx.volunteer.is_anonymous()),
         )
         .await?;
     }

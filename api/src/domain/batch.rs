@@ -13,10 +13,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, S
 use serde_json::{Value as Json, json};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use crate::store::{
-    counters::{self, Delta},
-    entities::task_run,
-};
+use crate::store::{counters, entities::task_run};
 
 /// Answers written by one statement at most.
 const MAX_BATCH: usize = 64;
@@ -126,17 +123,8 @@ async fn write(db: &DatabaseConnection, batch: &mut Vec<Pending>) {
                     {
                         // The volunteer's row was there when the statement began and gone (a
                         // recount) when it wrote: count them now rather than not at all.
-                        let delta = if batch[idx as usize].entry.anonymous {
-                            Delta {
-                                volunteers_anon: 1,
-                                ..Delta::default()
-                            }
-                        } else {
-                            Delta {
-                                volunteers_auth: 1,
-                                ..Delta::default()
-                            }
-                        };
+                        let delta =
+                            super::answers::first_answer_delta(batch[idx as usize].entry.anonymous);
                         if let Err(e) =
                             counters::add_to_shard(db, run.project_id, shard, delta).await
                         {
