@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, SqlErr, Statement};
 use serde_json::{Value as Json, json};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -106,7 +106,15 @@ async fn write(db: &DatabaseConnection, batch: &mut Vec<Pending>) {
     );
     let mut outcomes: Vec<Outcome> = vec![Ok(None); batch.len()];
     let mut counted_newcomers = std::collections::HashSet::new();
-    match db.query_all_raw(stmt).await {
+    let mut result = db.query_all_raw(stmt.clone()).await;
+    if let Err(e) = &result
+        && matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+    {
+        // An answer its volunteer gave after the statement's snapshot (a retry, a double click):
+        // once more, with a snapshot that sees it and leaves it out.
+        result = db.query_all_raw(stmt).await;
+    }
+    match result {
         Ok(rows) => {
             for row in rows {
                 let idx: Result<i32, _> = row.try_get("", "idx");
@@ -155,11 +163,17 @@ async fn write(db: &DatabaseConnection, batch: &mut Vec<Pending>) {
 /// so two batches, or a batch and a single answer, lock rows in one order. Several answers to
 /// one task go together as long as they leave it open, counted against the task as locked; an
 /// answer that would collide with one its volunteer already gave is left out rather than
-/// failing the batch.
+/// failing the batch (one given since the statement's snapshot fails it: it is run again once).
 const BATCH_SQL: &str = r#"
-WITH input AS (
-    SELECT DISTINCT ON (task_id, vkey) *
-    FROM jsonb_to_recordset($1) AS i(idx int, task_id int, project_id int, created text,
+WITH settings AS MATERIALIZED (
+    -- A batch waits at most this long for a row lock (a recount holds a project's counter
+    -- shards through long scans), then fails and its answers go one by one, instead of holding
+    -- up every project's answers behind one. For this statement only: it is its own transaction.
+    SELECT set_config('lock_timeout', '500ms', true) AS lock_timeout
+), input AS (
+    SELECT DISTINCT ON (task_id, vkey) i.*
+    FROM settings,
+         jsonb_to_recordset($1) AS i(idx int, task_id int, project_id int, created text,
                                      user_id int, user_ip text, finish_time text,
                                      external_uid text, media_url text, info jsonb,
                                      answer_ms bigint, vkey text, anon bool, hour bigint)
@@ -199,11 +213,12 @@ WITH input AS (
     RETURNING id, created, project_id, task_id, user_id, user_ip, finish_time, timeout,
               calibration, external_uid, media_url, info
 ), taken AS (
-    SELECT run.*, i.idx, i.answer_ms, i.vkey, i.anon, i.hour
-    FROM run JOIN input i ON i.task_id = run.task_id
-        AND run.user_id IS NOT DISTINCT FROM i.user_id
-        AND run.user_ip IS NOT DISTINCT FROM i.user_ip
-        AND run.external_uid IS NOT DISTINCT FROM i.external_uid
+    -- Each run back to the one accepted answer it came from (one per task and volunteer).
+    SELECT run.*, a.idx, a.answer_ms, a.vkey, a.anon, a.hour
+    FROM run JOIN accepted a ON a.task_id = run.task_id AND a.project_id = run.project_id
+        AND run.user_id IS NOT DISTINCT FROM a.user_id
+        AND run.user_ip IS NOT DISTINCT FROM a.user_ip
+        AND run.external_uid IS NOT DISTINCT FROM a.external_uid
 ), counter AS (
     INSERT INTO project_counter AS pc (project_id, shard, n_task_runs, answer_ms,
                                        n_completed_tasks, n_results)
