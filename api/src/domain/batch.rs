@@ -117,30 +117,36 @@ async fn write(db: &DatabaseConnection, batch: &mut Vec<Pending>) {
     match result {
         Ok(rows) => {
             for row in rows {
-                let idx: Result<i32, _> = row.try_get("", "idx");
-                let run = task_run::Model::from_query_result(&row, "");
-                let newcomer: Result<bool, _> = row.try_get("", "newcomer");
-                if let (Ok(idx), Ok(run)) = (idx, run)
-                    && let Some(slot) = usize::try_from(idx).ok().and_then(|i| outcomes.get_mut(i))
+                let parsed = (|| {
+                    let idx: i32 = row.try_get("", "idx")?;
+                    let newcomer: bool = row.try_get("", "newcomer")?;
+                    Ok::<_, sea_orm::DbErr>((
+                        idx,
+                        newcomer,
+                        task_run::Model::from_query_result(&row, "")?,
+                    ))
+                })();
+                let Some((i, newcomer, run)) = parsed.ok().and_then(|(idx, newcomer, run)| {
+                    let i = usize::try_from(idx).ok().filter(|i| *i < batch.len())?;
+                    Some((i, newcomer, run))
+                }) else {
+                    // Committed but unreadable: its request goes the usual way, where the unique
+                    // index turns it into "already answered" rather than a second answer.
+                    tracing::warn!("an answer batch returned a row it could not read");
+                    continue;
+                };
+                let entry = &batch[i].entry;
+                if newcomer
+                    && counted_newcomers.insert((run.project_id, entry.volunteer_key.clone()))
                 {
-                    if newcomer.unwrap_or(false)
-                        && counted_newcomers.insert((
-                            run.project_id,
-                            batch[idx as usize].entry.volunteer_key.clone(),
-                        ))
-                    {
-                        // The volunteer's row was there when the statement began and gone (a
-                        // recount) when it wrote: count them now rather than not at all.
-                        let delta =
-                            super::answers::first_answer_delta(batch[idx as usize].entry.anonymous);
-                        if let Err(e) =
-                            counters::add_to_shard(db, run.project_id, shard, delta).await
-                        {
-                            tracing::warn!(error = %e, "counting a volunteer after a batch failed");
-                        }
+                    // The volunteer's row was there when the statement began and gone (a
+                    // recount) when it wrote: count them now rather than not at all.
+                    let delta = super::answers::first_answer_delta(entry.anonymous);
+                    if let Err(e) = counters::add_to_shard(db, run.project_id, shard, delta).await {
+                        tracing::warn!(error = %e, "counting a volunteer after a batch failed");
                     }
-                    *slot = Ok(Some(run));
                 }
+                outcomes[i] = Ok(Some(run));
             }
         }
         Err(e) => {
