@@ -45,6 +45,19 @@ pub struct CacheLabels {
     pub result: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AnswerLabels {
+    /// `batch` (group commit) or `single` (its own transaction).
+    pub path: String,
+    /// Whether the answer completed its task.
+    pub completes: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: String,
+}
+
 type LatencyFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 pub struct Metrics {
@@ -57,6 +70,8 @@ pub struct Metrics {
     pub jobs: Family<StatusLabels, Gauge>,
     pub job_runs: Family<JobLabels, Counter>,
     pub cache: Family<CacheLabels, Counter>,
+    pub answers_written: Family<AnswerLabels, Counter>,
+    pub answer_batches: Family<OutcomeLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -107,6 +122,18 @@ impl Metrics {
             "Cache lookups by cache and result (hit, miss, error)",
             cache.clone(),
         );
+        let answers_written = Family::<AnswerLabels, Counter>::default();
+        let answer_batches = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "answers_written",
+            "Answers by how they were written (path: batch, single) and whether they completed their task",
+            answers_written.clone(),
+        );
+        registry.register(
+            "answer_batches",
+            "Answer batches written, or failed as a whole (their answers then went one by one)",
+            answer_batches.clone(),
+        );
         Self {
             registry,
             requests,
@@ -116,6 +143,8 @@ impl Metrics {
             jobs,
             job_runs,
             cache,
+            answers_written,
+            answer_batches,
         }
     }
 

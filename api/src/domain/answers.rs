@@ -194,8 +194,17 @@ pub async fn submit(
         completed,
         events,
         fresh,
+        batched,
     } = taken;
     state.metrics.answers.inc();
+    state
+        .metrics
+        .answers_written
+        .get_or_create(&crate::metrics::AnswerLabels {
+            path: if batched { "batch" } else { "single" }.into(),
+            completes: completed.to_string(),
+        })
+        .inc();
     if events > 0 {
         state.jobs_wake.notify_one();
     }
@@ -248,6 +257,8 @@ struct Taken {
     /// The project with its webhook URL as committed, when that was read (the cached row may be
     /// a second old).
     fresh: Option<project::Model>,
+    /// Written by a batch.
+    batched: bool,
 }
 
 /// The counter change for a volunteer's first answer in a project.
@@ -270,8 +281,8 @@ pub(crate) fn first_answer_delta(anonymous: bool) -> Delta {
 async fn take(ctx: &Recording<'_>, row: task_run::Model) -> ApiResult<Option<Taken>> {
     let postgres = ctx.state.backend() == DbBackend::Postgres;
     if let Some(batcher) = &ctx.state.batcher {
-        // Most answers need nothing else in their transaction: they go in the next batch. The
-        // rest (and a batch that failed) take the full transaction below.
+        // Answers go in the next batch; the ones it leaves (a webhook's, a refused one) and a
+        // batch that failed take the full transaction below.
         let entry = batch::Entry {
             run: row.clone(),
             volunteer_key: ctx.volunteer.key.clone(),
@@ -279,12 +290,13 @@ async fn take(ctx: &Recording<'_>, row: task_run::Model) -> ApiResult<Option<Tak
             answer_ms: ctx.answer_ms,
             hour: ctx.hour,
         };
-        if let Ok(Some(run)) = batcher.take(entry).await {
+        if let Ok(Some(batch::Batched { run, completed })) = batcher.take(entry).await {
             return Ok(Some(Taken {
                 run,
-                completed: false,
+                completed,
                 events: 0,
                 fresh: None,
+                batched: true,
             }));
         }
     } else if postgres
@@ -308,6 +320,7 @@ async fn take(ctx: &Recording<'_>, row: task_run::Model) -> ApiResult<Option<Tak
             completed: false,
             events: 0,
             fresh: None,
+            batched: false,
         }));
     }
     let txn = crate::store::begin_write(&ctx.state.db).await?;
@@ -368,6 +381,7 @@ async fn take(ctx: &Recording<'_>, row: task_run::Model) -> ApiResult<Option<Tak
         completed,
         events,
         fresh,
+        batched: false,
     }))
 }
 
@@ -583,22 +597,29 @@ async fn create_result(txn: &DatabaseTransaction, t: &task::Model) -> ApiResult<
             .all(txn)
             .await?
     };
+    Ok(new_result(t.project_id, t.id, &runs).insert(txn).await?)
+}
+
+/// The result a task's answers (all of them, in id order) make: their aggregate, as the last
+/// version.
+pub(crate) fn new_result(
+    project_id: i32,
+    task_id: i32,
+    runs: &[task_run::Model],
+) -> result::ActiveModel {
     let answers: Vec<Json> = runs
         .iter()
         .map(|r| r.info.clone().unwrap_or(Json::Null))
         .collect();
-    let model = result::ActiveModel {
+    result::ActiveModel {
         created: Set(now()),
-        project_id: Set(t.project_id),
-        task_id: Set(t.id),
+        project_id: Set(project_id),
+        task_id: Set(task_id),
         task_run_ids: Set(json!(runs.iter().map(|r| r.id).collect::<Vec<_>>())),
         last_version: Set(true),
         info: Set(aggregate(&answers)),
         ..Default::default()
     }
-    .insert(txn)
-    .await?;
-    Ok(model)
 }
 
 /// After a redundancy change: completes a task that now has enough answers, or reopens one

@@ -1,23 +1,37 @@
 //! Group commit of answers (PostgreSQL). Most of what an answer costs the database is fixed per
 //! statement and per commit, not per row, and a task's answers arrive together: answers that
-//! queue while a batch is being written go together in the next one, one statement and one
-//! commit (measured on `bench/db_ceiling.py`'s replay: 8 answers to a statement, 4.3× the
-//! answers per second). A batch takes only what needs nothing else in its transaction: an answer
-//! that does not complete its task, from a volunteer already counted in the project, for a
-//! project without a webhook. Everything else — and every answer of a batch that fails as a
-//! whole — goes the usual way (see `answers::take`).
+//! queue while a batch is being written go together in the next one, one transaction (measured
+//! on `bench/db_ceiling.py`'s replay: 8 answers to a statement, 4.3× the answers per second).
+//! The transaction is the batch statement, then, only when the batch needs them, one statement
+//! that reads the answers of the tasks it completed and one that writes their results, and one
+//! that counts the volunteers it saw first. Answers for a project with a webhook (their events
+//! go in the answer's transaction) — and every answer of a batch that fails as a whole — go the
+//! usual way (see `answers::take`).
 
-use std::sync::Arc;
+use std::{
+    collections::{BTreeMap, HashSet},
+    sync::Arc,
+};
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, SqlErr, Statement};
+use prometheus_client::metrics::{counter::Counter, family::Family};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
+    FromQueryResult, SqlErr, Statement,
+};
 use serde_json::{Value as Json, json};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use crate::store::{counters, entities::task_run};
+use crate::{
+    metrics::OutcomeLabels,
+    store::{
+        counters::{self, Delta},
+        entities::{result, task_run},
+    },
+};
 
 /// Answers written by one statement at most.
 const MAX_BATCH: usize = 64;
-/// Statements in flight at once: a second writer keeps one batch waiting for a row lock from
+/// Batches in flight at once: a second writer keeps one batch waiting for a row lock from
 /// holding up the next.
 const WRITERS: usize = 2;
 
@@ -30,9 +44,16 @@ pub struct Entry {
     pub hour: i64,
 }
 
-/// `Ok(Some(run))` taken and committed; `Ok(None)` left for the usual way; `Err(())` the batch
+/// An answer a batch took and committed.
+pub struct Batched {
+    pub run: task_run::Model,
+    /// It was its task's last: the task is completed and has its result.
+    pub completed: bool,
+}
+
+/// `Ok(Some(_))` taken and committed; `Ok(None)` left for the usual way; `Err(())` the batch
 /// failed as a whole (nothing of it was written).
-pub type Outcome = Result<Option<task_run::Model>, ()>;
+pub type Outcome = Result<Option<Batched>, ()>;
 
 struct Pending {
     entry: Entry,
@@ -44,12 +65,12 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    /// Starts the writers on `db`.
-    pub fn start(db: DatabaseConnection) -> Self {
+    /// Starts the writers on `db`; `counted` counts batches by outcome.
+    pub fn start(db: DatabaseConnection, counted: Family<OutcomeLabels, Counter>) -> Self {
         let (tx, rx) = mpsc::channel::<Pending>(4 * MAX_BATCH);
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..WRITERS {
-            let (db, rx) = (db.clone(), rx.clone());
+            let (db, rx, counted) = (db.clone(), rx.clone(), counted.clone());
             tokio::spawn(async move {
                 let mut batch = Vec::with_capacity(MAX_BATCH);
                 loop {
@@ -64,7 +85,16 @@ impl Batcher {
                             }
                         }
                     }
-                    write(&db, &mut batch).await;
+                    let outcome = if write(&db, &mut batch).await {
+                        "written"
+                    } else {
+                        "failed"
+                    };
+                    counted
+                        .get_or_create(&OutcomeLabels {
+                            outcome: outcome.into(),
+                        })
+                        .inc();
                 }
             });
         }
@@ -83,7 +113,8 @@ impl Batcher {
     }
 }
 
-async fn write(db: &DatabaseConnection, batch: &mut Vec<Pending>) {
+/// Writes the batch and answers its requests; false when it failed as a whole.
+async fn write(db: &DatabaseConnection, batch: &mut Vec<Pending>) -> bool {
     let input: Vec<Json> = batch
         .iter()
         .enumerate()
@@ -104,49 +135,20 @@ async fn write(db: &DatabaseConnection, batch: &mut Vec<Pending>) {
         BATCH_SQL,
         [Json::Array(input).into(), shard.into()],
     );
-    let mut outcomes: Vec<Outcome> = vec![Ok(None); batch.len()];
-    let mut counted_newcomers = std::collections::HashSet::new();
-    let mut result = db.query_all_raw(stmt.clone()).await;
-    if let Err(e) = &result
+    let mut written = in_transaction(db, &stmt, batch, shard).await;
+    if let Err(e) = &written
         && matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
     {
         // An answer its volunteer gave after the statement's snapshot (a retry, a double click):
         // once more, with a snapshot that sees it and leaves it out.
-        result = db.query_all_raw(stmt).await;
+        written = in_transaction(db, &stmt, batch, shard).await;
     }
-    match result {
-        Ok(rows) => {
-            for row in rows {
-                let parsed = (|| {
-                    let idx: i32 = row.try_get("", "idx")?;
-                    let newcomer: bool = row.try_get("", "newcomer")?;
-                    Ok::<_, sea_orm::DbErr>((
-                        idx,
-                        newcomer,
-                        task_run::Model::from_query_result(&row, "")?,
-                    ))
-                })();
-                let Some((i, newcomer, run)) = parsed.ok().and_then(|(idx, newcomer, run)| {
-                    let i = usize::try_from(idx).ok().filter(|i| *i < batch.len())?;
-                    Some((i, newcomer, run))
-                }) else {
-                    // Committed but unreadable: its request goes the usual way, where the unique
-                    // index turns it into "already answered" rather than a second answer.
-                    tracing::warn!("an answer batch returned a row it could not read");
-                    continue;
-                };
-                let entry = &batch[i].entry;
-                if newcomer
-                    && counted_newcomers.insert((run.project_id, entry.volunteer_key.clone()))
-                {
-                    // The volunteer's row was there when the statement began and gone (a
-                    // recount) when it wrote: count them now rather than not at all.
-                    let delta = super::answers::first_answer_delta(entry.anonymous);
-                    if let Err(e) = counters::add_to_shard(db, run.project_id, shard, delta).await {
-                        tracing::warn!(error = %e, "counting a volunteer after a batch failed");
-                    }
-                }
-                outcomes[i] = Ok(Some(run));
+    let mut outcomes: Vec<Outcome> = batch.iter().map(|_| Ok(None)).collect();
+    let ok = written.is_ok();
+    match written {
+        Ok(taken) => {
+            for (i, b) in taken {
+                outcomes[i] = Ok(Some(b));
             }
         }
         Err(e) => {
@@ -157,19 +159,134 @@ async fn write(db: &DatabaseConnection, batch: &mut Vec<Pending>) {
     tracing::debug!(
         size = batch.len(),
         taken = outcomes.iter().filter(|o| matches!(o, Ok(Some(_)))).count(),
+        completed = outcomes
+            .iter()
+            .filter(|o| matches!(o, Ok(Some(b)) if b.completed))
+            .count(),
         "answer batch"
     );
     for (p, outcome) in batch.drain(..).zip(outcomes) {
         p.reply.send(outcome).ok();
     }
+    ok
 }
+
+/// The batch in one transaction: all of it or nothing.
+async fn in_transaction(
+    db: &DatabaseConnection,
+    stmt: &Statement,
+    batch: &[Pending],
+    shard: i32,
+) -> Result<Vec<(usize, Batched)>, DbErr> {
+    let txn = crate::store::begin_write(db).await?;
+    match record(&txn, stmt, batch, shard).await {
+        Ok(taken) => {
+            txn.commit().await?;
+            Ok(taken)
+        }
+        Err(e) => {
+            txn.rollback().await.ok();
+            Err(e)
+        }
+    }
+}
+
+/// The batch statement, then the volunteers it saw first and the results of the tasks it
+/// completed; the answers taken, by their place in the batch.
+async fn record(
+    txn: &DatabaseTransaction,
+    stmt: &Statement,
+    batch: &[Pending],
+    shard: i32,
+) -> Result<Vec<(usize, Batched)>, DbErr> {
+    let rows = txn.query_all_raw(stmt.clone()).await?;
+    let mut taken = Vec::with_capacity(rows.len());
+    let mut newcomers = HashSet::new();
+    let mut first_answers: BTreeMap<i32, Delta> = BTreeMap::new();
+    let mut completed = Vec::new();
+    for row in rows {
+        let idx: i32 = row.try_get("", "idx")?;
+        let i = usize::try_from(idx)
+            .ok()
+            .filter(|i| *i < batch.len())
+            .ok_or_else(|| DbErr::Custom(format!("answer batch returned answer {idx}")))?;
+        let run = task_run::Model::from_query_result(&row, "")?;
+        let entry = &batch[i].entry;
+        if row.try_get::<bool>("", "newcomer")?
+            && newcomers.insert((run.project_id, entry.volunteer_key.as_str()))
+        {
+            let d = first_answers.entry(run.project_id).or_default();
+            let first = super::answers::first_answer_delta(entry.anonymous);
+            d.volunteers_auth += first.volunteers_auth;
+            d.volunteers_anon += first.volunteers_anon;
+        }
+        let completes: bool = row.try_get("", "completes")?;
+        if completes {
+            completed.push(run.task_id);
+        }
+        taken.push((
+            i,
+            Batched {
+                run,
+                completed: completes,
+            },
+        ));
+    }
+    // On the shard the statement locked already.
+    for (project_id, delta) in first_answers {
+        counters::add_to_shard(txn, project_id, shard, delta).await?;
+    }
+    if !completed.is_empty() {
+        write_results(txn, &completed).await?;
+    }
+    Ok(taken)
+}
+
+/// The results of the tasks the batch completed. A statement of its own, so that its snapshot
+/// sees every answer to them: all were written under the task's row lock, which the batch
+/// holds, so the ones other transactions gave are committed by now.
+async fn write_results(txn: &DatabaseTransaction, tasks: &[i32]) -> Result<(), DbErr> {
+    let stmt = Statement::from_sql_and_values(DbBackend::Postgres, RUNS_SQL, [json!(tasks).into()]);
+    let runs = task_run::Entity::find().from_raw_sql(stmt).all(txn).await?;
+    let models: Vec<result::ActiveModel> = runs
+        .chunk_by(|a, b| a.task_id == b.task_id)
+        .map(|runs| super::answers::new_result(runs[0].project_id, runs[0].task_id, runs))
+        .collect();
+    if models.len() != tasks.len() {
+        return Err(DbErr::Custom(format!(
+            "{} tasks completed, answers read for {}",
+            tasks.len(),
+            models.len()
+        )));
+    }
+    result::Entity::insert_many(models)
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
+}
+
+/// The completed tasks' answers, in task then id order; a result they had (the task was
+/// reopened) stops being the last version.
+const RUNS_SQL: &str = r#"
+WITH superseded AS (
+    UPDATE result SET last_version = false
+    WHERE task_id = ANY(ARRAY(SELECT value::int FROM jsonb_array_elements_text($1)))
+      AND last_version
+)
+SELECT id, created, project_id, task_id, user_id, user_ip, finish_time, timeout, calibration,
+       external_uid, media_url, info
+FROM task_run WHERE task_id = ANY(ARRAY(SELECT value::int FROM jsonb_array_elements_text($1)))
+ORDER BY task_id, id
+"#;
 
 /// The single-answer statement (`answers`' `ANSWER_SQL`) for many answers. Tasks are locked in
 /// id order first and each later step sums per row it touches (counter shard, volunteer, hour),
 /// so two batches, or a batch and a single answer, lock rows in one order. Several answers to
-/// one task go together as long as they leave it open, counted against the task as locked; an
-/// answer that would collide with one its volunteer already gave is left out rather than
-/// failing the batch (one given since the statement's snapshot fails it: it is run again once).
+/// one task go together up to the answers it still needs, counted against the task as locked;
+/// the one that fills it completes it (`completes`). An answer that would collide with one its
+/// volunteer already gave is left out rather than failing the batch (one given since the
+/// statement's snapshot fails it: it is run again once). `newcomer`: the volunteer's first
+/// answer in the project.
 const BATCH_SQL: &str = r#"
 WITH settings AS MATERIALIZED (
     -- A batch waits at most this long for a row lock (a recount holds a project's counter
@@ -187,9 +304,7 @@ WITH settings AS MATERIALIZED (
 ), eligible AS (
     SELECT input.*, row_number() OVER (PARTITION BY input.task_id ORDER BY input.idx) AS rn
     FROM input
-    WHERE EXISTS (SELECT 1 FROM project_volunteer pv
-                  WHERE pv.project_id = input.project_id AND pv.volunteer = input.vkey)
-      AND NOT EXISTS (SELECT 1 FROM project p
+    WHERE NOT EXISTS (SELECT 1 FROM project p
                       WHERE p.id = input.project_id AND btrim(COALESCE(p.webhook, '')) <> '')
       AND NOT EXISTS (SELECT 1 FROM task_run r
                       WHERE r.task_id = input.task_id
@@ -201,12 +316,15 @@ WITH settings AS MATERIALIZED (
     ORDER BY task.id
     FOR UPDATE
 ), accepted AS (
-    -- As counted once the task is locked: the answers that leave it still open.
-    SELECT e.* FROM eligible e JOIN locked l ON l.id = e.task_id AND l.project_id = e.project_id
-    WHERE l.n_task_runs + e.rn < l.n_answers
+    -- As counted once the task is locked: the answers it still needs.
+    SELECT e.*, l.n_task_runs + e.rn = l.n_answers AS completes
+    FROM eligible e JOIN locked l ON l.id = e.task_id AND l.project_id = e.project_id
+    WHERE l.n_task_runs + e.rn <= l.n_answers
 ), counted AS (
-    UPDATE task SET n_task_runs = task.n_task_runs + a.k
-    FROM (SELECT task_id, count(*) AS k FROM accepted GROUP BY task_id) a
+    UPDATE task SET n_task_runs = task.n_task_runs + a.k,
+                    state = CASE WHEN a.done THEN 'completed' ELSE task.state END
+    FROM (SELECT task_id, count(*) AS k, bool_or(completes) AS done
+          FROM accepted GROUP BY task_id) a
     WHERE task.id = a.task_id
     RETURNING task.id
 ), run AS (
@@ -220,7 +338,7 @@ WITH settings AS MATERIALIZED (
               calibration, external_uid, media_url, info
 ), taken AS (
     -- Each run back to the one accepted answer it came from (one per task and volunteer).
-    SELECT run.*, a.idx, a.answer_ms, a.vkey, a.anon, a.hour
+    SELECT run.*, a.idx, a.answer_ms, a.vkey, a.anon, a.hour, a.completes
     FROM run JOIN accepted a ON a.task_id = run.task_id AND a.project_id = run.project_id
         AND run.user_id IS NOT DISTINCT FROM a.user_id
         AND run.user_ip IS NOT DISTINCT FROM a.user_ip
@@ -228,11 +346,15 @@ WITH settings AS MATERIALIZED (
 ), counter AS (
     INSERT INTO project_counter AS pc (project_id, shard, n_task_runs, answer_ms,
                                        n_completed_tasks, n_results)
-    SELECT project_id, $2, count(*), sum(answer_ms), 0, 0 FROM taken
+    SELECT project_id, $2, count(*), sum(answer_ms), count(*) FILTER (WHERE completes),
+           count(*) FILTER (WHERE completes)
+    FROM taken
     GROUP BY project_id ORDER BY project_id
     ON CONFLICT (project_id, shard)
     DO UPDATE SET n_task_runs = pc.n_task_runs + EXCLUDED.n_task_runs,
-                  answer_ms = pc.answer_ms + EXCLUDED.answer_ms
+                  answer_ms = pc.answer_ms + EXCLUDED.answer_ms,
+                  n_completed_tasks = pc.n_completed_tasks + EXCLUDED.n_completed_tasks,
+                  n_results = pc.n_results + EXCLUDED.n_results
     RETURNING 1
 ), volunteer AS (
     INSERT INTO project_volunteer AS v (project_id, volunteer, user_id, anonymous, n_answers,
@@ -247,17 +369,19 @@ WITH settings AS MATERIALIZED (
     RETURNING project_id, volunteer, (xmax = 0) AS newcomer
 ), activity AS (
     INSERT INTO project_activity AS a (project_id, hour, shard, n_answers, n_anon, n_completed)
-    SELECT project_id, hour, $2, count(*), count(*) FILTER (WHERE anon), 0
+    SELECT project_id, hour, $2, count(*), count(*) FILTER (WHERE anon),
+           count(*) FILTER (WHERE completes)
     FROM taken WHERE (SELECT count(*) FROM volunteer) >= 0
     GROUP BY project_id, hour ORDER BY project_id, hour
     ON CONFLICT (project_id, hour, shard)
     DO UPDATE SET n_answers = a.n_answers + EXCLUDED.n_answers,
-                  n_anon = a.n_anon + EXCLUDED.n_anon
+                  n_anon = a.n_anon + EXCLUDED.n_anon,
+                  n_completed = a.n_completed + EXCLUDED.n_completed
     RETURNING 1
 )
 SELECT taken.id, taken.created, taken.project_id, taken.task_id, taken.user_id, taken.user_ip,
        taken.finish_time, taken.timeout, taken.calibration, taken.external_uid, taken.media_url,
-       taken.info, taken.idx, COALESCE(volunteer.newcomer, false) AS newcomer
+       taken.info, taken.idx, taken.completes, COALESCE(volunteer.newcomer, false) AS newcomer
 FROM taken
 LEFT JOIN volunteer ON volunteer.project_id = taken.project_id AND volunteer.volunteer = taken.vkey
 WHERE (SELECT count(*) FROM activity) >= 0

@@ -852,6 +852,32 @@ async fn concurrent_volunteers(app: TestApp, sched: &str, n_tasks: usize, volunt
     if sched == "locked" {
         assert_eq!(surplus, 0, "holders never exceed the answers still needed");
     }
+    // Every answer was written one way or the other, and each task completed once.
+    let written = |path: &str, completes: bool| {
+        app.state
+            .metrics
+            .answers_written
+            .get_or_create(&tessera_api::metrics::AnswerLabels {
+                path: path.into(),
+                completes: completes.to_string(),
+            })
+            .get()
+    };
+    let completing = written("batch", true) + written("single", true);
+    let all = completing + written("batch", false) + written("single", false);
+    assert_eq!(all, accepted);
+    assert_eq!(completing, n_tasks as u64);
+    if app.state.batcher.is_some() {
+        // On PostgreSQL answers go in batches, the ones that complete their task too.
+        eprintln!(
+            "batched: {} answers, {} completing; one by one: {}",
+            written("batch", false) + written("batch", true),
+            written("batch", true),
+            written("single", false) + written("single", true),
+        );
+        assert!(written("batch", true) > 0);
+        assert!(written("batch", false) > 0);
+    }
 
     // Check every task from the database side, through the API.
     let mut runs_per_task: HashMap<i64, Vec<String>> = HashMap::new();
