@@ -45,7 +45,13 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
     let metrics = crate::metrics::Metrics::new(kv.errors.clone());
     let batcher = (config.answer_batching
         && db.get_database_backend() == sea_orm::DbBackend::Postgres)
-        .then(|| crate::domain::batch::Batcher::start(db.clone(), metrics.answer_batches.clone()));
+        .then(|| {
+            crate::domain::batch::Batcher::start(
+                db.clone(),
+                config.answer_writers.into(),
+                metrics.answer_batches.clone(),
+            )
+        });
     Ok(Arc::new(AppState {
         metrics,
         tokens: TokenKeys::new(&secret, config.token_ttl),

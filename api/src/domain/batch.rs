@@ -8,10 +8,7 @@
 //! go in the answer's transaction) — and every answer of a batch that fails as a whole — go the
 //! usual way (see `answers::take`).
 
-use std::{
-    collections::{BTreeMap, HashSet},
-    sync::Arc,
-};
+use std::collections::{BTreeMap, HashSet};
 
 use prometheus_client::metrics::{counter::Counter, family::Family};
 use sea_orm::{
@@ -19,7 +16,7 @@ use sea_orm::{
     FromQueryResult, SqlErr, Statement,
 };
 use serde_json::{Value as Json, json};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     metrics::OutcomeLabels,
@@ -31,9 +28,6 @@ use crate::{
 
 /// Answers written by one statement at most.
 const MAX_BATCH: usize = 64;
-/// Batches in flight at once: a second writer keeps one batch waiting for a row lock from
-/// holding up the next.
-const WRITERS: usize = 2;
 
 /// One answer for the batch, as the single-answer statement takes it.
 pub struct Entry {
@@ -60,23 +54,28 @@ struct Pending {
     reply: oneshot::Sender<Outcome>,
 }
 
+/// Writers that each take the answers for their share of the tasks: a task's answers always
+/// meet in one writer, so two batches in flight never wait for each other's row locks (with
+/// writers sharing all tasks, measured: a batch spent most of its time waiting for the other's
+/// transaction on the task rows they both had).
 pub struct Batcher {
-    tx: mpsc::Sender<Pending>,
+    writers: Vec<mpsc::Sender<Pending>>,
 }
 
 impl Batcher {
-    /// Starts the writers on `db`; `counted` counts batches by outcome.
-    pub fn start(db: DatabaseConnection, counted: Family<OutcomeLabels, Counter>) -> Self {
-        let (tx, rx) = mpsc::channel::<Pending>(4 * MAX_BATCH);
-        let rx = Arc::new(Mutex::new(rx));
-        for _ in 0..WRITERS {
-            let (db, rx, counted) = (db.clone(), rx.clone(), counted.clone());
-            tokio::spawn(async move {
-                let mut batch = Vec::with_capacity(MAX_BATCH);
-                loop {
-                    {
-                        let mut rx = rx.lock().await;
-                        let Some(first) = rx.recv().await else { return };
+    /// Starts `writers` writers on `db`; `counted` counts batches by outcome.
+    pub fn start(
+        db: DatabaseConnection,
+        writers: usize,
+        counted: Family<OutcomeLabels, Counter>,
+    ) -> Self {
+        let writers = (0..writers.max(1))
+            .map(|_| {
+                let (tx, mut rx) = mpsc::channel::<Pending>(4 * MAX_BATCH);
+                let (db, counted) = (db.clone(), counted.clone());
+                tokio::spawn(async move {
+                    let mut batch = Vec::with_capacity(MAX_BATCH);
+                    while let Some(first) = rx.recv().await {
                         batch.push(first);
                         while batch.len() < MAX_BATCH {
                             match rx.try_recv() {
@@ -84,28 +83,33 @@ impl Batcher {
                                 Err(_) => break,
                             }
                         }
+                        let outcome = if write(&db, &mut batch).await {
+                            "written"
+                        } else {
+                            "failed"
+                        };
+                        counted
+                            .get_or_create(&OutcomeLabels {
+                                outcome: outcome.into(),
+                            })
+                            .inc();
                     }
-                    let outcome = if write(&db, &mut batch).await {
-                        "written"
-                    } else {
-                        "failed"
-                    };
-                    counted
-                        .get_or_create(&OutcomeLabels {
-                            outcome: outcome.into(),
-                        })
-                        .inc();
-                }
-            });
-        }
-        Self { tx }
+                });
+                tx
+            })
+            .collect();
+        Self { writers }
     }
 
-    /// Queues an answer and waits for its batch. `Err(())` when the writers are gone or the
-    /// batch failed.
+    /// Queues an answer with its task's writer and waits for its batch. `Err(())` when the
+    /// writer is gone or the batch failed.
     pub async fn take(&self, entry: Entry) -> Outcome {
+        let n = i64::try_from(self.writers.len()).unwrap_or(1);
+        let writer = usize::try_from(i64::from(entry.run.task_id).rem_euclid(n)).unwrap_or(0);
         let (reply, rx) = oneshot::channel();
-        self.tx
+        self.writers
+            .get(writer)
+            .ok_or(())?
             .send(Pending { entry, reply })
             .await
             .map_err(|_| ())?;

@@ -20,9 +20,13 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         std::fs::create_dir_all(parent).map_err(|e| DbErr::Custom(e.to_string()))?;
     }
     let mut opts = ConnectOptions::new(url.to_string());
+    // sqlx pings every connection it takes from the pool by default: a second round trip for
+    // every query. A connection in use seconds ago is alive (a broken one fails its query and
+    // is closed); only one idle longer is checked first.
     opts.sqlx_logging(false)
         .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(10));
+        .acquire_timeout(Duration::from_secs(10))
+        .test_before_acquire_if_idle_for(Duration::from_secs(5));
     if is_sqlite {
         opts.max_connections(8).min_connections(1);
         opts.map_sqlx_sqlite_opts(|o| {

@@ -985,6 +985,14 @@ async fn hundred_volunteers_postgres_redis_default() {
     }
 }
 
+/// Several batch writers, each with its share of the tasks: the same guarantees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hundred_volunteers_postgres_redis_three_answer_writers() {
+    if let Some(app) = TestApp::configured(true, &|c| c.answer_writers = 3).await {
+        concurrent_volunteers(app, "default", 500, 100).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hundred_volunteers_postgres_redis_locked() {
     if let Some(app) = TestApp::postgres_redis().await {
