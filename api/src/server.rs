@@ -63,6 +63,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         jobs_wake: tokio::sync::Notify::new(),
         projects: Default::default(),
         batcher,
+        scan_depth: Default::default(),
     }))
 }
 

@@ -22,6 +22,8 @@ pub struct AppState {
     pub projects: crate::domain::cache::ProjectRows,
     /// Group commit of answers, on PostgreSQL unless turned off.
     pub batcher: Option<crate::domain::batch::Batcher>,
+    /// How deep newtask scans find a task, per project.
+    pub scan_depth: crate::domain::scheduler::ScanDepth,
 }
 
 impl AppState {
