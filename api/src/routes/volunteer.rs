@@ -295,18 +295,28 @@ impl VolunteerApi {
                 .and_then(Value::as_str)
                 .map(str::to_string),
         };
-        let submitted = answers::submit(
-            &state,
-            &project,
-            task,
-            &volunteer,
-            answer,
-            idempotency_key.0.as_deref(),
-        )
-        .await;
-        if submitted.is_err() {
-            uploads::forget(&state, stored).await;
-        }
+        // A client that hangs up does not cut the answer short once it is being written: the
+        // answer and what follows its commit (the hold released, the stamp and the idempotency
+        // record) go together. Cut in between, the hold would count as a volunteer still to
+        // answer until it expired, keeping the task from its last volunteer.
+        let (state, idempotency) = (Arc::clone(&state), idempotency_key.0);
+        let submitted = tokio::spawn(async move {
+            let submitted = answers::submit(
+                &state,
+                &project,
+                task,
+                &volunteer,
+                answer,
+                idempotency.as_deref(),
+            )
+            .await;
+            if submitted.is_err() {
+                uploads::forget(&state, stored).await;
+            }
+            submitted
+        })
+        .await
+        .unwrap_or_else(|e| Err(ApiError::Internal(format!("answer task: {e}"))));
         Ok(JsonOf::new(Value::Object(
             crud::to_map::<resources::TaskRun>(&submitted?),
         )))

@@ -685,6 +685,76 @@ async fn locked_scheduler_holds(app: TestApp) {
     );
 }
 
+/// A volunteer's client sends its answer and hangs up at once: the answer is still taken, and
+/// so is everything after its commit, so the task's hold does not outlive the answer and keep
+/// the task from its next volunteer until it expires.
+async fn answer_outlives_its_client_hanging_up(app: TestApp) {
+    use tokio::io::AsyncWriteExt;
+    let (_admin, owner, _) = app.seeded().await;
+    let vols = [app.register("v1").await, app.register("v2").await];
+    let (project, tasks) = project_with_tasks(
+        &app,
+        &owner,
+        "hangup",
+        1,
+        2,
+        json!({"sched": "locked", "timeout": 600}),
+    )
+    .await;
+    assert_eq!(
+        newtask(&app, project, Some(&vols[0]), "").await.ok()["id"],
+        tasks[0]
+    );
+    let body = json!({"project_id": project, "task_id": tasks[0], "info": "gone"}).to_string();
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let request = format!(
+        "POST /api/taskrun?api_key={} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        vols[0].api_key,
+        body.len()
+    );
+    let mut runs = 0;
+    // Sent again only if the reset beat the request itself to the server.
+    'send: for _ in 0..5 {
+        let mut conn = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        conn.write_all(request.as_bytes()).await.expect("send");
+        // Reset, not closed: the server's next read of the connection fails.
+        conn.set_zero_linger().ok();
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        drop(conn);
+        for _ in 0..20 {
+            runs = app
+                .get(&format!("/api/taskrun?task_id={}", tasks[0]), None)
+                .await
+                .ok()
+                .as_array()
+                .map_or(0, Vec::len);
+            if runs > 0 {
+                break 'send;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    assert_eq!(runs, 1, "the answer was taken");
+    // One answer still needed, and nobody holds the task any more.
+    let mut offered = json!({});
+    for _ in 0..40 {
+        offered = newtask(&app, project, Some(&vols[1]), "")
+            .await
+            .ok()
+            .clone();
+        if offered != json!({}) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        offered["id"], tasks[0],
+        "the task goes to the next volunteer"
+    );
+}
+
 fn chrono_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -700,6 +770,7 @@ on_both_stores!(
     anonymous_and_external_volunteers,
     schedulers_order_tasks,
     locked_scheduler_holds,
+    answer_outlives_its_client_hanging_up,
 );
 
 // ---------------------------------------------------------------------------------------------
