@@ -37,8 +37,8 @@ pub struct Config {
     #[arg(long, env = "TESSERA_STAMP_TTL", default_value_t = 3600)]
     pub stamp_ttl: u64,
 
-    /// On PostgreSQL, write the answers that arrive together in one statement and one commit
-    /// (group commit); off, each answer is its own statement.
+    /// On PostgreSQL, write the answers that arrive together in one transaction (group commit);
+    /// off, each answer is its own transaction.
     #[arg(long, env = "TESSERA_ANSWER_BATCHING", default_value_t = true,
           action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
     pub answer_batching: bool,

@@ -124,7 +124,7 @@ impl ScanDepth {
         (u64::from(avg16) * 3 / 32 + 8).clamp(FIRST_BATCH, BATCH)
     }
 
-    /// A task handed out `depth` rows into a scan's first read.
+    /// A task handed out `depth` rows into a scan.
     fn record(&self, project: i32, depth: usize) {
         let depth = Ord::min(u32::try_from(depth).unwrap_or(u32::MAX), 1024);
         if let Ok(mut m) = self.0.lock() {
@@ -438,7 +438,6 @@ pub async fn new_tasks(
             }
             let mut skip = 0;
             for batch in 0..MAX_BATCHES {
-                // Usually one of the first few has room: start small.
                 let size = if batch == 0 {
                     state.scan_depth.first_batch(project.id)
                 } else {
@@ -459,9 +458,11 @@ pub async fn new_tasks(
                     }
                 } else {
                     seen += rows.len() as u64;
+                    // Rows of this pass before what is left of this read.
+                    let before = (skip - size) as usize + rows.len();
                     let mut rest = rows;
                     while !rest.is_empty() {
-                        // A few candidates per round trip: usually the first one has room.
+                        // Up to a batch of candidates per round trip: the first with room is held.
                         let window = rest.len().min(BATCH as usize);
                         let candidates: Vec<(i32, i64)> =
                             rest[..window].iter().map(|c| (c.id, c.room())).collect();
@@ -494,8 +495,9 @@ pub async fn new_tasks(
                             rest.drain(..window);
                             continue;
                         };
-                        if batch == 0 {
-                            let depth = seen as usize - rest.len() + held.index;
+                        if pass == 0 {
+                            // Past the first read too, or the first read could never grow.
+                            let depth = (before + held.index).saturating_sub(rest.len());
                             state.scan_depth.record(project.id, depth);
                         }
                         let candidate = rest[held.index].clone();
