@@ -48,6 +48,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         .then(|| {
             crate::domain::batch::Batcher::start(
                 db.clone(),
+                kv.clone(),
                 config.answer_writers.into(),
                 metrics.answer_batches.clone(),
             )
@@ -64,6 +65,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         projects: Default::default(),
         batcher,
         scan_depth: Default::default(),
+        cursors: Default::default(),
+        full_tasks: Default::default(),
     }))
 }
 

@@ -24,6 +24,10 @@ pub struct AppState {
     pub batcher: Option<crate::domain::batch::Batcher>,
     /// How deep newtask scans find a task, per project.
     pub scan_depth: crate::domain::scheduler::ScanDepth,
+    /// Volunteers' places in oldest-first scans, as this instance set them.
+    pub cursors: crate::domain::scheduler::Cursors,
+    /// Tasks found full lately, left out of scans.
+    pub full_tasks: crate::domain::scheduler::FullTasks,
 }
 
 impl AppState {

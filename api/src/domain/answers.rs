@@ -140,7 +140,7 @@ pub async fn submit(
     {
         return Ok(run);
     }
-    let requested = match state.kv.get(&stamp_key(task.id, volunteer)).await {
+    let requested = match state.kv.get(&stamp_key(task.id, &volunteer.key)).await {
         Ok(Some(at)) => at,
         Ok(None) => return refusal(state, task, volunteer, idempotency, false).await,
         // The store is down: take the answer, dated now (the database still guards it).
@@ -208,23 +208,29 @@ pub async fn submit(
     if events > 0 {
         state.jobs_wake.notify_one();
     }
+    state.cursors.answered(
+        &super::scheduler::cursor_key(project.id, &volunteer.key),
+        task.id,
+    );
     if completed {
         state.metrics.tasks_completed.inc();
+        state.full_tasks.completed(project.id, task.id);
         let project = fresh.as_ref().unwrap_or(project);
         if let Err(e) = webhooks::after_completion(state, project).await {
             tracing::warn!(project = project.id, error = %e, "project completion check failed");
         }
     }
 
-    state
-        .kv
-        .answered(
-            &stamp_key(task.id, volunteer),
-            task.id,
-            &volunteer.key,
-            &cache::keys_for_project(project.id),
-        )
-        .await;
+    // A batch marked its answers in the store already, all in one round trip.
+    if !batched {
+        state
+            .kv
+            .answered(
+                &[(task.id, &volunteer.key)],
+                &cache::keys_for_project(project.id),
+            )
+            .await;
+    }
     if let Some(key) = idempotency {
         state
             .kv

@@ -8,7 +8,7 @@
 //! go in the answer's transaction) — and every answer of a batch that fails as a whole — go the
 //! usual way (see `answers::take`).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use prometheus_client::metrics::{counter::Counter, family::Family};
 use sea_orm::{
@@ -19,6 +19,7 @@ use serde_json::{Value as Json, json};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
+    kv::Kv,
     metrics::OutcomeLabels,
     store::{
         counters::{self, Delta},
@@ -66,13 +67,14 @@ impl Batcher {
     /// Starts `writers` writers on `db`; `counted` counts batches by outcome.
     pub fn start(
         db: DatabaseConnection,
+        kv: Kv,
         writers: usize,
         counted: Family<OutcomeLabels, Counter>,
     ) -> Self {
         let writers = (0..writers.max(1))
             .map(|_| {
                 let (tx, mut rx) = mpsc::channel::<Pending>(4 * MAX_BATCH);
-                let (db, counted) = (db.clone(), counted.clone());
+                let (db, kv, counted) = (db.clone(), kv.clone(), counted.clone());
                 tokio::spawn(async move {
                     let mut batch = Vec::with_capacity(MAX_BATCH);
                     while let Some(first) = rx.recv().await {
@@ -83,7 +85,7 @@ impl Batcher {
                                 Err(_) => break,
                             }
                         }
-                        let outcome = if write(&db, &mut batch).await {
+                        let outcome = if write(&db, &kv, &mut batch).await {
                             "written"
                         } else {
                             "failed"
@@ -117,8 +119,9 @@ impl Batcher {
     }
 }
 
-/// Writes the batch and answers its requests; false when it failed as a whole.
-async fn write(db: &DatabaseConnection, batch: &mut Vec<Pending>) -> bool {
+/// Writes the batch, marks its answers in the store and answers its requests; false when it
+/// failed as a whole.
+async fn write(db: &DatabaseConnection, kv: &Kv, batch: &mut Vec<Pending>) -> bool {
     let input: Vec<Json> = batch
         .iter()
         .enumerate()
@@ -151,6 +154,7 @@ async fn write(db: &DatabaseConnection, batch: &mut Vec<Pending>) -> bool {
     let ok = written.is_ok();
     match written {
         Ok(taken) => {
+            mark_answered(kv, batch, &taken).await;
             for (i, b) in taken {
                 outcomes[i] = Ok(Some(b));
             }
@@ -173,6 +177,23 @@ async fn write(db: &DatabaseConnection, batch: &mut Vec<Pending>) -> bool {
         p.reply.send(outcome).ok();
     }
     ok
+}
+
+/// Before the answers' requests hear back (so that their next `newtask` sees it), each taken
+/// answer's hold becomes a mark and its stamp goes, with the cache entries the batch made stale:
+/// one round trip for the batch rather than one per answer.
+async fn mark_answered(kv: &Kv, batch: &[Pending], taken: &[(usize, Batched)]) {
+    let answers: Vec<(i32, &str)> = taken
+        .iter()
+        .map(|(i, b)| (b.run.task_id, batch[*i].entry.volunteer_key.as_str()))
+        .collect();
+    let projects: BTreeSet<i32> = taken.iter().map(|(_, b)| b.run.project_id).collect();
+    let stale: BTreeSet<String> = projects
+        .into_iter()
+        .flat_map(super::cache::keys_for_project)
+        .collect();
+    kv.answered(&answers, &stale.into_iter().collect::<Vec<_>>())
+        .await;
 }
 
 /// The batch in one transaction: all of it or nothing.

@@ -92,13 +92,11 @@ pub struct HandedOut {
     pub lock_expires: Option<i64>,
 }
 
-pub fn stamp_key(task_id: i32, volunteer: &Volunteer) -> String {
-    format!("stamp:{task_id}:{}", volunteer.key)
-}
+pub use crate::kv::stamp_key;
 
 /// Candidates are read in batches (the first one sized to where scans of the project found a
 /// task lately, see [`ScanDepth`]); holds are checked in order.
-const FIRST_BATCH: u64 = 16;
+const FIRST_BATCH: u64 = 8;
 /// How long a volunteer's place in an oldest-first scan is remembered.
 const CURSOR_TTL: Duration = Duration::from_secs(86_400);
 const BATCH: u64 = 64;
@@ -109,7 +107,8 @@ const MAX_BATCHES: u64 = 8;
 /// project, in this process). Concurrent volunteers hold the tasks at the front of an
 /// oldest-first scan, so the first free one sits about a third of the volunteers in (measured
 /// with 64: median 15, at most 23): a first read that small, or far larger, costs a second read
-/// or rows read for nothing.
+/// or rows read for nothing. The tasks found full are left out of the read (see [`FullTasks`]),
+/// so this counts the rows still read before a free one.
 #[derive(Default)]
 pub struct ScanDepth(std::sync::Mutex<std::collections::HashMap<i32, u32>>);
 
@@ -132,6 +131,197 @@ impl ScanDepth {
             let avg16 = m.entry(project).or_insert(depth * 16);
             *avg16 = *avg16 - *avg16 / 8 + depth * 2;
         }
+    }
+}
+
+/// What this instance knows of each volunteer (per project) it handed tasks to lately: their
+/// cursor (see `new_tasks`), so that their next `newtask` here need not ask the store for it,
+/// and the holds it granted them, so that a task they hold is never left out of their own scan
+/// as full (see [`FullTasks`]): asking again gives a volunteer the task they hold. The store
+/// keeps the cursor too, for the other instances: one that missed a volunteer's last few
+/// hand-outs starts that many tasks back, which the scan's own exclusion of answered tasks
+/// makes right, and costs as many index probes.
+#[derive(Default)]
+pub struct Cursors(std::sync::Mutex<LocalCursors>);
+
+#[derive(Default)]
+struct LocalCursors {
+    map: std::collections::HashMap<String, LocalVolunteer>,
+    /// Size at which the stale ones are swept next.
+    sweep_at: usize,
+}
+
+struct LocalVolunteer {
+    cursor: Option<(i32, std::time::Instant)>,
+    /// Tasks held, until when.
+    held: Vec<(i32, std::time::Instant)>,
+}
+
+impl LocalVolunteer {
+    fn stale(&self, now: std::time::Instant) -> bool {
+        self.cursor.is_none_or(|(_, at)| now - at >= LOCAL_CURSOR)
+            && self.held.iter().all(|(_, until)| *until <= now)
+    }
+}
+
+/// How long a cursor set here is used without asking the store.
+const LOCAL_CURSOR: Duration = Duration::from_secs(30);
+/// Holds remembered per volunteer, the latest.
+const LOCAL_HOLDS: usize = 16;
+
+/// The key of a volunteer's cursor in a project, here and in the store.
+pub fn cursor_key(project: i32, volunteer_key: &str) -> String {
+    format!("cursor:{project}:{volunteer_key}")
+}
+
+impl Cursors {
+    fn get(&self, key: &str) -> Option<i32> {
+        let cursors = self.0.lock().ok()?;
+        let (id, at) = cursors.map.get(key)?.cursor?;
+        (at.elapsed() < LOCAL_CURSOR).then_some(id)
+    }
+
+    fn with(&self, key: &str, change: impl FnOnce(&mut LocalVolunteer)) {
+        let Ok(mut cursors) = self.0.lock() else {
+            return;
+        };
+        if let Some(entry) = cursors.map.get_mut(key) {
+            change(entry);
+            return;
+        }
+        if cursors.map.len() >= cursors.sweep_at {
+            let now = std::time::Instant::now();
+            cursors.map.retain(|_, v| !v.stale(now));
+            cursors.sweep_at = (2 * cursors.map.len()).max(1024);
+        }
+        let mut entry = LocalVolunteer {
+            cursor: None,
+            held: vec![],
+        };
+        change(&mut entry);
+        cursors.map.insert(key.to_owned(), entry);
+    }
+
+    fn set(&self, key: &str, task: i32) {
+        self.with(key, |v| v.cursor = Some((task, std::time::Instant::now())));
+    }
+
+    fn held(&self, key: &str, task: i32, ttl: Duration) {
+        let now = std::time::Instant::now();
+        self.with(key, |v| {
+            v.held.retain(|(t, until)| *t != task && *until > now);
+            if v.held.len() >= LOCAL_HOLDS {
+                v.held.remove(0);
+            }
+            v.held.push((task, now + ttl));
+        });
+    }
+
+    /// The tasks this instance holds for the volunteer.
+    fn holding(&self, key: &str) -> Vec<i32> {
+        let Ok(cursors) = self.0.lock() else {
+            return vec![];
+        };
+        let now = std::time::Instant::now();
+        cursors.map.get(key).map_or(vec![], |v| {
+            v.held
+                .iter()
+                .filter(|(_, until)| *until > now)
+                .map(|(t, _)| *t)
+                .collect()
+        })
+    }
+
+    /// The volunteer answered `task`: no longer held.
+    pub fn answered(&self, key: &str, task: i32) {
+        if let Ok(mut cursors) = self.0.lock()
+            && let Some(v) = cursors.map.get_mut(key)
+        {
+            v.held.retain(|(t, _)| *t != task);
+        }
+    }
+}
+
+/// Tasks this instance found full lately (held by as many volunteers as they still need), per
+/// project: the next scans leave them out in SQL rather than read them and ask the store about
+/// each. With many volunteers the front of an oldest-first scan is all such tasks (measured with
+/// 64: the first free one sat 15 rows in), each costing the database a row and an exclusion
+/// probe, and the store a hold read. Only a hint: a task whose hold expired meanwhile is left out
+/// for at most [`FULL_FOR`] more, and a scan that finds nothing looks again without it.
+#[derive(Default)]
+pub struct FullTasks(std::sync::Mutex<LocalFull>);
+
+#[derive(Default)]
+struct LocalFull {
+    /// (project, task) → until when it is taken as full.
+    until: std::collections::BTreeMap<(i32, i32), std::time::Instant>,
+    /// Size at which the expired ones are swept next.
+    sweep_at: usize,
+}
+
+/// How long a task found full is left out of scans (its holds last far longer; tasks at the
+/// front of a busy project fill and complete within a fraction of it).
+const FULL_FOR: Duration = Duration::from_secs(1);
+/// Tasks left out of one scan at most.
+const MAX_LEFT_OUT: usize = 64;
+
+impl FullTasks {
+    fn saw_full(&self, project: i32, tasks: impl IntoIterator<Item = i32>) {
+        let Ok(mut full) = self.0.lock() else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        if full.until.len() >= full.sweep_at {
+            full.until.retain(|_, until| *until > now);
+            full.sweep_at = (2 * full.until.len()).max(1024);
+        }
+        for task in tasks {
+            full.until.insert((project, task), now + FULL_FOR);
+        }
+    }
+
+    /// Drops the candidates found full since they were read (by the other scans meanwhile),
+    /// but those in `mine` (the volunteer's own holds).
+    fn drop_full(&self, project: i32, mine: &[i32], candidates: &mut Vec<Candidate>) {
+        let Ok(full) = self.0.lock() else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        candidates.retain(|c| {
+            mine.contains(&c.id)
+                || full
+                    .until
+                    .get(&(project, c.id))
+                    .is_none_or(|until| *until <= now)
+        });
+    }
+
+    /// A task completed: scans leave it out anyway, and it would take the place of one that is
+    /// only full.
+    pub fn completed(&self, project: i32, task: i32) {
+        if let Ok(mut full) = self.0.lock() {
+            full.until.remove(&(project, task));
+        }
+    }
+
+    /// Tasks of the project from `from` on (`rest`) or before it, found full lately, but those
+    /// in `mine`.
+    fn left_out(&self, project: i32, mine: &[i32], from: Option<i32>, rest: bool) -> Vec<i32> {
+        let Ok(full) = self.0.lock() else {
+            return vec![];
+        };
+        let now = std::time::Instant::now();
+        let range = match (from, rest) {
+            (Some(p), true) => (project, p)..=(project, i32::MAX),
+            (Some(p), false) => (project, i32::MIN)..=(project, p.saturating_sub(1)),
+            (None, _) => (project, i32::MIN)..=(project, i32::MAX),
+        };
+        full.until
+            .range(range)
+            .filter(|((_, task), until)| **until > now && !mine.contains(task))
+            .map(|((_, task), _)| *task)
+            .take(MAX_LEFT_OUT)
+            .collect()
     }
 }
 
@@ -197,11 +387,31 @@ impl Candidate {
 async fn read_candidates(
     state: &AppState,
     query: &sea_orm::Select<task::Entity>,
+    left_out: &[i32],
     size: u64,
     skip: u64,
 ) -> Result<Vec<Candidate>, DbErr> {
+    let backend = state.read_db.get_database_backend();
+    let mut query = query.clone();
+    if !left_out.is_empty() {
+        // One parameter however many tasks, so that the statement stays one prepared statement.
+        let ids = left_out
+            .iter()
+            .map(i32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        query = query.filter(match backend {
+            DbBackend::Postgres => Expr::cust_with_values(
+                r#""task"."id" <> ALL(CAST($1 AS int[]))"#,
+                [format!("{{{ids}}}")],
+            ),
+            _ => Expr::cust_with_values(
+                r#""task"."id" NOT IN (SELECT value FROM json_each(?))"#,
+                [format!("[{ids}]")],
+            ),
+        });
+    }
     let mut stmt = query
-        .clone()
         .select_only()
         .columns([
             task::Column::Id,
@@ -215,7 +425,7 @@ async fn read_candidates(
         ])
         .expr(Expr::col(task::Column::Info).cast_as("text"))
         .expr(Expr::col(task::Column::FavUserIds).cast_as("text"))
-        .build(state.read_db.get_database_backend());
+        .build(backend);
     // Literal numbers, not parameters: with `LIMIT $n` PostgreSQL re-planned this query on every
     // call (a generic plan cannot see the limit), a fifth of its time here.
     stmt.sql.push_str(&format!(" LIMIT {size} OFFSET {skip}"));
@@ -375,7 +585,7 @@ pub async fn new_tasks(
 
     // Oldest-first: start from where this volunteer got to last time (and wrap around), so the
     // tasks they already answered are not walked again on every request.
-    let cursor_key = format!("cursor:{}:{}", project.id, volunteer.key);
+    let cursor_key = cursor_key(project.id, &volunteer.key);
     let use_cursor = sched == Scheduler::DepthFirst
         && matches!(q.orderby.as_deref(), None | Some("id"))
         && !q.desc;
@@ -383,21 +593,24 @@ pub async fn new_tasks(
     // The store's clock before the counts are read: holds answered since then still take their
     // place (see `Kv::reserve_first`), so a hold needs no re-check of the count afterwards. Not
     // with a replica, whose counts may be older than that.
+    let primary = state
+        .config
+        .database_replica_url
+        .as_deref()
+        .is_none_or(str::is_empty);
     let mut since = None;
     if use_cursor {
-        let (cursor, clock) = match state.kv.get_with_clock(&cursor_key).await {
-            Ok((cursor, clock)) => (cursor, Some(clock)),
-            Err(()) => (None, None),
+        // A cursor this instance set lately, with the store's clock as last seen, saves asking
+        // the store for both.
+        let (cursor, clock) = match (state.cursors.get(&cursor_key), state.kv.clock()) {
+            (Some(cursor), Some(clock)) => (Some(cursor), Some(clock)),
+            _ => match state.kv.get_with_clock(&cursor_key).await {
+                Ok((cursor, clock)) => (cursor.and_then(|c| c.parse().ok()), Some(clock)),
+                Err(()) => (None, None),
+            },
         };
-        if state
-            .config
-            .database_replica_url
-            .as_deref()
-            .is_none_or(str::is_empty)
-        {
-            since = clock;
-        }
-        pivot = cursor.and_then(|c| c.parse().ok());
+        since = clock.filter(|_| primary);
+        pivot = cursor;
         if pivot.is_none() {
             // No cursor yet: start at the project's oldest open task. The lower bound also
             // keeps PostgreSQL from walking other projects' rows along the primary key.
@@ -412,6 +625,8 @@ pub async fn new_tasks(
                 .flatten();
             wrap = false;
         }
+    } else if sched != Scheduler::Incremental {
+        since = state.kv.clock().filter(|_| primary);
     }
 
     let requested = now();
@@ -423,6 +638,9 @@ pub async fn new_tasks(
     let mut seen = 0u64;
     let mut backed_off = 0u64;
     let started = std::time::Instant::now();
+    // Leave out the tasks found full lately (see `FullTasks`).
+    let mut skip_full = sched != Scheduler::Incremental;
+    let mine = state.cursors.holding(&cursor_key);
     loop {
         'scan: for pass in 0..2 {
             let mut query = base.clone();
@@ -436,6 +654,13 @@ pub async fn new_tasks(
             if pass == 1 && (pivot.is_none() || !wrap) {
                 break;
             }
+            let left_out = if skip_full {
+                state
+                    .full_tasks
+                    .left_out(project.id, &mine, pivot, pass == 0)
+            } else {
+                vec![]
+            };
             let mut skip = 0;
             for batch in 0..MAX_BATCHES {
                 let size = if batch == 0 {
@@ -443,7 +668,7 @@ pub async fn new_tasks(
                 } else {
                     BATCH
                 };
-                let rows = read_candidates(state, &query, size, skip).await?;
+                let rows = read_candidates(state, &query, &left_out, size, skip).await?;
                 skip += size;
                 let done = (rows.len() as u64) < size;
                 if sched == Scheduler::Incremental {
@@ -461,22 +686,19 @@ pub async fn new_tasks(
                     // Rows of this pass before what is left of this read.
                     let before = (skip - size) as usize + rows.len();
                     let mut rest = rows;
-                    while !rest.is_empty() {
+                    loop {
+                        if skip_full {
+                            state.full_tasks.drop_full(project.id, &mine, &mut rest);
+                        }
+                        if rest.is_empty() {
+                            break;
+                        }
                         // Up to a batch of candidates per round trip: the first with room is held.
                         let window = rest.len().min(BATCH as usize);
                         let candidates: Vec<(i32, i64)> =
                             rest[..window].iter().map(|c| (c.id, c.room())).collect();
                         // A single hand-out is stamped (and the cursor moved) with its hold.
-                        let stamp_keys: Vec<String> = if single {
-                            candidates
-                                .iter()
-                                .map(|(id, _)| stamp_key(*id, volunteer))
-                                .collect()
-                        } else {
-                            vec![]
-                        };
                         let on_grant = OnGrant {
-                            stamp_keys: &stamp_keys,
                             stamp: &requested,
                             stamp_ttl,
                             cursor: use_cursor.then_some((cursor_key.as_str(), CURSOR_TTL)),
@@ -492,9 +714,24 @@ pub async fn new_tasks(
                             )
                             .await
                         else {
-                            rest.drain(..window);
+                            state
+                                .full_tasks
+                                .saw_full(project.id, rest.drain(..window).map(|c| c.id));
                             continue;
                         };
+                        if held.holders > 0 {
+                            // The ones before it had no room; it has none left if this hold
+                            // took the last place.
+                            let last = usize::from(held.holders >= rest[held.index].room());
+                            state.full_tasks.saw_full(
+                                project.id,
+                                rest[..held.index + last].iter().map(|c| c.id),
+                            );
+                        }
+                        state.cursors.held(&cursor_key, rest[held.index].id, ttl);
+                        if single && use_cursor {
+                            state.cursors.set(&cursor_key, rest[held.index].id);
+                        }
                         if pass == 0 {
                             // Past the first read too, or the first read could never grow.
                             let depth = (before + held.index).saturating_sub(rest.len());
@@ -511,9 +748,15 @@ pub async fn new_tasks(
                             }
                             continue;
                         }
-                        let stamped = single.then(|| stamp_keys[held.index].as_str());
-                        match confirm_hold(state, candidate.id, held.holders, volunteer, stamped)
-                            .await?
+                        let stamped = single.then(|| stamp_key(candidate.id, &volunteer.key));
+                        match confirm_hold(
+                            state,
+                            candidate.id,
+                            held.holders,
+                            volunteer,
+                            stamped.as_deref(),
+                        )
+                        .await?
                         {
                             Some(t) => {
                                 chosen.push((t, held.until));
@@ -539,7 +782,11 @@ pub async fn new_tasks(
         // Marks can make a task look full to a scan that read its counts just as an answer
         // landed (the answer counted twice). Before saying nothing is left, look again with the
         // count re-checked instead.
-        if chosen.is_empty() && pool.is_empty() && since.take().is_some() {
+        // Likewise without leaving out the tasks found full, one of which may have been freed
+        // on another instance.
+        if chosen.is_empty() && pool.is_empty() && (since.is_some() || skip_full) {
+            since = None;
+            skip_full = false;
             continue;
         }
         break;
@@ -588,9 +835,16 @@ pub async fn new_tasks(
     if !single {
         let mut entries: Vec<(String, String, Duration)> = picked
             .iter()
-            .map(|(t, _)| (stamp_key(t.id, volunteer), requested.clone(), stamp_ttl))
+            .map(|(t, _)| {
+                (
+                    stamp_key(t.id, &volunteer.key),
+                    requested.clone(),
+                    stamp_ttl,
+                )
+            })
             .collect();
         if use_cursor && let Some(first) = chosen_first {
+            state.cursors.set(&cursor_key, first);
             entries.push((cursor_key, first.to_string(), CURSOR_TTL));
         }
         state.kv.set_many(&entries).await;
@@ -606,7 +860,53 @@ pub async fn new_tasks(
 
 #[cfg(test)]
 mod tests {
-    use super::{BATCH, FIRST_BATCH, ScanDepth};
+    use super::{BATCH, Candidate, FIRST_BATCH, FullTasks, ScanDepth};
+
+    fn candidate(id: i32) -> Candidate {
+        Candidate {
+            id,
+            runs: 0,
+            needed: 3,
+            created: String::new(),
+            state: "ongoing".into(),
+            quorum: 0,
+            calibration: 0,
+            priority_0: 0.0,
+            info: None,
+            fav_user_ids: None,
+        }
+    }
+
+    #[test]
+    fn tasks_found_full_are_left_out_per_project_and_range() {
+        let full = FullTasks::default();
+        full.saw_full(1, [5, 7, 9]);
+        full.saw_full(2, [6]);
+        assert_eq!(full.left_out(1, &[], None, true), vec![5, 7, 9]);
+        assert_eq!(
+            full.left_out(1, &[], Some(7), true),
+            vec![7, 9],
+            "from the cursor on"
+        );
+        assert_eq!(full.left_out(1, &[], Some(7), false), vec![5], "before it");
+        assert_eq!(full.left_out(2, &[], None, true), vec![6]);
+        assert_eq!(
+            full.left_out(1, &[9], None, true),
+            vec![5, 7],
+            "not one I hold"
+        );
+        full.completed(1, 7);
+        assert_eq!(full.left_out(1, &[], None, true), vec![5, 9]);
+        let mut read: Vec<Candidate> = (4..=9).map(candidate).collect();
+        full.drop_full(1, &[5], &mut read);
+        assert_eq!(
+            read.iter().map(|c| c.id).collect::<Vec<_>>(),
+            vec![4, 5, 6, 7, 8],
+            "found full since they were read, but the one I hold"
+        );
+        full.saw_full(3, 0..1000);
+        assert_eq!(full.left_out(3, &[], None, true).len(), super::MAX_LEFT_OUT);
+    }
 
     #[test]
     fn first_read_follows_where_scans_found_a_task() {
@@ -621,9 +921,13 @@ mod tests {
             depth.record(1, 500);
         }
         assert_eq!(depth.first_batch(1), BATCH, "capped");
-        for _ in 0..50 {
+        for _ in 0..100 {
             depth.record(1, 0);
         }
-        assert_eq!(depth.first_batch(1), FIRST_BATCH);
+        assert_eq!(
+            depth.first_batch(1),
+            FIRST_BATCH,
+            "back down when found at once"
+        );
     }
 }

@@ -20,11 +20,15 @@ use fred::{prelude::*, types::scripts::Script};
 
 pub use memory::MemoryKv;
 
+/// A volunteer's (by its key) request stamp on a task: when `newtask` handed it out. The scripts
+/// below build the same key.
+pub fn stamp_key(task_id: i32, volunteer_key: &str) -> String {
+    format!("stamp:{task_id}:{volunteer_key}")
+}
+
 /// Written by [`Kv::reserve_first`] with the hold it grants, saving the hand-out's own round
 /// trip: the task's request stamp and, optionally, the volunteer's cursor (set to the task).
 pub struct OnGrant<'a> {
-    /// Stamp key of each candidate, in order.
-    pub stamp_keys: &'a [String],
     pub stamp: &'a str,
     pub stamp_ttl: Duration,
     pub cursor: Option<(&'a str, Duration)>,
@@ -58,10 +62,15 @@ pub struct Kv {
     pub errors: prometheus_client::metrics::counter::Counter,
     /// Until when (epoch ms) Redis is skipped after a failure.
     down_until: Arc<AtomicI64>,
+    /// Redis' clock less ours (ms), as last seen: a lower bound (it was read before we got
+    /// the reply). `i64::MIN` until first seen.
+    clock_offset: Arc<AtomicI64>,
 }
 
 /// How long Redis is skipped after a failure.
 const BREAK_MS: i64 = 1000;
+/// Taken off [`Kv::clock`]'s estimate, for the clocks drifting between two readings.
+const CLOCK_MARGIN_MS: i64 = 5;
 
 #[derive(Clone)]
 enum Inner {
@@ -69,19 +78,28 @@ enum Inner {
     Redis(Client),
 }
 
-/// The first of several tasks the caller may hold, held atomically: KEYS = hold hashes in
-/// order, then (when stamping) each task's stamp key and the cursor key; ARGV = uid, now ms,
-/// expiry ms, candidate count n, stamp value ('' for none), stamp ttl ms, cursor ttl ms, `since`
-/// (see [`Kv::reserve_first`]; -1 for none), then n capacities and n task ids. Returns the
-/// 1-based index of the task now held and its live holders (the caller included), or {0, 0}.
-/// When stamping, the held task's stamp is written and the cursor set to it, in the same round
-/// trip. A negative field is an answer's mark (see [`ANSWERED_LUA`]).
+/// The first of several tasks the caller may hold, held atomically. ARGV = uid, now ms, expiry
+/// ms, candidate count n, stamp value ('' for none), stamp ttl ms, cursor ttl ms, `since` (see
+/// [`Kv::reserve_first`]; -1 for none), the key prefix, then n capacities and n task ids;
+/// KEYS = the cursor's key, when it is to be set. Returns the 1-based index of the task now
+/// held, its live holders (the caller included) and Redis' clock (ms), or {0, 0, clock}. When
+/// stamping, the held task's stamp is written and the cursor set to it, in the same round trip.
+/// A negative field is an answer's mark (see [`ANSWERED_LUA`]).
+///
+/// The scripts build the hold and stamp keys from the prefix rather than take them as KEYS:
+/// measured, the per-call cost of Redis parsing two keys per candidate outweighed the
+/// candidates' own work (the scripts run on standalone Redis and Sentinel, not on Cluster).
 const RESERVE_FIRST_LUA: &str = r#"
+local t = redis.call('TIME')
+local clock = t[1] * 1000 + math.floor(t[2] / 1000)
 local now = tonumber(ARGV[2])
 local n = tonumber(ARGV[4])
 local since = tonumber(ARGV[8])
+local prefix = ARGV[9]
 for k = 1, n do
-  local holders = redis.call('HGETALL', KEYS[k])
+  local id = ARGV[9 + n + k]
+  local key = prefix .. 'hold:' .. id
+  local holders = redis.call('HGETALL', key)
   local live = 0
   local mine = false
   for i = 1, #holders, 2 do
@@ -89,38 +107,44 @@ for k = 1, n do
     if v < 0 then
       if since >= 0 and -v >= since then live = live + 1 end
     elseif v <= now then
-      redis.call('HDEL', KEYS[k], holders[i])
+      redis.call('HDEL', key, holders[i])
     elseif holders[i] == ARGV[1] then
       mine = true
     else
       live = live + 1
     end
   end
-  if mine or live < tonumber(ARGV[8 + k]) then
-    redis.call('HSET', KEYS[k], ARGV[1], ARGV[3])
+  if mine or live < tonumber(ARGV[9 + k]) then
+    redis.call('HSET', key, ARGV[1], ARGV[3])
     local ttl = tonumber(ARGV[3]) - now
-    if redis.call('PTTL', KEYS[k]) < ttl then redis.call('PEXPIRE', KEYS[k], ttl) end
+    if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
     if ARGV[5] ~= '' then
-      redis.call('SET', KEYS[n + k], ARGV[5], 'PX', ARGV[6])
-      if #KEYS > 2 * n then
-        redis.call('SET', KEYS[2 * n + 1], ARGV[8 + n + k], 'PX', ARGV[7])
-      end
+      redis.call('SET', prefix .. 'stamp:' .. id .. ':' .. ARGV[1], ARGV[5], 'PX', ARGV[6])
+      if #KEYS > 0 then redis.call('SET', KEYS[1], id, 'PX', ARGV[7]) end
     end
-    return {k, live + 1}
+    return {k, live + 1, clock}
   end
 end
-return {0, 0}
+return {0, 0, clock}
 "#;
 
-/// After an answer committed: its hold becomes a mark, `-(Redis time in ms)`, kept a minute, so
-/// a scan whose counts were read before the answer still counts it (see `since`); then the
-/// stamp and the stale cache keys go. KEYS[1] = hold hash, KEYS[2..] = keys to delete;
-/// ARGV[1] = uid.
+/// After answers committed: each one's hold becomes a mark, `-(Redis time in ms)`, kept a
+/// minute, so a scan whose counts were read before the answer still counts it (see `since`);
+/// then the stamps and the stale cache keys go. ARGV = n, the key prefix, then n task ids and
+/// n volunteers; KEYS = the cache keys to delete.
 const ANSWERED_LUA: &str = r#"
 local t = redis.call('TIME')
-redis.call('HSET', KEYS[1], ARGV[1], -(t[1] * 1000 + math.floor(t[2] / 1000)))
-if redis.call('PTTL', KEYS[1]) < 60000 then redis.call('PEXPIRE', KEYS[1], 60000) end
-if #KEYS > 1 then redis.call('DEL', unpack(KEYS, 2)) end
+local mark = -(t[1] * 1000 + math.floor(t[2] / 1000))
+local n = tonumber(ARGV[1])
+local prefix = ARGV[2]
+for k = 1, n do
+  local id, uid = ARGV[2 + k], ARGV[2 + n + k]
+  local hold = prefix .. 'hold:' .. id
+  redis.call('HSET', hold, uid, mark)
+  if redis.call('PTTL', hold) < 60000 then redis.call('PEXPIRE', hold, 60000) end
+  redis.call('DEL', prefix .. 'stamp:' .. id .. ':' .. uid)
+end
+if #KEYS > 0 then redis.call('DEL', unpack(KEYS)) end
 return 1
 "#;
 
@@ -166,6 +190,7 @@ impl Kv {
             prefix: String::new(),
             errors: Default::default(),
             down_until: Default::default(),
+            clock_offset: Arc::new(AtomicI64::new(i64::MIN)),
         }
     }
 
@@ -225,7 +250,27 @@ impl Kv {
             prefix: prefix.to_string(),
             errors: Default::default(),
             down_until: Default::default(),
+            clock_offset: Arc::new(AtomicI64::new(i64::MIN)),
         })
+    }
+
+    /// Redis' clock (ms) read in a reply that arrived just now.
+    fn saw_clock(&self, clock: i64) {
+        self.clock_offset.store(clock - now_ms(), Ordering::Relaxed);
+    }
+
+    /// The store's clock (epoch ms), without asking it: at most what it reads now. From the
+    /// offset seen in Redis' last reply that carried its clock; `None` before any did, or while
+    /// Redis is failing.
+    pub fn clock(&self) -> Option<i64> {
+        match &self.inner {
+            Inner::Memory(_) => Some(now_ms()),
+            Inner::Redis(_) if now_ms() < self.down_until.load(Ordering::Relaxed) => None,
+            Inner::Redis(_) => match self.clock_offset.load(Ordering::Relaxed) {
+                i64::MIN => None,
+                offset => Some(now_ms() + offset - CLOCK_MARGIN_MS),
+            },
+        }
     }
 
     fn key(&self, k: &str) -> String {
@@ -385,7 +430,8 @@ impl Kv {
                             })
                         })?;
                 if let Some(g) = on_grant {
-                    m.set(&g.stamp_keys[held.index], g.stamp, g.stamp_ttl);
+                    let task = candidates[held.index].0;
+                    m.set(&stamp_key(task, uid), g.stamp, g.stamp_ttl);
                     if let Some((cursor, ttl)) = g.cursor {
                         m.set(cursor, &candidates[held.index].0.to_string(), ttl);
                     }
@@ -398,10 +444,7 @@ impl Kv {
                 holders: 0,
             }),
             Inner::Redis(c) => {
-                let mut keys: Vec<String> = candidates
-                    .iter()
-                    .map(|(t, _)| self.key(&format!("hold:{t}")))
-                    .collect();
+                let mut keys: Vec<String> = vec![];
                 let mut args: Vec<Value> = vec![
                     uid.into(),
                     now.into(),
@@ -410,7 +453,6 @@ impl Kv {
                 ];
                 match on_grant {
                     Some(g) => {
-                        keys.extend(g.stamp_keys.iter().map(|k| self.key(k)));
                         if let Some((cursor, _)) = g.cursor {
                             keys.push(self.key(cursor));
                         }
@@ -421,18 +463,25 @@ impl Kv {
                     None => args.extend([Value::from(""), 1.into(), 1.into()]),
                 }
                 args.push(since.unwrap_or(-1).into());
+                args.push(self.prefix.as_str().into());
                 args.extend(candidates.iter().map(|(_, cap)| Value::from(*cap)));
                 args.extend(candidates.iter().map(|(t, _)| Value::from(i64::from(*t))));
                 match RESERVE_FIRST
-                    .evalsha_with_reload::<(i64, i64), _, _>(c, keys, args)
+                    .evalsha_with_reload::<(i64, i64, i64), _, _>(c, keys, args)
                     .await
                 {
-                    Ok((0, _)) => None,
-                    Ok((k, holders)) => usize::try_from(k - 1).ok().map(|index| Held {
-                        index,
-                        until,
-                        holders,
-                    }),
+                    Ok((0, _, clock)) => {
+                        self.saw_clock(clock);
+                        None
+                    }
+                    Ok((k, holders, clock)) => {
+                        self.saw_clock(clock);
+                        usize::try_from(k - 1).ok().map(|index| Held {
+                            index,
+                            until,
+                            holders,
+                        })
+                    }
                     Err(e) => {
                         self.degraded("reserve_first", &e);
                         Some(Held {
@@ -476,21 +525,37 @@ impl Kv {
         }
     }
 
-    /// After an answer committed: its hold becomes a mark (see [`ANSWERED_LUA`]), and its
-    /// stamp and the cache entries it made stale go, in one round trip.
-    pub async fn answered(&self, stamp: &str, task: i32, uid: &str, stale: &[String]) {
+    /// After answers committed (`(task, volunteer)` each): their holds become marks (see
+    /// [`ANSWERED_LUA`]), and their stamps and the cache entries they made stale go, in one
+    /// round trip however many answers (a batch's).
+    pub async fn answered(&self, answers: &[(i32, &str)], stale: &[String]) {
+        if answers.is_empty() {
+            return;
+        }
         match &self.inner {
             Inner::Memory(m) => {
-                m.delete(stamp);
-                m.mark_answered(task, uid, now_ms());
+                let now = now_ms();
+                for (task, uid) in answers {
+                    m.delete(&stamp_key(*task, uid));
+                    m.mark_answered(*task, uid, now);
+                }
                 stale.iter().for_each(|k| m.delete(k));
             }
             Inner::Redis(_) if self.tripped() => (),
             Inner::Redis(c) => {
-                let mut keys = vec![self.key(&format!("hold:{task}")), self.key(stamp)];
-                keys.extend(stale.iter().map(|k| self.key(k)));
+                let keys: Vec<String> = stale.iter().map(|k| self.key(k)).collect();
+                let mut args: Vec<Value> = vec![
+                    Value::from(answers.len() as i64),
+                    self.prefix.as_str().into(),
+                ];
+                args.extend(
+                    answers
+                        .iter()
+                        .map(|(task, _)| Value::from(i64::from(*task))),
+                );
+                args.extend(answers.iter().map(|(_, uid)| Value::from(*uid)));
                 if let Err(e) = ANSWERED
-                    .evalsha_with_reload::<i64, _, _>(c, keys, vec![Value::from(uid)])
+                    .evalsha_with_reload::<i64, _, _>(c, keys, args)
                     .await
                 {
                     self.degraded("answered", &e);
@@ -509,7 +574,10 @@ impl Kv {
                 .evalsha_with_reload::<(String, i64), _, _>(c, self.key(key), Vec::<Value>::new())
                 .await
             {
-                Ok((value, clock)) => Ok(((!value.is_empty()).then_some(value), clock)),
+                Ok((value, clock)) => {
+                    self.saw_clock(clock);
+                    Ok(((!value.is_empty()).then_some(value), clock))
+                }
                 Err(e) => {
                     self.degraded("get_with_clock", &e);
                     Err(())

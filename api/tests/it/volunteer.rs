@@ -755,6 +755,50 @@ async fn answer_outlives_its_client_hanging_up(app: TestApp) {
     );
 }
 
+/// A task found full is left out of the next scans (a hint, see `FullTasks`), but never to the
+/// point of a volunteer hearing that nothing is left: here its one hold goes away (as when it
+/// expires) right after it was found full, and the next volunteer still gets it.
+async fn task_found_full_is_not_lost_when_freed(app: TestApp) {
+    let (_admin, owner, _) = app.seeded().await;
+    let vols = [
+        app.register("f1").await,
+        app.register("f2").await,
+        app.register("f3").await,
+    ];
+    let (project, tasks) = project_with_tasks(&app, &owner, "freed", 1, 1, Value::Null).await;
+    assert_eq!(
+        newtask(&app, project, Some(&vols[0]), "").await.ok()["id"],
+        tasks[0]
+    );
+    // The second volunteer's scan finds it full (one answer needed, one holder).
+    assert_eq!(
+        newtask(&app, project, Some(&vols[1]), "").await.ok(),
+        &json!({})
+    );
+    // Found full, it is still the task of the one who holds it.
+    assert_eq!(
+        newtask(&app, project, Some(&vols[0]), "").await.ok()["id"],
+        tasks[0]
+    );
+    let task = i32::try_from(tasks[0]).expect("id");
+    app.state
+        .kv
+        .release(task, &format!("u{}", vols[0].id))
+        .await;
+    assert_eq!(
+        newtask(&app, project, Some(&vols[2]), "").await.ok()["id"],
+        tasks[0],
+        "the freed task goes to the next volunteer at once"
+    );
+    answer(&app, project, tasks[0], Some(&vols[2]), json!(1))
+        .await
+        .ok();
+    assert_eq!(
+        newtask(&app, project, Some(&vols[1]), "").await.ok(),
+        &json!({})
+    );
+}
+
 fn chrono_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -771,6 +815,7 @@ on_both_stores!(
     schedulers_order_tasks,
     locked_scheduler_holds,
     answer_outlives_its_client_hanging_up,
+    task_found_full_is_not_lost_when_freed,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1152,11 +1197,15 @@ async fn answered_holds_count_for_scans_read_before() {
     for kv in stores {
         let store = kv.describe();
         let (_, before) = kv.get_with_clock("no-such-key").await.expect("clock");
+        // Estimated without asking, the store's clock is never ahead of it.
+        let estimate = kv.clock().expect("clock seen");
+        let (_, read) = kv.get_with_clock("no-such-key").await.expect("clock");
+        assert!(estimate <= read, "{store}: {estimate} > {read}");
         let held = kv
             .reserve_first(&[(7, 1)], "a", ttl, None, Some(before))
             .await;
         assert_eq!(held.map(|h| h.holders), Some(1), "{store}");
-        kv.answered("stamp:7:a", 7, "a", &[]).await;
+        kv.answered(&[(7, "a")], &[]).await;
         assert!(!kv.holds(7, "a").await, "{store}: answered, no longer held");
         // Counts read before the answer still show a place: the mark takes it.
         let again = kv
@@ -1178,5 +1227,38 @@ async fn answered_holds_count_for_scans_read_before() {
             .await;
         assert!(later.is_some(), "{store}");
         kv.delete_many(&["hold:7".to_string()]).await;
+
+        // A batch's answers in one call: each hold becomes a mark, each stamp goes, and the
+        // stale cache keys with them.
+        let grant = tessera_api::kv::OnGrant {
+            stamp: "2026-01-01T00:00:00",
+            stamp_ttl: ttl,
+            cursor: None,
+        };
+        for (task, uid) in [(8, "a"), (9, "b")] {
+            assert!(
+                kv.reserve_first(&[(task, 1)], uid, ttl, Some(&grant), None)
+                    .await
+                    .is_some()
+            );
+            let stamp = tessera_api::kv::stamp_key(task, uid);
+            assert!(kv.get(&stamp).await.expect("get").is_some(), "{store}");
+        }
+        kv.set("cache:x", "1", ttl).await;
+        kv.answered(&[(8, "a"), (9, "b")], &["cache:x".to_string()])
+            .await;
+        for (task, uid) in [(8, "a"), (9, "b")] {
+            assert!(!kv.holds(task, uid).await, "{store}: {task} answered");
+            let stamp = tessera_api::kv::stamp_key(task, uid);
+            assert_eq!(kv.get(&stamp).await, Ok(None), "{store}: stamp of {task}");
+            // The mark keeps the place for a scan read before the answers.
+            let after = kv
+                .reserve_first(&[(task, 1)], "c", ttl, None, Some(before))
+                .await;
+            assert!(after.is_none(), "{store}: {task}'s place handed out again");
+        }
+        assert_eq!(kv.get("cache:x").await, Ok(None), "{store}");
+        kv.delete_many(&["hold:8".to_string(), "hold:9".to_string()])
+            .await;
     }
 }
