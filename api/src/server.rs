@@ -65,7 +65,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         projects: Default::default(),
         batcher,
         scan_depth: Default::default(),
-        cursors: Default::default(),
+        volunteers: Default::default(),
         full_tasks: Default::default(),
     }))
 }

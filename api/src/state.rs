@@ -24,8 +24,8 @@ pub struct AppState {
     pub batcher: Option<crate::domain::batch::Batcher>,
     /// How deep newtask scans find a task, per project.
     pub scan_depth: crate::domain::scheduler::ScanDepth,
-    /// Volunteers' places in oldest-first scans, as this instance set them.
-    pub cursors: crate::domain::scheduler::Cursors,
+    /// Volunteers' places in oldest-first scans and their holds, as this instance set them.
+    pub volunteers: crate::domain::scheduler::Volunteers,
     /// Tasks found full lately, left out of scans.
     pub full_tasks: crate::domain::scheduler::FullTasks,
 }

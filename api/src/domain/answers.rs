@@ -208,7 +208,7 @@ pub async fn submit(
     if events > 0 {
         state.jobs_wake.notify_one();
     }
-    state.cursors.answered(
+    state.volunteers.answered(
         &super::scheduler::cursor_key(project.id, &volunteer.key),
         task.id,
     );

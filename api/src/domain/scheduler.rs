@@ -142,10 +142,10 @@ impl ScanDepth {
 /// hand-outs starts that many tasks back, which the scan's own exclusion of answered tasks
 /// makes right, and costs as many index probes.
 #[derive(Default)]
-pub struct Cursors(std::sync::Mutex<LocalCursors>);
+pub struct Volunteers(std::sync::Mutex<LocalVolunteers>);
 
 #[derive(Default)]
-struct LocalCursors {
+struct LocalVolunteers {
     map: std::collections::HashMap<String, LocalVolunteer>,
     /// Size at which the stale ones are swept next.
     sweep_at: usize,
@@ -174,7 +174,7 @@ pub fn cursor_key(project: i32, volunteer_key: &str) -> String {
     format!("cursor:{project}:{volunteer_key}")
 }
 
-impl Cursors {
+impl Volunteers {
     fn get(&self, key: &str) -> Option<i32> {
         let cursors = self.0.lock().ok()?;
         let (id, at) = cursors.map.get(key)?.cursor?;
@@ -602,7 +602,7 @@ pub async fn new_tasks(
     if use_cursor {
         // A cursor this instance set lately, with the store's clock as last seen, saves asking
         // the store for both.
-        let (cursor, clock) = match (state.cursors.get(&cursor_key), state.kv.clock()) {
+        let (cursor, clock) = match (state.volunteers.get(&cursor_key), state.kv.clock()) {
             (Some(cursor), Some(clock)) => (Some(cursor), Some(clock)),
             _ => match state.kv.get_with_clock(&cursor_key).await {
                 Ok((cursor, clock)) => (cursor.and_then(|c| c.parse().ok()), Some(clock)),
@@ -640,7 +640,7 @@ pub async fn new_tasks(
     let started = std::time::Instant::now();
     // Leave out the tasks found full lately (see `FullTasks`).
     let mut skip_full = sched != Scheduler::Incremental;
-    let mine = state.cursors.holding(&cursor_key);
+    let mine = state.volunteers.holding(&cursor_key);
     loop {
         'scan: for pass in 0..2 {
             let mut query = base.clone();
@@ -728,9 +728,9 @@ pub async fn new_tasks(
                                 rest[..held.index + last].iter().map(|c| c.id),
                             );
                         }
-                        state.cursors.held(&cursor_key, rest[held.index].id, ttl);
+                        state.volunteers.held(&cursor_key, rest[held.index].id, ttl);
                         if single && use_cursor {
-                            state.cursors.set(&cursor_key, rest[held.index].id);
+                            state.volunteers.set(&cursor_key, rest[held.index].id);
                         }
                         if pass == 0 {
                             // Past the first read too, or the first read could never grow.
@@ -844,7 +844,7 @@ pub async fn new_tasks(
             })
             .collect();
         if use_cursor && let Some(first) = chosen_first {
-            state.cursors.set(&cursor_key, first);
+            state.volunteers.set(&cursor_key, first);
             entries.push((cursor_key, first.to_string(), CURSOR_TTL));
         }
         state.kv.set_many(&entries).await;

@@ -395,7 +395,7 @@ impl Kv {
     /// writing `on_grant` with it. Returns its position in `candidates`, the hold's expiry, and
     /// how many hold it now (the caller included; 0 when degraded to the first candidate).
     ///
-    /// With `since` (the store's clock, from [`Kv::get_with_clock`], taken before the
+    /// With `since` (the store's clock, from [`Kv::get_with_clock`] or [`Kv::clock`], taken before the
     /// capacities were read from the database), answers marked at or after it take a place too:
     /// their count may be missing from the capacities. Without it, marks are ignored and the
     /// caller must re-check the count after the hold.
