@@ -67,6 +67,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         scan_depth: Default::default(),
         volunteers: Default::default(),
         full_tasks: Default::default(),
+        candidate_sql: Default::default(),
     }))
 }
 

@@ -28,6 +28,8 @@ pub struct AppState {
     pub volunteers: crate::domain::scheduler::Volunteers,
     /// Tasks found full lately, left out of scans.
     pub full_tasks: crate::domain::scheduler::FullTasks,
+    /// The SQL of newtask's candidate reads, per shape.
+    pub candidate_sql: crate::domain::candidates::CandidateSql,
 }
 
 impl AppState {

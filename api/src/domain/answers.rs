@@ -20,7 +20,7 @@ use super::{
     aggregate::aggregate,
     batch, cache,
     identity::Volunteer,
-    scheduler::{Scheduler, stamp_key},
+    scheduler::{Scheduler, cursor_key, stamp_key},
     stats, webhooks,
 };
 use crate::{
@@ -140,7 +140,14 @@ pub async fn submit(
     {
         return Ok(run);
     }
-    let requested = match state.kv.get(&stamp_key(task.id, &volunteer.key)).await {
+    let here = state
+        .volunteers
+        .stamp(&cursor_key(project.id, &volunteer.key), task.id);
+    let requested = match here {
+        Some(at) => Ok(Some(at)),
+        None => state.kv.get(&stamp_key(task.id, &volunteer.key)).await,
+    };
+    let requested = match requested {
         Ok(Some(at)) => at,
         Ok(None) => return refusal(state, task, volunteer, idempotency, false).await,
         // The store is down: take the answer, dated now (the database still guards it).
@@ -208,10 +215,9 @@ pub async fn submit(
     if events > 0 {
         state.jobs_wake.notify_one();
     }
-    state.volunteers.answered(
-        &super::scheduler::cursor_key(project.id, &volunteer.key),
-        task.id,
-    );
+    state
+        .volunteers
+        .answered(&cursor_key(project.id, &volunteer.key), task.id);
     if completed {
         state.metrics.tasks_completed.inc();
         state.full_tasks.completed(project.id, task.id);

@@ -5,6 +5,7 @@ pub mod aggregate;
 pub mod answers;
 pub mod batch;
 pub mod cache;
+pub mod candidates;
 pub mod crud;
 pub mod export;
 pub mod identity;

@@ -7,17 +7,16 @@
 //! With the `locked` scheduler only a holder may answer; with the others a hold is a courtesy
 //! that steers other volunteers elsewhere, and the database still refuses surplus answers.
 
-use std::{str::FromStr, time::Duration};
+use std::time::Duration;
 
 use rand::Rng;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, Order, QueryFilter, QueryOrder,
-    QueryResult, QuerySelect, QueryTrait,
-    sea_query::{Expr, ExprTrait, Query},
-};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::Value as Json;
 
-use super::identity::Volunteer;
+use super::{
+    candidates::{Bound, Candidate, Scan, ScanOrder},
+    identity::Volunteer,
+};
 use crate::{
     error::{ApiError, ApiResult},
     kv::{OnGrant, Reservation},
@@ -155,6 +154,8 @@ struct LocalVolunteer {
     cursor: Option<(i32, std::time::Instant)>,
     /// Tasks held, until when.
     held: Vec<(i32, std::time::Instant)>,
+    /// Tasks stamped here: the stamp's value, until when.
+    stamps: Vec<(i32, String, std::time::Instant)>,
 }
 
 impl LocalVolunteer {
@@ -197,6 +198,7 @@ impl Volunteers {
         let mut entry = LocalVolunteer {
             cursor: None,
             held: vec![],
+            stamps: vec![],
         };
         change(&mut entry);
         cursors.map.insert(key.to_owned(), entry);
@@ -217,6 +219,34 @@ impl Volunteers {
         });
     }
 
+    /// The volunteer's stamp on `task`, set here with the store's (`since` is taken before the
+    /// store's, so this one ends first).
+    fn stamped(&self, key: &str, task: i32, value: &str, since: std::time::Instant, ttl: Duration) {
+        self.with(key, |v| {
+            let now = std::time::Instant::now();
+            v.stamps.retain(|(t, _, until)| *t != task && *until > now);
+            if v.stamps.len() >= LOCAL_HOLDS {
+                v.stamps.remove(0);
+            }
+            v.stamps.push((task, value.to_owned(), since + ttl));
+        });
+    }
+
+    /// The volunteer's stamp on `task` when this instance set it and it has not expired: the
+    /// answer then need not ask the store for it. Stamps go from the store only when they
+    /// expire or when their volunteer answers (here, or the answer is refused by the database
+    /// anyway), or when this instance takes back a hold it just granted.
+    pub fn stamp(&self, key: &str, task: i32) -> Option<String> {
+        let cursors = self.0.lock().ok()?;
+        let now = std::time::Instant::now();
+        cursors
+            .map
+            .get(key)?
+            .stamps
+            .iter()
+            .find_map(|(t, value, until)| (*t == task && *until > now).then(|| value.clone()))
+    }
+
     /// The tasks this instance holds for the volunteer.
     fn holding(&self, key: &str) -> Vec<i32> {
         let Ok(cursors) = self.0.lock() else {
@@ -232,12 +262,13 @@ impl Volunteers {
         })
     }
 
-    /// The volunteer answered `task`: no longer held.
+    /// The volunteer answered `task`, or its hold was taken back: no longer held nor stamped.
     pub fn answered(&self, key: &str, task: i32) {
         if let Ok(mut cursors) = self.0.lock()
             && let Some(v) = cursors.map.get_mut(key)
         {
             v.held.retain(|(t, _)| *t != task);
+            v.stamps.retain(|(t, _, _)| *t != task);
         }
     }
 }
@@ -325,119 +356,6 @@ impl FullTasks {
     }
 }
 
-/// A task as candidates are scanned; its JSON is left unparsed, as only the chosen one is
-/// returned.
-#[derive(Debug, Clone)]
-struct Candidate {
-    id: i32,
-    runs: i32,
-    needed: i32,
-    created: String,
-    state: String,
-    quorum: i32,
-    calibration: i32,
-    priority_0: f64,
-    info: Option<String>,
-    fav_user_ids: Option<String>,
-}
-
-impl Candidate {
-    fn room(&self) -> i64 {
-        i64::from(self.needed - self.runs)
-    }
-
-    fn read(row: &QueryResult) -> Result<Self, DbErr> {
-        Ok(Self {
-            id: row.try_get_by_index(0)?,
-            runs: row.try_get_by_index(1)?,
-            needed: row.try_get_by_index(2)?,
-            created: row.try_get_by_index(3)?,
-            state: row.try_get_by_index(4)?,
-            quorum: row.try_get_by_index(5)?,
-            calibration: row.try_get_by_index(6)?,
-            priority_0: row.try_get_by_index(7)?,
-            info: row.try_get_by_index(8)?,
-            fav_user_ids: row.try_get_by_index(9)?,
-        })
-    }
-
-    fn into_model(self, project_id: i32) -> Result<task::Model, DbErr> {
-        let json = |s: Option<String>| {
-            s.map(|s| serde_json::from_str(&s))
-                .transpose()
-                .map_err(|e| DbErr::Type(format!("task JSON: {e}")))
-        };
-        Ok(task::Model {
-            id: self.id,
-            created: self.created,
-            project_id,
-            state: self.state,
-            quorum: self.quorum,
-            calibration: self.calibration,
-            priority_0: self.priority_0,
-            info: json(self.info)?,
-            n_answers: self.needed,
-            fav_user_ids: json(self.fav_user_ids)?,
-            n_task_runs: self.runs,
-        })
-    }
-}
-
-/// A batch of candidates in the scan's order.
-async fn read_candidates(
-    state: &AppState,
-    query: &sea_orm::Select<task::Entity>,
-    left_out: &[i32],
-    size: u64,
-    skip: u64,
-) -> Result<Vec<Candidate>, DbErr> {
-    let backend = state.read_db.get_database_backend();
-    let mut query = query.clone();
-    if !left_out.is_empty() {
-        // One parameter however many tasks, so that the statement stays one prepared statement.
-        let ids = left_out
-            .iter()
-            .map(i32::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        query = query.filter(match backend {
-            DbBackend::Postgres => Expr::cust_with_values(
-                r#""task"."id" <> ALL(CAST($1 AS int[]))"#,
-                [format!("{{{ids}}}")],
-            ),
-            _ => Expr::cust_with_values(
-                r#""task"."id" NOT IN (SELECT value FROM json_each(?))"#,
-                [format!("[{ids}]")],
-            ),
-        });
-    }
-    let mut stmt = query
-        .select_only()
-        .columns([
-            task::Column::Id,
-            task::Column::NTaskRuns,
-            task::Column::NAnswers,
-            task::Column::Created,
-            task::Column::State,
-            task::Column::Quorum,
-            task::Column::Calibration,
-            task::Column::Priority0,
-        ])
-        .expr(Expr::col(task::Column::Info).cast_as("text"))
-        .expr(Expr::col(task::Column::FavUserIds).cast_as("text"))
-        .build(backend);
-    // Literal numbers, not parameters: with `LIMIT $n` PostgreSQL re-planned this query on every
-    // call (a generic plan cannot see the limit), a fifth of its time here.
-    stmt.sql.push_str(&format!(" LIMIT {size} OFFSET {skip}"));
-    state
-        .read_db
-        .query_all_raw(stmt)
-        .await?
-        .iter()
-        .map(Candidate::read)
-        .collect()
-}
-
 /// Re-checks a fresh hold against the task's current answer count, so a count read before
 /// another volunteer's answer landed cannot let one hold too many, and reads the task. `holders`
 /// was read (when the hold was granted) before this count: an answer committed in between is
@@ -519,52 +437,16 @@ pub async fn new_tasks(
     };
     let wanted = offset + limit;
 
-    // Tasks this volunteer answered. With the cursor below, a volunteer's own history is walked
-    // at most once, not on every request.
-    let mut answered = Query::select()
-        .column(task_run::Column::TaskId)
-        .from(task_run::Entity)
-        .cond_where(volunteer.answered_by())
-        .and_where(
-            Expr::col((task_run::Entity, task_run::Column::TaskId))
-                .equals((task::Entity, task::Column::Id)),
-        )
-        .to_owned();
-    if state.backend() == DbBackend::Postgres {
-        // An OFFSET keeps PostgreSQL from making this an anti-join, which it was planning as a
-        // scan of the whole (task_id, volunteer) index, growing with every answer in the
-        // database; as a subplan it is one index probe per candidate.
-        answered.offset(0);
-    }
-    let mut base = task::Entity::find()
-        .filter(task::Column::ProjectId.eq(project.id))
-        .filter(task::Column::State.eq("ongoing"))
-        .filter(Expr::col(task::Column::NTaskRuns).lt(Expr::col(task::Column::NAnswers)))
-        .filter(Expr::exists(answered).not());
-    base = match sched {
-        Scheduler::DepthFirst => {
-            let order = if q.desc { Order::Desc } else { Order::Asc };
-            match q.orderby.as_deref() {
-                None | Some("id") => base.order_by(task::Column::Id, order),
-                Some(name) => match task::Column::from_str(name) {
-                    Ok(col) if name != "n_task_runs" => base
-                        .order_by(col, order.clone())
-                        .order_by(task::Column::Id, order),
-                    _ => {
-                        return Err(ApiError::attribute(format!(
-                            "type object 'Task' has no attribute '{name}'"
-                        )));
-                    }
-                },
-            }
-        }
-        Scheduler::BreadthFirst => base
-            .order_by_asc(task::Column::NTaskRuns)
-            .order_by_asc(task::Column::Id),
-        Scheduler::Priority | Scheduler::Incremental | Scheduler::Locked => base
-            .order_by_desc(task::Column::Priority0)
-            .order_by_asc(task::Column::Id),
-        Scheduler::Random => base.order_by_asc(task::Column::Id),
+    let order = match sched {
+        Scheduler::DepthFirst => ScanOrder::by(q.orderby.as_deref(), q.desc)?,
+        Scheduler::BreadthFirst => ScanOrder::Breadth,
+        Scheduler::Priority | Scheduler::Incremental | Scheduler::Locked => ScanOrder::Priority,
+        Scheduler::Random => ScanOrder::OLDEST,
+    };
+    let scan = Scan {
+        project: project.id,
+        volunteer,
+        order,
     };
 
     // Random: start at a random id and wrap around, so the index does the work.
@@ -630,6 +512,7 @@ pub async fn new_tasks(
     }
 
     let requested = now();
+    let requested_at = std::time::Instant::now();
     let stamp_ttl = Duration::from_secs(state.config.stamp_ttl);
     let single = wanted == 1 && sched != Scheduler::Incremental;
     let mut chosen: Vec<(task::Model, i64)> = vec![];
@@ -643,14 +526,13 @@ pub async fn new_tasks(
     let mine = state.volunteers.holding(&cursor_key);
     loop {
         'scan: for pass in 0..2 {
-            let mut query = base.clone();
-            if let Some(p) = pivot {
-                query = if pass == 0 {
-                    query.filter(task::Column::Id.gte(p))
+            let bound = pivot.map(|p| {
+                if pass == 0 {
+                    Bound::From(p)
                 } else {
-                    query.filter(task::Column::Id.lt(p))
-                };
-            }
+                    Bound::Before(p)
+                }
+            });
             if pass == 1 && (pivot.is_none() || !wrap) {
                 break;
             }
@@ -668,7 +550,7 @@ pub async fn new_tasks(
                 } else {
                     BATCH
                 };
-                let rows = read_candidates(state, &query, &left_out, size, skip).await?;
+                let rows = scan.read(state, bound, &left_out, size, skip).await?;
                 skip += size;
                 let done = (rows.len() as u64) < size;
                 if sched == Scheduler::Incremental {
@@ -728,9 +610,19 @@ pub async fn new_tasks(
                                 rest[..held.index + last].iter().map(|c| c.id),
                             );
                         }
-                        state.volunteers.held(&cursor_key, rest[held.index].id, ttl);
-                        if single && use_cursor {
-                            state.volunteers.set(&cursor_key, rest[held.index].id);
+                        let id = rest[held.index].id;
+                        state.volunteers.held(&cursor_key, id, ttl);
+                        if single {
+                            state.volunteers.stamped(
+                                &cursor_key,
+                                id,
+                                &requested,
+                                requested_at,
+                                stamp_ttl,
+                            );
+                            if use_cursor {
+                                state.volunteers.set(&cursor_key, id);
+                            }
                         }
                         if pass == 0 {
                             // Past the first read too, or the first read could never grow.
@@ -748,10 +640,11 @@ pub async fn new_tasks(
                             }
                             continue;
                         }
-                        let stamped = single.then(|| stamp_key(candidate.id, &volunteer.key));
+                        let candidate_id = candidate.id;
+                        let stamped = single.then(|| stamp_key(candidate_id, &volunteer.key));
                         match confirm_hold(
                             state,
-                            candidate.id,
+                            candidate_id,
                             held.holders,
                             volunteer,
                             stamped.as_deref(),
@@ -765,6 +658,7 @@ pub async fn new_tasks(
                                 }
                             }
                             None => {
+                                state.volunteers.answered(&cursor_key, candidate_id);
                                 // The counts read with the batch are stale (answers landed since):
                                 // refresh the rest before trying further, rather than failing one
                                 // by one.
@@ -836,6 +730,9 @@ pub async fn new_tasks(
         let mut entries: Vec<(String, String, Duration)> = picked
             .iter()
             .map(|(t, _)| {
+                state
+                    .volunteers
+                    .stamped(&cursor_key, t.id, &requested, requested_at, stamp_ttl);
                 (
                     stamp_key(t.id, &volunteer.key),
                     requested.clone(),

@@ -1262,3 +1262,37 @@ async fn answered_holds_count_for_scans_read_before() {
             .await;
     }
 }
+
+/// A stamp expires: an answer after it is refused, however the instance remembers the stamp it
+/// set (it answers from memory when it can), and a new request stamps the task again.
+async fn answers_after_the_stamp_expired_are_refused(app: TestApp) {
+    let (_admin, owner, _) = app.seeded().await;
+    let a = app.register("alice").await;
+    let (p, t) = project_with_tasks(&app, &owner, "stamped", 2, 2, Value::Null).await;
+    assert_eq!(newtask(&app, p, Some(&a), "").await.ok()["id"], t[0]);
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    let r = answer(&app, p, t[0], Some(&a), json!(1)).await;
+    assert_eq!(
+        r.err(403, "Forbidden")["exception_msg"],
+        "You must request a task first!"
+    );
+    // Asked again, the volunteer gets the task they hold, stamped afresh.
+    assert_eq!(newtask(&app, p, Some(&a), "").await.ok()["id"], t[0]);
+    answer(&app, p, t[0], Some(&a), json!(1)).await.ok();
+    // Once answered, the stamp is gone: a second answer is refused as PYBOSSA does.
+    let r = answer(&app, p, t[0], Some(&a), json!(2)).await;
+    r.err(403, "Forbidden");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_after_the_stamp_expired_are_refused_sqlite() {
+    let app = TestApp::configured(false, &|c| c.stamp_ttl = 1).await;
+    answers_after_the_stamp_expired_are_refused(app.expect("sqlite")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_after_the_stamp_expired_are_refused_postgres_redis() {
+    if let Some(app) = TestApp::configured(true, &|c| c.stamp_ttl = 1).await {
+        answers_after_the_stamp_expired_are_refused(app).await;
+    }
+}
