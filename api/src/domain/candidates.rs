@@ -97,7 +97,7 @@ impl ScanOrder {
             // Ordering by the answer count would make a scan's cursor meaningless.
             Some(name) => task::Column::from_str(name)
                 .ok()
-                .filter(|_| name != "n_task_runs")
+                .filter(|c| !matches!(c, task::Column::NTaskRuns))
                 .ok_or_else(|| {
                     ApiError::attribute(format!("type object 'Task' has no attribute '{name}'"))
                 })?,
@@ -388,6 +388,7 @@ mod tests {
             ScanOrder::Priority,
         ];
         assert!(ScanOrder::by(Some("n_task_runs"), false).is_err());
+        assert!(ScanOrder::by(Some("nTaskRuns"), false).is_err());
         assert!(ScanOrder::by(Some("nope"), false).is_err());
         for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
             for volunteer in &volunteers {

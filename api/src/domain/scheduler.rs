@@ -233,9 +233,11 @@ impl Volunteers {
     }
 
     /// The volunteer's stamp on `task` when this instance set it and it has not expired: the
-    /// answer then need not ask the store for it. Stamps go from the store only when they
-    /// expire or when their volunteer answers (here, or the answer is refused by the database
-    /// anyway), or when this instance takes back a hold it just granted.
+    /// answer then need not ask the store for it. Stamps go from the store when they expire,
+    /// when their volunteer answers (the database refuses a second answer anyway), or when a
+    /// scan takes back a hold it just granted; the copy here outlives the last only when that
+    /// scan ran on another instance, or when the store lost its keys. Either way the volunteer
+    /// did request the task here, which is what the stamp vouches for.
     pub fn stamp(&self, key: &str, task: i32) -> Option<String> {
         let cursors = self.0.lock().ok()?;
         let now = std::time::Instant::now();
@@ -612,7 +614,8 @@ pub async fn new_tasks(
                         }
                         let id = rest[held.index].id;
                         state.volunteers.held(&cursor_key, id, ttl);
-                        if single {
+                        // (0 holders: the store is down and stamped nothing.)
+                        if single && held.holders > 0 {
                             state.volunteers.stamped(
                                 &cursor_key,
                                 id,
@@ -620,9 +623,9 @@ pub async fn new_tasks(
                                 requested_at,
                                 stamp_ttl,
                             );
-                            if use_cursor {
-                                state.volunteers.set(&cursor_key, id);
-                            }
+                        }
+                        if single && use_cursor {
+                            state.volunteers.set(&cursor_key, id);
                         }
                         if pass == 0 {
                             // Past the first read too, or the first read could never grow.

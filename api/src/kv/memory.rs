@@ -60,7 +60,8 @@ impl MemoryKv {
     }
 
     /// Holds `task` for `uid` while fewer than `capacity` others do. Marks of answers (negative,
-    /// see [`MemoryKv::mark_answered`]) made at or after `since` take a place too.
+    /// see [`MemoryKv::mark_answered`]) made at or after `since` take a place too; the
+    /// volunteer's own mark means they answered it, and it is never held for them again.
     pub fn reserve(
         &self,
         task: i32,
@@ -80,6 +81,10 @@ impl MemoryKv {
         }
         let holders = holds.entry(task).or_default();
         holders.retain(|_, t| live(*t));
+        // Their own mark: they answered it lately.
+        if holders.get(uid).is_some_and(|t| *t < 0) {
+            return Reservation::Full;
+        }
         let others = holders
             .iter()
             .filter(|(k, t)| k.as_str() != uid && (**t > 0 || since.is_some_and(|s| -**t >= s)))
@@ -163,5 +168,7 @@ mod tests {
         assert_eq!(hold(&kv, "b", 1, 60, Some(40)), None);
         // Counts read at 55 include it (the caller's capacity already says so).
         assert_eq!(hold(&kv, "b", 1, 60, Some(55)), Some(160));
+        // Never again for the volunteer who answered it, however much room it has.
+        assert_eq!(hold(&kv, "a", 5, 60, None), None);
     }
 }

@@ -84,7 +84,8 @@ enum Inner {
 /// KEYS = the cursor's key, when it is to be set. Returns the 1-based index of the task now
 /// held, its live holders (the caller included) and Redis' clock (ms), or {0, 0, clock}. When
 /// stamping, the held task's stamp is written and the cursor set to it, in the same round trip.
-/// A negative field is an answer's mark (see [`ANSWERED_LUA`]).
+/// A negative field is an answer's mark (see [`ANSWERED_LUA`]); the caller's own mark means
+/// they answered the task lately, which is then never held for them again.
 ///
 /// The scripts build the hold and stamp keys from the prefix rather than take them as KEYS:
 /// measured, the per-call cost of Redis parsing two keys per candidate outweighed the
@@ -102,10 +103,12 @@ for k = 1, n do
   local holders = redis.call('HGETALL', key)
   local live = 0
   local mine = false
+  local answered = false
   for i = 1, #holders, 2 do
     local v = tonumber(holders[i + 1])
     if v < 0 then
-      if since >= 0 and -v >= since then live = live + 1 end
+      if holders[i] == ARGV[1] then answered = true
+      elseif since >= 0 and -v >= since then live = live + 1 end
     elseif v <= now then
       redis.call('HDEL', key, holders[i])
     elseif holders[i] == ARGV[1] then
@@ -114,7 +117,7 @@ for k = 1, n do
       live = live + 1
     end
   end
-  if mine or live < tonumber(ARGV[9 + k]) then
+  if not answered and (mine or live < tonumber(ARGV[9 + k])) then
     redis.call('HSET', key, ARGV[1], ARGV[3])
     local ttl = tonumber(ARGV[3]) - now
     if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end

@@ -1256,6 +1256,9 @@ async fn answered_holds_count_for_scans_read_before() {
                 .reserve_first(&[(task, 1)], "c", ttl, None, Some(before))
                 .await;
             assert!(after.is_none(), "{store}: {task}'s place handed out again");
+            // Nor is it held again for the volunteer who answered it, room or not.
+            let again = kv.reserve_first(&[(task, 5)], uid, ttl, None, None).await;
+            assert!(again.is_none(), "{store}: {task} held again for {uid}");
         }
         assert_eq!(kv.get("cache:x").await, Ok(None), "{store}");
         kv.delete_many(&["hold:8".to_string(), "hold:9".to_string()])
