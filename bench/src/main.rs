@@ -61,6 +61,78 @@ fn rss_mb(pid: u32) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// CPU time the kernel reports in `/proc` is in USER_HZ ticks, 100 per second on Linux.
+const TICK_US: u64 = 10_000;
+
+/// CPU time (µs) of a process, all its threads, from `/proc/<pid>/stat` (utime + stime).
+fn cpu_us(pid: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which may hold spaces: state is the first.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some((user + system) * TICK_US)
+}
+
+/// The command name of a process.
+fn comm(pid: &str) -> Option<String> {
+    Some(
+        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .ok()?
+            .trim()
+            .to_string(),
+    )
+}
+
+/// CPU time (µs) so far of the API server, PostgreSQL (all its processes), Redis and this
+/// driver, and the machine's busy and total time: where each pair's CPU goes. With the
+/// machine's speed drifting from run to run, CPU per pair compares builds better than
+/// throughput does, and the driver's own share (the same work in every run) gauges the drift.
+#[derive(Clone, Copy, Default)]
+struct CpuSnapshot {
+    api: u64,
+    postgres: u64,
+    redis: u64,
+    driver: u64,
+    busy: u64,
+    total: u64,
+}
+
+fn cpu_snapshot(server_pid: Option<u32>) -> CpuSnapshot {
+    let mut snap = CpuSnapshot {
+        api: server_pid.and_then(|p| cpu_us(&p.to_string())).unwrap_or(0),
+        driver: cpu_us("self").unwrap_or(0),
+        ..Default::default()
+    };
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let slot = match comm(&pid).as_deref() {
+            Some(c) if c.starts_with("postgres") => &mut snap.postgres,
+            Some(c) if c.starts_with("redis-server") => &mut snap.redis,
+            _ => continue,
+        };
+        *slot += cpu_us(&pid).unwrap_or(0);
+    }
+    if let Some(line) = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| s.lines().next().map(str::to_owned))
+    {
+        let ticks: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|t| t.parse().ok())
+            .collect();
+        let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+        snap.total = ticks.iter().take(8).sum::<u64>() * TICK_US;
+        snap.busy = snap.total.saturating_sub(idle * TICK_US);
+    }
+    snap
+}
+
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
@@ -153,6 +225,7 @@ async fn run_loop(
         });
     }
     let started = Instant::now();
+    let cpu_before = cpu_snapshot(server_pid);
     let mut workers = vec![];
     for v in 0..volunteers {
         let (client, stop, pairs, errors, surplus, empty) = (
@@ -229,13 +302,18 @@ async fn run_loop(
         let _ = w.await;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu_after = cpu_snapshot(server_pid);
+    let done = pairs.load(Ordering::Relaxed);
+    let per_pair = |f: fn(&CpuSnapshot) -> u64| {
+        f(&cpu_after).saturating_sub(f(&cpu_before)) as f64 / done.max(1) as f64
+    };
+    let machine_busy = per_pair(|c| c.busy) / per_pair(|c| c.total).max(1.0);
     let ms = |h: &Arc<Mutex<Histogram<u64>>>, q: f64| {
         h.lock()
             .unwrap_or_else(|p| p.into_inner())
             .value_at_quantile(q) as f64
             / 1000.0
     };
-    let done = pairs.load(Ordering::Relaxed);
     println!(
         "{}",
         json!({
@@ -253,6 +331,13 @@ async fn run_loop(
             "surplus": surplus.load(Ordering::Relaxed),
             "empty": empty.load(Ordering::Relaxed),
             "server_max_rss_mb": *max_rss.lock().unwrap_or_else(|p| p.into_inner()),
+            "cpu_us_per_pair": {
+                "api": per_pair(|c| c.api),
+                "postgres": per_pair(|c| c.postgres),
+                "redis": per_pair(|c| c.redis),
+                "driver": per_pair(|c| c.driver),
+            },
+            "machine_busy": machine_busy,
         })
     );
 }
