@@ -304,10 +304,9 @@ async fn run_loop(
     let elapsed = started.elapsed().as_secs_f64();
     let cpu_after = cpu_snapshot(server_pid);
     let done = pairs.load(Ordering::Relaxed);
-    let per_pair = |f: fn(&CpuSnapshot) -> u64| {
-        f(&cpu_after).saturating_sub(f(&cpu_before)) as f64 / done.max(1) as f64
-    };
-    let machine_busy = per_pair(|c| c.busy) / per_pair(|c| c.total).max(1.0);
+    let spent = |f: fn(&CpuSnapshot) -> u64| f(&cpu_after).saturating_sub(f(&cpu_before)) as f64;
+    let per_pair = |f: fn(&CpuSnapshot) -> u64| spent(f) / done.max(1) as f64;
+    let machine_busy = spent(|c| c.busy) / spent(|c| c.total).max(1.0);
     let ms = |h: &Arc<Mutex<Histogram<u64>>>, q: f64| {
         h.lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -140,14 +140,15 @@ pub async fn submit(
     {
         return Ok(run);
     }
-    let here = state
+    // The stamp as this instance set it, or as the store has it.
+    let stamp = match state
         .volunteers
-        .stamp(&cursor_key(project.id, &volunteer.key), task.id);
-    let requested = match here {
+        .stamp(&cursor_key(project.id, &volunteer.key), task.id)
+    {
         Some(at) => Ok(Some(at)),
         None => state.kv.get(&stamp_key(task.id, &volunteer.key)).await,
     };
-    let requested = match requested {
+    let requested = match stamp {
         Ok(Some(at)) => at,
         Ok(None) => return refusal(state, task, volunteer, idempotency, false).await,
         // The store is down: take the answer, dated now (the database still guards it).

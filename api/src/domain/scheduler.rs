@@ -167,7 +167,7 @@ impl LocalVolunteer {
 
 /// How long a cursor set here is used without asking the store.
 const LOCAL_CURSOR: Duration = Duration::from_secs(30);
-/// Holds remembered per volunteer, the latest.
+/// Holds, and stamps, remembered per volunteer: the latest.
 const LOCAL_HOLDS: usize = 16;
 
 /// The key of a volunteer's cursor in a project, here and in the store.
