@@ -1,6 +1,8 @@
 //! Load driver for `just bench`. Each virtual volunteer is an external user of the project (so
 //! no password hashing sits in the measured path) that loops `newtask` → `POST /taskrun` on its
-//! own keep-alive connection, as a browser or script would.
+//! own keep-alive connection, as a browser or script would. The driver shares the machine with
+//! the server, so it is kept lean: one thread, hyper's bare HTTP/1.1 connections, and only the
+//! task's id read from each answer.
 
 use std::{
     sync::{
@@ -10,9 +12,18 @@ use std::{
     time::{Duration, Instant},
 };
 
+use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use hdrhistogram::Histogram;
-use serde_json::{Value, json};
+use http_body_util::{BodyExt, Full};
+use hyper::{
+    Method, Request,
+    client::conn::http1::{self, SendRequest},
+    header,
+};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use serde_json::json;
 
 #[derive(Parser)]
 struct Cli {
@@ -133,13 +144,72 @@ fn cpu_snapshot(server_pid: Option<u32>) -> CpuSnapshot {
     snap
 }
 
-#[tokio::main]
+/// One volunteer's keep-alive connection to the server; reconnects after an error.
+struct Conn {
+    host: String,
+    auth: String,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+/// What the driver reads of a `newtask` answer.
+#[derive(Deserialize)]
+struct Handed {
+    id: Option<i64>,
+}
+
+impl Conn {
+    fn new(base: &str, token: &str) -> Self {
+        Self {
+            host: base
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_string(),
+            auth: format!("Bearer {token}"),
+            sender: None,
+        }
+    }
+
+    /// Status and body of one request, or `None` when the connection failed.
+    async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+    ) -> Option<(u16, Bytes)> {
+        let mut sender = match self.sender.take() {
+            Some(s) => s,
+            None => {
+                let stream = tokio::net::TcpStream::connect(&self.host).await.ok()?;
+                stream.set_nodelay(true).ok()?;
+                let (sender, conn) = http1::handshake(TokioIo::new(stream)).await.ok()?;
+                tokio::spawn(conn);
+                sender
+            }
+        };
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, &self.host)
+            .header(header::AUTHORIZATION, &self.auth);
+        if body.is_some() {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .ok()?;
+        let resp = sender.send_request(req).await.ok()?;
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await.ok()?.to_bytes();
+        self.sender = Some(sender);
+        Some((status, bytes))
+    }
+}
+
+// One thread: the load is a few thousand requests a second, and a second thread would only
+// take CPU from the server it measures.
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let cli = Cli::parse();
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .build()
-        .unwrap_or_default();
     match cli.mode {
         Mode::Loop {
             volunteers,
@@ -150,7 +220,6 @@ async fn main() {
                 &cli.base,
                 cli.project,
                 &cli.token,
-                client,
                 volunteers,
                 seconds,
                 server_pid,
@@ -160,22 +229,15 @@ async fn main() {
         Mode::Newtask { requests, uid } => {
             let mut hist = histogram();
             let mut errors = 0u64;
+            let mut conn = Conn::new(&cli.base, &cli.token);
             for i in 0..requests {
                 let who = uid
                     .clone()
                     .unwrap_or_else(|| format!("fresh-{}-{i}", std::process::id()));
                 let start = Instant::now();
-                let r = client
-                    .get(format!(
-                        "{}/api/project/{}/newtask?external_uid={who}",
-                        cli.base, cli.project
-                    ))
-                    .bearer_auth(&cli.token)
-                    .send()
-                    .await;
-                match r {
-                    Ok(r) if r.status().is_success() => {
-                        let _ = r.bytes().await;
+                let path = format!("/api/project/{}/newtask?external_uid={who}", cli.project);
+                match conn.send(Method::GET, &path, None).await {
+                    Some((200, _)) => {
                         let _ = hist.record(start.elapsed().as_micros() as u64);
                     }
                     _ => errors += 1,
@@ -198,7 +260,6 @@ async fn run_loop(
     base: &str,
     project: i64,
     token: &str,
-    client: reqwest::Client,
     volunteers: usize,
     seconds: u64,
     server_pid: Option<u32>,
@@ -228,8 +289,7 @@ async fn run_loop(
     let cpu_before = cpu_snapshot(server_pid);
     let mut workers = vec![];
     for v in 0..volunteers {
-        let (client, stop, pairs, errors, surplus, empty) = (
-            client.clone(),
+        let (stop, pairs, errors, surplus, empty) = (
             stop.clone(),
             pairs.clone(),
             errors.clone(),
@@ -241,21 +301,16 @@ async fn run_loop(
             taskrun_hist.clone(),
             pair_hist.clone(),
         );
-        let (base, token) = (base.to_string(), token.to_string());
+        let mut conn = Conn::new(base, token);
         workers.push(tokio::spawn(async move {
             let uid = format!("bench-{}-{v}", std::process::id());
+            let newtask = format!("/api/project/{project}/newtask?external_uid={uid}");
+            let taskrun = format!("/api/taskrun?external_uid={uid}");
             let (mut local_n, mut local_t, mut local_p) = (histogram(), histogram(), histogram());
             while !stop.load(Ordering::Relaxed) {
                 let t0 = Instant::now();
-                let r = client
-                    .get(format!(
-                        "{base}/api/project/{project}/newtask?external_uid={uid}"
-                    ))
-                    .bearer_auth(&token)
-                    .send()
-                    .await;
-                let task: Value = match r {
-                    Ok(r) if r.status().is_success() => r.json().await.unwrap_or(Value::Null),
+                let task = match conn.send(Method::GET, &newtask, None).await {
+                    Some((200, body)) => serde_json::from_slice::<Handed>(&body).ok(),
                     _ => {
                         errors.fetch_add(1, Ordering::Relaxed);
                         continue;
@@ -263,27 +318,24 @@ async fn run_loop(
                 };
                 let t1 = Instant::now();
                 let _ = local_n.record((t1 - t0).as_micros() as u64);
-                let Some(tid) = task["id"].as_i64() else {
+                let Some(tid) = task.and_then(|t| t.id) else {
                     empty.fetch_add(1, Ordering::Relaxed);
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
-                let r = client
-                    .post(format!("{base}/api/taskrun?external_uid={uid}"))
-                    .bearer_auth(&token)
-                    .json(
-                        &json!({"project_id": project, "task_id": tid, "info": {"answer": v % 3}}),
-                    )
-                    .send()
-                    .await;
+                let answer = format!(
+                    r#"{{"project_id":{project},"task_id":{tid},"info":{{"answer":{}}}}}"#,
+                    v % 3
+                );
+                let r = conn.send(Method::POST, &taskrun, Some(answer)).await;
                 let t2 = Instant::now();
-                match r.map(|r| r.status().as_u16()) {
-                    Ok(200) => {
+                match r.map(|(status, _)| status) {
+                    Some(200) => {
                         let _ = local_t.record((t2 - t1).as_micros() as u64);
                         let _ = local_p.record((t2 - t0).as_micros() as u64);
                         pairs.fetch_add(1, Ordering::Relaxed);
                     }
-                    Ok(409) => {
+                    Some(409) => {
                         surplus.fetch_add(1, Ordering::Relaxed);
                     }
                     _ => {
