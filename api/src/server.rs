@@ -57,6 +57,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         metrics,
         tokens: TokenKeys::new(&secret, config.token_ttl),
         db,
+        hot_reads: crate::store::hot::HotReads::new(read_db.clone()),
         read_db,
         storage,
         kv,

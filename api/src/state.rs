@@ -30,6 +30,8 @@ pub struct AppState {
     pub full_tasks: crate::domain::scheduler::FullTasks,
     /// The SQL of newtask's candidate reads, per shape.
     pub candidate_sql: crate::domain::candidates::CandidateSql,
+    /// Connections for the candidate reads, on `read_db`.
+    pub hot_reads: crate::store::hot::HotReads,
 }
 
 impl AppState {

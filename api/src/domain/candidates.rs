@@ -7,8 +7,8 @@
 use std::{collections::HashMap, str::FromStr, sync::Mutex};
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, Order, QueryFilter, QueryOrder,
-    QueryResult, QuerySelect, QueryTrait, Statement, Value,
+    ColumnTrait, DbBackend, DbErr, EntityTrait, Order, QueryFilter, QueryOrder, QueryResult,
+    QuerySelect, QueryTrait, Statement, Value,
     sea_query::{Expr, ExprTrait, Query},
 };
 
@@ -218,8 +218,8 @@ impl Scan<'_> {
         // every call (a generic plan cannot see the limit), a fifth of its time here.
         stmt.sql.push_str(&format!(" LIMIT {size} OFFSET {skip}"));
         state
-            .read_db
-            .query_all_raw(stmt)
+            .hot_reads
+            .query_all(stmt)
             .await?
             .iter()
             .map(Candidate::read)
@@ -231,7 +231,7 @@ impl Scan<'_> {
         &self,
         backend: DbBackend,
         bound: Option<Bound>,
-        left_out: Option<String>,
+        left_out: Option<Value>,
     ) -> Vec<Value> {
         let v = self.volunteer;
         let mut values = vec![
@@ -250,7 +250,7 @@ impl Scan<'_> {
         if let Some(Bound::From(id) | Bound::Before(id)) = bound {
             values.push(Value::Int(Some(id)));
         }
-        values.extend(left_out.map(|ids| Value::String(Some(ids))));
+        values.extend(left_out);
         values
     }
 
@@ -259,7 +259,7 @@ impl Scan<'_> {
         &self,
         backend: DbBackend,
         bound: Option<Bound>,
-        left_out: Option<String>,
+        left_out: Option<Value>,
     ) -> Statement {
         // Tasks this volunteer answered. With the cursor, a volunteer's own history is walked
         // at most once, not on every request.
@@ -336,12 +336,15 @@ impl Scan<'_> {
     }
 }
 
-/// Task ids as one parameter: a PostgreSQL array literal, or a JSON array for SQLite.
-fn id_list(backend: DbBackend, ids: &[i32]) -> String {
-    let ids = ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
+/// Task ids as one parameter: a PostgreSQL array (sent in binary, not as text for the server
+/// to parse), or a JSON array for SQLite.
+fn id_list(backend: DbBackend, ids: &[i32]) -> Value {
     match backend {
-        DbBackend::Postgres => format!("{{{ids}}}"),
-        _ => format!("[{ids}]"),
+        DbBackend::Postgres => Value::from(ids.to_vec()),
+        _ => Value::String(Some(format!(
+            "[{}]",
+            ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
+        ))),
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod counters;
 pub mod entities;
+pub mod hot;
 
 use std::time::Duration;
 

@@ -1299,3 +1299,49 @@ async fn answers_after_the_stamp_expired_are_refused_postgres_redis() {
         answers_after_the_stamp_expired_are_refused(app).await;
     }
 }
+
+/// PostgreSQL drops every connection (a restart, a failover): `newtask`'s candidate read, which
+/// keeps its connections out of the pool between reads, still succeeds at once on a live one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn candidate_reads_outlive_the_database_dropping_connections() {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let Some(app) = TestApp::postgres().await else {
+        return;
+    };
+    let hot = &app.state.hot_reads;
+    let sql = |s: &str| Statement::from_string(DbBackend::Postgres, s);
+    let name: String = hot
+        .query_all(sql("SELECT current_database() AS name"))
+        .await
+        .expect("read")[0]
+        .try_get("", "name")
+        .expect("name");
+    // Reads at once, each on a connection of its own, which are then kept.
+    let reads = (0..4).map(|_| hot.query_all(sql("SELECT pg_sleep(0.05)::text AS slept")));
+    for r in futures_util::future::join_all(reads).await {
+        r.expect("read");
+    }
+    let admin = sea_orm::Database::connect(crate::common::pg_admin_url())
+        .await
+        .expect("admin");
+    let cut = admin
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_terminate_backend(pid) AS cut FROM pg_stat_activity WHERE datname = $1",
+            [name.into()],
+        ))
+        .await
+        .expect("terminate");
+    assert!(
+        cut.len() >= 4,
+        "the kept connections were cut ({})",
+        cut.len()
+    );
+    admin.close().await.ok();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let rows = hot
+        .query_all(sql("SELECT 41 + 1 AS answer"))
+        .await
+        .expect("a read after the connections were cut");
+    assert_eq!(rows[0].try_get::<i32>("", "answer").expect("answer"), 42);
+}

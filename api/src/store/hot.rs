@@ -1,0 +1,106 @@
+//! Connections for the one read every `newtask` makes (its candidate read), kept out of the pool
+//! between reads. sqlx checks every connection handed back to its pool with a round trip to the
+//! server (a `Sync`, even after a clean, finished statement), so a one-statement read cost two
+//! round trips; a connection kept here goes back on the stack unchecked. It is put back only
+//! after its statement ran to the end, so it is never left mid-protocol; one that fails, or that
+//! the caller dropped mid-read, goes back to the pool, which checks or closes it. When the
+//! server drops the connections (a restart), the read still succeeds on a live one.
+
+use std::{
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, RuntimeErr, Statement,
+    Values,
+    sqlx::{self, Connection, PgConnection, Postgres, pool::PoolConnection},
+};
+use sea_query_sqlx::SqlxValues;
+
+/// Connections kept at most: about the reads in flight at once on a busy instance. They count
+/// against the pool's size while kept.
+const KEPT: usize = 8;
+
+/// A kept connection goes back to the pool after this long, so that the pool's own lifetime
+/// and health checks still see it now and then.
+const KEEP_FOR: Duration = Duration::from_secs(60);
+
+pub struct HotReads {
+    db: DatabaseConnection,
+    kept: Mutex<Vec<(Instant, PoolConnection<Postgres>)>>,
+}
+
+impl HotReads {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self {
+            db,
+            kept: Mutex::new(Vec::with_capacity(KEPT)),
+        }
+    }
+
+    /// All rows of `stmt`, as `ConnectionTrait::query_all_raw` gives them.
+    pub async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        if self.db.get_database_backend() != DbBackend::Postgres {
+            return self.db.query_all_raw(stmt).await;
+        }
+        let query_err = |e: sqlx::Error| DbErr::Query(RuntimeErr::SqlxError(e.into()));
+        let mut lost_one = false;
+        while let Some((since, mut conn)) = self.kept.lock().ok().and_then(|mut k| k.pop()) {
+            match run(&mut conn, &stmt).await {
+                Ok(rows) => {
+                    self.put_back(since, conn);
+                    return Ok(rows);
+                }
+                // The server went away (a restart, a failover): the other kept connections
+                // are tried in turn, and dropped too if they are as dead.
+                Err(e) if lost(&e) => lost_one = true,
+                Err(e) => return Err(query_err(e)),
+            }
+        }
+        let pool = self.db.get_postgres_connection_pool();
+        let mut conn = loop {
+            let mut conn = pool
+                .acquire()
+                .await
+                .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(e.into())))?;
+            // After a lost connection the pool's idle ones may be as dead: each is checked
+            // first, and a dead one closed.
+            if !lost_one || conn.ping().await.is_ok() {
+                break conn;
+            }
+        };
+        let rows = run(&mut conn, &stmt).await.map_err(query_err)?;
+        self.put_back(Instant::now(), conn);
+        Ok(rows)
+    }
+
+    fn put_back(&self, since: Instant, conn: PoolConnection<Postgres>) {
+        if since.elapsed() < KEEP_FOR
+            && let Ok(mut kept) = self.kept.lock()
+            && kept.len() < KEPT
+        {
+            kept.push((since, conn));
+        }
+    }
+}
+
+async fn run(conn: &mut PgConnection, stmt: &Statement) -> Result<Vec<QueryResult>, sqlx::Error> {
+    let values = SqlxValues(stmt.values.clone().unwrap_or(Values(Vec::new())));
+    let rows = sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql.as_str()), values)
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().map(QueryResult::from).collect())
+}
+
+/// The connection is gone rather than the statement refused: I/O, or the server ending the
+/// session (SQLSTATE classes 08, connection exception, and 57, operator intervention).
+fn lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57")),
+        _ => false,
+    }
+}
