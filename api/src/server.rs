@@ -69,6 +69,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         volunteers: Default::default(),
         full_tasks: Default::default(),
         candidate_sql: Default::default(),
+        checked_tokens: Default::default(),
     }))
 }
 

@@ -32,6 +32,8 @@ pub struct AppState {
     pub candidate_sql: crate::domain::candidates::CandidateSql,
     /// Connections for the candidate reads, on `read_db`.
     pub hot_reads: crate::store::hot::HotReads,
+    /// Project tokens found valid lately.
+    pub checked_tokens: crate::domain::identity::CheckedTokens,
 }
 
 impl AppState {

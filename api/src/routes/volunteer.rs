@@ -163,6 +163,7 @@ impl VolunteerApi {
         let volunteer = identity::volunteer(
             &caller,
             &secret(&state),
+            &state.checked_tokens,
             &project,
             external_uid.0.as_deref(),
             bearer(req),
@@ -223,6 +224,7 @@ impl VolunteerApi {
             identity::volunteer(
                 &caller,
                 &secret(&state),
+                &state.checked_tokens,
                 project,
                 uid.as_deref(),
                 bearer(req),
@@ -342,7 +344,14 @@ impl VolunteerApi {
                 key: String::new(),
                 external_uid: Some(x),
             },
-            None => identity::volunteer(&caller, &secret(&state), &project, None, None)?,
+            None => identity::volunteer(
+                &caller,
+                &secret(&state),
+                &state.checked_tokens,
+                &project,
+                None,
+                None,
+            )?,
         };
         let (done, total) = answers::progress(&state, &project, &volunteer).await?;
         Ok(Json(UserProgress {

@@ -545,6 +545,66 @@ async fn anonymous_and_external_volunteers(app: TestApp) {
         )
         .await;
     assert_eq!(p.ok()["done"], 1);
+    // However recently the token was checked, it stops vouching once the project's secret
+    // changes, or its short name.
+    let again = || async {
+        TestApp::read(
+            nt("ext-2", Some(format!("Bearer {token}")))
+                .await
+                .expect("nt"),
+        )
+        .await
+    };
+    again().await.ok();
+    {
+        use sea_orm::{ConnectionTrait, DbBackend, Statement};
+        let backend = app.state.db.get_database_backend();
+        let sql = match backend {
+            DbBackend::Postgres => "UPDATE project SET secret_key = 'changed' WHERE id = $1",
+            _ => "UPDATE project SET secret_key = 'changed' WHERE id = ?",
+        };
+        app.state
+            .db
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [i32::try_from(project).expect("id").into()],
+            ))
+            .await
+            .expect("new secret");
+        app.state
+            .projects
+            .forget(i32::try_from(project).expect("id"));
+        again().await.err(401, "Unauthorized");
+        let sql = match backend {
+            DbBackend::Postgres => "UPDATE project SET secret_key = $1 WHERE id = $2",
+            _ => "UPDATE project SET secret_key = ? WHERE id = ?",
+        };
+        app.state
+            .db
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [
+                    secret.clone().into(),
+                    i32::try_from(project).expect("id").into(),
+                ],
+            ))
+            .await
+            .expect("old secret");
+        app.state
+            .projects
+            .forget(i32::try_from(project).expect("id"));
+    }
+    again().await.ok();
+    app.put(
+        &format!("/api/project/{project}"),
+        Some(&owner),
+        json!({"short_name": "renamed"}),
+    )
+    .await
+    .ok();
+    again().await.err(401, "Unauthorized");
 
     // A project closed to anonymous volunteers: PYBOSSA's pseudo task, and answers refused.
     app.put(
