@@ -86,6 +86,15 @@ mod tests {
         )
         .expect("encode");
         assert_eq!(keys.verify(&other), None);
+        // Valid claims in another order: signed with the secret, but not as `issue` writes
+        // them, so not a token of this server's.
+        let reordered = jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &serde_json::json!({"exp": u64::MAX / 2, "iat": 0, "sub": "7", "typ": "access"}),
+            &jsonwebtoken::EncodingKey::from_secret(b"secret"),
+        )
+        .expect("encode");
+        assert_eq!(keys.verify(&reordered), None);
         let typed = jsonwebtoken::encode(
             &jsonwebtoken::Header::default(),
             &serde_json::json!({"sub": "7", "exp": u64::MAX / 2, "iat": 0, "typ": "project"}),

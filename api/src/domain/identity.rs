@@ -137,6 +137,9 @@ struct Checked {
 
 /// Tokens remembered at most (one per project in use); past it they are all forgotten.
 const CHECKED_MAX: usize = 1024;
+/// Longer tokens are checked every time but not remembered: the project tokens this server
+/// issues are a few hundred bytes at most, and an owner could sign long ones to fill memory.
+const CHECKED_LEN_MAX: usize = 512;
 
 impl CheckedTokens {
     pub fn verify(&self, project: &project::Model, token: &str) -> ApiResult<()> {
@@ -151,7 +154,9 @@ impl CheckedTokens {
             return Ok(());
         }
         verify_project_token(project, token)?;
-        if let Ok(mut m) = self.0.lock() {
+        if token.len() <= CHECKED_LEN_MAX
+            && let Ok(mut m) = self.0.lock()
+        {
             if m.len() >= CHECKED_MAX {
                 m.clear();
             }

@@ -26,9 +26,22 @@ const KEPT: usize = 8;
 /// and health checks still see it now and then.
 const KEEP_FOR: Duration = Duration::from_secs(60);
 
+/// A kept connection idle longer than this goes back to the pool rather than being used: as
+/// the pool does (`store::connect`), a connection used moments ago is trusted, an older one
+/// checked; and a quiet instance hands its kept connections back.
+const IDLE_FOR: Duration = Duration::from_secs(5);
+
+struct Kept {
+    /// When it was taken from the pool.
+    since: Instant,
+    /// When its last read ended.
+    used: Instant,
+    conn: PoolConnection<Postgres>,
+}
+
 pub struct HotReads {
     db: DatabaseConnection,
-    kept: Mutex<Vec<(Instant, PoolConnection<Postgres>)>>,
+    kept: Mutex<Vec<Kept>>,
 }
 
 impl HotReads {
@@ -46,7 +59,10 @@ impl HotReads {
         }
         let query_err = |e: sqlx::Error| DbErr::Query(RuntimeErr::SqlxError(e.into()));
         let mut lost_one = false;
-        while let Some((since, mut conn)) = self.kept.lock().ok().and_then(|mut k| k.pop()) {
+        while let Some(Kept {
+            since, mut conn, ..
+        }) = self.take()
+        {
             match run(&mut conn, &stmt).await {
                 Ok(rows) => {
                     self.put_back(since, conn);
@@ -59,20 +75,37 @@ impl HotReads {
             }
         }
         let pool = self.db.get_postgres_connection_pool();
-        let mut conn = loop {
+        loop {
             let mut conn = pool
                 .acquire()
                 .await
                 .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(e.into())))?;
             // After a lost connection the pool's idle ones may be as dead: each is checked
             // first, and a dead one closed.
-            if !lost_one || conn.ping().await.is_ok() {
-                break conn;
+            if lost_one && conn.ping().await.is_err() {
+                continue;
             }
-        };
-        let rows = run(&mut conn, &stmt).await.map_err(query_err)?;
-        self.put_back(Instant::now(), conn);
-        Ok(rows)
+            match run(&mut conn, &stmt).await {
+                Ok(rows) => {
+                    self.put_back(Instant::now(), conn);
+                    return Ok(rows);
+                }
+                // Once more, on a connection checked first.
+                Err(e) if lost(&e) && !lost_one => lost_one = true,
+                Err(e) => return Err(query_err(e)),
+            }
+        }
+    }
+
+    /// The last kept connection used lately; the ones idle too long go back to the pool.
+    fn take(&self) -> Option<Kept> {
+        let mut kept = self.kept.lock().ok()?;
+        while let Some(k) = kept.pop() {
+            if k.used.elapsed() < IDLE_FOR {
+                return Some(k);
+            }
+        }
+        None
     }
 
     fn put_back(&self, since: Instant, conn: PoolConnection<Postgres>) {
@@ -80,7 +113,11 @@ impl HotReads {
             && let Ok(mut kept) = self.kept.lock()
             && kept.len() < KEPT
         {
-            kept.push((since, conn));
+            kept.push(Kept {
+                since,
+                used: Instant::now(),
+                conn,
+            });
         }
     }
 }
@@ -93,14 +130,16 @@ async fn run(conn: &mut PgConnection, stmt: &Statement) -> Result<Vec<QueryResul
     Ok(rows.into_iter().map(QueryResult::from).collect())
 }
 
-/// The connection is gone rather than the statement refused: I/O, or the server ending the
-/// session (SQLSTATE classes 08, connection exception, and 57, operator intervention).
+/// The connection is gone rather than the statement refused: I/O, a connection exception
+/// (SQLSTATE class 08), or the server ending the session (57P01 admin shutdown, 57P02 crash
+/// shutdown, 57P03 cannot connect now, 57P05 idle session timeout). Not a cancelled statement
+/// (57014, a statement timeout): the connection is fine and the read would only be slow again.
 fn lost(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => true,
-        sqlx::Error::Database(d) => d
-            .code()
-            .is_some_and(|c| c.starts_with("08") || c.starts_with("57")),
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| {
+            c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03" | "57P05")
+        }),
         _ => false,
     }
 }

@@ -1346,7 +1346,8 @@ async fn answers_after_the_stamp_expired_are_refused_postgres_redis() {
 }
 
 /// PostgreSQL drops every connection (a restart, a failover): `newtask`'s candidate read, which
-/// keeps its connections out of the pool between reads, still succeeds at once on a live one.
+/// keeps its connections out of the pool between reads, still succeeds at once on a live one,
+/// whether it had kept connections (all dead) or takes one from the pool (as dead).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn candidate_reads_outlive_the_database_dropping_connections() {
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
@@ -1364,6 +1365,17 @@ async fn candidate_reads_outlive_the_database_dropping_connections() {
     // Reads at once, each on a connection of its own, which are then kept.
     let reads = (0..4).map(|_| hot.query_all(sql("SELECT pg_sleep(0.05)::text AS slept")));
     for r in futures_util::future::join_all(reads).await {
+        r.expect("read");
+    }
+    // And reads that keep no connection yet: theirs come from the pool, as dead, and used too
+    // lately for the pool to check them first.
+    let fresh = tessera_api::store::hot::HotReads::new(app.state.read_db.clone());
+    let pool_reads = (0..4).map(|_| {
+        app.state
+            .read_db
+            .query_all_raw(sql("SELECT pg_sleep(0.05)::text AS slept"))
+    });
+    for r in futures_util::future::join_all(pool_reads).await {
         r.expect("read");
     }
     let admin = sea_orm::Database::connect(crate::common::pg_admin_url())
@@ -1384,6 +1396,10 @@ async fn candidate_reads_outlive_the_database_dropping_connections() {
     );
     admin.close().await.ok();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    fresh
+        .query_all(sql("SELECT 1 AS one"))
+        .await
+        .expect("a read from the pool after the connections were cut");
     let rows = hot
         .query_all(sql("SELECT 41 + 1 AS answer"))
         .await
