@@ -26,11 +26,6 @@ const KEPT: usize = 8;
 /// and health checks still see it now and then.
 const KEEP_FOR: Duration = Duration::from_secs(60);
 
-/// A kept connection idle longer than this goes back to the pool rather than being used: as
-/// the pool does (`store::connect`), a connection used moments ago is trusted, an older one
-/// checked; and a quiet instance hands its kept connections back.
-const IDLE_FOR: Duration = Duration::from_secs(5);
-
 struct Kept {
     /// When it was taken from the pool.
     since: Instant,
@@ -97,11 +92,13 @@ impl HotReads {
         }
     }
 
-    /// The last kept connection used lately; the ones idle too long go back to the pool.
+    /// The last kept connection used lately. The ones idle too long go back to the pool, which
+    /// checks them as it checks its own ([`super::TRUSTED_IDLE`]); a quiet instance so hands
+    /// its kept connections back.
     fn take(&self) -> Option<Kept> {
         let mut kept = self.kept.lock().ok()?;
         while let Some(k) = kept.pop() {
-            if k.used.elapsed() < IDLE_FOR {
+            if k.used.elapsed() < super::TRUSTED_IDLE {
                 return Some(k);
             }
         }

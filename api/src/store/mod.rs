@@ -9,6 +9,10 @@ use std::time::Duration;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use tessera_migrations::{Migrator, MigratorTrait};
 
+/// How long a connection may sit idle and still be used unchecked: one in use moments ago is
+/// alive (a broken one fails its query and is closed).
+pub const TRUSTED_IDLE: Duration = Duration::from_secs(5);
+
 /// Opens a connection pool. For SQLite the folder is created and WAL mode is used so readers
 /// never wait for the writer.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
@@ -27,7 +31,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     opts.sqlx_logging(false)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10))
-        .test_before_acquire_if_idle_for(Duration::from_secs(5));
+        .test_before_acquire_if_idle_for(TRUSTED_IDLE);
     if is_sqlite {
         opts.max_connections(8).min_connections(1);
         opts.map_sqlx_sqlite_opts(|o| {
