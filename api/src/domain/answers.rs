@@ -75,7 +75,8 @@ async fn existing_answer(
 /// Why an answer was not taken, in PYBOSSA's order: no such task, a task of another project;
 /// with an idempotency key, the answer already taken; then, if the answer got as far as being
 /// `counted`, a second answer by this volunteer (403) or a task with all its answers (409),
-/// else a task never handed out.
+/// else a task never handed out. Its callers box it, so that the answers taken do not carry its
+/// future.
 async fn refusal(
     state: &AppState,
     task: TaskRef,
@@ -134,9 +135,9 @@ pub async fn submit(
     // A retry of an answer already taken gets that answer back.
     if let Some(key) = idempotency
         && let Ok(Some(id)) = state.kv.get(&idempotency_key(volunteer, key)).await
-        && let Some(run) = task_run::Entity::find_by_id(id.parse::<i32>().unwrap_or(-1))
-            .one(&state.db)
-            .await?
+        && let Some(run) =
+            Box::pin(task_run::Entity::find_by_id(id.parse::<i32>().unwrap_or(-1)).one(&state.db))
+                .await?
     {
         return Ok(run);
     }
@@ -150,13 +151,13 @@ pub async fn submit(
     };
     let requested = match stamp {
         Ok(Some(at)) => at,
-        Ok(None) => return refusal(state, task, volunteer, idempotency, false).await,
+        Ok(None) => return Box::pin(refusal(state, task, volunteer, idempotency, false)).await,
         // The store is down: take the answer, dated now (the database still guards it).
         Err(()) => now(),
     };
     if Scheduler::of(project) == Scheduler::Locked && !state.kv.holds(task.id, &volunteer.key).await
     {
-        return refusal(state, task, volunteer, idempotency, false).await;
+        return Box::pin(refusal(state, task, volunteer, idempotency, false)).await;
     }
 
     let finished = now();
@@ -189,11 +190,11 @@ pub async fn submit(
         Ok(Some(taken)) => taken,
         Ok(None) => {
             state.kv.release(task.id, &volunteer.key).await;
-            return refusal(state, task, volunteer, idempotency, true).await;
+            return Box::pin(refusal(state, task, volunteer, idempotency, true)).await;
         }
         // One answer per volunteer per task (the unique indexes).
         Err(ApiError::Integrity(_)) => {
-            return refusal(state, task, volunteer, idempotency, true).await;
+            return Box::pin(refusal(state, task, volunteer, idempotency, true)).await;
         }
         Err(e) => return Err(e),
     };
@@ -223,7 +224,7 @@ pub async fn submit(
         state.metrics.tasks_completed.inc();
         state.full_tasks.completed(project.id, task.id);
         let project = fresh.as_ref().unwrap_or(project);
-        if let Err(e) = webhooks::after_completion(state, project).await {
+        if let Err(e) = Box::pin(webhooks::after_completion(state, project)).await {
             tracing::warn!(project = project.id, error = %e, "project completion check failed");
         }
     }
@@ -295,7 +296,7 @@ async fn take(ctx: &Recording<'_>, row: task_run::Model) -> ApiResult<Option<Tak
     let postgres = ctx.state.backend() == DbBackend::Postgres;
     if let Some(batcher) = &ctx.state.batcher {
         // Answers go in the next batch; the ones it leaves (a webhook's, a refused one) and a
-        // batch that failed take the full transaction below.
+        // batch that failed go on to [`take_alone`].
         let entry = batch::Entry {
             run: row.clone(),
             volunteer_key: ctx.volunteer.key.clone(),
@@ -312,7 +313,23 @@ async fn take(ctx: &Recording<'_>, row: task_run::Model) -> ApiResult<Option<Tak
                 batched: true,
             }));
         }
-    } else if postgres
+    }
+    // Boxed: its future is kilobytes, which every batched answer would carry for a path it
+    // rarely takes (with batches, only an answer the batch left).
+    let fast = ctx.state.batcher.is_none();
+    Box::pin(take_alone(ctx, row, postgres, fast)).await
+}
+
+/// [`take`] without a batch: in one statement when `fast` and the answer allows, else in a
+/// transaction of its own.
+async fn take_alone(
+    ctx: &Recording<'_>,
+    row: task_run::Model,
+    postgres: bool,
+    fast: bool,
+) -> ApiResult<Option<Taken>> {
+    if fast
+        && postgres
         && let Some(c) = count_in_one_statement(&ctx.state.db, ctx, &row, true).await?
     {
         // Most answers neither complete their task, nor are their volunteer's first in the

@@ -155,7 +155,8 @@ impl ProjectRows {
         {
             return Ok(Some(row.clone()));
         }
-        let Some(row) = project::Entity::find_by_id(id).one(db).await? else {
+        // Boxed: a miss is rare, and its query's future would weigh on every hit's.
+        let Some(row) = Box::pin(project::Entity::find_by_id(id).one(db)).await? else {
             return Ok(None);
         };
         let row = Arc::new(row);

@@ -417,6 +417,8 @@ async fn refresh(state: &AppState, rows: Vec<Candidate>) -> ApiResult<Vec<Candid
         .collect())
 }
 
+/// Hands out tasks. The queries off the common path are awaited boxed: a future awaited inline
+/// is copied along with its caller's, and a query's is kilobytes.
 pub async fn new_tasks(
     state: &AppState,
     project: &project::Model,
@@ -454,14 +456,16 @@ pub async fn new_tasks(
     // Random: start at a random id and wrap around, so the index does the work.
     let mut pivot = None;
     if sched == Scheduler::Random {
-        let bounds: Option<(Option<i32>, Option<i32>)> = task::Entity::find()
-            .select_only()
-            .column_as(task::Column::Id.min(), "lo")
-            .column_as(task::Column::Id.max(), "hi")
-            .filter(task::Column::ProjectId.eq(project.id))
-            .into_tuple()
-            .one(&state.read_db)
-            .await?;
+        let bounds: Option<(Option<i32>, Option<i32>)> = Box::pin(
+            task::Entity::find()
+                .select_only()
+                .column_as(task::Column::Id.min(), "lo")
+                .column_as(task::Column::Id.max(), "hi")
+                .filter(task::Column::ProjectId.eq(project.id))
+                .into_tuple()
+                .one(&state.read_db),
+        )
+        .await?;
         if let Some((Some(lo), Some(hi))) = bounds {
             pivot = Some(rand::rng().random_range(lo..=hi));
         }
@@ -498,15 +502,17 @@ pub async fn new_tasks(
         if pivot.is_none() {
             // No cursor yet: start at the project's oldest open task. The lower bound also
             // keeps PostgreSQL from walking other projects' rows along the primary key.
-            pivot = task::Entity::find()
-                .select_only()
-                .column_as(task::Column::Id.min(), "lo")
-                .filter(task::Column::ProjectId.eq(project.id))
-                .filter(task::Column::State.eq("ongoing"))
-                .into_tuple::<Option<i32>>()
-                .one(&state.read_db)
-                .await?
-                .flatten();
+            pivot = Box::pin(
+                task::Entity::find()
+                    .select_only()
+                    .column_as(task::Column::Id.min(), "lo")
+                    .filter(task::Column::ProjectId.eq(project.id))
+                    .filter(task::Column::State.eq("ongoing"))
+                    .into_tuple::<Option<i32>>()
+                    .one(&state.read_db),
+            )
+            .await?
+            .flatten();
             wrap = false;
         }
     } else if sched != Scheduler::Incremental {
@@ -645,13 +651,13 @@ pub async fn new_tasks(
                         }
                         let candidate_id = candidate.id;
                         let stamped = single.then(|| stamp_key(candidate_id, &volunteer.key));
-                        match confirm_hold(
+                        match Box::pin(confirm_hold(
                             state,
                             candidate_id,
                             held.holders,
                             volunteer,
                             stamped.as_deref(),
-                        )
+                        ))
                         .await?
                         {
                             Some(t) => {
@@ -666,7 +672,7 @@ pub async fn new_tasks(
                                 // refresh the rest before trying further, rather than failing one
                                 // by one.
                                 backed_off += 1;
-                                rest = refresh(state, rest).await?;
+                                rest = Box::pin(refresh(state, rest)).await?;
                             }
                         }
                     }
@@ -716,11 +722,13 @@ pub async fn new_tasks(
 
     if sched == Scheduler::Incremental {
         for (t, _) in &mut picked {
-            let last = task_run::Entity::find()
-                .filter(task_run::Column::TaskId.eq(t.id))
-                .order_by_desc(task_run::Column::FinishTime)
-                .one(&state.read_db)
-                .await?;
+            let last = Box::pin(
+                task_run::Entity::find()
+                    .filter(task_run::Column::TaskId.eq(t.id))
+                    .order_by_desc(task_run::Column::FinishTime)
+                    .one(&state.read_db),
+            )
+            .await?;
             if let (Some(last), Some(Json::Object(info))) = (last, t.info.as_mut()) {
                 info.insert("last_answer".into(), last.info.unwrap_or(Json::Null));
             }

@@ -5,6 +5,10 @@
 //! When Redis fails mid-run every operation degrades to "allow" (logged and counted): volunteers
 //! keep getting tasks, and the database still enforces one answer per volunteer and exactly
 //! `n_answers` answers per task.
+//!
+//! fred's command futures are kilobytes each; awaited inline they would be copied into every
+//! caller's future up to the request's (copying futures was an eighth of the API's CPU), so each
+//! is boxed where it is made.
 
 mod memory;
 
@@ -328,9 +332,9 @@ impl Kv {
             Inner::Redis(_) if self.tripped() => (),
             Inner::Redis(c) => {
                 let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
-                let res: Result<(), Error> = c
-                    .set(self.key(key), value, Some(Expiration::PX(ms)), None, false)
-                    .await;
+                let res: Result<(), Error> =
+                    Box::pin(c.set(self.key(key), value, Some(Expiration::PX(ms)), None, false))
+                        .await;
                 if let Err(e) = res {
                     self.degraded("set", &e);
                 }
@@ -343,8 +347,7 @@ impl Kv {
         match &self.inner {
             Inner::Memory(m) => Ok(m.get(key)),
             Inner::Redis(_) if self.tripped() => Err(()),
-            Inner::Redis(c) => c
-                .get::<Option<String>, _>(self.key(key))
+            Inner::Redis(c) => Box::pin(c.get::<Option<String>, _>(self.key(key)))
                 .await
                 .map_err(|e| self.degraded("get", &e)),
         }
@@ -355,7 +358,7 @@ impl Kv {
             Inner::Memory(m) => m.delete(key),
             Inner::Redis(_) if self.tripped() => (),
             Inner::Redis(c) => {
-                if let Err(e) = c.del::<i64, _>(self.key(key)).await {
+                if let Err(e) = Box::pin(c.del::<i64, _>(self.key(key))).await {
                     self.degraded("del", &e);
                 }
             }
@@ -372,7 +375,7 @@ impl Kv {
                     return;
                 }
                 let keys: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
-                if let Err(e) = c.del::<i64, _>(keys).await {
+                if let Err(e) = Box::pin(c.del::<i64, _>(keys)).await {
                     self.degraded("del", &e);
                 }
             }
@@ -469,9 +472,10 @@ impl Kv {
                 args.push(self.prefix.as_str().into());
                 args.extend(candidates.iter().map(|(_, cap)| Value::from(*cap)));
                 args.extend(candidates.iter().map(|(t, _)| Value::from(i64::from(*t))));
-                match RESERVE_FIRST
-                    .evalsha_with_reload::<(i64, i64, i64), _, _>(c, keys, args)
-                    .await
+                match Box::pin(
+                    RESERVE_FIRST.evalsha_with_reload::<(i64, i64, i64), _, _>(c, keys, args),
+                )
+                .await
                 {
                     Ok((0, _, clock)) => {
                         self.saw_clock(clock);
@@ -511,17 +515,16 @@ impl Kv {
                 let pipeline = c.pipeline();
                 for (k, v, ttl) in entries {
                     let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
-                    let _: Result<(), Error> = pipeline
-                        .set(
-                            self.key(k),
-                            v.as_str(),
-                            Some(Expiration::PX(ms)),
-                            None,
-                            false,
-                        )
-                        .await;
+                    let _: Result<(), Error> = Box::pin(pipeline.set(
+                        self.key(k),
+                        v.as_str(),
+                        Some(Expiration::PX(ms)),
+                        None,
+                        false,
+                    ))
+                    .await;
                 }
-                if let Err(e) = pipeline.all::<Vec<Value>>().await {
+                if let Err(e) = Box::pin(pipeline.all::<Vec<Value>>()).await {
                     self.degraded("set_many", &e);
                 }
             }
@@ -557,9 +560,8 @@ impl Kv {
                         .map(|(task, _)| Value::from(i64::from(*task))),
                 );
                 args.extend(answers.iter().map(|(_, uid)| Value::from(*uid)));
-                if let Err(e) = ANSWERED
-                    .evalsha_with_reload::<i64, _, _>(c, keys, args)
-                    .await
+                if let Err(e) =
+                    Box::pin(ANSWERED.evalsha_with_reload::<i64, _, _>(c, keys, args)).await
                 {
                     self.degraded("answered", &e);
                 }
@@ -573,19 +575,24 @@ impl Kv {
         match &self.inner {
             Inner::Memory(m) => Ok((m.get(key), now_ms())),
             Inner::Redis(_) if self.tripped() => Err(()),
-            Inner::Redis(c) => match GET_WITH_CLOCK
-                .evalsha_with_reload::<(String, i64), _, _>(c, self.key(key), Vec::<Value>::new())
+            Inner::Redis(c) => {
+                match Box::pin(GET_WITH_CLOCK.evalsha_with_reload::<(String, i64), _, _>(
+                    c,
+                    self.key(key),
+                    Vec::<Value>::new(),
+                ))
                 .await
-            {
-                Ok((value, clock)) => {
-                    self.saw_clock(clock);
-                    Ok(((!value.is_empty()).then_some(value), clock))
+                {
+                    Ok((value, clock)) => {
+                        self.saw_clock(clock);
+                        Ok(((!value.is_empty()).then_some(value), clock))
+                    }
+                    Err(e) => {
+                        self.degraded("get_with_clock", &e);
+                        Err(())
+                    }
                 }
-                Err(e) => {
-                    self.degraded("get_with_clock", &e);
-                    Err(())
-                }
-            },
+            }
         }
     }
 
@@ -602,13 +609,12 @@ impl Kv {
             }
             Inner::Redis(_) if self.tripped() => 1,
             Inner::Redis(c) => {
-                match HIT
-                    .evalsha_with_reload::<i64, _, _>(
-                        c,
-                        self.key(&key),
-                        vec![Value::from(window_end)],
-                    )
-                    .await
+                match Box::pin(HIT.evalsha_with_reload::<i64, _, _>(
+                    c,
+                    self.key(&key),
+                    vec![Value::from(window_end)],
+                ))
+                .await
                 {
                     Ok(n) => u64::try_from(n).unwrap_or(0),
                     Err(e) => {
@@ -628,7 +634,7 @@ impl Kv {
             Inner::Redis(_) if self.tripped() => true,
             Inner::Redis(c) => {
                 let key = self.key(&format!("hold:{task}"));
-                match c.hget::<Option<i64>, _, _>(key, uid).await {
+                match Box::pin(c.hget::<Option<i64>, _, _>(key, uid)).await {
                     Ok(expiry) => expiry.is_some_and(|t| t > now),
                     Err(e) => {
                         self.degraded("hget", &e);
@@ -647,9 +653,12 @@ impl Kv {
             Inner::Redis(_) if self.tripped() => 0,
             Inner::Redis(c) => {
                 let key = self.key(&format!("hold:{task}"));
-                match HOLDERS
-                    .evalsha_with_reload::<i64, _, _>(c, key, vec![Value::from(now)])
-                    .await
+                match Box::pin(HOLDERS.evalsha_with_reload::<i64, _, _>(
+                    c,
+                    key,
+                    vec![Value::from(now)],
+                ))
+                .await
                 {
                     Ok(n) => n,
                     Err(e) => {
@@ -667,7 +676,7 @@ impl Kv {
             Inner::Redis(_) if self.tripped() => (),
             Inner::Redis(c) => {
                 let key = self.key(&format!("hold:{task}"));
-                if let Err(e) = c.hdel::<i64, _, _>(key, uid).await {
+                if let Err(e) = Box::pin(c.hdel::<i64, _, _>(key, uid)).await {
                     self.degraded("hdel", &e);
                 }
             }

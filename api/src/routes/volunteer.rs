@@ -313,7 +313,7 @@ impl VolunteerApi {
             )
             .await;
             if submitted.is_err() {
-                uploads::forget(&state, stored).await;
+                Box::pin(uploads::forget(&state, stored)).await;
             }
             submitted
         })

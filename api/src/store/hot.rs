@@ -49,10 +49,11 @@ impl HotReads {
 
     /// All rows of `stmt`, as `ConnectionTrait::query_all_raw` gives them.
     pub async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        // The other paths' futures are boxed: the pool's `acquire` alone is kilobytes, which
+        // every `newtask` would otherwise carry (and copy) for a path it rarely takes.
         if self.db.get_database_backend() != DbBackend::Postgres {
-            return self.db.query_all_raw(stmt).await;
+            return Box::pin(self.db.query_all_raw(stmt)).await;
         }
-        let query_err = |e: sqlx::Error| DbErr::Query(RuntimeErr::SqlxError(e.into()));
         let mut lost_one = false;
         while let Some(Kept {
             since, mut conn, ..
@@ -69,6 +70,15 @@ impl HotReads {
                 Err(e) => return Err(query_err(e)),
             }
         }
+        Box::pin(self.on_pool_connection(&stmt, lost_one)).await
+    }
+
+    /// The read on a connection from the pool, with none kept (or none of them alive).
+    async fn on_pool_connection(
+        &self,
+        stmt: &Statement,
+        mut lost_one: bool,
+    ) -> Result<Vec<QueryResult>, DbErr> {
         let pool = self.db.get_postgres_connection_pool();
         loop {
             let mut conn = pool
@@ -80,7 +90,7 @@ impl HotReads {
             if lost_one && conn.ping().await.is_err() {
                 continue;
             }
-            match run(&mut conn, &stmt).await {
+            match run(&mut conn, stmt).await {
                 Ok(rows) => {
                     self.put_back(Instant::now(), conn);
                     return Ok(rows);
@@ -117,6 +127,10 @@ impl HotReads {
             });
         }
     }
+}
+
+fn query_err(e: sqlx::Error) -> DbErr {
+    DbErr::Query(RuntimeErr::SqlxError(e.into()))
 }
 
 async fn run(conn: &mut PgConnection, stmt: &Statement) -> Result<Vec<QueryResult>, sqlx::Error> {
