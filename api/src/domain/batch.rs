@@ -6,7 +6,7 @@
 //! that reads the answers of the tasks it completed and one that writes their results, and one
 //! that counts the volunteers it saw first. Answers for a project with a webhook (their events
 //! go in the answer's transaction) — and every answer of a batch that fails as a whole — go the
-//! usual way (see `answers::take`).
+//! usual way (see `answers::take_alone`).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 

@@ -8,7 +8,7 @@
 //!
 //! fred's command futures are kilobytes each; awaited inline they would be copied into every
 //! caller's future up to the request's (copying futures was an eighth of the API's CPU), so each
-//! is boxed where it is made.
+//! one on a request's path is boxed where it is made.
 
 mod memory;
 
