@@ -182,6 +182,13 @@ def test_pbclient_crud_and_volunteers_then_enki(server):
     categories = pbclient.get_categories()
     assert [c.short_name for c in categories] == ["science"]
 
+    # A draft is its owners' alone: volunteers get nothing until it is published.
+    outsider = register(server, "outsider")
+    r = requests.get(f"{server['base']}/api/project/{project.id}/newtask", params={"api_key": outsider})
+    assert r.status_code == 403, r.text
+    r = requests.post(f"{server['base']}/api/project/{project.id}/publish", params={"api_key": server["key"]})
+    assert r.status_code == 200, r.text
+
     # Two volunteers answer every task (the server completes them and forms results).
     for name, answer in [("ann", "rose"), ("ben", "rose")]:
         key = register(server, name)

@@ -51,8 +51,9 @@ pub struct Config {
     pub answer_writers: u8,
 
     /// Prefix for every Redis key, so several deployments (or test runs) can share a server.
-    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "tessera:")]
-    pub redis_key_prefix: String,
+    /// Unset, it is `tessera:<id of the database>:`, so two databases can never share keys.
+    #[arg(long, env = "REDIS_KEY_PREFIX")]
+    pub redis_key_prefix: Option<String>,
 
     /// Address the HTTP server listens on.
     #[arg(long, env = "TESSERA_ADDR", default_value = "127.0.0.1:8080")]
@@ -68,8 +69,8 @@ pub struct Config {
     #[arg(long, env = "TESSERA_PUBLIC_URL")]
     pub public_url: Option<String>,
 
-    /// Secret that signs access tokens. When unset a random one is generated at start, so
-    /// tokens do not survive a restart and are not shared between instances.
+    /// Secret that signs access tokens. When unset, one is generated once and kept in the
+    /// database, so tokens survive restarts and every instance on the database accepts them.
     #[arg(long, env = "TESSERA_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
 

@@ -23,22 +23,42 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         Some(replica) if !replica.is_empty() => store::connect(replica).await?,
         _ => db.clone(),
     };
+    // Without TESSERA_SECRET, tokens are signed with a secret kept in the database: they
+    // survive restarts and every instance on the database accepts them.
     let secret = match &config.secret {
         Some(s) if !s.is_empty() => s.as_bytes().to_vec(),
-        _ => {
-            tracing::warn!(
-                "TESSERA_SECRET is not set: using a random one, sign-ins end at restart"
-            );
-            let mut bytes = [0u8; 32];
-            rand::fill(&mut bytes);
-            bytes.to_vec()
+        _ => store::settings::get_or_create(
+            &db,
+            store::settings::TOKEN_SECRET,
+            store::settings::random_secret,
+        )
+        .await?
+        .into_bytes(),
+    };
+    let anon_key = store::settings::get_or_create(
+        &db,
+        store::settings::ANON_KEY,
+        store::settings::random_secret,
+    )
+    .await?
+    .into_bytes();
+    // Two databases sharing one Redis (staging and production, a restored copy) must never see
+    // each other's holds and stamps: the default prefix names the database.
+    let prefix = match &config.redis_key_prefix {
+        Some(p) => p.clone(),
+        None => {
+            let id = store::settings::get_or_create(&db, store::settings::DATABASE_ID, || {
+                uuid::Uuid::new_v4().simple().to_string()
+            })
+            .await?;
+            format!("tessera:{id}:")
         }
     };
     let kv = Kv::connect(
         config.redis_url.as_deref(),
         config.redis_sentinels.as_deref(),
         Some(&config.redis_service_name),
-        &config.redis_key_prefix,
+        &prefix,
     )
     .await?;
     let storage = Arc::new(LocalDisk::new(config.uploads_dir()));
@@ -56,6 +76,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
     Ok(Arc::new(AppState {
         metrics,
         tokens: TokenKeys::new(&secret, config.token_ttl),
+        anon_key,
         db,
         hot_reads: crate::store::hot::HotReads::new(read_db.clone()),
         read_db,

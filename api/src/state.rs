@@ -13,6 +13,8 @@ pub struct AppState {
     /// Replica for reads that may lag (listings, stats); the primary when none is configured.
     pub read_db: DatabaseConnection,
     pub tokens: TokenKeys,
+    /// Keys the hash of anonymous volunteers' addresses; kept in the database.
+    pub anon_key: Vec<u8>,
     pub storage: Arc<dyn Storage>,
     pub kv: Kv,
     pub metrics: crate::metrics::Metrics,

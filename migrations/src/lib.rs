@@ -8,6 +8,7 @@ mod m20261127_000003_sqlite_fulltext;
 mod m20261127_000004_platform;
 mod m20261127_000005_user_enabled;
 mod m20261127_000006_counter_shards;
+mod m20261202_000007_security;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_platform::Migration),
             Box::new(m20261127_000005_user_enabled::Migration),
             Box::new(m20261127_000006_counter_shards::Migration),
+            Box::new(m20261202_000007_security::Migration),
         ]
     }
 }

@@ -83,7 +83,11 @@ impl Caller {
         let user = match credential(req) {
             Credential::None => None,
             Credential::Bearer(token) => match state.tokens.verify(&token) {
-                Some(id) => Box::pin(user::Entity::find_by_id(id).one(&state.db)).await?,
+                // A token issued before the account's last sign-out, password change or new api
+                // key carries an older version.
+                Some((id, version)) => Box::pin(user::Entity::find_by_id(id).one(&state.db))
+                    .await?
+                    .filter(|u| u.token_version == version),
                 None => None,
             },
             Credential::ApiKey(key) => {

@@ -13,6 +13,9 @@ struct Claims {
     iat: u64,
     /// Token kind, so a project token for external users can never pass as a login.
     typ: String,
+    /// The account's token version when it was issued: sign-out, a password change or a new
+    /// api key raise it, and older tokens stop working.
+    ver: i32,
 }
 
 /// `{"sub":` in base64url: how the claims of every token `issue` makes begin.
@@ -37,19 +40,20 @@ impl TokenKeys {
         self.ttl
     }
 
-    pub fn issue(&self, user_id: i32) -> ApiResult<String> {
+    pub fn issue(&self, user_id: i32, version: i32) -> ApiResult<String> {
         let now = chrono::Utc::now().timestamp().max(0) as u64;
         let claims = Claims {
             sub: user_id.to_string(),
             iat: now,
             exp: now + self.ttl,
             typ: "access".into(),
+            ver: version,
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(ApiError::internal)
     }
 
-    /// The user id of a valid, unexpired access token.
-    pub fn verify(&self, token: &str) -> Option<i32> {
+    /// The user id and token version of a valid, unexpired access token.
+    pub fn verify(&self, token: &str) -> Option<(i32, i32)> {
         // The tokens this issues all open their claims with `sub` (the fields' order in
         // `Claims`). Any other bearer token, such as the project token every external volunteer's
         // request carries, cannot be one, and is not worth checking its signature for.
@@ -63,7 +67,7 @@ impl TokenKeys {
         if data.claims.typ != "access" {
             return None;
         }
-        data.claims.sub.parse().ok()
+        Some((data.claims.sub.parse().ok()?, data.claims.ver))
     }
 }
 
@@ -74,8 +78,8 @@ mod tests {
     #[test]
     fn round_trip_and_tamper() {
         let keys = TokenKeys::new(b"secret", 60);
-        let token = keys.issue(7).expect("issue");
-        assert_eq!(keys.verify(&token), Some(7));
+        let token = keys.issue(7, 3).expect("issue");
+        assert_eq!(keys.verify(&token), Some((7, 3)));
         assert_eq!(TokenKeys::new(b"other", 60).verify(&token), None);
         assert_eq!(keys.verify("garbage"), None);
         // Another kind of token signed with the same secret is not an access token.
@@ -90,14 +94,14 @@ mod tests {
         // them, so not a token of this server's.
         let reordered = jsonwebtoken::encode(
             &jsonwebtoken::Header::default(),
-            &serde_json::json!({"exp": u64::MAX / 2, "iat": 0, "sub": "7", "typ": "access"}),
+            &serde_json::json!({"exp": u64::MAX / 2, "iat": 0, "sub": "7", "typ": "access", "ver": 0}),
             &jsonwebtoken::EncodingKey::from_secret(b"secret"),
         )
         .expect("encode");
         assert_eq!(keys.verify(&reordered), None);
         let typed = jsonwebtoken::encode(
             &jsonwebtoken::Header::default(),
-            &serde_json::json!({"sub": "7", "exp": u64::MAX / 2, "iat": 0, "typ": "project"}),
+            &serde_json::json!({"sub": "7", "exp": u64::MAX / 2, "iat": 0, "typ": "project", "ver": 0}),
             &jsonwebtoken::EncodingKey::from_secret(b"secret"),
         )
         .expect("encode");
@@ -107,7 +111,7 @@ mod tests {
     #[test]
     fn expired_tokens_are_refused() {
         let keys = TokenKeys::new(b"secret", 0);
-        let token = keys.issue(7).expect("issue");
+        let token = keys.issue(7, 0).expect("issue");
         std::thread::sleep(std::time::Duration::from_millis(1100));
         assert_eq!(keys.verify(&token), None);
     }

@@ -1,13 +1,18 @@
-//! Accounts: sign-up, sign-in, api keys.
+//! Accounts: sign-up, sign-in, profiles, passwords, api keys and the tokens they revoke.
+
+use std::time::Duration;
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait,
+    QueryFilter, Set, Statement,
+    sea_query::{Expr, Func},
 };
-use serde_json::json;
+use serde_json::{Map, Value as Json, json};
 
 use crate::{
     auth::{new_api_key, password},
     error::{ApiError, ApiResult},
+    kv::Kv,
     state::AppState,
     store::{entities::user, now},
 };
@@ -22,10 +27,113 @@ pub struct NewAccount {
 }
 
 const MIN_PASSWORD: usize = 8;
+/// Argon2 hashes whatever it is given; a bound keeps one request from costing much more.
+const MAX_PASSWORD: usize = 1024;
 
-fn validate(acc: &NewAccount) -> ApiResult<()> {
-    let name = acc.name.trim();
-    if name.is_empty() || name.len() > 64 {
+/// Passwords of at least 8 characters that lists of leaked passwords put at the top; refused
+/// whatever their case.
+const COMMON_PASSWORDS: &[&str] = &[
+    "password",
+    "password1",
+    "password12",
+    "password123",
+    "passw0rd",
+    "p@ssw0rd",
+    "p@ssword",
+    "12345678",
+    "123456789",
+    "1234567890",
+    "0123456789",
+    "87654321",
+    "11111111",
+    "00000000",
+    "12341234",
+    "11223344",
+    "123123123",
+    "qwertyui",
+    "qwertyuiop",
+    "qwerty123",
+    "qwerty12",
+    "1q2w3e4r",
+    "1q2w3e4r5t",
+    "1qaz2wsx",
+    "zaq12wsx",
+    "asdfghjk",
+    "asdfghjkl",
+    "zxcvbnm1",
+    "iloveyou",
+    "iloveyou1",
+    "sunshine",
+    "princess",
+    "football",
+    "baseball",
+    "superman",
+    "starwars",
+    "trustno1",
+    "whatever",
+    "welcome1",
+    "welcome123",
+    "letmein1",
+    "letmein123",
+    "abcd1234",
+    "abc12345",
+    "abcdefgh",
+    "aaaaaaaa",
+    "master123",
+    "monkey123",
+    "dragon123",
+    "shadow123",
+    "michael1",
+    "jennifer",
+    "computer",
+    "internet",
+    "changeme",
+    "changeme1",
+    "administrator",
+    "admin123",
+    "admin1234",
+    "secret123",
+    "mypassword",
+    "football1",
+    "basketball",
+    "chocolate",
+    "butterfly",
+    "liverpool",
+    "christmas",
+    "passport",
+    "q1w2e3r4",
+    "q1w2e3r4t5",
+];
+
+/// The password rules: 8 to 1,024 characters, not only spaces, not a well-known password.
+pub fn check_password(pass: &str) -> ApiResult<()> {
+    let n = pass.chars().count();
+    if n < MIN_PASSWORD {
+        return Err(ApiError::value(format!(
+            "password must be at least {MIN_PASSWORD} characters"
+        )));
+    }
+    if n > MAX_PASSWORD {
+        return Err(ApiError::value(format!(
+            "password must be at most {MAX_PASSWORD} characters"
+        )));
+    }
+    if pass.trim().is_empty() {
+        return Err(ApiError::value("password cannot be only spaces"));
+    }
+    let lower = pass.to_lowercase();
+    if COMMON_PASSWORDS.contains(&lower.as_str()) || lower.chars().all(|c| lower.starts_with(c)) {
+        return Err(ApiError::value(
+            "this password is among the most common ones; choose another",
+        ));
+    }
+    Ok(())
+}
+
+/// Account names: 1 to 64 letters, digits, `-`, `_`, `.` (never `@`, so a sign-in name is
+/// never taken for an e-mail address).
+pub fn check_name(name: &str) -> ApiResult<()> {
+    if name.is_empty() || name.chars().count() > 64 {
         return Err(ApiError::value("name must be 1 to 64 characters"));
     }
     if !name
@@ -36,32 +144,78 @@ fn validate(acc: &NewAccount) -> ApiResult<()> {
             "name may only contain letters, digits, '-', '_' and '.'",
         ));
     }
-    let email = acc.email_addr.trim();
-    let valid_email = email.len() <= 254
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
-        && !email.chars().any(char::is_whitespace);
-    if !valid_email {
-        return Err(ApiError::value("email_addr is not a valid e-mail address"));
+    Ok(())
+}
+
+pub fn check_email(email: &str) -> ApiResult<()> {
+    let valid = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        })
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::value("email_addr is not a valid e-mail address"))
     }
-    if acc.password.chars().count() < MIN_PASSWORD {
-        return Err(ApiError::value(format!(
-            "password must be at least {MIN_PASSWORD} characters"
-        )));
-    }
-    if acc.fullname.len() > 255 {
-        return Err(ApiError::value("fullname must be at most 255 characters"));
+}
+
+fn check_fullname(fullname: &str) -> ApiResult<()> {
+    if fullname.chars().count() > 255 || fullname.chars().any(char::is_control) {
+        return Err(ApiError::value(
+            "fullname must be at most 255 characters, without control characters",
+        ));
     }
     Ok(())
 }
+
+fn validate(acc: &NewAccount) -> ApiResult<()> {
+    check_name(acc.name.trim())?;
+    check_email(acc.email_addr.trim())?;
+    check_password(&acc.password)?;
+    check_fullname(acc.fullname.trim())
+}
+
+/// A name or e-mail address already taken, whatever its case.
+fn taken(e: ApiError) -> ApiError {
+    match e {
+        ApiError::Integrity(_) => {
+            ApiError::Integrity("an account with this name or e-mail address already exists".into())
+        }
+        other => other,
+    }
+}
+
+/// Lower-case equality, for names and e-mail addresses.
+fn same_ci(col: user::Column, value: &str) -> sea_orm::sea_query::SimpleExpr {
+    use sea_orm::sea_query::ExprTrait;
+    Expr::expr(Func::lower(Expr::col(col))).eq(value.to_lowercase())
+}
+
+/// Holds the first sign-ups on PostgreSQL until the first one commits, so exactly one account
+/// becomes admin. (SQLite write transactions already take the database's write lock.)
+const FIRST_ACCOUNT_LOCK: i64 = 0x7e55_e7a0_0001;
 
 pub async fn register(state: &AppState, acc: NewAccount) -> ApiResult<user::Model> {
     validate(&acc)?;
     let hash = password::hash(acc.password.clone()).await?;
     let txn = crate::store::begin_write(&state.db).await?;
-    // The first account runs the site.
-    let first = user::Entity::find().count(&txn).await? == 0;
+    // The first account runs the site. Only a sign-up that finds no account waits for the lock
+    // and looks again.
+    let mut first = user::Entity::find().count(&txn).await? == 0;
+    if first && txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [FIRST_ACCOUNT_LOCK.into()],
+        ))
+        .await?;
+        first = user::Entity::find().count(&txn).await? == 0;
+    }
     let name = acc.name.trim().to_string();
     let fullname = if acc.fullname.trim().is_empty() {
         name.clone()
@@ -93,18 +247,69 @@ pub async fn register(state: &AppState, acc: NewAccount) -> ApiResult<user::Mode
         info: Set(Some(json!({}))),
         user_pref: Set(Some(json!({}))),
         notified_at: Set(None),
+        token_version: Set(0),
         ..Default::default()
     }
     .insert(&txn)
     .await
-    .map_err(|e| match ApiError::from(e) {
-        ApiError::Integrity(_) => {
-            ApiError::Integrity("an account with this name or e-mail address already exists".into())
-        }
-        other => other,
-    })?;
+    .map_err(|e| taken(e.into()))?;
     txn.commit().await?;
     Ok(model)
+}
+
+/// Checks and normalises a profile change (`PUT /api/user`) as sign-up checks a new account:
+/// name and e-mail rules, e-mail in lower case, both unique whatever their case.
+pub async fn check_profile(
+    state: &AppState,
+    user_id: i32,
+    body: &mut Map<String, Json>,
+) -> ApiResult<()> {
+    for key in ["name", "email_addr", "fullname"] {
+        if let Some(v) = body.get(key)
+            && !v.is_string()
+        {
+            return Err(ApiError::data(format!("{key} must be a string")));
+        }
+    }
+    if let Some(Json::String(name)) = body.get("name") {
+        let name = name.trim().to_string();
+        check_name(&name)?;
+        if exists_other(state, user_id, user::Column::Name, &name).await? {
+            return Err(taken(ApiError::Integrity(String::new())));
+        }
+        body.insert("name".into(), Json::String(name));
+    }
+    if let Some(Json::String(email)) = body.get("email_addr") {
+        let email = email.trim().to_lowercase();
+        check_email(&email)?;
+        if exists_other(state, user_id, user::Column::EmailAddr, &email).await? {
+            return Err(taken(ApiError::Integrity(String::new())));
+        }
+        body.insert("email_addr".into(), Json::String(email));
+    }
+    if let Some(Json::String(fullname)) = body.get("fullname") {
+        let fullname = fullname.trim().to_string();
+        check_fullname(&fullname)?;
+        if fullname.is_empty() {
+            return Err(ApiError::value("fullname cannot be empty"));
+        }
+        body.insert("fullname".into(), Json::String(fullname));
+    }
+    Ok(())
+}
+
+async fn exists_other(
+    state: &AppState,
+    user_id: i32,
+    col: user::Column,
+    value: &str,
+) -> ApiResult<bool> {
+    Ok(user::Entity::find()
+        .filter(same_ci(col, value))
+        .filter(user::Column::Id.ne(user_id))
+        .count(&state.db)
+        .await?
+        > 0)
 }
 
 /// A fixed argon2id hash, verified when the account does not exist so that a wrong name takes
@@ -116,36 +321,192 @@ pub fn disabled() -> ApiError {
     ApiError::Unauthorized(Some("This account is disabled".into()))
 }
 
+/// Failed sign-ins for one account before each further attempt has to wait.
+const FREE_FAILURES: u32 = 5;
+/// How long failures are remembered.
+const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// The longest wait between attempts.
+const MAX_WAIT_SECS: i64 = 15 * 60;
+
+/// Failed sign-ins of one account (or one unknown name): how many, and when the last was.
+struct Failures {
+    key: String,
+    count: u32,
+    last: i64,
+}
+
+impl Failures {
+    async fn of(kv: &Kv, who: &str) -> Self {
+        let key = format!("signin:{who}");
+        let (count, last) = match kv.get(&key).await {
+            Ok(Some(v)) => v
+                .split_once(':')
+                .and_then(|(c, l)| Some((c.parse().ok()?, l.parse().ok()?)))
+                .unwrap_or((0, 0)),
+            _ => (0, 0),
+        };
+        Self { key, count, last }
+    }
+
+    /// Seconds to wait before the next attempt: doubling past the free failures, up to 15 min.
+    fn wait(&self, now: i64) -> i64 {
+        if self.count < FREE_FAILURES {
+            return 0;
+        }
+        let backoff = 1i64 << (self.count - FREE_FAILURES + 1).min(10);
+        (self.last + backoff.min(MAX_WAIT_SECS) - now).max(0)
+    }
+
+    async fn fail(&self, kv: &Kv, now: i64) {
+        kv.set(
+            &self.key,
+            &format!("{}:{now}", self.count + 1),
+            FAILURE_WINDOW,
+        )
+        .await;
+    }
+}
+
+/// Signs in by name or e-mail address: a login with `@` is an e-mail address (names never
+/// have one), either compared whatever its case, so one login names one account at most.
+/// Repeated failures for one account make each further attempt wait longer (429).
 pub async fn login(state: &AppState, login: &str, pass: String) -> ApiResult<user::Model> {
     let login = login.trim();
+    let col = if login.contains('@') {
+        user::Column::EmailAddr
+    } else {
+        user::Column::Name
+    };
     let found = user::Entity::find()
-        .filter(
-            Condition::any()
-                .add(user::Column::Name.eq(login))
-                .add(user::Column::EmailAddr.eq(login.to_lowercase())),
-        )
+        .filter(same_ci(col, login))
         .one(&state.db)
         .await?;
+    let who = match &found {
+        Some(u) => format!("u{}", u.id),
+        None => format!("n{}", login.to_lowercase()),
+    };
+    let failures = Failures::of(&state.kv, &who).await;
+    let now = chrono::Utc::now().timestamp();
+    if failures.wait(now) > 0 {
+        return Err(ApiError::TooManyRequests);
+    }
     let stored = found
         .as_ref()
         .and_then(|u| u.passwd_hash.clone())
         .unwrap_or_else(|| DUMMY_HASH.into());
-    let ok = password::verify(pass, stored).await;
+    let ok = pass.chars().count() <= MAX_PASSWORD && password::verify(pass, stored).await;
     match found {
         Some(u) if ok && !u.enabled => Err(disabled()),
-        Some(u) if ok => Ok(u),
-        _ => Err(ApiError::Unauthorized(Some(
-            "Invalid name, e-mail address or password".into(),
-        ))),
+        Some(u) if ok => {
+            if failures.count > 0 {
+                state.kv.delete(&failures.key).await;
+            }
+            Ok(u)
+        }
+        _ => {
+            failures.fail(&state.kv, now).await;
+            Err(ApiError::Unauthorized(Some(
+                "Invalid name, e-mail address or password".into(),
+            )))
+        }
     }
 }
 
+/// Ends every bearer token of the account issued so far.
+pub async fn revoke_tokens(db: &impl ConnectionTrait, user_id: i32) -> ApiResult<()> {
+    use sea_orm::sea_query::ExprTrait;
+    user::Entity::update_many()
+        .col_expr(
+            user::Column::TokenVersion,
+            Expr::col(user::Column::TokenVersion).add(1),
+        )
+        .filter(user::Column::Id.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// A new api key; the old one, and every bearer token, stop working at once.
 pub async fn regenerate_api_key(state: &AppState, user_id: i32) -> ApiResult<user::Model> {
+    let txn = crate::store::begin_write(&state.db).await?;
     let existing = user::Entity::find_by_id(user_id)
-        .one(&state.db)
+        .one(&txn)
         .await?
         .ok_or(ApiError::NotFound)?;
+    let version = existing.token_version;
     let mut am: user::ActiveModel = existing.into();
     am.api_key = Set(new_api_key());
+    am.token_version = Set(version + 1);
+    let updated = am.update(&txn).await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Changes the password after checking the current one; every bearer token stops working.
+pub async fn change_password(
+    state: &AppState,
+    user: &user::Model,
+    current: String,
+    new: String,
+) -> ApiResult<user::Model> {
+    let stored = user
+        .passwd_hash
+        .clone()
+        .unwrap_or_else(|| DUMMY_HASH.into());
+    if !password::verify(current, stored).await {
+        return Err(ApiError::forbidden("The current password is not right"));
+    }
+    check_password(&new)?;
+    let hash = password::hash(new).await?;
+    let mut am: user::ActiveModel = user.clone().into();
+    am.passwd_hash = Set(Some(hash));
+    am.token_version = Set(user.token_version + 1);
     Ok(am.update(&state.db).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_rules() {
+        assert!(check_password("short").is_err());
+        assert!(check_password("        ").is_err());
+        assert!(check_password("Password123").is_err());
+        assert!(check_password("zzzzzzzzzz").is_err());
+        assert!(check_password("correct horse").is_ok());
+        assert!(check_password(&"x".repeat(MAX_PASSWORD + 1)).is_err());
+    }
+
+    #[test]
+    fn names_and_addresses() {
+        assert!(check_name("ada.l").is_ok());
+        assert!(check_name("ada@example.org").is_err());
+        assert!(check_name("").is_err());
+        assert!(check_email("ada@example.org").is_ok());
+        for bad in [
+            "ada",
+            "ada@",
+            "@example.org",
+            "a@b",
+            "a b@c.org",
+            "a@b@c.org",
+        ] {
+            assert!(check_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn waits_grow_after_the_free_failures() {
+        let f = |count| Failures {
+            key: String::new(),
+            count,
+            last: 100,
+        };
+        assert_eq!(f(FREE_FAILURES - 1).wait(100), 0);
+        assert_eq!(f(FREE_FAILURES).wait(100), 2);
+        assert_eq!(f(FREE_FAILURES + 1).wait(100), 4);
+        assert_eq!(f(FREE_FAILURES).wait(103), 0);
+        assert_eq!(f(FREE_FAILURES + 40).wait(100), MAX_WAIT_SECS);
+    }
 }

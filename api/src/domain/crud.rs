@@ -2,19 +2,27 @@
 //! pagination, typed coercion of JSON input, reserved and unknown keys, and the
 //! read/create/update/delete flow around each resource's own rules (see [`Resource`]).
 
-use std::str::FromStr;
+use std::collections::HashSet;
 
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ColumnTrait, ColumnType, Condition, ConnectionTrait,
-    DatabaseTransaction, EntityTrait, IntoActiveModel, ModelTrait, Order, QueryFilter, QueryOrder,
-    QuerySelect, Value,
+    DatabaseTransaction, EntityTrait, IdenStatic, IntoActiveModel, Iterable, ModelTrait, Order,
+    QueryFilter, QueryOrder, QuerySelect, Value,
     sea_query::{Expr, ExprTrait, LikeExpr},
 };
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
 
-use super::{Ctx, json_filter};
-use crate::error::{ApiError, ApiResult};
+use super::{
+    Ctx,
+    fields::{self, Access, Field, Write},
+    json_filter,
+};
+use crate::{
+    auth::Caller,
+    error::{ApiError, ApiResult},
+    store::entities::project_owner,
+};
 
 /// List parameters after PYBOSSA's parsing rules (see `routes::common::parse_list`).
 #[derive(Debug, Clone, Default)]
@@ -40,6 +48,16 @@ pub type Model<R> = <<R as Resource>::Entity as EntityTrait>::Model;
 pub type Active<R> = <<R as Resource>::Entity as EntityTrait>::ActiveModel;
 pub type Column<R> = <<R as Resource>::Entity as EntityTrait>::Column;
 
+/// Who owns a row, for what only owners see.
+pub enum Owners {
+    /// Nobody in particular (categories, announcements).
+    None,
+    /// The owners of this project.
+    Project(i32),
+    /// These accounts (a project's own owners, an account holder).
+    Users(Vec<i32>),
+}
+
 /// What makes one resource different from another. The engine below does the rest.
 #[allow(async_fn_in_trait)]
 pub trait Resource: Sized + Send + Sync + 'static {
@@ -51,23 +69,42 @@ pub trait Resource: Sized + Send + Sync + 'static {
     const TARGET: &'static str;
     /// Python class name used in `TypeError` messages.
     const CLASS: &'static str;
-    /// Keys a client may never send on create/update (400).
-    const RESERVED: &'static [&'static str];
+    /// Every name a client may use, with who may read and write it (see [`fields`]).
+    const FIELDS: &'static [Field];
     /// Whether the 400 message names the key (blogpost, category do in PYBOSSA).
     const RESERVED_NAMES_KEY: bool = false;
-    /// Columns that are internal or secret: never accepted, filtered on, ordered by or shown.
-    const PRIVATE: &'static [&'static str] = &[];
     /// Parents linked in `links` (`project`, `task`, `category`).
     const PARENTS: &'static [&'static str] = &[];
     const CAN_CREATE: bool = true;
     const CAN_DELETE: bool = true;
 
     fn id(model: &Model<Self>) -> i32;
+    /// Whose row this is.
+    fn owners(_model: &Model<Self>) -> Owners {
+        Owners::None
+    }
+    /// The rows `uid` owns, in SQL: a filter or order on an owners-only field is confined to
+    /// them for callers who are not admins. `None`: the resource has no owners.
+    fn owned_by(_uid: i32) -> Option<Condition> {
+        None
+    }
+    /// Who may read (and so filter on) `info.<key>`.
+    fn info_access(_key: &str) -> Access {
+        Access::Public
+    }
 
     /// SQL conditions every listing gets: visibility and PYBOSSA's owner context.
     async fn list_scope(ctx: Ctx<'_>, params: &ListParams) -> ApiResult<Condition>;
     /// Whether the caller may read this row (item GET; rows of a listing are already scoped).
     async fn can_read(ctx: Ctx<'_>, model: &Model<Self>) -> ApiResult<bool>;
+    /// Whether the caller may change this row: checked before an update or delete, and on the
+    /// row a create or update wrote, before it commits.
+    /// `db` is the write's transaction for the second check.
+    async fn may_write(
+        ctx: Ctx<'_>,
+        db: &impl ConnectionTrait,
+        model: &Model<Self>,
+    ) -> ApiResult<()>;
     /// Authorises a create and completes the body (owner, timestamps); runs after key checks.
     async fn before_create(ctx: Ctx<'_>, body: &mut Map<String, Json>) -> ApiResult<()>;
     async fn after_create(
@@ -77,11 +114,14 @@ pub trait Resource: Sized + Send + Sync + 'static {
     ) -> ApiResult<()> {
         Ok(())
     }
+    /// Checks an update's body beyond its keys; runs after [`Resource::may_write`].
     async fn before_update(
-        ctx: Ctx<'_>,
-        existing: &Model<Self>,
-        body: &mut Map<String, Json>,
-    ) -> ApiResult<()>;
+        _ctx: Ctx<'_>,
+        _existing: &Model<Self>,
+        _body: &mut Map<String, Json>,
+    ) -> ApiResult<()> {
+        Ok(())
+    }
     async fn after_update(
         _ctx: Ctx<'_>,
         _txn: &DatabaseTransaction,
@@ -90,7 +130,10 @@ pub trait Resource: Sized + Send + Sync + 'static {
     ) -> ApiResult<()> {
         Ok(())
     }
-    async fn before_delete(ctx: Ctx<'_>, model: &Model<Self>) -> ApiResult<()>;
+    /// Checks a delete beyond [`Resource::may_write`].
+    async fn before_delete(_ctx: Ctx<'_>, _model: &Model<Self>) -> ApiResult<()> {
+        Ok(())
+    }
     async fn after_delete(
         _ctx: Ctx<'_>,
         _txn: &DatabaseTransaction,
@@ -102,31 +145,102 @@ pub trait Resource: Sized + Send + Sync + 'static {
     fn stale_keys(_model: &Model<Self>) -> Vec<String> {
         Vec::new()
     }
-    /// What this caller sees of a row. The default shows every column but the private ones.
-    async fn shape(ctx: Ctx<'_>, model: &Model<Self>) -> ApiResult<Map<String, Json>> {
-        let _ = ctx;
-        Ok(to_map::<Self>(model))
+    /// What a caller at `level` sees of a row. The default shows the fields open to that level.
+    fn shape(caller: &Caller, level: Access, model: &Model<Self>) -> Map<String, Json> {
+        let _ = caller;
+        to_map::<Self>(model, level)
     }
 }
 
-pub fn to_map<R: Resource>(model: &Model<R>) -> Map<String, Json> {
-    match serde_json::to_value(model) {
-        Ok(Json::Object(mut map)) => {
-            for key in R::PRIVATE {
-                map.remove(*key);
-            }
-            map
+/// The fields of a row open to a caller at `level`, with `info` cut to the keys open to it.
+pub fn to_map<R: Resource>(model: &Model<R>, level: Access) -> Map<String, Json> {
+    let Ok(Json::Object(mut map)) = serde_json::to_value(model) else {
+        return Map::new();
+    };
+    map.retain(|k, _| field::<R>(k).is_some_and(|f| f.readable(level)));
+    if let Some(Json::Object(info)) = map.get_mut("info") {
+        info.retain(|k, _| readable_info::<R>(k, level));
+    }
+    map
+}
+
+fn readable_info<R: Resource>(key: &str, level: Access) -> bool {
+    let need = R::info_access(key);
+    need != Access::Nobody && level >= need
+}
+
+/// Who is looking at rows of one resource: how close they stand to each row.
+pub struct Viewer {
+    admin: bool,
+    user: Option<i32>,
+    /// The projects the caller owns or co-owns (loaded only for resources owned by projects).
+    projects: HashSet<i32>,
+}
+
+impl Viewer {
+    pub async fn of<R: Resource>(ctx: Ctx<'_>) -> ApiResult<Self> {
+        let admin = ctx.caller.is_admin();
+        let user = ctx.caller.user_id();
+        let mut projects = HashSet::new();
+        if let (Some(uid), false) = (user, admin)
+            && R::owned_by(uid).is_some()
+            && own_column::<R>("project_id").is_some()
+        {
+            projects = owned_projects(&ctx.state.db, uid).await?;
         }
-        _ => Map::new(),
+        Ok(Self {
+            admin,
+            user,
+            projects,
+        })
+    }
+
+    /// The caller's level for one row.
+    pub fn level<R: Resource>(&self, model: &Model<R>) -> Access {
+        if self.admin {
+            return Access::Admin;
+        }
+        let Some(uid) = self.user else {
+            return Access::Public;
+        };
+        let owner = match R::owners(model) {
+            Owners::None => false,
+            Owners::Project(id) => self.projects.contains(&id),
+            Owners::Users(ids) => ids.contains(&uid),
+        };
+        if owner { Access::Owner } else { Access::Public }
     }
 }
 
-/// The column a public name refers to; private columns do not exist for callers.
-pub fn column<R: Resource>(name: &str) -> Option<Column<R>> {
-    if R::PRIVATE.contains(&name) {
+/// The projects `uid` owns or co-owns.
+pub async fn owned_projects(db: &impl ConnectionTrait, uid: i32) -> ApiResult<HashSet<i32>> {
+    let ids: Vec<i32> = project_owner::Entity::find()
+        .select_only()
+        .column(project_owner::Column::ProjectId)
+        .filter(project_owner::Column::UserId.eq(uid))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(ids.into_iter().collect())
+}
+
+/// The listed field a client's name refers to: exact and case-sensitive, never through
+/// SeaORM's `Column::from_str` (which also takes camelCase spellings).
+pub fn field<R: Resource>(name: &str) -> Option<&'static Field> {
+    fields::find(R::FIELDS, name)
+}
+
+/// The column behind a listed field.
+fn column_of<R: Resource>(f: &Field) -> Option<Column<R>> {
+    if !f.column {
         return None;
     }
-    Column::<R>::from_str(name).ok()
+    Column::<R>::iter().find(|c| c.as_str() == f.name)
+}
+
+/// The column of one of the server's own names (never a client's).
+pub fn own_column<R: Resource>(name: &'static str) -> Option<Column<R>> {
+    Column::<R>::iter().find(|c| c.as_str() == name)
 }
 
 fn unknown_attribute<R: Resource>(key: &str) -> ApiError {
@@ -134,6 +248,48 @@ fn unknown_attribute<R: Resource>(key: &str) -> ApiError {
         "type object '{}' has no attribute '{key}'",
         R::CLASS
     ))
+}
+
+/// How a listing may use a field it names (a filter, an order, an `info` key).
+enum Use {
+    /// Open to the caller over every row.
+    Open,
+    /// Open over the rows the caller owns only.
+    Owned(Condition),
+}
+
+/// Whether the caller may filter or order on something open to `need`; `None` when not at all.
+fn usable<R: Resource>(caller: &Caller, need: Access) -> Option<Use> {
+    match need {
+        Access::Public => Some(Use::Open),
+        _ if caller.is_admin() => (need != Access::Nobody).then_some(Use::Open),
+        Access::Owner => caller.user_id().and_then(R::owned_by).map(Use::Owned),
+        Access::Admin | Access::Nobody => None,
+    }
+}
+
+/// A filterable (or sortable) column the caller may use, adding to `cond` the rows it is
+/// confined to.
+fn listing_column<R: Resource>(
+    caller: &Caller,
+    name: &str,
+    sort: bool,
+    cond: &mut Condition,
+) -> ApiResult<(&'static Field, Column<R>)> {
+    let found = field::<R>(name)
+        .filter(|f| if sort { f.sort } else { f.filter })
+        .and_then(|f| Some((f, column_of::<R>(f)?)));
+    let Some((f, col)) = found else {
+        return Err(unknown_attribute::<R>(name));
+    };
+    match usable::<R>(caller, f.read) {
+        Some(Use::Open) => {}
+        Some(Use::Owned(owned)) => {
+            *cond = std::mem::replace(cond, Condition::all()).add(owned);
+        }
+        None => return Err(unknown_attribute::<R>(name)),
+    }
+    Ok((f, col))
 }
 
 /// Parses PYBOSSA's fuzzy booleans (`true|yes|on|y|1`, `false|no|off|n|0`).
@@ -166,7 +322,9 @@ fn query_value(ty: &ColumnType, key: &str, raw: &str) -> ApiResult<Value> {
 
 /// A JSON body value as a typed database value for a column; numeric strings are accepted for
 /// numbers (pbs sends `n_answers` as a string), and `null` only where the column allows it.
-fn body_value(ty: &ColumnType, nullable: bool, key: &str, v: &Json) -> ApiResult<Value> {
+/// Admin-only flags take JSON booleans only.
+fn body_value(ty: &ColumnType, nullable: bool, f: &Field, v: &Json) -> ApiResult<Value> {
+    let key = f.name;
     let bad = || ApiError::data(format!("invalid input for {key}: {v}"));
     if v.is_null() {
         if !nullable {
@@ -212,6 +370,11 @@ fn body_value(ty: &ColumnType, nullable: bool, key: &str, v: &Json) -> ApiResult
         }
         ColumnType::Boolean => Value::Bool(Some(match v {
             Json::Bool(b) => *b,
+            _ if f.write == Write::Admin => {
+                return Err(ApiError::data(format!(
+                    "{key} must be true or false, not {v}"
+                )));
+            }
             Json::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
             Json::String(s) => fuzzy_bool(s).ok_or_else(bad)?,
             _ => return Err(bad()),
@@ -226,27 +389,73 @@ fn body_value(ty: &ColumnType, nullable: bool, key: &str, v: &Json) -> ApiResult
     })
 }
 
-/// Rejects reserved keys (400), drops `link`/`links`, and rejects unknown keys (415).
-pub fn check_keys<R: Resource>(body: &mut Map<String, Json>) -> ApiResult<()> {
-    if let Some(key) = body.keys().find(|k| R::RESERVED.contains(&k.as_str())) {
-        if R::TARGET == "project" && key == "published" {
-            return Err(ApiError::forbidden(
-                "You cannot publish a project via the API",
-            ));
-        }
-        return Err(ApiError::BadRequest(if R::RESERVED_NAMES_KEY {
-            format!("Reserved keys in payload: {key}")
-        } else {
-            "Reserved keys in payload".into()
-        }));
+/// A body key the caller may not send as it is.
+fn refused_key<R: Resource>(key: &str) -> ApiError {
+    if R::TARGET == "project" && key == "published" {
+        return ApiError::forbidden("You cannot publish a project via the API");
     }
+    ApiError::BadRequest(if R::RESERVED_NAMES_KEY {
+        format!("Reserved keys in payload: {key}")
+    } else {
+        "Reserved keys in payload".into()
+    })
+}
+
+/// Checks every key of a create (`existing` is `None`) or update body against the resource's
+/// fields: reserved keys are a 400, unknown ones a 415; fixed fields and, for callers who are
+/// not admins, admin-only ones may only be sent with the value they already have (then they
+/// are dropped from the body), or on create as `false` or `null`. `link`/`links` are dropped.
+pub fn check_keys<R: Resource>(
+    caller: &Caller,
+    body: &mut Map<String, Json>,
+    existing: Option<&Model<R>>,
+) -> ApiResult<()> {
     body.remove("link");
     body.remove("links");
-    if let Some(key) = body.keys().find(|k| column::<R>(k).is_none()) {
-        return Err(ApiError::type_error(format!(
-            "'{key}' is an invalid keyword argument for {}",
-            R::CLASS
-        )));
+    // PYBOSSA answers a reserved key before an unknown one.
+    if let Some(key) = body
+        .keys()
+        .find(|k| field::<R>(k).is_some_and(|f| f.write == Write::Reserved))
+    {
+        return Err(refused_key::<R>(key));
+    }
+    let mut unchanged = Vec::new();
+    for (key, v) in body.iter() {
+        let Some((f, col)) = field::<R>(key).and_then(|f| Some((f, column_of::<R>(f)?))) else {
+            return Err(ApiError::type_error(format!(
+                "'{key}' is an invalid keyword argument for {}",
+                R::CLASS
+            )));
+        };
+        let guarded = match f.write {
+            Write::Fixed => true,
+            Write::Admin => !caller.is_admin(),
+            Write::Owner | Write::Reserved => false,
+        };
+        if !guarded {
+            continue;
+        }
+        let def = col.def();
+        let value = body_value(def.get_column_type(), def.is_null(), f, v)?;
+        let same = match existing {
+            Some(m) => value == m.get(col),
+            None => f.write == Write::Fixed || matches!(v, Json::Null | Json::Bool(false)),
+        };
+        if !same {
+            return Err(ApiError::forbidden(match f.write {
+                Write::Admin => format!("Only admins can change {key}"),
+                _ if key == "owner_id" => {
+                    "owner_id changes only through POST /api/project/{id}/transfer".to_string()
+                }
+                _ => format!("{key} cannot be changed"),
+            }));
+        }
+        if existing.is_some() {
+            unchanged.push(key.clone());
+        }
+    }
+    for key in unchanged {
+        body.remove(&key);
     }
     Ok(())
 }
@@ -254,11 +463,14 @@ pub fn check_keys<R: Resource>(body: &mut Map<String, Json>) -> ApiResult<()> {
 /// Applies a checked body to an active model, column by column, with type coercion.
 fn apply<R: Resource>(am: &mut Active<R>, body: &Map<String, Json>) -> ApiResult<()> {
     for (key, v) in body {
-        let col = column::<R>(key).ok_or_else(|| {
-            ApiError::type_error(format!("'{key}' is an invalid keyword argument"))
-        })?;
+        let Some((f, col)) = field::<R>(key).and_then(|f| Some((f, column_of::<R>(f)?))) else {
+            return Err(ApiError::type_error(format!(
+                "'{key}' is an invalid keyword argument for {}",
+                R::CLASS
+            )));
+        };
         let def = col.def();
-        let value = body_value(def.get_column_type(), def.is_null(), key, v)?;
+        let value = body_value(def.get_column_type(), def.is_null(), f, v)?;
         am.try_set(col, value)
             .map_err(|_| ApiError::data(format!("invalid input for {key}: {v}")))?;
     }
@@ -266,7 +478,24 @@ fn apply<R: Resource>(am: &mut Active<R>, body: &Map<String, Json>) -> ApiResult
 }
 
 fn id_column<R: Resource>() -> Column<R> {
-    Column::<R>::from_str("id").unwrap_or_else(|_| unreachable!("every resource has an id column"))
+    own_column::<R>("id").unwrap_or_else(|| unreachable!("every resource has an id column"))
+}
+
+/// The `info` filter's keys, each as named by the client: `k::v|k2::v2` names its keys, a JSON
+/// object its first-level keys; any other JSON value names no key but may match any.
+fn info_keys(raw: &str) -> Option<Vec<String>> {
+    if raw.contains("::") {
+        return Some(
+            raw.split('|')
+                .filter_map(|pair| pair.split_once("::"))
+                .map(|(k, _)| k.to_string())
+                .collect(),
+        );
+    }
+    match serde_json::from_str::<Json>(raw) {
+        Ok(Json::Object(map)) => Some(map.keys().cloned().collect()),
+        Ok(_) | Err(_) => None,
+    }
 }
 
 /// Column filters, `info`, and pagination applied to a select.
@@ -277,9 +506,9 @@ pub fn list_query<R: Resource>(
 ) -> ApiResult<sea_orm::Select<R::Entity>> {
     let mut cond = scope;
     for (key, raw) in &params.filters {
-        let col = column::<R>(key).ok_or_else(|| unknown_attribute::<R>(key))?;
+        let (f, col) = listing_column::<R>(ctx.caller, key, false, &mut cond)?;
         let ty = col.def().get_column_type().clone();
-        let expr = match key.as_str() {
+        let expr = match f.name {
             // `project_id=[1,2]`, `1,2` or `5`: every digit run, OR-ed.
             "project_id" => {
                 let ids: Vec<i32> = raw
@@ -299,16 +528,27 @@ pub fn list_query<R: Resource>(
             }
             // PYBOSSA ignores this one.
             "fav_user_ids" => continue,
-            _ if matches!(ty, ColumnType::Json | ColumnType::JsonBinary) && key == "info" => {
-                continue;
-            }
             _ => col.eq(query_value(&ty, key, raw)?),
         };
         cond = cond.add(expr);
     }
     if let Some(info) = &params.info {
-        if column::<R>("info").is_none() {
+        let info_field = field::<R>("info").filter(|f| f.column && f.filter);
+        let Some(info_field) = info_field else {
             return Err(unknown_attribute::<R>("info"));
+        };
+        // The info column itself, then each key the filter names.
+        let mut needs = vec![info_field.read];
+        match info_keys(info) {
+            Some(keys) => needs.extend(keys.iter().map(|k| R::info_access(k))),
+            // A value that may match anything inside needs every key to be open.
+            None => needs.push(R::info_access("")),
+        }
+        let need = needs.into_iter().max().unwrap_or(Access::Public);
+        match usable::<R>(ctx.caller, need) {
+            Some(Use::Open) => {}
+            Some(Use::Owned(owned)) => cond = cond.add(owned),
+            None => return Err(unknown_attribute::<R>("info")),
         }
         let table = sea_orm::EntityName::table_name(&R::Entity::default());
         cond = cond.add(json_filter::info_condition(
@@ -319,18 +559,26 @@ pub fn list_query<R: Resource>(
         )?);
     }
     let id = id_column::<R>();
-    let mut select = R::Entity::find().filter(cond);
-    if let Some(last_id) = params.last_id {
-        select = select.filter(id.gt(last_id)).order_by(id, Order::Asc);
-    } else {
-        let order = if params.desc { Order::Desc } else { Order::Asc };
+    let mut order = None;
+    if params.last_id.is_none() {
         let name = params.orderby.as_deref().unwrap_or("id");
-        let col = column::<R>(name).ok_or_else(|| unknown_attribute::<R>(name))?;
-        select = select.order_by(col, order.clone());
-        if name != "id" {
-            select = select.order_by(id, order);
+        order = Some(listing_column::<R>(ctx.caller, name, true, &mut cond)?.1);
+    }
+    let mut select = R::Entity::find().filter(cond);
+    match (params.last_id, order) {
+        (Some(last_id), _) => {
+            select = select.filter(id.gt(last_id)).order_by(id, Order::Asc);
         }
-        select = select.offset(params.offset);
+        (None, Some(col)) => {
+            let dir = if params.desc { Order::Desc } else { Order::Asc };
+            let by_id = col.as_str() == "id";
+            select = select.order_by(col, dir.clone());
+            if !by_id {
+                select = select.order_by(id, dir);
+            }
+            select = select.offset(params.offset);
+        }
+        (None, None) => {}
     }
     Ok(select.limit(params.limit))
 }
@@ -367,29 +615,49 @@ pub async fn get<R: Resource>(ctx: Ctx<'_>, id: i32) -> ApiResult<Model<R>> {
     Ok(model)
 }
 
-pub async fn create<R: Resource>(ctx: Ctx<'_>, mut body: Map<String, Json>) -> ApiResult<Model<R>> {
+/// A file stored with a write, recorded with the row it belongs to (see [`super::uploads`]).
+pub type Attached<'a> = Option<&'a str>;
+
+pub async fn create<R: Resource>(
+    ctx: Ctx<'_>,
+    mut body: Map<String, Json>,
+    file: Attached<'_>,
+) -> ApiResult<Model<R>> {
     if !R::CAN_CREATE {
         return Err(ApiError::denied(ctx.caller.is_authenticated()));
     }
-    check_keys::<R>(&mut body)?;
+    check_keys::<R>(ctx.caller, &mut body, None)?;
     R::before_create(ctx, &mut body).await?;
     let mut am = Active::<R>::default();
     apply::<R>(&mut am, &body)?;
     let txn = crate::store::begin_write(&ctx.state.db).await?;
     let model = am.insert(&txn).await?;
+    // Authorised again on the row as written.
+    R::may_write(ctx, &txn, &model).await?;
     R::after_create(ctx, &txn, &model).await?;
+    if let Some(key) = file {
+        super::uploads::record(&txn, R::TARGET, R::id(&model), key).await?;
+    }
     txn.commit().await?;
     super::cache::invalidate(ctx.state, &R::stale_keys(&model)).await;
     Ok(model)
+}
+
+/// An update's outcome: the row as written, and the files it no longer points to.
+pub struct Updated<M> {
+    pub model: M,
+    pub replaced: Vec<String>,
 }
 
 pub async fn update<R: Resource>(
     ctx: Ctx<'_>,
     id: i32,
     mut body: Map<String, Json>,
-) -> ApiResult<Model<R>> {
+    file: Attached<'_>,
+) -> ApiResult<Updated<Model<R>>> {
     let existing = find::<R>(&ctx.state.db, id).await?;
-    check_keys::<R>(&mut body)?;
+    R::may_write(ctx, &ctx.state.db, &existing).await?;
+    check_keys::<R>(ctx.caller, &mut body, Some(&existing))?;
     R::before_update(ctx, &existing, &mut body).await?;
     let mut am: Active<R> = existing.clone().into_active_model();
     apply::<R>(&mut am, &body)?;
@@ -399,60 +667,77 @@ pub async fn update<R: Resource>(
     } else {
         existing.clone()
     };
+    R::may_write(ctx, &txn, &model).await?;
     R::after_update(ctx, &txn, &existing, &model).await?;
+    let replaced = match file {
+        Some(key) => super::uploads::replace(&txn, R::TARGET, id, key).await?,
+        None => Vec::new(),
+    };
     txn.commit().await?;
     super::cache::invalidate(ctx.state, &R::stale_keys(&model)).await;
-    Ok(model)
+    Ok(Updated { model, replaced })
 }
 
-/// Deletes a row and returns it as it was.
-pub async fn delete<R: Resource>(ctx: Ctx<'_>, id: i32) -> ApiResult<Model<R>> {
+/// Deletes a row; returns it as it was and the files only it pointed to.
+pub async fn delete<R: Resource>(ctx: Ctx<'_>, id: i32) -> ApiResult<(Model<R>, Vec<String>)> {
     let existing = find::<R>(&ctx.state.db, id).await?;
     if !R::CAN_DELETE {
         return Err(ApiError::denied(ctx.caller.is_authenticated()));
     }
+    R::may_write(ctx, &ctx.state.db, &existing).await?;
     R::before_delete(ctx, &existing).await?;
     let txn = crate::store::begin_write(&ctx.state.db).await?;
     R::after_delete(ctx, &txn, &existing).await?;
+    let files = super::uploads::release(&txn, R::TARGET, id).await?;
     existing.clone().delete(&txn).await?;
     txn.commit().await?;
     super::cache::invalidate(ctx.state, &R::stale_keys(&existing)).await;
     // A deletion may have queued a statistics recount.
     ctx.state.jobs_wake.notify_one();
-    Ok(existing)
+    Ok((existing, files))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const N: Field = fields::field("n_answers").write(Write::Owner);
+
     #[test]
     fn numeric_strings_become_integers() {
-        let v = body_value(
-            &ColumnType::Integer,
-            false,
-            "n_answers",
-            &Json::String("5".into()),
-        )
-        .expect("coerce");
+        let v =
+            body_value(&ColumnType::Integer, false, &N, &Json::String("5".into())).expect("coerce");
         assert_eq!(v, Value::Int(Some(5)));
         assert!(
             body_value(
                 &ColumnType::Integer,
                 false,
-                "n_answers",
+                &N,
                 &Json::String("five".into())
             )
             .is_err()
         );
-        assert!(body_value(&ColumnType::Integer, false, "n", &Json::from(1.5)).is_err());
+        assert!(body_value(&ColumnType::Integer, false, &N, &Json::from(1.5)).is_err());
     }
 
     #[test]
     fn null_in_not_null_column_is_an_integrity_error() {
-        let err =
-            body_value(&ColumnType::Text, false, "name", &Json::Null).expect_err("null refused");
+        let err = body_value(&ColumnType::Text, false, &N, &Json::Null).expect_err("null refused");
         assert!(matches!(err, ApiError::Integrity(_)));
+    }
+
+    #[test]
+    fn admin_flags_take_booleans_only() {
+        let flag = fields::field("featured").write(Write::Admin);
+        let owner_flag = fields::field("zip_download").write(Write::Owner);
+        for v in [Json::from("true"), Json::from(1), Json::from("yes")] {
+            assert!(body_value(&ColumnType::Boolean, false, &flag, &v).is_err());
+            assert!(body_value(&ColumnType::Boolean, false, &owner_flag, &v).is_ok());
+        }
+        assert_eq!(
+            body_value(&ColumnType::Boolean, false, &flag, &Json::Bool(true)).ok(),
+            Some(Value::Bool(Some(true)))
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! million answers stream like 10. CSV needs its columns before the first row, so it reads the
 //! rows twice: once to collect the flattened keys, once to write.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use async_zip::{Compression, ZipEntryBuilder, tokio::write::ZipFileWriter};
 use sea_orm::{
@@ -18,6 +18,7 @@ use tokio_util::compat::FuturesAsyncWriteCompatExt;
 
 use super::{
     crud::{self, Resource},
+    fields::Access,
     resources,
 };
 use crate::{error::ApiError, store::entities::result};
@@ -94,6 +95,9 @@ pub struct Export {
     pub table: Table,
     pub format: Format,
     pub zip: bool,
+    /// Who the export is for: the project's owners see what only owners may read (volunteers'
+    /// anonymised addresses, external user ids); a public export leaves it out.
+    pub level: Access,
 }
 
 impl Export {
@@ -142,8 +146,12 @@ async fn page_of<R: Resource>(
     project_id: i32,
     after: i32,
     only: sea_orm::Condition,
+    level: Access,
 ) -> Result<Vec<(i32, Map<String, Json>)>, DbErr> {
-    let (Some(pid), Some(id)) = (crud::column::<R>("project_id"), crud::column::<R>("id")) else {
+    let (Some(pid), Some(id)) = (
+        crud::own_column::<R>("project_id"),
+        crud::own_column::<R>("id"),
+    ) else {
         return Err(DbErr::Custom(format!("{} has no project_id", R::TARGET)));
     };
     let rows = R::Entity::find()
@@ -156,7 +164,7 @@ async fn page_of<R: Resource>(
         .await?;
     Ok(rows
         .iter()
-        .map(|m| (R::id(m), crud::to_map::<R>(m)))
+        .map(|m| (R::id(m), crud::to_map::<R>(m, level)))
         .collect())
 }
 
@@ -166,17 +174,18 @@ fn all() -> sea_orm::Condition {
 
 async fn page(
     db: &impl ConnectionTrait,
-    table: Table,
+    spec: Export,
     project_id: i32,
     after: i32,
 ) -> Result<Vec<(i32, Map<String, Json>)>, DbErr> {
-    match table {
-        Table::Task => page_of::<resources::Task>(db, project_id, after, all()).await,
-        Table::TaskRun => page_of::<resources::TaskRun>(db, project_id, after, all()).await,
+    let level = spec.level;
+    match spec.table {
+        Table::Task => page_of::<resources::Task>(db, project_id, after, all(), level).await,
+        Table::TaskRun => page_of::<resources::TaskRun>(db, project_id, after, all(), level).await,
         // The current result of each task, as PYBOSSA exports.
         Table::Result => {
             let current = all().add(result::Column::LastVersion.eq(true));
-            page_of::<resources::ResultResource>(db, project_id, after, current).await
+            page_of::<resources::ResultResource>(db, project_id, after, current, level).await
         }
     }
 }
@@ -207,17 +216,17 @@ fn io(e: impl std::fmt::Display) -> std::io::Error {
 /// The rows of one table of one project, a page at a time, in id order.
 struct Pager<'a, C> {
     db: &'a C,
-    table: Table,
+    spec: Export,
     project_id: i32,
     after: i32,
     done: bool,
 }
 
 impl<'a, C: ConnectionTrait> Pager<'a, C> {
-    fn new(db: &'a C, table: Table, project_id: i32) -> Self {
+    fn new(db: &'a C, spec: Export, project_id: i32) -> Self {
         Self {
             db,
-            table,
+            spec,
             project_id,
             after: 0,
             done: false,
@@ -228,7 +237,7 @@ impl<'a, C: ConnectionTrait> Pager<'a, C> {
         if self.done {
             return Ok(None);
         }
-        let rows = page(self.db, self.table, self.project_id, self.after)
+        let rows = page(self.db, self.spec, self.project_id, self.after)
             .await
             .map_err(io)?;
         let Some((last, _)) = rows.last() else {
@@ -238,6 +247,72 @@ impl<'a, C: ConnectionTrait> Pager<'a, C> {
         self.after = *last;
         self.done = (rows.len() as u64) < PAGE;
         Ok(Some(rows.into_iter().map(|(_, m)| m).collect()))
+    }
+}
+
+/// Columns a CSV export may have: past them, a row's other flattened keys go as one JSON object
+/// into [`REST_COLUMN`], so a file grows with its rows and not with the keys they invent.
+pub const MAX_COLUMNS: usize = 256;
+/// The column holding the flattened keys that have no column of their own.
+pub const REST_COLUMN: &str = "_other";
+
+/// A CSV export's columns, in the order first seen.
+#[derive(Default)]
+struct Columns {
+    names: Vec<String>,
+    index: HashMap<String, usize>,
+    /// Some row had a key beyond the cap.
+    rest: bool,
+}
+
+impl Columns {
+    fn see(&mut self, key: String) {
+        if self.index.contains_key(&key) {
+            return;
+        }
+        if self.names.len() >= MAX_COLUMNS {
+            self.rest = true;
+            return;
+        }
+        self.index.insert(key.clone(), self.names.len());
+        self.names.push(key);
+    }
+
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.names
+            .iter()
+            .map(String::as_str)
+            .chain(self.rest.then_some(REST_COLUMN))
+    }
+
+    /// One row's cells, in column order, neutralised against formula injection.
+    fn record(&self, cells: Vec<(String, String)>) -> Vec<String> {
+        let mut record = vec![String::new(); self.names.len() + usize::from(self.rest)];
+        let mut rest = Map::new();
+        for (k, v) in cells {
+            match self.index.get(&k) {
+                Some(&i) => record[i] = neutralise(v),
+                None => {
+                    rest.insert(k, Json::String(v));
+                }
+            }
+        }
+        if self.rest && !rest.is_empty() {
+            let last = record.len() - 1;
+            record[last] = neutralise(Json::Object(rest).to_string());
+        }
+        record
+    }
+}
+
+/// OWASP's rule for CSV injection: a cell a spreadsheet would read as a formula (starting with
+/// `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`. Plain numbers stay.
+pub fn neutralise(cell: String) -> String {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && cell.trim().parse::<f64>().is_err() {
+        format!("'{cell}")
+    } else {
+        cell
     }
 }
 
@@ -256,7 +331,7 @@ async fn write_rows<C: ConnectionTrait, W: AsyncWrite + Unpin>(
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> std::io::Result<u64> {
     let mut n = 0u64;
-    let mut pages = Pager::new(db, spec.table, project_id);
+    let mut pages = Pager::new(db, spec, project_id);
     match spec.format {
         Format::Json | Format::Jsonl => {
             let json = spec.format == Format::Json;
@@ -283,41 +358,27 @@ async fn write_rows<C: ConnectionTrait, W: AsyncWrite + Unpin>(
             }
         }
         Format::Csv => {
-            // First pass: the columns, in the order first seen.
-            let mut columns: Vec<String> = Vec::new();
-            let mut seen: HashSet<String> = HashSet::new();
+            // First pass: the columns, in the order first seen, at most MAX_COLUMNS of them.
+            let mut columns = Columns::default();
             while let Some(rows) = pages.next().await? {
                 for row in rows {
                     for (k, _) in cells(row) {
-                        if seen.insert(k.clone()) {
-                            columns.push(k);
-                        }
+                        columns.see(k);
                     }
                 }
             }
-            drop(seen);
-            let index: HashMap<String, usize> = columns
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (c.clone(), i))
-                .collect();
             let mut header = csv::Writer::from_writer(Vec::new());
-            header.write_record(&columns).map_err(io)?;
+            header
+                .write_record(columns.names().map(|c| neutralise(c.to_string())))
+                .map_err(io)?;
             out.write_all(&header.into_inner().map_err(io)?).await?;
-            let mut pages = Pager::new(db, spec.table, project_id);
+            let mut pages = Pager::new(db, spec, project_id);
             while let Some(rows) = pages.next().await? {
                 let mut w = csv::WriterBuilder::new()
                     .has_headers(false)
                     .from_writer(Vec::with_capacity(rows.len() * 128));
-                let mut record = vec![String::new(); columns.len()];
                 for row in rows {
-                    record.iter_mut().for_each(String::clear);
-                    for (k, v) in cells(row) {
-                        if let Some(&i) = index.get(&k) {
-                            record[i] = v;
-                        }
-                    }
-                    w.write_record(&record).map_err(io)?;
+                    w.write_record(columns.record(cells(row))).map_err(io)?;
                     n += 1;
                 }
                 out.write_all(&w.into_inner().map_err(io)?).await?;
@@ -354,4 +415,45 @@ pub async fn write<C: ConnectionTrait, W: AsyncWrite + Unpin>(
     let mut inner = zip.close().await.map_err(io)?.into_inner();
     inner.shutdown().await?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralised_numbers_kept() {
+        for risky in [
+            "=1+2",
+            "+cmd",
+            "-2+3+cmd|' /C calc'!A0",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+        ] {
+            assert_eq!(neutralise(risky.into()), format!("'{risky}"));
+        }
+        for safe in ["-5", "-1.5", "+3", "plain", "a=b", ""] {
+            assert_eq!(neutralise(safe.into()), safe);
+        }
+    }
+
+    #[test]
+    fn columns_stop_at_the_cap_and_the_rest_is_one_json_cell() {
+        let mut columns = Columns::default();
+        for i in 0..MAX_COLUMNS + 10 {
+            columns.see(format!("k{i}"));
+        }
+        assert_eq!(columns.names().count(), MAX_COLUMNS + 1);
+        assert_eq!(columns.names().last(), Some(REST_COLUMN));
+        let row = vec![
+            ("k0".to_string(), "=x".to_string()),
+            (format!("k{}", MAX_COLUMNS + 3), "v".to_string()),
+        ];
+        let record = columns.record(row);
+        assert_eq!(record.len(), MAX_COLUMNS + 1);
+        assert_eq!(record[0], "'=x");
+        let rest: Json = serde_json::from_str(&record[MAX_COLUMNS]).expect("json");
+        assert_eq!(rest[format!("k{}", MAX_COLUMNS + 3)], "v");
+    }
 }

@@ -1,7 +1,7 @@
 //! Who is answering: a signed-in user, an external user of a project's own app (vouched for by
 //! the project token), or an anonymous browser known only by its anonymised address.
 
-use std::{collections::HashMap, net::IpAddr, sync::Mutex};
+use std::{collections::HashMap, sync::Mutex};
 
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
@@ -44,22 +44,21 @@ impl Volunteer {
     }
 }
 
-/// Keyed, one-way anonymisation of an address into one of the same family, so stored answers
-/// never hold a real IP but one person keeps one identity (while the secret stays the same).
-pub fn anonymise_ip(secret: &[u8], ip: &str) -> String {
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
-        return "0.0.0.0".into();
+/// Keyed, one-way anonymisation of an address, so stored answers never hold a real IP but one
+/// person keeps one identity. The key is the database's own (see `store::settings`), never
+/// empty, so nobody without it can recompute or reverse the mapping; the result is 128 bits
+/// written as an IPv6 address (IPv4 ones too: 32 bits would make volunteers collide once a
+/// project has tens of thousands of anonymous ones).
+pub fn anonymise_ip(key: &[u8], ip: &str) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+        return "::".into();
     };
+    mac.update(b"tessera-anonymous-address:");
     mac.update(ip.as_bytes());
     let digest = mac.finalize().into_bytes();
-    match ip.parse::<IpAddr>() {
-        Ok(IpAddr::V6(_)) => {
-            let mut b = [0u8; 16];
-            b.copy_from_slice(&digest[..16]);
-            std::net::Ipv6Addr::from(b).to_string()
-        }
-        _ => std::net::Ipv4Addr::new(digest[0], digest[1], digest[2], digest[3]).to_string(),
-    }
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest[..16]);
+    std::net::Ipv6Addr::from(b).to_string()
 }
 
 /// The volunteer a request acts for. `external_uid` needs the project token (a bearer JWT
@@ -200,8 +199,9 @@ mod tests {
         let a = anonymise_ip(b"k1", "203.0.113.7");
         assert_eq!(a, anonymise_ip(b"k1", "203.0.113.7"));
         assert_ne!(a, anonymise_ip(b"k2", "203.0.113.7"));
+        assert_ne!(a, anonymise_ip(b"k1", "203.0.113.8"));
         assert_ne!(a, "203.0.113.7");
-        assert!(a.parse::<std::net::Ipv4Addr>().is_ok());
+        assert!(a.parse::<std::net::Ipv6Addr>().is_ok());
         assert!(
             anonymise_ip(b"k1", "::1")
                 .parse::<std::net::Ipv6Addr>()

@@ -6,7 +6,11 @@ use std::collections::HashMap;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Map, Value as Json, json};
 
-use super::{Ctx, crud::to_map, resources};
+use super::{
+    Ctx,
+    crud::{Model, Resource, Viewer},
+    resources,
+};
 use crate::{
     error::ApiResult,
     store::{
@@ -26,6 +30,11 @@ fn ids(rows: &[Map<String, Json>], key: &str) -> Vec<i32> {
     ids
 }
 
+/// A linked row as the caller may see it.
+fn shaped<R: Resource>(ctx: Ctx<'_>, viewer: &Viewer, m: &Model<R>) -> Json {
+    Json::Object(R::shape(ctx.caller, viewer.level::<R>(m), m))
+}
+
 async fn runs_by_task(ctx: Ctx<'_>, task_ids: Vec<i32>) -> ApiResult<HashMap<i64, Vec<Json>>> {
     let mut out: HashMap<i64, Vec<Json>> = HashMap::new();
     let runs = task_run::Entity::find()
@@ -33,10 +42,11 @@ async fn runs_by_task(ctx: Ctx<'_>, task_ids: Vec<i32>) -> ApiResult<HashMap<i64
         .order_by_asc(task_run::Column::Id)
         .all(&ctx.state.read_db)
         .await?;
+    let viewer = Viewer::of::<resources::TaskRun>(ctx).await?;
     for run in runs {
         out.entry(i64::from(run.task_id))
             .or_default()
-            .push(Json::Object(to_map::<resources::TaskRun>(&run)));
+            .push(shaped::<resources::TaskRun>(ctx, &viewer, &run));
     }
     Ok(out)
 }
@@ -47,12 +57,13 @@ async fn results_by_task(ctx: Ctx<'_>, task_ids: Vec<i32>) -> ApiResult<HashMap<
         .filter(result::Column::LastVersion.eq(true))
         .all(&ctx.state.read_db)
         .await?;
+    let viewer = Viewer::of::<resources::ResultResource>(ctx).await?;
     Ok(rows
-        .into_iter()
+        .iter()
         .map(|r| {
             (
                 i64::from(r.task_id),
-                Json::Object(to_map::<resources::ResultResource>(&r)),
+                shaped::<resources::ResultResource>(ctx, &viewer, r),
             )
         })
         .collect())
@@ -63,9 +74,10 @@ async fn tasks_by_id(ctx: Ctx<'_>, ids: Vec<i32>) -> ApiResult<HashMap<i64, Json
         .filter(task::Column::Id.is_in(ids))
         .all(&ctx.state.read_db)
         .await?;
+    let viewer = Viewer::of::<resources::Task>(ctx).await?;
     Ok(rows
-        .into_iter()
-        .map(|t| (i64::from(t.id), Json::Object(to_map::<resources::Task>(&t))))
+        .iter()
+        .map(|t| (i64::from(t.id), shaped::<resources::Task>(ctx, &viewer, t)))
         .collect())
 }
 

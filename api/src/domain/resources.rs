@@ -1,5 +1,6 @@
-//! Each PYBOSSA resource's own rules: who may read and write it, what a caller sees, and the
-//! side effects of a write. The shared flow lives in [`super::crud`].
+//! Each PYBOSSA resource's own rules: the names clients may use (and who may read and write
+//! them), who may read and write a row, what a caller sees, and the side effects of a write.
+//! The shared flow lives in [`super::crud`].
 
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait,
@@ -10,7 +11,8 @@ use serde_json::{Map, Value as Json, json};
 
 use super::{
     Ctx,
-    crud::{ListParams, Resource, to_map},
+    crud::{ListParams, Owners, Resource},
+    fields::{Access, Field, Write, field, reserved_name},
 };
 use crate::{
     auth::{Caller, new_api_key},
@@ -24,6 +26,18 @@ use crate::{
         now,
     },
 };
+
+use Access::{Nobody, Owner};
+
+/// Writable by whoever the resource lets change the row.
+const fn owned(name: &'static str) -> Field {
+    field(name).write(Write::Owner)
+}
+
+/// Set by the server or checked by the resource on create; unchangeable after.
+const fn fixed(name: &'static str) -> Field {
+    field(name).write(Write::Fixed)
+}
 
 // ---------------------------------------------------------------------------------------------
 // Ownership helpers
@@ -53,12 +67,17 @@ pub fn is_owner(caller: &Caller, p: &project::Model) -> bool {
         .is_some_and(|id| owner_ids(p).contains(&id))
 }
 
-fn owner_or_admin(caller: &Caller, p: &project::Model) -> bool {
+pub fn owner_or_admin(caller: &Caller, p: &project::Model) -> bool {
     caller.is_admin() || is_owner(caller, p)
 }
 
 fn primary_owner_or_admin(caller: &Caller, p: &project::Model) -> bool {
     caller.is_admin() || caller.user_id() == Some(p.owner_id)
+}
+
+/// Whether the caller may see a project and what belongs to it: published, or theirs.
+pub fn project_visible(caller: &Caller, p: &project::Model) -> bool {
+    p.published || owner_or_admin(caller, p)
 }
 
 pub async fn load_project(db: &impl ConnectionTrait, id: i32) -> ApiResult<Option<project::Model>> {
@@ -77,6 +96,13 @@ async fn body_project(ctx: Ctx<'_>, body: &Map<String, Json>) -> ApiResult<proje
         None => None,
     };
     project.ok_or_else(|| ApiError::attribute("'NoneType' object has no attribute 'owner_id'"))
+}
+
+/// A row's project, which must exist.
+async fn project_of(db: &impl ConnectionTrait, project_id: i32) -> ApiResult<project::Model> {
+    load_project(db, project_id)
+        .await?
+        .ok_or(ApiError::NotFound)
 }
 
 /// `SELECT id FROM project WHERE owner_id = uid`: PYBOSSA's owner context.
@@ -101,12 +127,18 @@ fn visible_projects(caller: &Caller) -> SelectStatement {
         .to_owned()
 }
 
-fn co_owned_by(uid: i32) -> SelectStatement {
+/// The projects `uid` owns or co-owns, in SQL.
+pub fn co_owned_by(uid: i32) -> SelectStatement {
     Query::select()
         .column(project_owner::Column::ProjectId)
         .from(project_owner::Entity)
         .and_where(project_owner::Column::UserId.eq(uid))
         .to_owned()
+}
+
+/// Rows of projects `uid` owns or co-owns.
+fn in_co_owned(project_col: impl ColumnTrait, uid: i32) -> Option<Condition> {
+    Some(Condition::all().add(project_col.in_subquery(co_owned_by(uid))))
 }
 
 /// Owner context for resources that belong to a project.
@@ -122,7 +154,8 @@ fn project_owner_context(
     cond
 }
 
-/// Visibility of rows that inherit it from their project (blog posts, helping materials, pages).
+/// Visibility of rows that inherit it from their project: PYBOSSA's owner context, and for
+/// callers who are not admins only rows of published projects or of projects they co-own.
 fn inherits_visibility(
     caller: &Caller,
     params: &ListParams,
@@ -137,7 +170,7 @@ fn inherits_visibility(
 
 async fn project_readable(ctx: Ctx<'_>, project_id: i32) -> ApiResult<bool> {
     Ok(match load_project(&ctx.state.db, project_id).await? {
-        Some(p) => p.published || owner_or_admin(ctx.caller, &p),
+        Some(p) => project_visible(ctx.caller, &p),
         None => ctx.caller.is_admin(),
     })
 }
@@ -150,12 +183,12 @@ fn deny(caller: &Caller) -> ApiError {
     ApiError::denied(caller.is_authenticated())
 }
 
+fn allow(caller: &Caller, allowed: bool) -> ApiResult<()> {
+    if allowed { Ok(()) } else { Err(deny(caller)) }
+}
+
 fn admin_only(caller: &Caller) -> ApiResult<()> {
-    if caller.is_admin() {
-        Ok(())
-    } else {
-        Err(deny(caller))
-    }
+    allow(caller, caller.is_admin())
 }
 
 fn empty_to_null(body: &mut Map<String, Json>, keys: &[&str]) {
@@ -191,21 +224,31 @@ const PUBLIC_INFO_KEYS: &[&str] = &[
     "tutorial",
     "sched",
 ];
-/// Columns everyone may read; the rest (secret key, webhook, flags) is for owners and admins.
-const PUBLIC_PROJECT_COLUMNS: &[&str] = &[
-    "id",
-    "created",
-    "updated",
-    "name",
-    "short_name",
-    "description",
-    "long_description",
-    "featured",
-    "owner_id",
-    "category_id",
-    "owners_ids",
-    "info",
+
+const PROJECT_FIELDS: &[Field] = &[
+    field("id"),
+    field("created"),
+    field("updated"),
+    reserved_name("completed"),
+    owned("name"),
+    owned("short_name"),
+    owned("description"),
+    owned("long_description"),
+    // PYBOSSA hides these from everyone but owners.
+    owned("webhook").read(Owner),
+    owned("allow_anonymous_contributors").read(Owner),
+    field("published").read(Owner),
+    field("featured").write(Write::Admin),
+    field("secret_key").read(Owner),
+    owned("zip_download").read(Owner),
+    field("contacted").read(Owner),
+    // Changes through an explicit transfer only.
+    fixed("owner_id"),
+    owned("category_id"),
+    owned("info"),
+    owned("owners_ids").no_filter(),
 ];
+
 /// Short names that collide with routes under `/project/`.
 const RESERVED_SHORT_NAMES: &[&str] = &["category", "new", "search", "import"];
 
@@ -266,19 +309,59 @@ async fn sync_owners(txn: &DatabaseTransaction, p: &project::Model) -> ApiResult
     Ok(())
 }
 
+/// The owners a write leaves: primary owner first, every id an existing account (checked in
+/// `after_update`), and only the primary owner or an admin may change who they are.
+fn owners_after(ctx: Ctx<'_>, existing: &project::Model, v: &Json) -> ApiResult<Vec<i32>> {
+    let mut owners = parse_owner_ids(v)?;
+    owners.retain(|id| *id != existing.owner_id);
+    owners.insert(0, existing.owner_id);
+    owners.dedup();
+    let mut before = owner_ids(existing);
+    before.sort_unstable();
+    let mut after = owners.clone();
+    after.sort_unstable();
+    if before != after && !primary_owner_or_admin(ctx.caller, existing) {
+        return Err(ApiError::forbidden(
+            "Only the primary owner or an admin can change a project's owners",
+        ));
+    }
+    Ok(owners)
+}
+
+/// Every id is an existing account.
+async fn check_accounts(db: &impl ConnectionTrait, ids: &[i32]) -> ApiResult<()> {
+    let mut unique = ids.to_vec();
+    unique.sort_unstable();
+    unique.dedup();
+    let found = user::Entity::find()
+        .filter(user::Column::Id.is_in(unique.clone()))
+        .count(db)
+        .await?;
+    if found != unique.len() as u64 {
+        return Err(ApiError::Integrity(
+            "owners_ids names a user that does not exist".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A webhook URL whose host is a literal address in a refused range is refused when it is set
+/// (names are checked again at every delivery).
+fn check_webhook(ctx: Ctx<'_>, body: &Map<String, Json>) -> ApiResult<()> {
+    if let Some(Json::String(url)) = body.get("webhook")
+        && !url.trim().is_empty()
+    {
+        super::outbound::check_url_literal(url.trim(), &ctx.state.config.webhook_allow)
+            .map_err(|why| ApiError::value(format!("webhook: {why}")))?;
+    }
+    Ok(())
+}
+
 impl Resource for Project {
     type Entity = project::Entity;
     const TARGET: &'static str = "project";
     const CLASS: &'static str = "Project";
-    const RESERVED: &'static [&'static str] = &[
-        "id",
-        "created",
-        "updated",
-        "completed",
-        "contacted",
-        "published",
-        "secret_key",
-    ];
+    const FIELDS: &'static [Field] = PROJECT_FIELDS;
     const PARENTS: &'static [&'static str] = &["category"];
 
     fn stale_keys(m: &project::Model) -> Vec<String> {
@@ -289,6 +372,19 @@ impl Resource for Project {
     }
     fn id(m: &project::Model) -> i32 {
         m.id
+    }
+    fn owners(m: &project::Model) -> Owners {
+        Owners::Users(owner_ids(m))
+    }
+    fn owned_by(uid: i32) -> Option<Condition> {
+        in_co_owned(project::Column::Id, uid)
+    }
+    fn info_access(key: &str) -> Access {
+        if PUBLIC_INFO_KEYS.contains(&key) {
+            Access::Public
+        } else {
+            Owner
+        }
     }
 
     async fn list_scope(ctx: Ctx<'_>, params: &ListParams) -> ApiResult<Condition> {
@@ -303,16 +399,22 @@ impl Resource for Project {
     }
 
     async fn can_read(ctx: Ctx<'_>, m: &project::Model) -> ApiResult<bool> {
-        Ok(m.published || owner_or_admin(ctx.caller, m))
+        Ok(project_visible(ctx.caller, m))
+    }
+
+    async fn may_write(
+        ctx: Ctx<'_>,
+        _db: &impl ConnectionTrait,
+        m: &project::Model,
+    ) -> ApiResult<()> {
+        allow(ctx.caller, owner_or_admin(ctx.caller, m))
     }
 
     async fn before_create(ctx: Ctx<'_>, body: &mut Map<String, Json>) -> ApiResult<()> {
         let uid = require_user(ctx.caller)?;
         empty_to_null(body, &["name", "short_name", "description"]);
         check_short_name(body)?;
-        if body.get("featured").and_then(Json::as_bool) == Some(true) && !ctx.caller.is_admin() {
-            return Err(ApiError::forbidden("Only admins can feature a project"));
-        }
+        check_webhook(ctx, body)?;
         let mut owners = match body.get("owners_ids") {
             Some(v) => parse_owner_ids(v)?,
             None => vec![],
@@ -320,6 +422,7 @@ impl Resource for Project {
         if !owners.contains(&uid) {
             owners.push(uid);
         }
+        check_accounts(&ctx.state.db, &owners).await?;
         body.insert("owner_id".into(), json!(uid));
         body.insert("owners_ids".into(), json!(owners));
         match body.get("category_id").filter(|v| !v.is_null()) {
@@ -395,27 +498,11 @@ impl Resource for Project {
         existing: &project::Model,
         body: &mut Map<String, Json>,
     ) -> ApiResult<()> {
-        if !owner_or_admin(ctx.caller, existing) {
-            return Err(deny(ctx.caller));
-        }
         empty_to_null(body, &["name", "short_name", "description"]);
         check_short_name(body)?;
-        if let Some(featured) = body.get("featured").and_then(Json::as_bool)
-            && featured != existing.featured
-            && !ctx.caller.is_admin()
-        {
-            return Err(ApiError::forbidden("Only admins can feature a project"));
-        }
+        check_webhook(ctx, body)?;
         if let Some(v) = body.get("owners_ids") {
-            let mut owners = parse_owner_ids(v)?;
-            let primary = body
-                .get("owner_id")
-                .and_then(Json::as_i64)
-                .and_then(|n| i32::try_from(n).ok());
-            let primary = primary.unwrap_or(existing.owner_id);
-            if !owners.contains(&primary) {
-                owners.insert(0, primary);
-            }
+            let owners = owners_after(ctx, existing, v)?;
             body.insert("owners_ids".into(), json!(owners));
         }
         if body.get("info").is_some_and(Json::is_null) {
@@ -432,26 +519,13 @@ impl Resource for Project {
         new: &project::Model,
     ) -> ApiResult<()> {
         if owner_ids(old) != owner_ids(new) {
-            // Every owner must be a real account.
-            let ids = owner_ids(new);
-            let found = user::Entity::find()
-                .filter(user::Column::Id.is_in(ids.clone()))
-                .count(txn)
-                .await?;
-            if found != ids.len() as u64 {
-                return Err(ApiError::Integrity(
-                    "owners_ids names a user that does not exist".into(),
-                ));
-            }
+            check_accounts(txn, &owner_ids(new)).await?;
             sync_owners(txn, new).await?;
         }
         Ok(())
     }
 
     async fn before_delete(ctx: Ctx<'_>, m: &project::Model) -> ApiResult<()> {
-        if !owner_or_admin(ctx.caller, m) {
-            return Err(deny(ctx.caller));
-        }
         let results = result::Entity::find()
             .filter(result::Column::ProjectId.eq(m.id))
             .count(&ctx.state.db)
@@ -461,18 +535,55 @@ impl Resource for Project {
         }
         Ok(())
     }
+}
 
-    async fn shape(ctx: Ctx<'_>, m: &project::Model) -> ApiResult<Map<String, Json>> {
-        let mut map = to_map::<Self>(m);
-        if owner_or_admin(ctx.caller, m) {
-            return Ok(map);
-        }
-        map.retain(|k, _| PUBLIC_PROJECT_COLUMNS.contains(&k.as_str()));
-        if let Some(Json::Object(info)) = map.get_mut("info") {
-            info.retain(|k, _| PUBLIC_INFO_KEYS.contains(&k.as_str()));
-        }
-        Ok(map)
+/// Makes `new_owner` the project's primary owner (the primary owner or an admin only); the
+/// previous primary owner stays a co-owner.
+pub async fn transfer(ctx: Ctx<'_>, id: i32, new_owner: i32) -> ApiResult<project::Model> {
+    let existing = super::crud::find::<Project>(&ctx.state.db, id).await?;
+    if !project_visible(ctx.caller, &existing) {
+        return Err(deny(ctx.caller));
     }
+    if !primary_owner_or_admin(ctx.caller, &existing) {
+        return Err(ApiError::forbidden(
+            "Only the primary owner or an admin can transfer a project",
+        ));
+    }
+    let target = user::Entity::find_by_id(new_owner)
+        .one(&ctx.state.db)
+        .await?
+        .filter(|u| u.enabled)
+        .ok_or_else(|| ApiError::BadRequest(format!("user {new_owner} does not exist")))?;
+    let mut owners = owner_ids(&existing);
+    owners.retain(|o| *o != target.id);
+    owners.insert(0, target.id);
+    let txn = crate::store::begin_write(&ctx.state.db).await?;
+    let mut am: project::ActiveModel = existing.clone().into();
+    am.owner_id = Set(target.id);
+    am.owners_ids = Set(Some(json!(owners)));
+    am.updated = Set(now());
+    let updated = sea_orm::ActiveModelTrait::update(am, &txn).await?;
+    sync_owners(&txn, &updated).await?;
+    txn.commit().await?;
+    super::cache::invalidate(ctx.state, &Project::stale_keys(&updated)).await;
+    ctx.state.projects.forget(id);
+    Ok(updated)
+}
+
+/// A new secret key for the project: project tokens signed with the old one are refused from
+/// now on (external users need a new token).
+pub async fn rotate_secret(ctx: Ctx<'_>, id: i32) -> ApiResult<project::Model> {
+    let existing = super::crud::find::<Project>(&ctx.state.db, id).await?;
+    if !owner_or_admin(ctx.caller, &existing) {
+        return Err(deny(ctx.caller));
+    }
+    let mut am: project::ActiveModel = existing.into();
+    am.secret_key = Set(new_api_key());
+    am.updated = Set(now());
+    let updated = sea_orm::ActiveModelTrait::update(am, &ctx.state.db).await?;
+    super::cache::invalidate(ctx.state, &Project::stale_keys(&updated)).await;
+    ctx.state.projects.forget(id);
+    Ok(updated)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -484,7 +595,14 @@ impl Resource for Category {
     type Entity = category::Entity;
     const TARGET: &'static str = "category";
     const CLASS: &'static str = "Category";
-    const RESERVED: &'static [&'static str] = &["id", "created"];
+    const FIELDS: &'static [Field] = &[
+        field("id"),
+        owned("name"),
+        owned("short_name"),
+        owned("description"),
+        field("created"),
+        owned("info"),
+    ];
     const RESERVED_NAMES_KEY: bool = true;
 
     fn stale_keys(_m: &category::Model) -> Vec<String> {
@@ -502,6 +620,13 @@ impl Resource for Category {
     async fn can_read(_ctx: Ctx<'_>, _m: &category::Model) -> ApiResult<bool> {
         Ok(true)
     }
+    async fn may_write(
+        ctx: Ctx<'_>,
+        _db: &impl ConnectionTrait,
+        _m: &category::Model,
+    ) -> ApiResult<()> {
+        admin_only(ctx.caller)
+    }
     async fn before_create(ctx: Ctx<'_>, body: &mut Map<String, Json>) -> ApiResult<()> {
         admin_only(ctx.caller)?;
         empty_to_null(body, &["name", "short_name"]);
@@ -513,16 +638,11 @@ impl Resource for Category {
         Ok(())
     }
     async fn before_update(
-        ctx: Ctx<'_>,
+        _ctx: Ctx<'_>,
         _e: &category::Model,
         body: &mut Map<String, Json>,
     ) -> ApiResult<()> {
-        admin_only(ctx.caller)?;
         empty_to_null(body, &["name", "short_name"]);
-        Ok(())
-    }
-    async fn before_delete(ctx: Ctx<'_>, _m: &category::Model) -> ApiResult<()> {
-        admin_only(ctx.caller)?;
         Ok(())
     }
 }
@@ -546,12 +666,26 @@ fn check_n_answers(body: &Map<String, Json>) -> ApiResult<()> {
     Ok(())
 }
 
+/// A task's fields; `n_task_runs` is the server's own counter and not listed.
+pub const TASK_FIELDS: &[Field] = &[
+    field("id"),
+    field("created"),
+    // A task's project is checked on create; tasks never move.
+    fixed("project_id"),
+    field("state"),
+    owned("quorum"),
+    owned("calibration"),
+    owned("priority_0"),
+    owned("info"),
+    owned("n_answers"),
+    field("fav_user_ids").no_sort(),
+];
+
 impl Resource for Task {
     type Entity = task::Entity;
     const TARGET: &'static str = "task";
     const CLASS: &'static str = "Task";
-    const RESERVED: &'static [&'static str] = &["id", "created", "state", "fav_user_ids"];
-    const PRIVATE: &'static [&'static str] = &["n_task_runs"];
+    const FIELDS: &'static [Field] = TASK_FIELDS;
     const PARENTS: &'static [&'static str] = &["project"];
 
     fn stale_keys(m: &task::Model) -> Vec<String> {
@@ -563,33 +697,50 @@ impl Resource for Task {
     fn id(m: &task::Model) -> i32 {
         m.id
     }
+    fn owners(m: &task::Model) -> Owners {
+        Owners::Project(m.project_id)
+    }
+    fn owned_by(uid: i32) -> Option<Condition> {
+        in_co_owned(task::Column::ProjectId, uid)
+    }
 
     async fn list_scope(ctx: Ctx<'_>, params: &ListParams) -> ApiResult<Condition> {
-        let mut cond = project_owner_context(ctx.caller, params, task::Column::ProjectId);
+        let mut cond = inherits_visibility(ctx.caller, params, task::Column::ProjectId);
         if params.participated {
             let mine = match ctx.caller.user_id() {
-                Some(uid) => task_run::Column::UserId.eq(uid),
-                None => task_run::Column::UserIp.eq(ctx.caller.ip.clone()),
+                Some(uid) => Condition::all().add(task_run::Column::UserId.eq(uid)),
+                None => Condition::all()
+                    .add(task_run::Column::UserIp.eq(super::identity::anonymise_ip(
+                        &ctx.state.anon_key,
+                        &ctx.caller.ip,
+                    )))
+                    .add(task_run::Column::ExternalUid.is_null()),
             };
             let answered = Query::select()
                 .column(task_run::Column::TaskId)
                 .from(task_run::Entity)
-                .and_where(mine)
+                .cond_where(mine)
                 .to_owned();
             cond = cond.add(task::Column::Id.not_in_subquery(answered));
         }
         Ok(cond)
     }
 
-    async fn can_read(_ctx: Ctx<'_>, _m: &task::Model) -> ApiResult<bool> {
-        Ok(true)
+    async fn can_read(ctx: Ctx<'_>, m: &task::Model) -> ApiResult<bool> {
+        project_readable(ctx, m.project_id).await
+    }
+
+    async fn may_write(ctx: Ctx<'_>, db: &impl ConnectionTrait, m: &task::Model) -> ApiResult<()> {
+        if ctx.caller.is_admin() {
+            return Ok(());
+        }
+        let project = project_of(db, m.project_id).await?;
+        allow(ctx.caller, is_owner(ctx.caller, &project))
     }
 
     async fn before_create(ctx: Ctx<'_>, body: &mut Map<String, Json>) -> ApiResult<()> {
         let project = body_project(ctx, body).await?;
-        if !owner_or_admin(ctx.caller, &project) {
-            return Err(deny(ctx.caller));
-        }
+        allow(ctx.caller, owner_or_admin(ctx.caller, &project))?;
         check_n_answers(body)?;
         body.insert("created".into(), json!(now()));
         body.insert("state".into(), json!("ongoing"));
@@ -618,26 +769,11 @@ impl Resource for Task {
     }
 
     async fn before_update(
-        ctx: Ctx<'_>,
-        existing: &task::Model,
+        _ctx: Ctx<'_>,
+        _existing: &task::Model,
         body: &mut Map<String, Json>,
     ) -> ApiResult<()> {
-        let project = load_project(&ctx.state.db, existing.project_id)
-            .await?
-            .ok_or(ApiError::NotFound)?;
-        if !owner_or_admin(ctx.caller, &project) {
-            return Err(deny(ctx.caller));
-        }
-        if let Some(v) = body.get("project_id") {
-            let same = v.as_i64() == Some(i64::from(existing.project_id))
-                || v.as_str().and_then(|s| s.trim().parse::<i64>().ok())
-                    == Some(i64::from(existing.project_id));
-            if !same {
-                return Err(ApiError::value("a task cannot move to another project"));
-            }
-        }
-        check_n_answers(body)?;
-        Ok(())
+        check_n_answers(body)
     }
 
     async fn after_update(
@@ -659,12 +795,6 @@ impl Resource for Task {
     async fn before_delete(ctx: Ctx<'_>, m: &task::Model) -> ApiResult<()> {
         if ctx.caller.is_admin() {
             return Ok(());
-        }
-        let project = load_project(&ctx.state.db, m.project_id)
-            .await?
-            .ok_or(ApiError::NotFound)?;
-        if !is_owner(ctx.caller, &project) {
-            return Err(deny(ctx.caller));
         }
         let has_result = result::Entity::find()
             .filter(result::Column::TaskId.eq(m.id))
@@ -741,23 +871,28 @@ async fn in_result(db: &impl ConnectionTrait, run: &task_run::Model) -> ApiResul
     }))
 }
 
-async fn may_change_run(ctx: Ctx<'_>, m: &task_run::Model) -> ApiResult<()> {
-    let uid = require_user(ctx.caller)?;
-    if in_result(&ctx.state.db, m).await? {
-        return Err(deny(ctx.caller));
-    }
-    let allowed = ctx.caller.is_admin() || m.user_id == Some(uid);
-    if !allowed {
-        return Err(deny(ctx.caller));
-    }
-    Ok(())
-}
+/// An answer's fields. Who answered which task is fixed; the anonymised address and the
+/// project's own user id are for the project's owners.
+pub const TASK_RUN_FIELDS: &[Field] = &[
+    field("id"),
+    field("created"),
+    fixed("project_id"),
+    fixed("task_id"),
+    fixed("user_id"),
+    fixed("user_ip").read(Owner),
+    field("finish_time"),
+    fixed("timeout"),
+    fixed("calibration"),
+    fixed("external_uid").read(Owner),
+    owned("media_url"),
+    owned("info"),
+];
 
 impl Resource for TaskRun {
     type Entity = task_run::Entity;
     const TARGET: &'static str = "taskrun";
     const CLASS: &'static str = "TaskRun";
-    const RESERVED: &'static [&'static str] = &["id", "created", "finish_time"];
+    const FIELDS: &'static [Field] = TASK_RUN_FIELDS;
     const PARENTS: &'static [&'static str] = &["project", "task"];
     // Answers are created by the volunteer loop (`POST /api/taskrun`), not by generic CRUD.
     const CAN_CREATE: bool = false;
@@ -768,38 +903,34 @@ impl Resource for TaskRun {
     fn id(m: &task_run::Model) -> i32 {
         m.id
     }
+    fn owners(m: &task_run::Model) -> Owners {
+        Owners::Project(m.project_id)
+    }
+    fn owned_by(uid: i32) -> Option<Condition> {
+        in_co_owned(task_run::Column::ProjectId, uid)
+    }
     async fn list_scope(ctx: Ctx<'_>, params: &ListParams) -> ApiResult<Condition> {
-        Ok(project_owner_context(
+        Ok(inherits_visibility(
             ctx.caller,
             params,
             task_run::Column::ProjectId,
         ))
     }
-    async fn can_read(_ctx: Ctx<'_>, _m: &task_run::Model) -> ApiResult<bool> {
-        Ok(true)
+    async fn can_read(ctx: Ctx<'_>, m: &task_run::Model) -> ApiResult<bool> {
+        project_readable(ctx, m.project_id).await
+    }
+    /// The answer's author or an admin, while the answer is in no result.
+    async fn may_write(
+        ctx: Ctx<'_>,
+        db: &impl ConnectionTrait,
+        m: &task_run::Model,
+    ) -> ApiResult<()> {
+        let uid = require_user(ctx.caller)?;
+        allow(ctx.caller, ctx.caller.is_admin() || m.user_id == Some(uid))?;
+        allow(ctx.caller, !in_result(db, m).await?)
     }
     async fn before_create(ctx: Ctx<'_>, _body: &mut Map<String, Json>) -> ApiResult<()> {
         Err(deny(ctx.caller))
-    }
-    async fn before_update(
-        ctx: Ctx<'_>,
-        m: &task_run::Model,
-        body: &mut Map<String, Json>,
-    ) -> ApiResult<()> {
-        may_change_run(ctx, m).await?;
-        // Only the answer itself may change; who answered which task is fixed.
-        if let Some(key) = body
-            .keys()
-            .find(|k| !matches!(k.as_str(), "info" | "media_url"))
-        {
-            return Err(ApiError::forbidden(format!(
-                "{key} of an answer cannot be changed"
-            )));
-        }
-        Ok(())
-    }
-    async fn before_delete(ctx: Ctx<'_>, m: &task_run::Model) -> ApiResult<()> {
-        may_change_run(ctx, m).await
     }
     async fn after_delete(
         _ctx: Ctx<'_>,
@@ -837,13 +968,14 @@ impl Resource for ResultResource {
     type Entity = result::Entity;
     const TARGET: &'static str = "result";
     const CLASS: &'static str = "Result";
-    const RESERVED: &'static [&'static str] = &[
-        "id",
-        "created",
-        "project_id",
-        "task_id",
-        "task_run_ids",
-        "last_version",
+    const FIELDS: &'static [Field] = &[
+        field("id"),
+        field("created"),
+        field("project_id"),
+        field("task_id"),
+        field("task_run_ids").no_filter(),
+        field("last_version"),
+        owned("info"),
     ];
     const PARENTS: &'static [&'static str] = &["project", "task"];
     const CAN_CREATE: bool = false;
@@ -855,34 +987,32 @@ impl Resource for ResultResource {
     fn id(m: &result::Model) -> i32 {
         m.id
     }
+    fn owners(m: &result::Model) -> Owners {
+        Owners::Project(m.project_id)
+    }
+    fn owned_by(uid: i32) -> Option<Condition> {
+        in_co_owned(result::Column::ProjectId, uid)
+    }
     async fn list_scope(ctx: Ctx<'_>, params: &ListParams) -> ApiResult<Condition> {
-        let mut cond = project_owner_context(ctx.caller, params, result::Column::ProjectId);
+        let mut cond = inherits_visibility(ctx.caller, params, result::Column::ProjectId);
         // Only current versions unless `last_version` is asked for explicitly.
         if !params.filters.iter().any(|(k, _)| k == "last_version") {
             cond = cond.add(result::Column::LastVersion.eq(true));
         }
         Ok(cond)
     }
-    async fn can_read(_ctx: Ctx<'_>, _m: &result::Model) -> ApiResult<bool> {
-        Ok(true)
+    async fn can_read(ctx: Ctx<'_>, m: &result::Model) -> ApiResult<bool> {
+        project_readable(ctx, m.project_id).await
+    }
+    async fn may_write(
+        ctx: Ctx<'_>,
+        db: &impl ConnectionTrait,
+        m: &result::Model,
+    ) -> ApiResult<()> {
+        let project = project_of(db, m.project_id).await?;
+        allow(ctx.caller, owner_or_admin(ctx.caller, &project))
     }
     async fn before_create(ctx: Ctx<'_>, _body: &mut Map<String, Json>) -> ApiResult<()> {
-        Err(deny(ctx.caller))
-    }
-    async fn before_update(
-        ctx: Ctx<'_>,
-        m: &result::Model,
-        _body: &mut Map<String, Json>,
-    ) -> ApiResult<()> {
-        let project = load_project(&ctx.state.db, m.project_id)
-            .await?
-            .ok_or(ApiError::NotFound)?;
-        if !owner_or_admin(ctx.caller, &project) {
-            return Err(deny(ctx.caller));
-        }
-        Ok(())
-    }
-    async fn before_delete(ctx: Ctx<'_>, _m: &result::Model) -> ApiResult<()> {
         Err(deny(ctx.caller))
     }
 }
@@ -892,23 +1022,43 @@ impl Resource for ResultResource {
 
 pub struct User;
 
-/// Account flags only an admin may change (and never on the admin's own say-so via self-PUT
-/// for anyone else).
-const ADMIN_ONLY_USER_KEYS: &[&str] = &[
-    "admin",
-    "enabled",
-    "pro",
-    "restrict",
-    "valid_email",
-    "confirmation_email_sent",
+/// An account's fields. Others see the public profile (see [`shape_user`]); filtering or
+/// ordering by anything else confines a listing to the caller's own account.
+const USER_FIELDS: &[Field] = &[
+    field("id"),
+    field("created"),
+    owned("email_addr").read(Owner),
+    owned("name"),
+    owned("fullname"),
+    owned("locale"),
+    field("api_key").read(Nobody),
+    field("passwd_hash").read(Nobody),
+    field("ldap").read(Nobody),
+    field("admin").read(Owner).write(Write::Admin),
+    field("pro").read(Owner).write(Write::Admin),
+    owned("privacy_mode").read(Owner),
+    field("restrict").read(Owner).write(Write::Admin),
+    field("enabled").read(Owner).write(Write::Admin),
+    field("category").read(Owner).write(Write::Admin),
+    field("flags").read(Owner).write(Write::Admin),
+    owned("ckan_api").read(Owner),
+    owned("newsletter_prompted").read(Owner),
+    field("valid_email").read(Owner).write(Write::Admin),
+    field("confirmation_email_sent")
+        .read(Owner)
+        .write(Write::Admin),
+    owned("subscribed").read(Owner),
+    owned("consent").read(Owner),
+    owned("info").read(Owner).no_filter(),
+    owned("user_pref").read(Owner).no_filter(),
+    field("notified_at").read(Owner).write(Write::Admin),
 ];
 
 impl Resource for User {
     type Entity = user::Entity;
     const TARGET: &'static str = "user";
     const CLASS: &'static str = "User";
-    const RESERVED: &'static [&'static str] = &["id", "created", "api_key", "passwd_hash", "ldap"];
-    const PRIVATE: &'static [&'static str] = &["api_key", "passwd_hash"];
+    const FIELDS: &'static [Field] = USER_FIELDS;
 
     fn stale_keys(_m: &user::Model) -> Vec<String> {
         vec![
@@ -919,22 +1069,28 @@ impl Resource for User {
     fn id(m: &user::Model) -> i32 {
         m.id
     }
+    fn owners(m: &user::Model) -> Owners {
+        Owners::Users(vec![m.id])
+    }
+    fn owned_by(uid: i32) -> Option<Condition> {
+        Some(Condition::all().add(user::Column::Id.eq(uid)))
+    }
+    fn info_access(_key: &str) -> Access {
+        Owner
+    }
 
     async fn list_scope(ctx: Ctx<'_>, params: &ListParams) -> ApiResult<Condition> {
         let mut cond = Condition::all().add(user::Column::Restrict.eq(false));
         if !ctx.caller.is_admin() {
-            for (key, _) in &params.filters {
-                match key.as_str() {
-                    // Filtering by what a private profile hides would reveal it.
-                    "fullname" | "created" => cond = cond.add(user::Column::PrivacyMode.eq(false)),
-                    "email_addr" | "info" | "user_pref" | "notified_at" | "ckan_api" => {
-                        cond = cond.add(user::Column::Id.eq(ctx.caller.user_id().unwrap_or(-1)));
-                    }
-                    _ => {}
-                }
-            }
-            if params.info.is_some() {
-                cond = cond.add(user::Column::Id.eq(ctx.caller.user_id().unwrap_or(-1)));
+            // Filtering or ordering by what a private profile hides would reveal it.
+            let by_profile = params
+                .filters
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .chain(params.orderby.as_deref())
+                .any(|k| matches!(k, "fullname" | "created"));
+            if by_profile {
+                cond = cond.add(user::Column::PrivacyMode.eq(false));
             }
         }
         Ok(cond)
@@ -942,6 +1098,13 @@ impl Resource for User {
 
     async fn can_read(ctx: Ctx<'_>, m: &user::Model) -> ApiResult<bool> {
         Ok(!m.restrict || ctx.caller.user_id() == Some(m.id))
+    }
+
+    async fn may_write(ctx: Ctx<'_>, _db: &impl ConnectionTrait, m: &user::Model) -> ApiResult<()> {
+        allow(
+            ctx.caller,
+            ctx.caller.is_admin() || ctx.caller.user_id() == Some(m.id),
+        )
     }
 
     /// Accounts are created through `/api/auth/register`.
@@ -955,31 +1118,20 @@ impl Resource for User {
         body: &mut Map<String, Json>,
     ) -> ApiResult<()> {
         let is_self = ctx.caller.user_id() == Some(m.id);
-        if !is_self && !ctx.caller.is_admin() {
-            return Err(deny(ctx.caller));
-        }
-        if !ctx.caller.is_admin()
-            && body
-                .keys()
-                .any(|k| ADMIN_ONLY_USER_KEYS.contains(&k.as_str()))
-        {
-            return Err(ApiError::BadRequest("Reserved keys in payload".into()));
-        }
         if is_self && body.get("enabled").and_then(Json::as_bool) == Some(false) {
             return Err(ApiError::BadRequest(
                 "You cannot disable your own account".into(),
             ));
         }
-        empty_to_null(body, &["name", "email_addr"]);
-        Ok(())
+        super::accounts::check_profile(ctx.state, m.id, body).await
     }
 
     async fn before_delete(_ctx: Ctx<'_>, _m: &user::Model) -> ApiResult<()> {
         Err(ApiError::MethodNotAllowed)
     }
 
-    async fn shape(ctx: Ctx<'_>, m: &user::Model) -> ApiResult<Map<String, Json>> {
-        Ok(shape_user(ctx.caller, m))
+    fn shape(caller: &Caller, _level: Access, m: &user::Model) -> Map<String, Json> {
+        shape_user(caller, m)
     }
 }
 
@@ -1023,16 +1175,38 @@ impl Resource for Announcement {
     type Entity = announcement::Entity;
     const TARGET: &'static str = "announcement";
     const CLASS: &'static str = "Announcement";
-    const RESERVED: &'static [&'static str] = &["id", "created", "updated", "user_id"];
+    const FIELDS: &'static [Field] = &[
+        field("id"),
+        field("created"),
+        field("updated"),
+        field("user_id"),
+        owned("title"),
+        owned("body"),
+        owned("info"),
+        owned("media_url"),
+        owned("published"),
+    ];
 
     fn id(m: &announcement::Model) -> i32 {
         m.id
     }
-    async fn list_scope(_ctx: Ctx<'_>, _params: &ListParams) -> ApiResult<Condition> {
-        Ok(Condition::all())
+    /// Drafts are for admins.
+    async fn list_scope(ctx: Ctx<'_>, _params: &ListParams) -> ApiResult<Condition> {
+        let mut cond = Condition::all();
+        if !ctx.caller.is_admin() {
+            cond = cond.add(announcement::Column::Published.eq(true));
+        }
+        Ok(cond)
     }
-    async fn can_read(_ctx: Ctx<'_>, _m: &announcement::Model) -> ApiResult<bool> {
-        Ok(true)
+    async fn can_read(ctx: Ctx<'_>, m: &announcement::Model) -> ApiResult<bool> {
+        Ok(m.published || ctx.caller.is_admin())
+    }
+    async fn may_write(
+        ctx: Ctx<'_>,
+        _db: &impl ConnectionTrait,
+        _m: &announcement::Model,
+    ) -> ApiResult<()> {
+        admin_only(ctx.caller)
     }
     async fn before_create(ctx: Ctx<'_>, body: &mut Map<String, Json>) -> ApiResult<()> {
         admin_only(ctx.caller)?;
@@ -1044,16 +1218,11 @@ impl Resource for Announcement {
         Ok(())
     }
     async fn before_update(
-        ctx: Ctx<'_>,
+        _ctx: Ctx<'_>,
         _m: &announcement::Model,
         body: &mut Map<String, Json>,
     ) -> ApiResult<()> {
-        admin_only(ctx.caller)?;
         body.insert("updated".into(), json!(now()));
-        Ok(())
-    }
-    async fn before_delete(ctx: Ctx<'_>, _m: &announcement::Model) -> ApiResult<()> {
-        admin_only(ctx.caller)?;
         Ok(())
     }
 }
@@ -1063,11 +1232,32 @@ impl Resource for Announcement {
 
 pub struct Blogpost;
 
+/// Blog posts of a project the caller may see: published posts, and drafts of projects they
+/// co-own.
+fn published_posts(caller: &Caller) -> Condition {
+    let mut cond = Condition::any().add(blogpost::Column::Published.eq(true));
+    if let Some(uid) = caller.user_id() {
+        cond = cond.add(blogpost::Column::ProjectId.in_subquery(co_owned_by(uid)));
+    }
+    cond
+}
+
 impl Resource for Blogpost {
     type Entity = blogpost::Entity;
     const TARGET: &'static str = "blogpost";
     const CLASS: &'static str = "Blogpost";
-    const RESERVED: &'static [&'static str] = &["id", "created", "updated", "user_id"];
+    const FIELDS: &'static [Field] = &[
+        field("id"),
+        field("created"),
+        field("updated"),
+        fixed("project_id"),
+        field("user_id"),
+        owned("title"),
+        owned("body"),
+        owned("info"),
+        owned("media_url"),
+        owned("published"),
+    ];
     const RESERVED_NAMES_KEY: bool = true;
     const PARENTS: &'static [&'static str] = &["project"];
 
@@ -1077,21 +1267,43 @@ impl Resource for Blogpost {
     fn id(m: &blogpost::Model) -> i32 {
         m.id
     }
+    fn owners(m: &blogpost::Model) -> Owners {
+        Owners::Project(m.project_id)
+    }
+    fn owned_by(uid: i32) -> Option<Condition> {
+        in_co_owned(blogpost::Column::ProjectId, uid)
+    }
     async fn list_scope(ctx: Ctx<'_>, params: &ListParams) -> ApiResult<Condition> {
-        Ok(inherits_visibility(
-            ctx.caller,
-            params,
-            blogpost::Column::ProjectId,
-        ))
+        let mut cond = inherits_visibility(ctx.caller, params, blogpost::Column::ProjectId);
+        if !ctx.caller.is_admin() {
+            cond = cond.add(published_posts(ctx.caller));
+        }
+        Ok(cond)
     }
     async fn can_read(ctx: Ctx<'_>, m: &blogpost::Model) -> ApiResult<bool> {
-        project_readable(ctx, m.project_id).await
+        if ctx.caller.is_admin() {
+            return Ok(true);
+        }
+        let Some(project) = load_project(&ctx.state.db, m.project_id).await? else {
+            return Ok(false);
+        };
+        Ok(is_owner(ctx.caller, &project) || (project.published && m.published))
+    }
+    /// The post's author or an admin.
+    async fn may_write(
+        ctx: Ctx<'_>,
+        _db: &impl ConnectionTrait,
+        m: &blogpost::Model,
+    ) -> ApiResult<()> {
+        allow(
+            ctx.caller,
+            ctx.caller.is_admin()
+                || (ctx.caller.is_authenticated() && ctx.caller.user_id() == m.user_id),
+        )
     }
     async fn before_create(ctx: Ctx<'_>, body: &mut Map<String, Json>) -> ApiResult<()> {
         let project = body_project(ctx, body).await?;
-        if !primary_owner_or_admin(ctx.caller, &project) {
-            return Err(deny(ctx.caller));
-        }
+        allow(ctx.caller, primary_owner_or_admin(ctx.caller, &project))?;
         let ts = now();
         body.insert("user_id".into(), json!(ctx.caller.user_id()));
         body.insert("created".into(), json!(ts));
@@ -1100,24 +1312,11 @@ impl Resource for Blogpost {
         Ok(())
     }
     async fn before_update(
-        ctx: Ctx<'_>,
-        m: &blogpost::Model,
+        _ctx: Ctx<'_>,
+        _m: &blogpost::Model,
         body: &mut Map<String, Json>,
     ) -> ApiResult<()> {
-        if !(ctx.caller.is_admin()
-            || (ctx.caller.is_authenticated() && ctx.caller.user_id() == m.user_id))
-        {
-            return Err(deny(ctx.caller));
-        }
         body.insert("updated".into(), json!(now()));
-        Ok(())
-    }
-    async fn before_delete(ctx: Ctx<'_>, m: &blogpost::Model) -> ApiResult<()> {
-        if !(ctx.caller.is_admin()
-            || (ctx.caller.is_authenticated() && ctx.caller.user_id() == m.user_id))
-        {
-            return Err(deny(ctx.caller));
-        }
         Ok(())
     }
 }
@@ -1126,18 +1325,31 @@ impl Resource for Blogpost {
 // helpingmaterial and page: owned by the project's primary owner
 
 macro_rules! project_material {
-    ($ty:ident, $entity:ident, $target:literal, $class:literal) => {
+    ($ty:ident, $entity:ident, $target:literal, $class:literal, [$($fields:expr),* $(,)?]) => {
         pub struct $ty;
 
         impl Resource for $ty {
             type Entity = $entity::Entity;
             const TARGET: &'static str = $target;
             const CLASS: &'static str = $class;
-            const RESERVED: &'static [&'static str] = &["id", "created"];
+            const FIELDS: &'static [Field] = &[
+                field("id"),
+                field("created"),
+                fixed("project_id"),
+                owned("info"),
+                owned("media_url"),
+                $($fields),*
+            ];
             const PARENTS: &'static [&'static str] = &["project"];
 
             fn id(m: &$entity::Model) -> i32 {
                 m.id
+            }
+            fn owners(m: &$entity::Model) -> Owners {
+                Owners::Project(m.project_id)
+            }
+            fn owned_by(uid: i32) -> Option<Condition> {
+                in_co_owned($entity::Column::ProjectId, uid)
             }
             async fn list_scope(ctx: Ctx<'_>, params: &ListParams) -> ApiResult<Condition> {
                 Ok(inherits_visibility(
@@ -1149,35 +1361,15 @@ macro_rules! project_material {
             async fn can_read(ctx: Ctx<'_>, m: &$entity::Model) -> ApiResult<bool> {
                 project_readable(ctx, m.project_id).await
             }
+            async fn may_write(ctx: Ctx<'_>, db: &impl ConnectionTrait, m: &$entity::Model) -> ApiResult<()> {
+                let project = project_of(db, m.project_id).await?;
+                allow(ctx.caller, primary_owner_or_admin(ctx.caller, &project))
+            }
             async fn before_create(ctx: Ctx<'_>, body: &mut Map<String, Json>) -> ApiResult<()> {
                 let project = body_project(ctx, body).await?;
-                if !primary_owner_or_admin(ctx.caller, &project) {
-                    return Err(deny(ctx.caller));
-                }
+                allow(ctx.caller, primary_owner_or_admin(ctx.caller, &project))?;
                 body.insert("created".into(), json!(now()));
                 default_object(body, "info");
-                Ok(())
-            }
-            async fn before_update(
-                ctx: Ctx<'_>,
-                m: &$entity::Model,
-                _body: &mut Map<String, Json>,
-            ) -> ApiResult<()> {
-                let project = load_project(&ctx.state.db, m.project_id)
-                    .await?
-                    .ok_or(ApiError::NotFound)?;
-                if !primary_owner_or_admin(ctx.caller, &project) {
-                    return Err(deny(ctx.caller));
-                }
-                Ok(())
-            }
-            async fn before_delete(ctx: Ctx<'_>, m: &$entity::Model) -> ApiResult<()> {
-                let project = load_project(&ctx.state.db, m.project_id)
-                    .await?
-                    .ok_or(ApiError::NotFound)?;
-                if !primary_owner_or_admin(ctx.caller, &project) {
-                    return Err(deny(ctx.caller));
-                }
                 Ok(())
             }
         }
@@ -1188,6 +1380,7 @@ project_material!(
     HelpingMaterial,
     helpingmaterial,
     "helpingmaterial",
-    "HelpingMaterial"
+    "HelpingMaterial",
+    [owned("priority")]
 );
-project_material!(Page, page, "page", "Page");
+project_material!(Page, page, "page", "Page", [owned("slug")]);

@@ -1,12 +1,19 @@
 //! Files attached to objects (`media_url`): checked by content, named by the server, stored
-//! through [`crate::storage::Storage`].
+//! through [`crate::storage::Storage`], and recorded in the `upload` table with the row they
+//! belong to. `info.container` and `info.file_name` only tell clients where a file is; what a
+//! delete removes is what the server recorded.
 
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QuerySelect, Set, sea_query::Query,
+};
 use serde_json::{Map, Value as Json, json};
 
 use super::{Ctx, crud::Resource};
 use crate::{
     error::{ApiError, ApiResult},
     state::AppState,
+    store::{entities::upload, now},
 };
 
 /// An uploaded file as received.
@@ -162,21 +169,110 @@ pub async fn store<R: Resource>(
     Ok(key)
 }
 
-/// The storage key of the file an object points to, if any.
-pub fn stored_key(target: &str, object: &Map<String, Json>) -> Option<String> {
-    let (_, name_key) = slot(target)?;
-    let info = object.get("info").and_then(Json::as_object)?;
-    let container = info.get("container").and_then(Json::as_str)?;
-    let name = info.get(name_key).and_then(Json::as_str)?;
-    Some(format!("{container}/{name}"))
+/// Records that `key` belongs to the row `target`/`object_id`; runs in the write's transaction.
+pub async fn record(
+    txn: &impl ConnectionTrait,
+    target: &str,
+    object_id: i32,
+    key: &str,
+) -> ApiResult<()> {
+    upload::ActiveModel {
+        storage_key: Set(key.to_string()),
+        target: Set(target.to_string()),
+        object_id: Set(object_id),
+        created: Set(now()),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    Ok(())
 }
 
-/// Deletes a stored file; a failure is logged, never returned (the row is already written).
-pub async fn forget(state: &AppState, key: Option<String>) {
-    if let Some(key) = key
-        && let Err(e) = state.storage.delete(&key).await
-    {
-        tracing::warn!(error = %e, "could not delete an uploaded file");
+/// Records `key` as the row's file in place of the ones it had; returns those, to delete once
+/// the write commits.
+pub async fn replace(
+    txn: &impl ConnectionTrait,
+    target: &str,
+    object_id: i32,
+    key: &str,
+) -> ApiResult<Vec<String>> {
+    let old = release(txn, target, object_id).await?;
+    record(txn, target, object_id, key).await?;
+    Ok(old)
+}
+
+/// Rows whose files go when a project is deleted (the database deletes the rows themselves).
+const PROJECT_CHILDREN: &[&str] = &["taskrun", "blogpost", "helpingmaterial", "page"];
+
+/// Forgets the files recorded for a row being deleted (and, for a project, for the rows that go
+/// with it) and returns their keys, to delete once the write commits. Only what the server
+/// recorded is returned: never a name a client wrote into `info`.
+pub async fn release(
+    txn: &impl ConnectionTrait,
+    target: &str,
+    object_id: i32,
+) -> ApiResult<Vec<String>> {
+    let mut of_row = Condition::all()
+        .add(upload::Column::Target.eq(target))
+        .add(upload::Column::ObjectId.eq(object_id));
+    if target == "project" {
+        of_row = Condition::any().add(of_row);
+        for child in PROJECT_CHILDREN {
+            let ids = child_ids(child, object_id);
+            of_row = of_row.add(
+                Condition::all()
+                    .add(upload::Column::Target.eq(*child))
+                    .add(upload::Column::ObjectId.in_subquery(ids)),
+            );
+        }
+    }
+    let keys: Vec<String> = upload::Entity::find()
+        .select_only()
+        .column(upload::Column::StorageKey)
+        .filter(of_row.clone())
+        .into_tuple()
+        .all(txn)
+        .await?;
+    if !keys.is_empty() {
+        upload::Entity::delete_many()
+            .filter(upload::Column::StorageKey.is_in(keys.clone()))
+            .exec(txn)
+            .await?;
+    }
+    Ok(keys)
+}
+
+/// `SELECT id FROM <child> WHERE project_id = ?`.
+fn child_ids(child: &str, project_id: i32) -> sea_orm::sea_query::SelectStatement {
+    use crate::store::entities::{blogpost, helpingmaterial, page, task_run};
+    let mut q = Query::select();
+    match child {
+        "taskrun" => q
+            .column(task_run::Column::Id)
+            .from(task_run::Entity)
+            .and_where(task_run::Column::ProjectId.eq(project_id)),
+        "blogpost" => q
+            .column(blogpost::Column::Id)
+            .from(blogpost::Entity)
+            .and_where(blogpost::Column::ProjectId.eq(project_id)),
+        "helpingmaterial" => q
+            .column(helpingmaterial::Column::Id)
+            .from(helpingmaterial::Entity)
+            .and_where(helpingmaterial::Column::ProjectId.eq(project_id)),
+        _ => q
+            .column(page::Column::Id)
+            .from(page::Entity)
+            .and_where(page::Column::ProjectId.eq(project_id)),
+    };
+    q.to_owned()
+}
+
+/// Deletes stored files; a failure is logged, never returned (the row is already written).
+pub async fn forget(state: &AppState, keys: impl IntoIterator<Item = String>) {
+    for key in keys {
+        if let Err(e) = state.storage.delete(&key).await {
+            tracing::warn!(error = %e, "could not delete an uploaded file");
+        }
     }
 }
 

@@ -8,15 +8,10 @@
 //! `whsec_` secret), retries with backoff, and records each attempt on the delivery. Receivers
 //! dedupe on `webhook-id`: a retried or redelivered event keeps its id.
 //!
-//! Targets on loopback, private, link-local or otherwise non-public addresses are refused unless
-//! the configuration's allow-list names them; the address checked is the address connected to
-//! (no second DNS lookup), and redirects are not followed.
+//! Every delivery goes through [`super::outbound`], the SSRF guard: the URL's host is checked
+//! at each attempt, so a name that later resolves inside a private network is refused then.
 
-use std::{
-    net::{IpAddr, SocketAddr},
-    sync::Arc,
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use base64::{Engine, engine::general_purpose::STANDARD as B64};
 use hmac::{Hmac, Mac};
@@ -52,6 +47,8 @@ pub const FAILED: &str = "failed";
 
 /// The longest receiver answer kept in the log.
 const RESPONSE_KEPT: usize = 1000;
+/// The most of a receiver's answer read; the rest is dropped.
+pub const RESPONSE_READ: usize = 64 * 1024;
 
 fn new_secret() -> String {
     let mut bytes = [0u8; 24];
@@ -346,110 +343,6 @@ pub fn sign(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> Option<S
 }
 
 // ---------------------------------------------------------------------------------------------
-// Where a webhook may go
-
-/// The configuration's allow-list: names, addresses and ranges.
-struct AllowList {
-    hosts: Vec<String>,
-    nets: Vec<ipnet::IpNet>,
-}
-
-impl AllowList {
-    fn parse(raw: &str) -> Self {
-        let mut list = AllowList {
-            hosts: Vec::new(),
-            nets: Vec::new(),
-        };
-        for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            if let Ok(net) = item.parse::<ipnet::IpNet>() {
-                list.nets.push(net);
-            } else if let Ok(ip) = item.parse::<IpAddr>() {
-                list.nets.push(ipnet::IpNet::from(ip));
-            } else {
-                list.hosts.push(item.to_ascii_lowercase());
-            }
-        }
-        list
-    }
-
-    fn allows_ip(&self, ip: IpAddr) -> bool {
-        self.nets.iter().any(|n| n.contains(&ip))
-    }
-}
-
-/// Whether an address is on the public internet.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || v4.is_multicast()
-                || o[0] == 0
-                || (o[0] == 100 && (o[1] & 0xc0) == 64)
-                || (o[0] == 198 && (o[1] & 0xfe) == 18)
-                || o[0] >= 240)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let s = v6.segments();
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00
-                || (s[0] & 0xffc0) == 0xfe80
-                || (s[0] == 0x2001 && s[1] == 0x0db8))
-        }
-    }
-}
-
-/// Where to connect for `url`: `Ok(Some(addr))` pins the checked address, `Ok(None)` lets the
-/// client resolve (a host the allow-list names), `Err` says why the target is refused.
-async fn check_target(url: &reqwest::Url, allow: &str) -> Result<Option<SocketAddr>, String> {
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("refused: scheme {} is not http(s)", url.scheme()));
-    }
-    let host = url
-        .host_str()
-        .ok_or("refused: the URL has no host")?
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_ascii_lowercase();
-    let port = url.port_or_known_default().unwrap_or(80);
-    let allow = AllowList::parse(allow);
-    if allow.hosts.contains(&host) {
-        return Ok(None);
-    }
-    let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
-        Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|e| format!("cannot resolve {host}: {e}"))?
-            .collect(),
-    };
-    let refused = addrs
-        .iter()
-        .find(|a| !is_public(a.ip()) && !allow.allows_ip(a.ip()));
-    if let Some(a) = refused {
-        return Err(format!(
-            "refused: {host} is at {}, a non-public address (add it to TESSERA_WEBHOOK_ALLOW to allow it)",
-            a.ip()
-        ));
-    }
-    addrs
-        .first()
-        .copied()
-        .map(Some)
-        .ok_or_else(|| format!("cannot resolve {host}"))
-}
-
-// ---------------------------------------------------------------------------------------------
 // Delivering
 
 async fn settle(
@@ -506,12 +399,8 @@ pub async fn deliver(
     else {
         return refuse(db, &d, "no webhook URL is configured".into()).await;
     };
-    let url = match reqwest::Url::parse(raw_url) {
-        Ok(u) => u,
-        Err(e) => return refuse(db, &d, format!("invalid webhook URL: {e}")).await,
-    };
-    let pinned = match check_target(&url, &state.config.webhook_allow).await {
-        Ok(p) => p,
+    let target = match super::outbound::check(raw_url, &state.config.webhook_allow).await {
+        Ok(t) => t,
         Err(msg) => return refuse(db, &d, msg).await,
     };
     let ep = endpoint(db, p.id).await?;
@@ -522,20 +411,10 @@ pub async fn deliver(
             "the project's secret is malformed".into(),
         ));
     };
-    let mut client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(
-            state.config.webhook_timeout_secs.max(1),
-        ))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("Tessera-Webhooks/", env!("CARGO_PKG_VERSION")));
-    if let (Some(addr), Some(host)) = (pinned, url.host_str()) {
-        client = client.resolve(host, addr);
-    }
-    let client = client
-        .build()
-        .map_err(|e| JobError::Retry(format!("HTTP client: {e}")))?;
+    let timeout = Duration::from_secs(state.config.webhook_timeout_secs.max(1));
+    let client = super::outbound::client(&target, timeout).map_err(JobError::Retry)?;
     let sent = client
-        .post(url)
+        .post(target.url.clone())
         .header("content-type", "application/json")
         .header("webhook-id", &d.message_id)
         .header("webhook-timestamp", timestamp.to_string())
@@ -546,10 +425,11 @@ pub async fn deliver(
     let (code, response) = match sent {
         Ok(resp) => {
             let code = i32::from(resp.status().as_u16());
-            let text = resp.text().await.unwrap_or_default();
-            (Some(code), text)
+            // The rest of a long answer is dropped unread.
+            let (bytes, _) = super::outbound::read_capped(resp, RESPONSE_READ).await;
+            (Some(code), String::from_utf8_lossy(&bytes).into_owned())
         }
-        Err(e) => (None, format!("Connection Error: {e}")),
+        Err(e) => (None, super::outbound::describe_error(&e)),
     };
     if code.is_some_and(|c| (200..300).contains(&c)) {
         settle(db, &d, DELIVERED, code, response).await?;

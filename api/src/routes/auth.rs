@@ -7,13 +7,18 @@ use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::Value;
 
-use super::{ApiTags, common::JsonOf, schemas};
+use super::{
+    ApiTags,
+    common::{Deleted, JsonOf},
+    schemas,
+};
 use crate::{
     auth::Caller,
     domain::{
         Ctx,
         accounts::{self, NewAccount},
-        crud::{self, Resource},
+        crud,
+        fields::Access,
         resources::{self, is_owner},
     },
     error::{ApiError, ApiResult},
@@ -42,6 +47,15 @@ pub struct LoginRequest {
     pub email_addr: Option<String>,
     #[oai(write_only)]
     pub password: String,
+}
+
+#[derive(Object)]
+pub struct PasswordChange {
+    #[oai(write_only)]
+    pub current_password: String,
+    /// At least 8 characters, not only spaces, not a well-known password.
+    #[oai(write_only)]
+    pub new_password: String,
 }
 
 #[derive(Object)]
@@ -112,7 +126,7 @@ impl AuthApi {
             .ok_or_else(|| ApiError::value("give name or email_addr"))?;
         let user = accounts::login(&state, &login, req.password).await?;
         Ok(Json(TokenResponse {
-            access_token: state.tokens.issue(user.id)?,
+            access_token: state.tokens.issue(user.id, user.token_version)?,
             token_type: "Bearer".into(),
             expires_in: state.tokens.ttl(),
         }))
@@ -125,7 +139,40 @@ impl AuthApi {
         Ok(JsonOf::new(account(&caller, &user)))
     }
 
-    /// Replace the caller's api key; the old one stops working at once.
+    /// Sign out: every bearer token of the account stops working (its api key does not).
+    #[oai(path = "/auth/logout", method = "post")]
+    async fn logout(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+    ) -> Result<Deleted, ApiError> {
+        let user = signed_in(&caller)?;
+        accounts::revoke_tokens(&state.db, user.id).await?;
+        Ok(Deleted)
+    }
+
+    /// Change the password (the current one is needed); every bearer token stops working.
+    #[oai(path = "/auth/password", method = "post")]
+    async fn change_password(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        req: Json<PasswordChange>,
+    ) -> Result<Json<TokenResponse>, ApiError> {
+        let user = signed_in(&caller)?;
+        let req = req.0;
+        let updated =
+            accounts::change_password(&state, &user, req.current_password, req.new_password)
+                .await?;
+        // A fresh token, so the session that changed the password goes on.
+        Ok(Json(TokenResponse {
+            access_token: state.tokens.issue(updated.id, updated.token_version)?,
+            token_type: "Bearer".into(),
+            expires_in: state.tokens.ttl(),
+        }))
+    }
+
+    /// Replace the caller's api key; the old one and every bearer token stop working at once.
     #[oai(path = "/auth/api-key", method = "post")]
     async fn regenerate_api_key(
         &self,
@@ -158,10 +205,57 @@ impl ProjectActionsApi {
             caller: &caller,
         };
         let model = publish(ctx, id.0).await?;
-        Ok(JsonOf::new(Value::Object(
-            resources::Project::shape(ctx, &model).await?,
-        )))
+        Ok(JsonOf::new(Value::Object(owner_view(&model))))
     }
+
+    /// Make another account the project's primary owner.
+    ///
+    /// The primary owner or an admin only; the new owner must be an existing, enabled account.
+    /// The previous primary owner stays a co-owner. This is the only way `owner_id` changes.
+    #[oai(path = "/project/:id/transfer", method = "post")]
+    async fn transfer(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        id: Path<i32>,
+        body: Json<TransferRequest>,
+    ) -> Result<JsonOf<schemas::Project>, ApiError> {
+        let ctx = Ctx {
+            state: &state,
+            caller: &caller,
+        };
+        let model = resources::transfer(ctx, id.0, body.0.owner_id).await?;
+        Ok(JsonOf::new(Value::Object(owner_view(&model))))
+    }
+
+    /// Replace the project's `secret_key` (owners and admins).
+    ///
+    /// Project tokens of external users signed with the old secret are refused from then on.
+    #[oai(path = "/project/:id/secret", method = "post")]
+    async fn rotate_secret(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        id: Path<i32>,
+    ) -> Result<JsonOf<schemas::Project>, ApiError> {
+        let ctx = Ctx {
+            state: &state,
+            caller: &caller,
+        };
+        let model = resources::rotate_secret(ctx, id.0).await?;
+        Ok(JsonOf::new(Value::Object(owner_view(&model))))
+    }
+}
+
+#[derive(Object)]
+pub struct TransferRequest {
+    /// The account that becomes the primary owner.
+    pub owner_id: i32,
+}
+
+/// A project as its owners see it.
+fn owner_view(p: &project::Model) -> serde_json::Map<String, Value> {
+    crud::to_map::<resources::Project>(p, Access::Owner)
 }
 
 async fn publish(ctx: Ctx<'_>, id: i32) -> ApiResult<project::Model> {

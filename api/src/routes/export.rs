@@ -15,6 +15,7 @@ use crate::{
     domain::{
         Ctx, crud,
         export::{self, Export, Format, Table},
+        fields::Access,
         resources::{self, is_owner},
     },
     error::ApiError,
@@ -98,13 +99,20 @@ impl ExportApi {
         };
         let project = crud::get::<resources::Project>(ctx, id.0).await?;
         let open_to_readers = project.published && project.zip_download;
-        if !(open_to_readers || caller.is_admin() || is_owner(&caller, &project)) {
+        let level = if caller.is_admin() {
+            Access::Admin
+        } else if is_owner(&caller, &project) {
+            Access::Owner
+        } else if open_to_readers {
+            Access::Public
+        } else {
             return Err(ApiError::denied(caller.is_authenticated()));
-        }
+        };
         let spec = Export {
             table: Table::parse(table.0.trim())?,
             format: Format::parse(format.0.trim())?,
             zip: zip.0.as_deref().and_then(crud::fuzzy_bool).unwrap_or(false),
+            level,
         };
         let (writer, reader) = tokio::io::duplex(64 * 1024);
         let state = state.0.clone();

@@ -11,7 +11,8 @@ use crate::{
     auth::Caller,
     domain::{
         Ctx, cache, crud,
-        crud::{Model, Resource},
+        crud::{Model, Resource, Viewer},
+        fields::Access,
         related, uploads,
     },
     error::{ApiError, ApiResult},
@@ -26,16 +27,18 @@ fn extra_keys(target: &str) -> &'static [&'static str] {
     }
 }
 
-async fn present<R: Resource>(
+/// A row as this caller sees it, with PYBOSSA's links.
+fn present<R: Resource>(
     ctx: Ctx<'_>,
+    viewer: &Viewer,
     base: &str,
     model: &Model<R>,
-) -> ApiResult<Map<String, Json>> {
-    let mut map = R::shape(ctx, model).await?;
+) -> Map<String, Json> {
+    let mut map = R::shape(ctx.caller, viewer.level::<R>(model), model);
     if R::TARGET != "user" {
         add_links(&mut map, base, R::TARGET, R::PARENTS);
     }
-    Ok(map)
+    map
 }
 
 pub async fn list<R: Resource>(
@@ -68,10 +71,11 @@ async fn list_uncached<R: Resource>(
 ) -> ApiResult<Json> {
     let ctx = Ctx { state, caller };
     let models = crud::list::<R>(ctx, params).await?;
-    let mut out = Vec::with_capacity(models.len());
-    for m in &models {
-        out.push(present::<R>(ctx, base, m).await?);
-    }
+    let viewer = Viewer::of::<R>(ctx).await?;
+    let mut out: Vec<_> = models
+        .iter()
+        .map(|m| present::<R>(ctx, &viewer, base, m))
+        .collect();
     if params.related {
         related::attach(ctx, R::TARGET, &mut out).await?;
     }
@@ -90,7 +94,8 @@ pub async fn get<R: Resource>(
     let ctx = Ctx { state, caller };
     let model = crud::get::<R>(ctx, id).await?;
     let base = base_url(req, state.config.public_url.as_deref());
-    let mut out = vec![present::<R>(ctx, &base, &model).await?];
+    let viewer = Viewer::of::<R>(ctx).await?;
+    let mut out = vec![present::<R>(ctx, &viewer, &base, &model)];
     let pairs = crate::routes::common::query_pairs(req)?;
     if pairs.iter().any(|(k, v)| k == "related" && !v.is_empty()) {
         related::attach(ctx, R::TARGET, &mut out).await?;
@@ -101,10 +106,11 @@ pub async fn get<R: Resource>(
     Ok(Json::Object(out.pop().unwrap_or_default()))
 }
 
-/// Query parameters of writes must be columns (PYBOSSA validates them), `api_key` excepted.
+/// Query parameters of writes must be the resource's fields (PYBOSSA validates them), the
+/// credential and `external_uid` excepted.
 fn check_write_query<R: Resource>(req: &Request) -> ApiResult<()> {
     for (key, _) in crate::routes::common::query_pairs(req)? {
-        if key != "api_key" && key != "external_uid" && crud::column::<R>(&key).is_none() {
+        if key != "api_key" && key != "external_uid" && crud::field::<R>(&key).is_none() {
             return Err(ApiError::attribute(format!(
                 "type object '{}' has no attribute '{key}'",
                 R::CLASS
@@ -112,6 +118,16 @@ fn check_write_query<R: Resource>(req: &Request) -> ApiResult<()> {
         }
     }
     Ok(())
+}
+
+/// What a writer sees of the row it wrote.
+async fn written<R: Resource>(ctx: Ctx<'_>, model: &Model<R>) -> ApiResult<Json> {
+    let viewer = Viewer::of::<R>(ctx).await?;
+    Ok(Json::Object(R::shape(
+        ctx.caller,
+        viewer.level::<R>(model),
+        model,
+    )))
 }
 
 pub async fn create<R: Resource>(
@@ -130,12 +146,12 @@ pub async fn create<R: Resource>(
         }
         None => None,
     };
-    let created = crud::create::<R>(ctx, fields).await;
+    let created = crud::create::<R>(ctx, fields, stored.as_deref()).await;
     if created.is_err() {
         // The row was refused: do not keep its file.
         uploads::forget(state, stored).await;
     }
-    Ok(Json::Object(crud::to_map::<R>(&created?)))
+    written::<R>(ctx, &created?).await
 }
 
 pub async fn update<R: Resource>(
@@ -148,31 +164,24 @@ pub async fn update<R: Resource>(
     check_write_query::<R>(req)?;
     let ctx = Ctx { state, caller };
     let mut fields = body.fields;
-    let mut replaced = None;
     let mut stored = None;
     if let Some(file) = body.file {
-        let existing = crud::to_map::<R>(&crud::find::<R>(&state.db, id).await?);
+        let existing = crud::find::<R>(&state.db, id).await?;
+        R::may_write(ctx, &state.db, &existing).await?;
+        let existing = crud::to_map::<R>(&existing, Access::Owner);
         let base = base_url(req, state.config.public_url.as_deref());
         stored = Some(uploads::store::<R>(ctx, &base, &mut fields, file, Some(&existing)).await?);
-        replaced = uploads::stored_key(R::TARGET, &existing);
     }
-    let updated = match crud::update::<R>(ctx, id, fields).await {
-        Ok(model) => model,
+    let updated = match crud::update::<R>(ctx, id, fields, stored.as_deref()).await {
+        Ok(updated) => updated,
         Err(e) => {
             // Refused: keep the old file, drop the new one.
             uploads::forget(state, stored).await;
             return Err(e);
         }
     };
-    if stored.is_some() {
-        uploads::forget(state, replaced).await;
-    }
-    let map = match R::TARGET {
-        // Never echo credentials or hashes back.
-        "user" => R::shape(ctx, &updated).await?,
-        _ => crud::to_map::<R>(&updated),
-    };
-    Ok(Json::Object(map))
+    uploads::forget(state, updated.replaced).await;
+    written::<R>(ctx, &updated.model).await
 }
 
 pub async fn delete<R: Resource>(
@@ -183,12 +192,8 @@ pub async fn delete<R: Resource>(
 ) -> ApiResult<()> {
     check_write_query::<R>(req)?;
     let ctx = Ctx { state, caller };
-    let deleted = crud::delete::<R>(ctx, id).await?;
-    uploads::forget(
-        state,
-        uploads::stored_key(R::TARGET, &crud::to_map::<R>(&deleted)),
-    )
-    .await;
+    let (_, files) = crud::delete::<R>(ctx, id).await?;
+    uploads::forget(state, files).await;
     Ok(())
 }
 
@@ -205,10 +210,13 @@ macro_rules! resource_api {
         impl $api {
             /// List objects.
             ///
-            /// Any column can be a filter (`column=value`); `info` takes `key::value|key::value`,
-            /// or JSON that the object's `info` must contain, and with `fulltextsearch=1` a
-            /// full-text query. `limit` (default 20, at most 100), `offset` or `last_id` (keyset:
-            /// `id > last_id`), `orderby` and `desc` page through them. A signed-in caller only
+            /// Any field the caller may read can be a filter (`field=value`, by its exact
+            /// snake_case name); `info` takes `key::value|key::value`, or JSON that the object's
+            /// `info` must contain, and with `fulltextsearch=1` a full-text query. `limit`
+            /// (default 20, at most 100), `offset` or `last_id` (keyset: `id > last_id`),
+            /// `orderby` and `desc` page through them. A filter or order on a field only owners
+            /// read (an e-mail address, a project's webhook) keeps to the rows the caller owns;
+            /// a name the caller may not use is a 415 `AttributeError`. A signed-in caller only
             /// sees what they own unless `all=1`. `related=1` adds linked objects.
             #[oai(path = $list_path, method = "get", tag = $tag)]
             #[allow(clippy::too_many_arguments)]

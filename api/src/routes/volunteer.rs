@@ -24,6 +24,7 @@ use crate::{
         Ctx,
         answers::{self, NewAnswer},
         crud::{self, fuzzy_bool},
+        fields::Access,
         identity::{self, Volunteer},
         resources::{self, load_project},
         scheduler::{self, NewTaskQuery},
@@ -65,8 +66,18 @@ fn bearer(req: &Request) -> Option<&str> {
         .then_some(token.trim())
 }
 
-fn secret(state: &AppState) -> Vec<u8> {
-    state.config.secret.clone().unwrap_or_default().into_bytes()
+/// A draft project is for its owners and admins, and for the external users its owners vouch
+/// for with the project token; the rest are refused as from an item GET.
+fn may_volunteer(
+    caller: &Caller,
+    project: &project::Model,
+    volunteer: &Volunteer,
+) -> ApiResult<()> {
+    if resources::project_visible(caller, project) || volunteer.external_uid.is_some() {
+        Ok(())
+    } else {
+        Err(ApiError::denied(caller.is_authenticated()))
+    }
 }
 
 async fn project_by_id_or_name(state: &AppState, key: &str) -> ApiResult<project::Model> {
@@ -162,17 +173,18 @@ impl VolunteerApi {
         };
         let volunteer = identity::volunteer(
             &caller,
-            &secret(&state),
+            &state.anon_key,
             &state.checked_tokens,
             &project,
             external_uid.0.as_deref(),
             bearer(req),
         )?;
+        may_volunteer(&caller, &project, &volunteer)?;
         let handed = scheduler::new_tasks(&state, &project, &volunteer, &query).await?;
         let mut tasks: Vec<Value> = handed
             .tasks
             .iter()
-            .map(|t| Value::Object(crud::to_map::<resources::Task>(t)))
+            .map(|t| Value::Object(crud::to_map::<resources::Task>(t, Access::Public)))
             .collect();
         let body = match tasks.len() {
             0 => json!({}),
@@ -205,7 +217,7 @@ impl VolunteerApi {
             match key.as_str() {
                 "api_key" => {}
                 "external_uid" => query_uid = Some(value),
-                _ if crud::column::<resources::TaskRun>(&key).is_some() => {}
+                _ if crud::field::<resources::TaskRun>(&key).is_some() => {}
                 _ => {
                     return Err(ApiError::attribute(format!(
                         "type object 'TaskRun' has no attribute '{key}'"
@@ -214,7 +226,7 @@ impl VolunteerApi {
             }
         }
         let mut fields = body.fields;
-        crud::check_keys::<resources::TaskRun>(&mut fields)?;
+        crud::check_keys::<resources::TaskRun>(&caller, &mut fields, None)?;
         let body_uid = fields
             .get("external_uid")
             .and_then(Value::as_str)
@@ -223,7 +235,7 @@ impl VolunteerApi {
         let identify = |project: &project::Model| {
             identity::volunteer(
                 &caller,
-                &secret(&state),
+                &state.anon_key,
                 &state.checked_tokens,
                 project,
                 uid.as_deref(),
@@ -277,6 +289,7 @@ impl VolunteerApi {
                 (task, project, volunteer)
             }
         };
+        may_volunteer(&caller, &project, &volunteer)?;
         let mut stored = None;
         if let Some(file) = body.file {
             let base = base_url(req, state.config.public_url.as_deref());
@@ -319,8 +332,9 @@ impl VolunteerApi {
         })
         .await
         .unwrap_or_else(|e| Err(ApiError::Internal(format!("answer task: {e}"))));
+        // The volunteer sees the whole of their own answer.
         Ok(JsonOf::new(Value::Object(
-            crud::to_map::<resources::TaskRun>(&submitted?),
+            crud::to_map::<resources::TaskRun>(&submitted?, Access::Owner),
         )))
     }
 
@@ -336,6 +350,9 @@ impl VolunteerApi {
         external_uid: Query<Option<String>>,
     ) -> Result<Json<UserProgress>, ApiError> {
         let project = project_by_id_or_name(&state, &id.0).await?;
+        if !resources::project_visible(&caller, &project) {
+            return Err(ApiError::denied(caller.is_authenticated()));
+        }
         // As in PYBOSSA, reading an external user's progress needs no token.
         let volunteer = match external_uid.0.filter(|x| !x.is_empty()) {
             Some(x) => Volunteer {
@@ -346,7 +363,7 @@ impl VolunteerApi {
             },
             None => identity::volunteer(
                 &caller,
-                &secret(&state),
+                &state.anon_key,
                 &state.checked_tokens,
                 &project,
                 None,

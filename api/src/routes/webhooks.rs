@@ -92,15 +92,10 @@ async fn delivery_of(
         .ok_or(ApiError::NotFound)
 }
 
-fn check_url(url: &str) -> ApiResult<()> {
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|e| ApiError::BadRequest(format!("webhook URL {url:?} is not valid: {e}")))?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        return Err(ApiError::BadRequest(format!(
-            "webhook URL {url:?} must be an http(s) URL with a host"
-        )));
-    }
-    Ok(())
+/// An http(s) URL whose host, when a literal address, is public (see `domain::outbound`).
+fn check_url(url: &str, allow: &str) -> ApiResult<()> {
+    crate::domain::outbound::check_url_literal(url, allow)
+        .map_err(|why| ApiError::BadRequest(format!("webhook URL {url:?} is refused: {why}")))
 }
 
 pub struct WebhookApi;
@@ -142,7 +137,7 @@ impl WebhookApi {
             MaybeUndefined::Null => Some(None),
             MaybeUndefined::Value(u) if u.trim().is_empty() => Some(None),
             MaybeUndefined::Value(u) => {
-                check_url(u.trim())?;
+                check_url(u.trim(), &state.config.webhook_allow)?;
                 Some(Some(u.trim().to_string()))
             }
         };

@@ -271,7 +271,7 @@ impl TestApp {
         let mut config = Config {
             redis_url: redis,
             redis_sentinels: None,
-            redis_key_prefix: redis_prefix.clone().unwrap_or_default(),
+            redis_key_prefix: redis_prefix.clone(),
             database_replica_url: None,
             public_url: None,
             ..config
@@ -371,7 +371,8 @@ impl TestApp {
         r.ok()["id"].as_i64().expect("id")
     }
 
-    pub async fn project(&self, owner: &User, short: &str) -> i64 {
+    /// A draft project: only its owners and admins see it and what belongs to it.
+    pub async fn draft(&self, owner: &User, short: &str) -> i64 {
         let r = self
             .post(
                 "/api/project",
@@ -380,6 +381,22 @@ impl TestApp {
             )
             .await;
         r.ok()["id"].as_i64().expect("id")
+    }
+
+    /// A published project, open to volunteers. Publishing through the API needs a task first;
+    /// tests that add their own tasks get it published up front, straight in the database.
+    pub async fn project(&self, owner: &User, short: &str) -> i64 {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+        use tessera_api::store::entities::project;
+        let id = self.draft(owner, short).await;
+        project::Entity::update_many()
+            .col_expr(project::Column::Published, Expr::value(true))
+            .filter(project::Column::Id.eq(i32::try_from(id).expect("id")))
+            .exec(&self.state.db)
+            .await
+            .expect("publish");
+        self.state.projects.forget(i32::try_from(id).expect("id"));
+        id
     }
 
     pub async fn publish(&self, owner: &User, project: i64) {

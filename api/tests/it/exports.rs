@@ -173,12 +173,19 @@ async fn exports_in_every_format(app: TestApp) {
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
     let (status, _, _) = download(&app, &format!("{base}type=task&format=xml"), Some(&owner)).await;
     assert_eq!(status, 400);
+    // Without zip_download, only owners and admins export.
+    app.put(
+        &format!("/api/project/{project}"),
+        Some(&owner),
+        json!({"zip_download": false}),
+    )
+    .await
+    .ok();
     let (status, _, _) = download(&app, &format!("{base}type=task&format=csv"), Some(&v)).await;
     assert_eq!(status, 403);
     let (status, _, _) = download(&app, &format!("{base}type=task&format=csv"), None).await;
     assert_eq!(status, 401);
     // Published with zip_download on: anyone may download.
-    app.publish(&owner, project).await;
     app.put(
         &format!("/api/project/{project}"),
         Some(&owner),

@@ -406,29 +406,66 @@ async fn webhook_failures_are_bounded_and_private_targets_refused(app: TestApp) 
     assert_eq!(retried.ok()["status"], "queued");
     receiver.wait_for("the retried job", |h| h.len() >= 4).await;
 
-    // Loopback is refused when the allow-list does not name it, without a request.
-    let private = app.project(&owner, "private").await;
-    let other = Receiver::start(0, false).await;
-    let url = other.url.replace("127.0.0.1", "127.0.0.2");
-    app.put(
-        &format!("/api/project/{private}/webhook"),
-        Some(&owner),
-        json!({"url": url}),
-    )
+    // Without an allow-list: a literal loopback address is refused when it is set, through
+    // either way of setting it, saying why.
+    let postgres = app.state.backend() == sea_orm::DbBackend::Postgres;
+    let strict = TestApp::configured(postgres, &|c| {
+        c.job_backoff_ms = 100;
+        c.job_poll_ms = 50;
+        c.webhook_attempts = 3;
+    })
     .await
-    .ok();
-    let delivery = ping(&app, &owner, private).await;
+    .expect("app");
+    let (_, owner, _) = strict.seeded().await;
+    let private = strict.project(&owner, "private").await;
+    let other = Receiver::start(0, false).await;
+    for host in ["127.0.0.2", "[::1]", "[::ffff:127.0.0.1]", "0.0.0.0"] {
+        let literal = other.url.replace("127.0.0.1", host);
+        let r = strict
+            .put(
+                &format!("/api/project/{private}/webhook"),
+                Some(&owner),
+                json!({"url": literal}),
+            )
+            .await;
+        assert!(
+            r.err(400, "BadRequest")["exception_msg"]
+                .as_str()
+                .is_some_and(|m| m.contains("not a public address")),
+            "{r:?}"
+        );
+        strict
+            .put(
+                &format!("/api/project/{private}"),
+                Some(&owner),
+                json!({"webhook": literal}),
+            )
+            .await
+            .err(415, "ValueError");
+    }
+    // A name is checked at delivery: `localhost` resolves to loopback, refused without a
+    // request, and the log does not say what it resolved to.
+    let url = other.url.replace("127.0.0.1", "localhost");
+    strict
+        .put(
+            &format!("/api/project/{private}/webhook"),
+            Some(&owner),
+            json!({"url": url}),
+        )
+        .await
+        .ok();
+    let delivery = ping(&strict, &owner, private).await;
     let path = format!("/api/project/{private}/webhook/deliveries/{delivery}");
     eventually("the private target to be refused", async || {
-        app.get(&path, Some(&owner)).await.json["status"] == "failed"
+        strict.get(&path, Some(&owner)).await.json["status"] == "failed"
     })
     .await;
-    let d = app.get(&path, Some(&owner)).await;
+    let d = strict.get(&path, Some(&owner)).await;
+    let response = d.json["response"].as_str().unwrap_or_default();
+    assert!(response.contains("refused"), "{d:?}");
     assert!(
-        d.json["response"]
-            .as_str()
-            .is_some_and(|r| r.contains("refused")),
-        "{d:?}"
+        !response.contains("127.0.0") && !response.contains("::1"),
+        "the log tells how a name resolved: {response}"
     );
     assert_eq!(d.json["attempts"], 1, "a refused target is not retried");
     assert!(other.hits().is_empty());
@@ -890,7 +927,7 @@ async fn redis_through_sentinel() {
     let tweak = move |c: &mut Config| {
         c.redis_sentinels = Some(sentinels.clone());
         c.redis_service_name = "tessera-test".into();
-        c.redis_key_prefix = "sentinel-test:".into();
+        c.redis_key_prefix = Some("sentinel-test:".into());
     };
     let app = TestApp::configured(false, &tweak).await.expect("app");
     assert_eq!(app.state.kv.describe(), "redis");

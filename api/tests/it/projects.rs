@@ -89,8 +89,8 @@ async fn create_and_validate(app: TestApp) {
 async fn drafts_visibility_and_owner_context(app: TestApp) {
     let (admin, owner, _) = app.seeded().await;
     let other = app.register("other").await;
-    let draft = app.project(&owner, "draft").await;
-    let published = app.project(&owner, "pub").await;
+    let draft = app.draft(&owner, "draft").await;
+    let published = app.draft(&owner, "pub").await;
     app.task(&owner, published, json!({"q": 1})).await;
     app.post(
         &format!("/api/project/{published}/publish"),

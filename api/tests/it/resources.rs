@@ -122,11 +122,11 @@ async fn announcements(app: TestApp) {
 async fn project_materials(app: TestApp) {
     let (admin, owner, _) = app.seeded().await;
     let other = app.register("other").await;
-    let project = app.project(&owner, "p").await;
+    let project = app.draft(&owner, "p").await;
     for (path, body) in [
         (
             "/api/blogpost",
-            json!({"project_id": project, "title": "T", "body": "B"}),
+            json!({"project_id": project, "title": "T", "body": "B", "published": true}),
         ),
         (
             "/api/helpingmaterial",

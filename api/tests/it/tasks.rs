@@ -106,7 +106,7 @@ async fn task_crud_and_roles(app: TestApp) {
         json!({"project_id": project + 1}),
     )
     .await
-    .err(415, "ValueError");
+    .err(403, "Forbidden");
 
     // Counters follow creates and deletes.
     let stats = app

@@ -1048,7 +1048,7 @@ async fn concurrent_volunteers(app: TestApp, sched: &str, n_tasks: usize, volunt
         let page = app
             .get(
                 &format!("/api/taskrun?project_id={project}&limit=100&last_id={last}&all=1"),
-                None,
+                Some(&owner),
             )
             .await;
         let page = page.ok().as_array().expect("runs").clone();

@@ -33,6 +33,8 @@ pub struct Model {
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub user_pref: Option<Json>,
     pub notified_at: Option<String>,
+    /// Raised by sign-out, a password change or a new api key: older bearer tokens stop working.
+    pub token_version: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
