@@ -11,6 +11,7 @@ mod platform;
 mod projects;
 mod ratelimit;
 mod resources;
+mod security;
 mod tasks;
 mod uploads;
 mod volunteer;
