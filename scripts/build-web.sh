@@ -60,7 +60,7 @@ else
 fi
 
 # 5. Static files.
-cp web/index.html web/style.css "$dist/"
+cp web/index.html web/style.css web/boot.js web/presenter.html "$dist/"
 
 raw=$(wc -c <"$dist/tessera_web_bg.wasm")
 gz=$(gzip -9 -c "$dist/tessera_web_bg.wasm" | wc -c)

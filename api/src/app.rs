@@ -51,7 +51,13 @@ pub fn build(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     let yaml = api.spec_yaml();
     let json = api.spec();
     let docs = api.swagger_ui();
-    let max_body = state.config.max_upload_bytes + 64 * 1024;
+    let limits = BodyLimits {
+        upload: state.config.max_upload_bytes + 64 * 1024,
+        json: state
+            .config
+            .max_json_bytes
+            .max(state.config.max_answer_bytes),
+    };
 
     let api_routes = Route::new()
         .at(
@@ -72,9 +78,9 @@ pub fn build(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
         )
         .nest("/docs", docs)
         .nest("/", api)
-        .around(move |ep, req| limit_body(ep, req, max_body))
         .around(render_errors)
         .around(crate::ratelimit::limit)
+        .around(move |ep, req| take_body(ep, req, limits))
         .around(measure)
         .with(
             Cors::new()
@@ -106,12 +112,79 @@ pub fn build(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
         tracing::warn!(dir = %web_dir.display(), "web app not built; serving a placeholder page");
         app.at("/", get(web_missing)).at("/*path", get(web_missing))
     };
-    app.around(log_requests).data(state).map_to_response()
+    app.around(security_headers)
+        .around(log_requests)
+        .data(state)
+        .map_to_response()
 }
 
-/// Prometheus scrape endpoint.
+/// The web app: its own scripts and wasm only, no framing, requests to its own origin.
+const APP_CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' https: http: data: blob:; media-src 'self' https: http: data: blob:; font-src 'self' data:; connect-src 'self'; frame-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+/// The frame task presenters run in (`/presenter.html`): sandboxed to scripts (an opaque
+/// origin), with no network of its own but what scripts, styles and media load, and framed only
+/// by the app.
+const PRESENTER_CSP: &str = "sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline' https:; style-src 'unsafe-inline' https:; img-src https: http: data: blob:; media-src https: http: data: blob:; font-src https: data:; connect-src 'none'; form-action 'none'; base-uri 'none'; frame-ancestors 'self'";
+/// The interactive API documentation (Swagger UI runs inline scripts).
+const DOCS_CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+
+/// Security headers on every response: `nosniff`, a referrer policy, and for pages a
+/// Content-Security-Policy and no framing (uploads keep the stricter policy they are sent with).
+async fn security_headers<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let path = req.uri().path().to_string();
+    let mut resp = match next.call(req).await {
+        Ok(r) => r.into_response(),
+        Err(e) => e.into_response(),
+    };
+    let csp = if path == "/presenter.html" {
+        Some(PRESENTER_CSP)
+    } else if path.starts_with("/api/docs") {
+        Some(DOCS_CSP)
+    } else if path.starts_with("/api/") || path.starts_with("/uploads/") || path == "/metrics" {
+        None
+    } else {
+        Some(APP_CSP)
+    };
+    let headers = resp.headers_mut();
+    let mut set = |name: &'static str, value: &'static str| {
+        if !headers.contains_key(name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    };
+    set("x-content-type-options", "nosniff");
+    set("referrer-policy", "strict-origin-when-cross-origin");
+    if let Some(csp) = csp {
+        set("content-security-policy", csp);
+        if csp != PRESENTER_CSP {
+            set("x-frame-options", "DENY");
+            set("cross-origin-opener-policy", "same-origin");
+        }
+    }
+    Ok(resp)
+}
+
+/// Prometheus scrape endpoint; with `TESSERA_METRICS_TOKEN` set, only for its bearer.
 #[handler]
-fn metrics(state: poem::web::Data<&Arc<AppState>>) -> Response {
+fn metrics(state: poem::web::Data<&Arc<AppState>>, req: &Request) -> Response {
+    if let Some(token) = state
+        .config
+        .metrics_token
+        .as_deref()
+        .filter(|t| !t.is_empty())
+    {
+        use subtle::ConstantTimeEq;
+        let sent = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !bool::from(sent.as_bytes().ct_eq(token.as_bytes())) {
+            return Response::builder()
+                .status(StatusCode::UNAUTHORIZED)
+                .header("www-authenticate", "Bearer")
+                .body("metrics need the configured bearer token\n");
+        }
+    }
     Response::builder()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(state.metrics.encode())
@@ -176,24 +249,79 @@ async fn log_requests<E: Endpoint>(next: E, req: Request) -> poem::Result<Respon
     Ok(resp)
 }
 
-/// Refuses bodies whose declared length exceeds the limit before reading them; bodies without a
-/// length are bounded while they are read (see `routes::common::Body`).
-async fn limit_body<E: Endpoint>(next: E, req: Request, max: usize) -> poem::Result<Response> {
+/// The largest request bodies taken: multipart uploads, and JSON (the largest per-endpoint JSON
+/// limit; `routes::common::Body` applies each endpoint's own).
+#[derive(Clone, Copy)]
+struct BodyLimits {
+    upload: usize,
+    json: usize,
+}
+
+/// Reads a request's body before anything can refuse the request, so a refusal (a 429, a 401)
+/// never leaves an unread body on a kept-alive connection: the client's next request on it
+/// would fail. A body over the limit is refused unread, with `Connection: close`; so is any
+/// refused multipart upload, which is too large to read for nothing.
+async fn take_body<E: Endpoint>(
+    next: E,
+    mut req: Request,
+    limits: BodyLimits,
+) -> poem::Result<Response> {
+    let multipart = req
+        .content_type()
+        .and_then(|ct| ct.parse::<mime::Mime>().ok())
+        .is_some_and(|m| m.type_() == mime::MULTIPART);
     let declared = req
         .headers()
         .get("content-length")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > max) {
-        return Err(crate::error::ApiError::PayloadTooLarge(format!(
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    let chunked = req.headers().contains_key("transfer-encoding");
+    let max = if multipart {
+        limits.upload
+    } else {
+        limits.json
+    };
+    // A refusal that leaves (some of) the body unread ends the connection.
+    let refuse = |req: &Request, err: crate::error::ApiError| {
+        let path = format!("/api{}", req.uri().path());
+        let mut resp = crate::error::json_error(&err, req.method().as_str(), &path);
+        resp.headers_mut()
+            .insert("connection", HeaderValue::from_static("close"));
+        resp
+    };
+    let too_large = || {
+        crate::error::ApiError::PayloadTooLarge(format!(
             "the request body may be at most {max} bytes"
         ))
-        .into());
+    };
+    if declared.is_some_and(|len| len > max) {
+        return Ok(refuse(&req, too_large()));
+    }
+    let unread = multipart && (chunked || declared.is_some_and(|n| n > 0));
+    if !multipart && (chunked || declared.is_some_and(|n| n > 0)) {
+        match req.take_body().into_bytes_limit(max).await {
+            Ok(bytes) => req.set_body(bytes),
+            Err(poem::error::ReadBodyError::PayloadTooLarge) => {
+                return Ok(refuse(&req, too_large()));
+            }
+            Err(e) => {
+                let err = crate::error::ApiError::value(format!(
+                    "the request body could not be read: {e}"
+                ));
+                return Ok(refuse(&req, err));
+            }
+        }
     }
     // Boxed here, the router's future (2.5 KB, measured; poem boxes only the endpoints nested
     // in it) is copied once rather than by each layer above (the rate limit, the error
     // rendering, the metrics).
-    Box::pin(next.call(req))
-        .await
-        .map(IntoResponse::into_response)
+    let mut resp = match Box::pin(next.call(req)).await {
+        Ok(r) => r.into_response(),
+        Err(e) => e.into_response(),
+    };
+    if unread && (resp.status().is_client_error() || resp.status().is_server_error()) {
+        resp.headers_mut()
+            .insert("connection", HeaderValue::from_static("close"));
+    }
+    Ok(resp)
 }

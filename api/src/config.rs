@@ -86,9 +86,31 @@ pub struct Config {
     #[arg(long, env = "TESSERA_WEB_DIR", default_value = "web/dist")]
     pub web_dir: PathBuf,
 
-    /// Largest accepted upload, in bytes.
+    /// Largest accepted upload (a multipart request), in bytes.
     #[arg(long, env = "TESSERA_MAX_UPLOAD", default_value_t = 10 * 1024 * 1024)]
     pub max_upload_bytes: usize,
+
+    /// Largest JSON body of an answer (`POST`/`PUT /api/taskrun`), in bytes.
+    #[arg(long, env = "TESSERA_MAX_ANSWER_BYTES", default_value_t = 256 * 1024)]
+    pub max_answer_bytes: usize,
+
+    /// Largest JSON body of any other request, in bytes.
+    #[arg(long, env = "TESSERA_MAX_JSON_BYTES", default_value_t = 1024 * 1024)]
+    pub max_json_bytes: usize,
+
+    /// Tasks one `newtask` may hand out and hold for a volunteer (`limit` + `offset`).
+    #[arg(long, env = "TESSERA_MAX_HOLDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub max_holds: u64,
+
+    /// Proxies and load balancers whose `X-Forwarded-For` names the client: addresses or CIDR
+    /// ranges, comma separated. Requests from anywhere else are taken as they come.
+    #[arg(long, env = "TESSERA_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
+
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer <token>`.
+    #[arg(long, env = "TESSERA_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 
     /// Do not apply pending migrations when serving (run `tessera migrate` as its own step).
     #[arg(long, env = "TESSERA_NO_MIGRATE", default_value_t = false)]
@@ -189,6 +211,23 @@ impl Config {
         std::time::Duration::from_secs(self.job_lease_secs.max(1))
     }
 
+    /// The trusted proxies as ranges; entries that are neither an address nor a range are an
+    /// error at start.
+    pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|item| {
+                item.parse::<ipnet::IpNet>()
+                    .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        format!("TESSERA_TRUSTED_PROXIES: {item:?} is not an address or range")
+                    })
+            })
+            .collect()
+    }
+
     pub fn uploads_dir(&self) -> PathBuf {
         self.data_dir.join("uploads")
     }
@@ -236,6 +275,11 @@ impl fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("web_dir", &self.web_dir)
             .field("max_upload_bytes", &self.max_upload_bytes)
+            .field("max_answer_bytes", &self.max_answer_bytes)
+            .field("max_json_bytes", &self.max_json_bytes)
+            .field("max_holds", &self.max_holds)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
             .field("no_migrate", &self.no_migrate)
             .field("workers", &self.workers)
             .field("job_lease_secs", &self.job_lease_secs)

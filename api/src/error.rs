@@ -38,6 +38,9 @@ pub enum ApiError {
     /// The request is valid but the resource's state refuses it (a task with all its answers).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Well-formed but refused as a whole: an `Idempotency-Key` reused for another request.
+    #[error("unprocessable: {0}")]
+    Unprocessable(String),
     /// Malformed input: PYBOSSA answers 415 with the Python exception class that caught it
     /// (`ValueError`, `TypeError`, `AttributeError`, `DataError`).
     #[error("{cls}: {msg}")]
@@ -107,6 +110,7 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Invalid { .. } | Self::Integrity(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
@@ -129,6 +133,7 @@ impl ApiError {
             Self::NotFound => ("NotFound", NOT_FOUND_MSG.into()),
             Self::MethodNotAllowed => ("MethodNotAllowed", METHOD_MSG.into()),
             Self::Conflict(m) => ("Conflict", m.clone()),
+            Self::Unprocessable(m) => ("UnprocessableEntity", m.clone()),
             Self::Invalid { cls, msg } => (cls, msg.clone()),
             Self::Integrity(m) => ("DBIntegrityError", m.clone()),
             Self::PayloadTooLarge(m) => ("RequestEntityTooLarge", m.clone()),
@@ -265,6 +270,10 @@ const ERROR_STATUSES: &[(u16, &str)] = &[
     ),
     (409, "The task already has all the answers it needs."),
     (413, "The request body is larger than the configured limit."),
+    (
+        422,
+        "The `Idempotency-Key` was already used by this caller for another request.",
+    ),
     (
         415,
         "Invalid input: malformed JSON, unknown field or filter, wrong type, or a constraint violation (`DBIntegrityError`).",

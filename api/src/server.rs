@@ -14,6 +14,7 @@ use crate::{
 
 pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
     config.rate_limit().map_err(anyhow::Error::msg)?;
+    let trusted_proxies = config.trusted_proxies().map_err(anyhow::Error::msg)?;
     let url = config.database_url();
     let db = store::connect(&url).await?;
     if !config.no_migrate {
@@ -77,6 +78,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         metrics,
         tokens: TokenKeys::new(&secret, config.token_ttl),
         anon_key,
+        trusted_proxies,
         db,
         hot_reads: crate::store::hot::HotReads::new(read_db.clone()),
         read_db,

@@ -15,6 +15,8 @@ pub struct AppState {
     pub tokens: TokenKeys,
     /// Keys the hash of anonymous volunteers' addresses; kept in the database.
     pub anon_key: Vec<u8>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub storage: Arc<dyn Storage>,
     pub kv: Kv,
     pub metrics: crate::metrics::Metrics,

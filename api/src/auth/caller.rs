@@ -68,18 +68,40 @@ fn credential(req: &Request) -> Credential {
         .unwrap_or(Credential::None)
 }
 
-pub fn client_ip(req: &Request) -> String {
-    req.remote_addr()
+/// The client's address: the peer's, or, when the peer is a trusted proxy, the last address in
+/// `X-Forwarded-For` that is not one of the trusted proxies. Without trusted proxies the header
+/// is ignored, so nobody can pick the address they are counted under.
+pub fn client_ip(req: &Request, trusted: &[ipnet::IpNet]) -> String {
+    let peer = req
+        .remote_addr()
         .as_socket_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "127.0.0.1".into())
+        .map(|a| a.ip())
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return peer.to_string();
+    }
+    let forwarded: Vec<std::net::IpAddr> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|part| part.trim().parse().ok())
+        .collect();
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .unwrap_or(peer)
+        .to_string()
 }
 
 impl Caller {
     /// Who sent the request. Its lookups are awaited boxed: every request's future would
     /// otherwise carry (and copy) their kilobytes, even the many that send no credential.
     pub async fn resolve(state: &AppState, req: &Request) -> Result<Self, ApiError> {
-        let ip = client_ip(req);
+        let ip = client_ip(req, &state.trusted_proxies);
         let user = match credential(req) {
             Credential::None => None,
             Credential::Bearer(token) => match state.tokens.verify(&token) {

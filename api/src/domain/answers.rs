@@ -56,8 +56,36 @@ fn first_request() -> ApiError {
 /// How long a retried POST with the same `Idempotency-Key` gets the first answer back.
 const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
 
+/// The longest `Idempotency-Key` taken.
+pub const IDEMPOTENCY_KEY_MAX: usize = 255;
+
+/// Where a volunteer's key is recorded: bound to the volunteer (and hashed, so its length does
+/// not matter to the store).
 fn idempotency_key(volunteer: &Volunteer, key: &str) -> String {
-    format!("idem:{}:{key}", volunteer.key)
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("idem:{}:{hex}", volunteer.key)
+}
+
+/// What a key was used for: the task and a hash of the answer, beside the answer taken.
+fn request_mark(task: TaskRef, answer: &NewAnswer) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(task.project_id.to_le_bytes());
+    h.update(task.id.to_le_bytes());
+    h.update(serde_json::to_vec(&answer.info).unwrap_or_default());
+    h.update(answer.media_url.as_deref().unwrap_or("").as_bytes());
+    let digest = h.finalize();
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}:{hex}", task.id)
+}
+
+fn key_reused() -> ApiError {
+    ApiError::Unprocessable(
+        "This Idempotency-Key was already used for another request; use a new key for a new answer"
+            .into(),
+    )
 }
 
 async fn existing_answer(
@@ -132,14 +160,22 @@ pub async fn submit(
             "This project does not allow anonymous contributors".into(),
         )));
     }
-    // A retry of an answer already taken gets that answer back.
+    // A retry of an answer already taken gets that answer back; the same key for another task
+    // or another answer is refused.
+    let mark = request_mark(task, &answer);
     if let Some(key) = idempotency
-        && let Ok(Some(id)) = state.kv.get(&idempotency_key(volunteer, key)).await
-        && let Some(run) =
-            Box::pin(task_run::Entity::find_by_id(id.parse::<i32>().unwrap_or(-1)).one(&state.db))
-                .await?
+        && let Ok(Some(seen)) = state.kv.get(&idempotency_key(volunteer, key)).await
     {
-        return Ok(run);
+        let (id, seen_mark) = seen.split_once('/').unwrap_or((seen.as_str(), ""));
+        if seen_mark != mark {
+            return Err(key_reused());
+        }
+        let run =
+            Box::pin(task_run::Entity::find_by_id(id.parse::<i32>().unwrap_or(-1)).one(&state.db))
+                .await?;
+        if let Some(run) = run.filter(|r| r.task_id == task.id) {
+            return Ok(run);
+        }
     }
     // The stamp as this instance set it, or as the store has it.
     let stamp = match state
@@ -244,7 +280,7 @@ pub async fn submit(
             .kv
             .set(
                 &idempotency_key(volunteer, key),
-                &run.id.to_string(),
+                &format!("{}/{mark}", run.id),
                 IDEMPOTENCY_TTL,
             )
             .await;

@@ -4,12 +4,7 @@
 //! When the store is unreachable the value is computed from the database (counted, never an
 //! error).
 
-use std::{
-    collections::HashMap,
-    future::Future,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use sea_orm::{ConnectionTrait, EntityTrait};
 use serde_json::Value as Json;
@@ -131,16 +126,26 @@ pub fn project_row_key(project_id: i32) -> String {
 
 /// How long another instance's change to a project may go unseen by the volunteer loop.
 const PROJECT_ROW_TTL: Duration = Duration::from_secs(1);
-/// Rows kept at most; past it expired rows go, then all if need be.
-const PROJECT_ROWS_MAX: usize = 4096;
+/// Rows kept at most; past it the least used go.
+const PROJECT_ROWS_MAX: u64 = 4096;
 
 /// Project rows for the volunteer loop, kept in process for a second. Every `newtask` and
 /// answer needs its project (scheduler, token secret, anonymous policy), and reading it was
 /// two of a pair's database round trips. A write in this process drops the row at once
 /// ([`invalidate`] with [`project_row_key`]); other instances see it within `PROJECT_ROW_TTL`.
-#[derive(Default)]
 pub struct ProjectRows {
-    rows: Mutex<HashMap<i32, (Instant, Arc<project::Model>)>>,
+    rows: moka::sync::Cache<i32, Arc<project::Model>>,
+}
+
+impl Default for ProjectRows {
+    fn default() -> Self {
+        Self {
+            rows: moka::sync::Cache::builder()
+                .max_capacity(PROJECT_ROWS_MAX)
+                .time_to_live(PROJECT_ROW_TTL)
+                .build(),
+        }
+    }
 }
 
 impl ProjectRows {
@@ -149,32 +154,19 @@ impl ProjectRows {
         db: &impl ConnectionTrait,
         id: i32,
     ) -> ApiResult<Option<Arc<project::Model>>> {
-        if let Ok(rows) = self.rows.lock()
-            && let Some((at, row)) = rows.get(&id)
-            && at.elapsed() < PROJECT_ROW_TTL
-        {
-            return Ok(Some(row.clone()));
+        if let Some(row) = self.rows.get(&id) {
+            return Ok(Some(row));
         }
         // Boxed: a miss is rare, and its query's future would weigh on every hit's.
         let Some(row) = Box::pin(project::Entity::find_by_id(id).one(db)).await? else {
             return Ok(None);
         };
         let row = Arc::new(row);
-        if let Ok(mut rows) = self.rows.lock() {
-            if rows.len() >= PROJECT_ROWS_MAX {
-                rows.retain(|_, (at, _)| at.elapsed() < PROJECT_ROW_TTL);
-                if rows.len() >= PROJECT_ROWS_MAX {
-                    rows.clear();
-                }
-            }
-            rows.insert(id, (Instant::now(), row.clone()));
-        }
+        self.rows.insert(id, row.clone());
         Ok(Some(row))
     }
 
     pub fn forget(&self, id: i32) {
-        if let Ok(mut rows) = self.rows.lock() {
-            rows.remove(&id);
-        }
+        self.rows.invalidate(&id);
     }
 }

@@ -1,7 +1,7 @@
 //! Who is answering: a signed-in user, an external user of a project's own app (vouched for by
 //! the project token), or an anonymous browser known only by its anonymised address.
 
-use std::{collections::HashMap, sync::Mutex};
+use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
@@ -61,6 +61,9 @@ pub fn anonymise_ip(key: &[u8], ip: &str) -> String {
     std::net::Ipv6Addr::from(b).to_string()
 }
 
+/// The longest external user id taken (it keys stamps, holds and answers).
+pub const EXTERNAL_UID_MAX: usize = 255;
+
 /// The volunteer a request acts for. `external_uid` needs the project token (a bearer JWT
 /// signed with the project's secret).
 pub fn volunteer(
@@ -72,6 +75,11 @@ pub fn volunteer(
     bearer: Option<&str>,
 ) -> ApiResult<Volunteer> {
     if let Some(x) = external_uid.filter(|x| !x.is_empty()) {
+        if x.len() > EXTERNAL_UID_MAX {
+            return Err(ApiError::value(format!(
+                "external_uid may be at most {EXTERNAL_UID_MAX} bytes"
+            )));
+        }
         let token = bearer
             .ok_or_else(|| ApiError::Unauthorized(Some("Missing Authorization header".into())))?;
         checked.verify(project, token)?;
@@ -125,47 +133,53 @@ pub fn project_token(project: &project::Model) -> ApiResult<String> {
 /// Project tokens found valid, with the project they were checked against. Every request of
 /// an external volunteer carries one, and checking it is an HMAC and two JSON parses; a token
 /// checked before stays valid while the project's id, short name and secret are the same.
-#[derive(Default)]
-pub struct CheckedTokens(Mutex<HashMap<String, Checked>>);
+pub struct CheckedTokens(moka::sync::Cache<String, Arc<Checked>>);
 
-struct Checked {
+pub struct Checked {
     project_id: i32,
     short_name: String,
     secret: String,
 }
 
-/// Tokens remembered at most (one per project in use); past it they are all forgotten.
-const CHECKED_MAX: usize = 1024;
+/// What the remembered tokens may weigh at most, in bytes; past it the least used go.
+const CHECKED_WEIGHT: u64 = 1024 * 1024;
 /// Longer tokens are checked every time but not remembered: the project tokens this server
 /// issues are a few hundred bytes at most, and an owner could sign long ones to fill memory.
 const CHECKED_LEN_MAX: usize = 512;
 
+impl Default for CheckedTokens {
+    fn default() -> Self {
+        Self(
+            moka::sync::Cache::builder()
+                .max_capacity(CHECKED_WEIGHT)
+                .weigher(|token: &String, c: &Arc<Checked>| {
+                    u32::try_from(token.len() + c.short_name.len() + c.secret.len() + 64)
+                        .unwrap_or(u32::MAX)
+                })
+                .build(),
+        )
+    }
+}
+
 impl CheckedTokens {
     pub fn verify(&self, project: &project::Model, token: &str) -> ApiResult<()> {
-        let seen = self.0.lock().ok().is_some_and(|m| {
-            m.get(token).is_some_and(|c| {
-                c.project_id == project.id
-                    && c.short_name == project.short_name
-                    && bool::from(c.secret.as_bytes().ct_eq(project.secret_key.as_bytes()))
-            })
+        let seen = self.0.get(token).is_some_and(|c| {
+            c.project_id == project.id
+                && c.short_name == project.short_name
+                && bool::from(c.secret.as_bytes().ct_eq(project.secret_key.as_bytes()))
         });
         if seen {
             return Ok(());
         }
         verify_project_token(project, token)?;
-        if token.len() <= CHECKED_LEN_MAX
-            && let Ok(mut m) = self.0.lock()
-        {
-            if m.len() >= CHECKED_MAX {
-                m.clear();
-            }
-            m.insert(
+        if token.len() <= CHECKED_LEN_MAX {
+            self.0.insert(
                 token.to_string(),
-                Checked {
+                Arc::new(Checked {
                     project_id: project.id,
                     short_name: project.short_name.clone(),
                     secret: project.secret_key.clone(),
-                },
+                }),
             );
         }
         Ok(())

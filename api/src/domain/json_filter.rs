@@ -22,6 +22,11 @@ pub fn info_condition(
 ) -> ApiResult<Condition> {
     let mut cond = Condition::all();
     if raw.contains("::") {
+        if raw.split('|').count() > MAX_ELEMENTS {
+            return Err(ApiError::value(format!(
+                "the info filter may hold at most {MAX_ELEMENTS} pairs"
+            )));
+        }
         for pair in raw.split('|') {
             let (key, value) = pair
                 .split_once("::")
@@ -36,6 +41,7 @@ pub fn info_condition(
     }
     // A value that is not JSON is taken as a string, so `info=foo` finds `"foo"`.
     let needle: Json = serde_json::from_str(raw).unwrap_or_else(|_| Json::String(raw.to_string()));
+    check_size(&needle)?;
     Ok(match backend {
         DbBackend::Postgres => cond.add(Expr::cust_with_values(
             "\"info\" @> $1::jsonb",
@@ -43,6 +49,33 @@ pub fn info_condition(
         )),
         _ => cond.add(sqlite_contains("\"info\"", "$", &needle)),
     })
+}
+
+/// How deep, and how large, a JSON `info` filter may be: each level and element becomes part
+/// of the query.
+pub const MAX_DEPTH: usize = 8;
+pub const MAX_ELEMENTS: usize = 64;
+
+fn check_size(needle: &Json) -> ApiResult<()> {
+    fn walk(v: &Json, depth: usize, count: &mut usize) -> bool {
+        *count += 1;
+        if depth > MAX_DEPTH || *count > MAX_ELEMENTS {
+            return false;
+        }
+        match v {
+            Json::Array(items) => items.iter().all(|i| walk(i, depth + 1, count)),
+            Json::Object(map) => map.values().all(|i| walk(i, depth + 1, count)),
+            _ => true,
+        }
+    }
+    let mut count = 0;
+    if walk(needle, 1, &mut count) {
+        Ok(())
+    } else {
+        Err(ApiError::value(format!(
+            "the info filter may nest at most {MAX_DEPTH} levels and hold at most {MAX_ELEMENTS} values"
+        )))
+    }
 }
 
 fn sqlite_path(key: &str) -> String {

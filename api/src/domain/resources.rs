@@ -540,6 +540,7 @@ impl Resource for Project {
 /// Makes `new_owner` the project's primary owner (the primary owner or an admin only); the
 /// previous primary owner stays a co-owner.
 pub async fn transfer(ctx: Ctx<'_>, id: i32, new_owner: i32) -> ApiResult<project::Model> {
+    require_user(ctx.caller)?;
     let existing = super::crud::find::<Project>(&ctx.state.db, id).await?;
     if !project_visible(ctx.caller, &existing) {
         return Err(deny(ctx.caller));

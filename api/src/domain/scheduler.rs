@@ -169,6 +169,8 @@ impl LocalVolunteer {
 const LOCAL_CURSOR: Duration = Duration::from_secs(30);
 /// Holds, and stamps, remembered per volunteer: the latest.
 const LOCAL_HOLDS: usize = 16;
+/// Volunteers remembered at most (each a few hundred bytes).
+const LOCAL_VOLUNTEERS_MAX: usize = 65_536;
 
 /// The key of a volunteer's cursor in a project, here and in the store.
 pub fn cursor_key(project: i32, volunteer_key: &str) -> String {
@@ -193,7 +195,11 @@ impl Volunteers {
         if cursors.map.len() >= cursors.sweep_at {
             let now = std::time::Instant::now();
             cursors.map.retain(|_, v| !v.stale(now));
-            cursors.sweep_at = (2 * cursors.map.len()).max(1024);
+            // A hint, not the truth (the store has it): past the bound it starts again empty.
+            if cursors.map.len() >= LOCAL_VOLUNTEERS_MAX {
+                cursors.map.clear();
+            }
+            cursors.sweep_at = (2 * cursors.map.len()).clamp(1024, LOCAL_VOLUNTEERS_MAX);
         }
         let mut entry = LocalVolunteer {
             cursor: None,
@@ -306,7 +312,10 @@ impl FullTasks {
         let now = std::time::Instant::now();
         if full.until.len() >= full.sweep_at {
             full.until.retain(|_, until| *until > now);
-            full.sweep_at = (2 * full.until.len()).max(1024);
+            if full.until.len() >= LOCAL_VOLUNTEERS_MAX {
+                full.until.clear();
+            }
+            full.sweep_at = (2 * full.until.len()).clamp(1024, LOCAL_VOLUNTEERS_MAX);
         }
         for task in tasks {
             full.until.insert((project, task), now + FULL_FOR);
@@ -425,6 +434,7 @@ pub async fn new_tasks(
     volunteer: &Volunteer,
     q: &NewTaskQuery,
 ) -> ApiResult<HandedOut> {
+    let max_holds = state.config.max_holds;
     let sched = Scheduler::of(project);
     let ttl = hold_ttl(project);
     // PYBOSSA's locked scheduler hands out at most one task (plus one prefetched with offset=1).
@@ -437,9 +447,15 @@ pub async fn new_tasks(
             }
             (1, q.offset)
         }
-        _ => (q.limit.clamp(1, 100), q.offset),
+        _ => (q.limit.max(1), q.offset),
     };
-    let wanted = offset + limit;
+    // Every task handed out is held for the volunteer: how many at once is bounded.
+    let wanted = offset.saturating_add(limit);
+    if wanted > max_holds {
+        return Err(ApiError::value(format!(
+            "limit + offset may be at most {max_holds} (TESSERA_MAX_HOLDS)"
+        )));
+    }
 
     let order = match sched {
         Scheduler::DepthFirst => ScanOrder::by(q.orderby.as_deref(), q.desc)?,

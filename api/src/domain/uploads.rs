@@ -41,7 +41,7 @@ enum Slot {
 }
 
 /// Only images make sense as thumbnails and avatars.
-const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "gif", "webp"];
+pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "gif", "webp"];
 
 /// The extension for an allowed upload, judged by its bytes (the name is only a hint, for text
 /// formats that have no signature).

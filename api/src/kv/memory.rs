@@ -1,4 +1,8 @@
 //! The in-process store used when no Redis is configured (one API instance).
+//!
+//! Values (stamps, idempotency records, rate-limit counters) live in a bounded cache: at most
+//! [`VALUES_WEIGHT`] bytes of keys and values, each entry dropped when its time is up. Holds
+//! are the loop's state rather than a cache, and are bounded by the tasks and their capacity.
 
 use std::{
     collections::HashMap,
@@ -6,57 +10,89 @@ use std::{
     time::{Duration, Instant},
 };
 
+use moka::sync::Cache;
+
 use super::Reservation;
 
-#[derive(Default)]
+/// The most the values may weigh, in bytes of keys and values; past it the least used go.
+pub const VALUES_WEIGHT: u64 = 64 * 1024 * 1024;
+
+/// A value and when it expires.
+type Timed = (String, Instant);
+
+/// Each value expires at its own time.
+struct Until;
+
+impl moka::Expiry<String, Timed> for Until {
+    fn expire_after_create(&self, _key: &String, value: &Timed, now: Instant) -> Option<Duration> {
+        Some(value.1.saturating_duration_since(now))
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &String,
+        value: &Timed,
+        now: Instant,
+        _left: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(value.1.saturating_duration_since(now))
+    }
+}
+
 pub struct MemoryKv {
-    values: Mutex<HashMap<String, (String, Instant)>>,
+    values: Cache<String, Timed>,
     holds: Mutex<HashMap<i32, HashMap<String, i64>>>,
 }
 
-/// Expired entries are swept when a map grows past this many since the last sweep.
+impl Default for MemoryKv {
+    fn default() -> Self {
+        Self {
+            values: Cache::builder()
+                .max_capacity(VALUES_WEIGHT)
+                .weigher(|k: &String, v: &Timed| {
+                    u32::try_from(k.len() + v.0.len() + 32).unwrap_or(u32::MAX)
+                })
+                .expire_after(Until)
+                .build(),
+            holds: Mutex::default(),
+        }
+    }
+}
+
+/// Expired holds are swept when the map grows past this many since the last sweep.
 const SWEEP_EVERY: usize = 4096;
 /// How long an answer's mark is kept (as in Redis).
 const MARK_MS: i64 = 60_000;
 
 impl MemoryKv {
     pub fn set(&self, key: &str, value: &str, ttl: Duration) {
-        let mut values = self.values.lock().unwrap_or_else(|p| p.into_inner());
-        if values.len() % SWEEP_EVERY == SWEEP_EVERY - 1 {
-            let now = Instant::now();
-            values.retain(|_, (_, until)| *until > now);
-        }
-        values.insert(key.to_string(), (value.to_string(), Instant::now() + ttl));
+        self.values
+            .insert(key.to_string(), (value.to_string(), Instant::now() + ttl));
     }
 
     pub fn get(&self, key: &str) -> Option<String> {
-        let values = self.values.lock().unwrap_or_else(|p| p.into_inner());
-        values
+        self.values
             .get(key)
             .filter(|(_, until)| *until > Instant::now())
-            .map(|(v, _)| v.clone())
+            .map(|(v, _)| v)
     }
 
     /// Adds one to a counter (created with `ttl` when new) and returns the new value.
     pub fn incr(&self, key: &str, ttl: Duration) -> u64 {
-        let mut values = self.values.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        let entry = values
-            .entry(key.to_string())
-            .or_insert_with(|| ("0".into(), now + ttl));
-        if entry.1 <= now {
-            *entry = ("0".into(), now + ttl);
-        }
-        let n = entry.0.parse::<u64>().unwrap_or(0) + 1;
-        entry.0 = n.to_string();
-        n
+        let entry = self.values.entry(key.to_string()).and_upsert_with(|found| {
+            let now = Instant::now();
+            match found.map(|e| e.into_value()) {
+                Some((n, until)) if until > now => {
+                    ((n.parse::<u64>().unwrap_or(0) + 1).to_string(), until)
+                }
+                _ => ("1".to_string(), now + ttl),
+            }
+        });
+        entry.into_value().0.parse().unwrap_or(1)
     }
 
     pub fn delete(&self, key: &str) {
-        self.values
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
+        self.values.invalidate(key);
     }
 
     /// Holds `task` for `uid` while fewer than `capacity` others do. Marks of answers (negative,
@@ -141,6 +177,30 @@ mod tests {
             Reservation::Granted(until) => Some(until),
             Reservation::Full => None,
         }
+    }
+
+    #[test]
+    fn values_expire_and_count() {
+        let kv = MemoryKv::default();
+        kv.set("a", "1", Duration::from_secs(60));
+        kv.set("gone", "1", Duration::ZERO);
+        assert_eq!(kv.get("a").as_deref(), Some("1"));
+        assert_eq!(kv.get("gone"), None);
+        assert_eq!(kv.incr("n", Duration::from_secs(60)), 1);
+        assert_eq!(kv.incr("n", Duration::from_secs(60)), 2);
+        kv.delete("n");
+        assert_eq!(kv.incr("n", Duration::from_secs(60)), 1);
+    }
+
+    #[test]
+    fn values_are_bounded_by_weight() {
+        let kv = MemoryKv::default();
+        let big = "x".repeat(1024 * 1024);
+        for i in 0..(VALUES_WEIGHT / (1024 * 1024)) * 2 {
+            kv.set(&format!("k{i}"), &big, Duration::from_secs(600));
+        }
+        kv.values.run_pending_tasks();
+        assert!(kv.values.weighted_size() <= VALUES_WEIGHT);
     }
 
     #[test]

@@ -187,9 +187,17 @@ impl<T: Type> Body<T> {
             }
             return Self::parse_multipart(req, body).await;
         }
+        // Answers have their own, smaller limit.
+        let answer = req.uri().path().starts_with("/taskrun");
         let limit = req
             .data::<std::sync::Arc<crate::state::AppState>>()
-            .map_or(1024 * 1024, |s| s.config.max_upload_bytes);
+            .map_or(1024 * 1024, |s| {
+                if answer {
+                    s.config.max_answer_bytes
+                } else {
+                    s.config.max_json_bytes
+                }
+            });
         let bytes = body
             .take()
             .map_err(ApiError::internal)?
@@ -197,7 +205,9 @@ impl<T: Type> Body<T> {
             .await
             .map_err(|e| {
                 if e.to_string().to_ascii_lowercase().contains("too large") {
-                    ApiError::PayloadTooLarge("the request body is too large".into())
+                    ApiError::PayloadTooLarge(format!(
+                        "the request body may be at most {limit} bytes here"
+                    ))
                 } else {
                     ApiError::value(e.to_string())
                 }

@@ -8,7 +8,10 @@ use poem::{
     web::{Data, Path},
 };
 
-use crate::{domain::uploads::content_type, state::AppState};
+use crate::{
+    domain::uploads::{IMAGE_EXTENSIONS, content_type},
+    state::AppState,
+};
 
 #[handler]
 pub async fn serve(
@@ -19,16 +22,30 @@ pub async fn serve(
     match state.storage.get(&key).await {
         Ok(Some(bytes)) => {
             let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
-            Response::builder()
-                .content_type(content_type(ext))
+            let image = IMAGE_EXTENSIONS.contains(&ext);
+            // Scripts and styles go out as plain bytes: with `nosniff`, a browser will neither
+            // run nor apply them from this origin.
+            let ty = match ext {
+                "js" | "css" => "application/octet-stream",
+                other => content_type(other),
+            };
+            let mut resp = Response::builder()
+                .content_type(ty)
                 .header("x-content-type-options", "nosniff")
                 // Uploaded content never runs with the app's origin.
                 .header(
                     "content-security-policy",
                     "sandbox; default-src 'none'; img-src 'self'; media-src 'self'",
                 )
-                .header("cache-control", "public, max-age=31536000, immutable")
-                .body(bytes)
+                .header("cache-control", "public, max-age=31536000, immutable");
+            if !image {
+                // Anything but an image is a download, never a page of this site.
+                resp = resp.header(
+                    "content-disposition",
+                    format!("attachment; filename=\"{name}\""),
+                );
+            }
+            resp.body(bytes)
         }
         Ok(None) => StatusCode::NOT_FOUND.into_response(),
         Err(e) => {

@@ -130,7 +130,7 @@ impl VolunteerApi {
         caller: Caller,
         req: &Request,
         id: Path<i32>,
-        /// Tasks to return (default 1, at most 100).
+        /// Tasks to return (default 1); `limit` + `offset` at most `TESSERA_MAX_HOLDS` (10).
         limit: Query<Option<String>>,
         /// Skip this many available tasks (a client prefetching the next task uses 1).
         offset: Query<Option<String>>,
@@ -212,6 +212,16 @@ impl VolunteerApi {
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
     ) -> Result<JsonOf<schemas::TaskRun>, ApiError> {
+        if idempotency_key
+            .0
+            .as_deref()
+            .is_some_and(|k| k.is_empty() || k.len() > answers::IDEMPOTENCY_KEY_MAX)
+        {
+            return Err(ApiError::BadRequest(format!(
+                "Idempotency-Key must be 1 to {} characters",
+                answers::IDEMPOTENCY_KEY_MAX
+            )));
+        }
         let mut query_uid = None;
         for (key, value) in query_pairs(req)? {
             match key.as_str() {

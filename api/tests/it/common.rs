@@ -204,6 +204,27 @@ impl TestApp {
         Some(Self::start_full(url, dir, Some(name), prefix, redis, "0".into(), tweak).await)
     }
 
+    /// Another instance on this one's database (and Redis prefix), configured by `tweak`; it
+    /// leaves the database and the keys to this one to clean up.
+    pub async fn another_instance(&self, tweak: &dyn Fn(&mut Config)) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("tessera-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let redis = self.state.config.redis_url.clone();
+        let mut other = Self::start_full(
+            self.state.config.database_url(),
+            dir,
+            None,
+            self.redis_prefix.clone(),
+            redis,
+            "0".into(),
+            tweak,
+        )
+        .await;
+        other.redis_prefix = None;
+        other
+    }
+
     /// SQLite with Redis, or with a Redis URL of the caller's choice.
     pub async fn sqlite_with_redis(redis: &str) -> Self {
         let dir =

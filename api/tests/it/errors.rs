@@ -47,7 +47,7 @@ async fn malformed_requests(app: TestApp) {
         .expect("post");
     TestApp::read(r).await.err(415, "AttributeError");
     // Too large.
-    let big = json!({"name": "x".repeat(300_000)}).to_string();
+    let big = json!({"name": "x".repeat(1_100_000)}).to_string();
     let r = app
         .client
         .post(&url)

@@ -2,8 +2,9 @@
 //!
 //! A project's presenter (its own HTML and JavaScript, or a built-in template) runs in an
 //! iframe sandboxed to scripts only: its origin is opaque, so it cannot read the app's storage
-//! (the session token), cookies or DOM, and its Content-Security-Policy forbids network requests
-//! other than loading scripts, styles and media. It talks to the app only by `postMessage`, through
+//! (the session token), cookies or DOM, and its Content-Security-Policy (sent by the server with
+//! `/presenter.html`, and repeated in the document) forbids network requests other than loading
+//! scripts, styles and media. It talks to the app only by `postMessage`, through
 //! a bridge that offers the pybossa.js calls PYBOSSA presenters use: `pybossa.taskLoaded`,
 //! `pybossa.presentTask`, `pybossa.saveTask` and `pybossa.run`.
 
@@ -183,6 +184,15 @@ pub enum FrameMessage {
     Next,
 }
 
+/// Whether the frame's boot page asks for its document.
+fn is_boot(data: &wasm_bindgen::JsValue) -> bool {
+    js_sys::JSON::stringify(data)
+        .ok()
+        .and_then(|t| t.as_string())
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .is_some_and(|v| v.get("tessera").and_then(Value::as_str) == Some("boot"))
+}
+
 fn parse(data: &wasm_bindgen::JsValue) -> Option<FrameMessage> {
     let text = js_sys::JSON::stringify(data).ok()?.as_string()?;
     let v: Value = serde_json::from_str(&text).ok()?;
@@ -196,6 +206,13 @@ fn parse(data: &wasm_bindgen::JsValue) -> Option<FrameMessage> {
         }),
         _ => None,
     }
+}
+
+/// FNV-1a of a document: enough to tell one from the next.
+fn fingerprint(document: &str) -> u64 {
+    document.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Sends a message into the frame.
@@ -217,6 +234,7 @@ pub fn PresenterFrame(
     frame: NodeRef<Iframe>,
     on_message: impl Fn(FrameMessage) + 'static,
 ) -> impl IntoView {
+    let src = format!("/presenter.html?d={:016x}", fingerprint(&document));
     let handle = window_event_listener(leptos::ev::message, move |ev: web_sys::MessageEvent| {
         let Some(own) = frame.get_untracked().and_then(|f| f.content_window()) else {
             return;
@@ -227,11 +245,17 @@ pub fn PresenterFrame(
         if !from_frame {
             return;
         }
-        if let Some(message) = parse(&ev.data()) {
+        if is_boot(&ev.data()) {
+            post(&frame, &json!({"tessera": "document", "html": document.as_str()}));
+        } else if let Some(message) = parse(&ev.data()) {
             on_message(message);
         }
     });
     on_cleanup(move || handle.remove());
+    // The frame is a page of its own (not `srcdoc`, which would run under the app's policy):
+    // the server sends it with the presenter's Content-Security-Policy. Its address names the
+    // document, so that a new document (a preview being edited) loads the frame again, and the
+    // frame asks for it.
     view! {
         <iframe
             node_ref=frame
@@ -239,7 +263,7 @@ pub fn PresenterFrame(
             title="Task"
             sandbox="allow-scripts"
             referrerpolicy="no-referrer"
-            srcdoc=document
+            src=src
         ></iframe>
     }
 }
