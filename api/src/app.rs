@@ -23,7 +23,14 @@ use crate::{
 const DESCRIPTION: &str = "Tessera's REST API. Wire-compatible with PYBOSSA's `/api` (pybossa-client, pbs and enki \
 work unchanged): integer ids, `api_key` as query parameter or raw `Authorization` header, 200 on create, 204 on \
 delete, and errors as `{action, status: \"failed\", status_code, target, exception_cls, exception_msg}`. \
-New capabilities (accounts, bearer tokens, publishing) sit beside it.";
+New capabilities (accounts, bearer tokens, publishing, transfers) sit beside it.\n\n\
+Names are exact: a filter, `orderby`, body key or `info` key is a field's snake_case name, looked up in the \
+resource's own list (other spellings are a 415). Fields only owners read (e-mail addresses, a project's webhook \
+and secret, volunteers' anonymised addresses) keep a filter or order to the caller's own rows; reserved keys are a \
+400, fixed fields (`owner_id`, a task's `project_id`) may only be sent unchanged, admin-only flags take JSON \
+booleans. A draft project and what belongs to it are for its owners and admins. Bodies: answers up to \
+`TESSERA_MAX_ANSWER_BYTES`, other JSON up to `TESSERA_MAX_JSON_BYTES` (413). An `Idempotency-Key` reused for \
+another request is a 422.";
 
 pub fn openapi_service() -> OpenApiService<Api, ()> {
     OpenApiService::new(routes::api(), "Tessera API", env!("CARGO_PKG_VERSION"))

@@ -4,7 +4,7 @@
 //! kept; only the values change from read to read. Building it with sea-query on every read was
 //! about a tenth of the API's CPU in the volunteer loop.
 
-use std::{collections::HashMap, str::FromStr, sync::Mutex};
+use std::{collections::HashMap, sync::Mutex};
 
 use sea_orm::{
     ColumnTrait, DbBackend, DbErr, EntityTrait, Order, QueryFilter, QueryOrder, QueryResult,
@@ -92,20 +92,20 @@ pub(super) enum ScanOrder {
 impl ScanOrder {
     /// The order `orderby`/`desc` ask for; PYBOSSA's error for a column tasks do not have.
     pub fn by(orderby: Option<&str>, desc: bool) -> ApiResult<Self> {
-        let column = match orderby {
-            None => task::Column::Id,
-            // Ordering by the answer count would make a scan's cursor meaningless.
-            Some(name) => task::Column::from_str(name)
-                .ok()
-                .filter(|c| !matches!(c, task::Column::NTaskRuns))
-                .ok_or_else(|| {
-                    ApiError::attribute(format!("type object 'Task' has no attribute '{name}'"))
-                })?,
+        // A public, sortable task field, by its exact name (the answer count is none: ordering
+        // by it would make a scan's cursor meaningless).
+        let name = match orderby {
+            None => "id",
+            Some(name) => {
+                super::fields::find(super::resources::TASK_FIELDS, name)
+                    .filter(|f| f.sort && f.column && f.read == super::fields::Access::Public)
+                    .ok_or_else(|| {
+                        ApiError::attribute(format!("type object 'Task' has no attribute '{name}'"))
+                    })?
+                    .name
+            }
         };
-        Ok(Self::Column {
-            name: sea_orm::IdenStatic::as_str(&column),
-            desc,
-        })
+        Ok(Self::Column { name, desc })
     }
 
     pub const OLDEST: Self = Self::Column {
@@ -286,9 +286,9 @@ impl Scan<'_> {
         query = match self.order {
             ScanOrder::Column { name, desc } => {
                 let order = if desc { Order::Desc } else { Order::Asc };
-                match task::Column::from_str(name) {
-                    Ok(task::Column::Id) | Err(_) => query.order_by(task::Column::Id, order),
-                    Ok(column) => query
+                match super::crud::own_column::<super::resources::Task>(name) {
+                    Some(task::Column::Id) | None => query.order_by(task::Column::Id, order),
+                    Some(column) => query
                         .order_by(column, order.clone())
                         .order_by(task::Column::Id, order),
                 }
@@ -393,6 +393,9 @@ mod tests {
         assert!(ScanOrder::by(Some("n_task_runs"), false).is_err());
         assert!(ScanOrder::by(Some("nTaskRuns"), false).is_err());
         assert!(ScanOrder::by(Some("nope"), false).is_err());
+        for spelling in ["priority0", "Priority0", "PRIORITY_0", "Id", "createdAt"] {
+            assert!(ScanOrder::by(Some(spelling), false).is_err(), "{spelling}");
+        }
         for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
             for volunteer in &volunteers {
                 for order in orders {

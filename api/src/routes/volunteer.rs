@@ -199,8 +199,10 @@ impl VolunteerApi {
     /// The task must have been handed to this volunteer by `newtask` (403 `You must request a
     /// task first!`), once per volunteer per task (403), and only while it still needs
     /// answers (409). The answer that completes a task creates its result. A retried POST with
-    /// the same `Idempotency-Key` returns the first answer. Multipart with a `file` stores it as
-    /// `media_url`.
+    /// the same `Idempotency-Key` returns the first answer; the key used by the same volunteer for
+    /// another task or another answer is a 422. A draft project's tasks are answered only by its
+    /// owners, admins and the external users its project token vouches for. Multipart with a
+    /// `file` stores it as `media_url`.
     #[oai(path = "/taskrun", method = "post", tag = "ApiTags::Taskrun")]
     async fn create_taskrun(
         &self,

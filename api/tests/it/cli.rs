@@ -187,3 +187,109 @@ async fn readiness_checks_redis_when_configured() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Webhooks ignore proxy variables: with every proxy variable pointing at a closed port, a
+/// delivery still reaches its receiver directly.
+#[tokio::test]
+async fn webhooks_ignore_proxy_variables() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = std::env::temp_dir().join(format!("tessera-cli-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let receiver = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let hook = format!("http://{}/hook", receiver.local_addr().expect("addr"));
+    let (hit, mut hits) = tokio::sync::mpsc::channel::<String>(4);
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = receiver.accept().await {
+            let mut buf = vec![0; 16384];
+            let n = s.read(&mut buf).await.unwrap_or(0);
+            let _ = s
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                .await;
+            let _ = hit
+                .send(String::from_utf8_lossy(&buf[..n]).into_owned())
+                .await;
+        }
+    });
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    /// Stops the server however the test ends.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut cmd = tessera(&dir);
+    for var in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        cmd.env(var, &closed);
+    }
+    cmd.env("TESSERA_ADDR", format!("127.0.0.1:{port}"))
+        .env("TESSERA_WEBHOOK_ALLOW", "127.0.0.1")
+        .env("TESSERA_JOB_POLL_MS", "50")
+        .env("TESSERA_RATE_LIMIT", "0")
+        .arg("serve");
+    let server = Killed(cmd.spawn().expect("serve"));
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    wait_ready(&base, &client).await;
+    let key = client
+        .post(format!("{base}/api/auth/register"))
+        .json(&json!({"name": "ada", "email_addr": "ada@example.org", "password": "correct horse"}))
+        .send()
+        .await
+        .expect("register")
+        .json::<serde_json::Value>()
+        .await
+        .expect("json")["api_key"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    let project = client
+        .post(format!("{base}/api/project?api_key={key}"))
+        .json(&json!({"name": "P", "short_name": "p", "description": "d"}))
+        .send()
+        .await
+        .expect("project")
+        .json::<serde_json::Value>()
+        .await
+        .expect("json")["id"]
+        .as_i64()
+        .expect("id");
+    let set = client
+        .put(format!(
+            "{base}/api/project/{project}/webhook?api_key={key}"
+        ))
+        .json(&json!({"url": hook}))
+        .send()
+        .await
+        .expect("webhook");
+    assert!(set.status().is_success());
+    let ping = client
+        .post(format!(
+            "{base}/api/project/{project}/webhook/ping?api_key={key}"
+        ))
+        .send()
+        .await
+        .expect("ping");
+    assert_eq!(ping.status().as_u16(), 202);
+    let got = tokio::time::timeout(Duration::from_secs(20), hits.recv())
+        .await
+        .expect("the webhook never arrived: was it sent to the proxy?")
+        .expect("a hit");
+    assert!(got.starts_with("POST /hook"), "{got}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

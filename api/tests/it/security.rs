@@ -809,6 +809,27 @@ async fn the_audit_examples_fail(app: TestApp) {
         .get(&format!("/api/task/{}", w.my_task), Some(&w.owner))
         .await;
     assert_eq!(t.ok()["project_id"], w.mine);
+    // newtask orders by public task fields only, by their exact names.
+    for order in [
+        "nTaskRuns",
+        "n_task_runs",
+        "priority0",
+        "Priority0",
+        "PRIORITY_0",
+    ] {
+        app.get(
+            &format!("/api/project/{}/newtask?orderby={order}", w.mine),
+            Some(&w.ordinary),
+        )
+        .await
+        .err(415, "AttributeError");
+    }
+    app.get(
+        &format!("/api/project/{}/newtask?orderby=priority_0", w.mine),
+        Some(&w.ordinary),
+    )
+    .await
+    .ok();
     // Nor can an ordinary user become admin, by any spelling.
     for key in ["admin", "Admin", "ADMIN"] {
         app.put(
