@@ -264,10 +264,48 @@ struct BodyLimits {
     json: usize,
 }
 
-/// Reads a request's body before anything can refuse the request, so a refusal (a 429, a 401)
-/// never leaves an unread body on a kept-alive connection: the client's next request on it
-/// would fail. A body over the limit is refused unread, with `Connection: close`; so is any
-/// refused multipart upload, which is too large to read for nothing.
+/// A body too large is still read (and dropped) up to this much, so that its 413 reaches the
+/// client on a connection that stays open; past it the connection is closed.
+const DRAIN_MAX: u64 = 64 * 1024 * 1024;
+
+/// Why a body was not taken.
+enum Refused {
+    /// Over the limit; `drained`: all of it was read (and dropped).
+    TooLarge {
+        drained: bool,
+    },
+    Unreadable(std::io::Error),
+}
+
+/// Reads a body up to `max` bytes; a larger one is read on (up to [`DRAIN_MAX`]) and dropped.
+async fn read_limited(body: poem::Body, max: usize) -> Result<bytes::Bytes, Refused> {
+    use tokio::io::AsyncReadExt;
+    let mut reader = body.into_async_read();
+    let mut data = bytes::BytesMut::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = reader.read(&mut buf).await.map_err(Refused::Unreadable)?;
+        if n == 0 {
+            return Ok(data.freeze());
+        }
+        if data.len() + n > max {
+            let seen = (data.len() + n) as u64;
+            let rest = DRAIN_MAX.saturating_sub(seen);
+            let drained = tokio::io::copy(&mut reader.take(rest + 1), &mut tokio::io::sink())
+                .await
+                .map_err(Refused::Unreadable)?;
+            return Err(Refused::TooLarge {
+                drained: drained <= rest,
+            });
+        }
+        data.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Reads a request's body before anything can refuse the request, so a refusal (a 429, a 401,
+/// a 413) never leaves an unread body on a kept-alive connection: the client's next request on
+/// it would fail, or the refusal itself be lost. Multipart uploads are read whole too (their
+/// files are held in memory by the handler anyway).
 async fn take_body<E: Endpoint>(
     next: E,
     mut req: Request,
@@ -281,54 +319,46 @@ async fn take_body<E: Endpoint>(
         .headers()
         .get("content-length")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<usize>().ok());
+        .and_then(|v| v.trim().parse::<u64>().ok());
     let chunked = req.headers().contains_key("transfer-encoding");
-    let max = if multipart {
-        limits.upload
-    } else {
-        limits.json
-    };
-    // A refusal that leaves (some of) the body unread ends the connection.
-    let refuse = |req: &Request, err: crate::error::ApiError| {
-        let path = format!("/api{}", req.uri().path());
-        let mut resp = crate::error::json_error(&err, req.method().as_str(), &path);
-        resp.headers_mut()
-            .insert("connection", HeaderValue::from_static("close"));
-        resp
-    };
-    let too_large = || {
-        crate::error::ApiError::PayloadTooLarge(format!(
-            "the request body may be at most {max} bytes"
-        ))
-    };
-    if declared.is_some_and(|len| len > max) {
-        return Ok(refuse(&req, too_large()));
-    }
-    let unread = multipart && (chunked || declared.is_some_and(|n| n > 0));
-    if !multipart && (chunked || declared.is_some_and(|n| n > 0)) {
-        match req.take_body().into_bytes_limit(max).await {
-            Ok(bytes) => req.set_body(bytes),
-            Err(poem::error::ReadBodyError::PayloadTooLarge) => {
-                return Ok(refuse(&req, too_large()));
+    if chunked || declared.is_some_and(|n| n > 0) {
+        let max = if multipart {
+            limits.upload
+        } else {
+            limits.json
+        };
+        let refuse = |req: &Request, err: crate::error::ApiError, close: bool| {
+            let path = format!("/api{}", req.uri().path());
+            let mut resp = crate::error::json_error(&err, req.method().as_str(), &path);
+            if close {
+                resp.headers_mut()
+                    .insert("connection", HeaderValue::from_static("close"));
             }
-            Err(e) => {
+            resp
+        };
+        let too_large = crate::error::ApiError::PayloadTooLarge(format!(
+            "the request body may be at most {max} bytes"
+        ));
+        // Far too large to read for nothing: refused at once, and the connection closed.
+        if declared.is_some_and(|len| len > DRAIN_MAX) {
+            return Ok(refuse(&req, too_large, true));
+        }
+        match read_limited(req.take_body(), max).await {
+            Ok(bytes) => req.set_body(bytes),
+            Err(Refused::TooLarge { drained }) => return Ok(refuse(&req, too_large, !drained)),
+            Err(Refused::Unreadable(e)) => {
                 let err = crate::error::ApiError::value(format!(
                     "the request body could not be read: {e}"
                 ));
-                return Ok(refuse(&req, err));
+                return Ok(refuse(&req, err, true));
             }
         }
     }
     // Boxed here, the router's future (2.5 KB, measured; poem boxes only the endpoints nested
     // in it) is copied once rather than by each layer above (the rate limit, the error
     // rendering, the metrics).
-    let mut resp = match Box::pin(next.call(req)).await {
+    Ok(match Box::pin(next.call(req)).await {
         Ok(r) => r.into_response(),
         Err(e) => e.into_response(),
-    };
-    if unread && (resp.status().is_client_error() || resp.status().is_server_error()) {
-        resp.headers_mut()
-            .insert("connection", HeaderValue::from_static("close"));
-    }
-    Ok(resp)
+    })
 }

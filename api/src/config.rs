@@ -108,6 +108,12 @@ pub struct Config {
     #[arg(long, env = "TESSERA_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: String,
 
+    /// Sign-in attempts for one name or e-mail address get this many seconds: past 5 in a
+    /// window, the rest of it answers 429.
+    #[arg(long, env = "TESSERA_SIGNIN_WINDOW", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub signin_window_secs: u64,
+
     /// When set, `/metrics` answers only requests with `Authorization: Bearer <token>`.
     #[arg(long, env = "TESSERA_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
@@ -278,6 +284,7 @@ impl fmt::Debug for Config {
             .field("max_answer_bytes", &self.max_answer_bytes)
             .field("max_json_bytes", &self.max_json_bytes)
             .field("max_holds", &self.max_holds)
+            .field("signin_window_secs", &self.signin_window_secs)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
             .field("no_migrate", &self.no_migrate)

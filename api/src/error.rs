@@ -196,6 +196,14 @@ impl From<DbErr> for ApiError {
             }
             _ => {}
         }
+        // PostgreSQL's data exceptions (SQLSTATE class 22: a NUL in text, a number out of range,
+        // an untranslatable escape in JSON) are the input's fault.
+        if let DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)) = &err
+            && let Some(db) = e.as_database_error()
+            && db.code().is_some_and(|c| c.starts_with("22"))
+        {
+            return Self::data(format!("invalid input: {}", db.message()));
+        }
         let text = err.to_string();
         // NOT NULL and CHECK violations are not classified by SeaORM; recognise them by text
         // from both backends so they surface as 415 rather than 500.

@@ -1,7 +1,5 @@
 //! Accounts: sign-up, sign-in, profiles, passwords, api keys and the tokens they revoke.
 
-use std::time::Duration;
-
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait,
     QueryFilter, Set, Statement,
@@ -12,7 +10,6 @@ use serde_json::{Map, Value as Json, json};
 use crate::{
     auth::{new_api_key, password},
     error::{ApiError, ApiResult},
-    kv::Kv,
     state::AppState,
     store::{entities::user, now},
 };
@@ -321,57 +318,35 @@ pub fn disabled() -> ApiError {
     ApiError::Unauthorized(Some("This account is disabled".into()))
 }
 
-/// Failed sign-ins for one account before each further attempt has to wait.
-const FREE_FAILURES: u32 = 5;
-/// How long failures are remembered.
-const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
-/// The longest wait between attempts.
-const MAX_WAIT_SECS: i64 = 15 * 60;
+/// Sign-in attempts for one login allowed in a window (`TESSERA_SIGNIN_WINDOW`).
+const FREE_ATTEMPTS: u64 = 5;
 
-/// Failed sign-ins of one account (or one unknown name): how many, and when the last was.
-struct Failures {
-    key: String,
-    count: u32,
-    last: i64,
-}
-
-impl Failures {
-    async fn of(kv: &Kv, who: &str) -> Self {
-        let key = format!("signin:{who}");
-        let (count, last) = match kv.get(&key).await {
-            Ok(Some(v)) => v
-                .split_once(':')
-                .and_then(|(c, l)| Some((c.parse().ok()?, l.parse().ok()?)))
-                .unwrap_or((0, 0)),
-            _ => (0, 0),
-        };
-        Self { key, count, last }
-    }
-
-    /// Seconds to wait before the next attempt: doubling past the free failures, up to 15 min.
-    fn wait(&self, now: i64) -> i64 {
-        if self.count < FREE_FAILURES {
-            return 0;
-        }
-        let backoff = 1i64 << (self.count - FREE_FAILURES + 1).min(10);
-        (self.last + backoff.min(MAX_WAIT_SECS) - now).max(0)
-    }
-
-    async fn fail(&self, kv: &Kv, now: i64) {
-        kv.set(
-            &self.key,
-            &format!("{}:{now}", self.count + 1),
-            FAILURE_WINDOW,
-        )
-        .await;
-    }
+/// The counter of sign-in attempts with `login`: by what was typed (a name and an e-mail address
+/// count apart, so a refusal never tells that both are one account's), hashed so that no
+/// address is kept in the store.
+fn signin_bucket(login: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(login.to_lowercase().as_bytes());
+    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    format!("signin:{hex}")
 }
 
 /// Signs in by name or e-mail address: a login with `@` is an e-mail address (names never
 /// have one), either compared whatever its case, so one login names one account at most.
-/// Repeated failures for one account make each further attempt wait longer (429).
+/// Attempts with one login are counted (atomically, before the password is checked): past
+/// five in a window, the rest of the window answers 429. Success forgets them.
 pub async fn login(state: &AppState, login: &str, pass: String) -> ApiResult<user::Model> {
     let login = login.trim();
+    let wrong = || ApiError::Unauthorized(Some("Invalid name, e-mail address or password".into()));
+    if login.is_empty() || login.len() > 320 {
+        return Err(wrong());
+    }
+    let window = i64::try_from(state.config.signin_window_secs.max(1)).unwrap_or(60);
+    let window_end = (chrono::Utc::now().timestamp() / window + 1) * window;
+    let bucket = signin_bucket(login);
+    if state.kv.hit(&bucket, window_end).await > FREE_ATTEMPTS {
+        return Err(ApiError::TooManyRequests);
+    }
     let col = if login.contains('@') {
         user::Column::EmailAddr
     } else {
@@ -381,15 +356,6 @@ pub async fn login(state: &AppState, login: &str, pass: String) -> ApiResult<use
         .filter(same_ci(col, login))
         .one(&state.db)
         .await?;
-    let who = match &found {
-        Some(u) => format!("u{}", u.id),
-        None => format!("n{}", login.to_lowercase()),
-    };
-    let failures = Failures::of(&state.kv, &who).await;
-    let now = chrono::Utc::now().timestamp();
-    if failures.wait(now) > 0 {
-        return Err(ApiError::TooManyRequests);
-    }
     let stored = found
         .as_ref()
         .and_then(|u| u.passwd_hash.clone())
@@ -398,17 +364,10 @@ pub async fn login(state: &AppState, login: &str, pass: String) -> ApiResult<use
     match found {
         Some(u) if ok && !u.enabled => Err(disabled()),
         Some(u) if ok => {
-            if failures.count > 0 {
-                state.kv.delete(&failures.key).await;
-            }
+            state.kv.reset_hits(&bucket, window_end).await;
             Ok(u)
         }
-        _ => {
-            failures.fail(&state.kv, now).await;
-            Err(ApiError::Unauthorized(Some(
-                "Invalid name, e-mail address or password".into(),
-            )))
-        }
+        _ => Err(wrong()),
     }
 }
 
@@ -442,7 +401,9 @@ pub async fn regenerate_api_key(state: &AppState, user_id: i32) -> ApiResult<use
     Ok(updated)
 }
 
-/// Changes the password after checking the current one; every bearer token stops working.
+/// Changes the password after checking the current one; every bearer token, and the api key,
+/// stop working (the answer to `POST /api/auth/password` carries a new token; the new key is at
+/// `GET /api/auth/me`).
 pub async fn change_password(
     state: &AppState,
     user: &user::Model,
@@ -458,8 +419,10 @@ pub async fn change_password(
     }
     check_password(&new)?;
     let hash = password::hash(new).await?;
+    // Whoever had a session may have read the api key from it: a new password ends both.
     let mut am: user::ActiveModel = user.clone().into();
     am.passwd_hash = Set(Some(hash));
+    am.api_key = Set(new_api_key());
     am.token_version = Set(user.token_version + 1);
     Ok(am.update(&state.db).await?)
 }
@@ -497,16 +460,12 @@ mod tests {
     }
 
     #[test]
-    fn waits_grow_after_the_free_failures() {
-        let f = |count| Failures {
-            key: String::new(),
-            count,
-            last: 100,
-        };
-        assert_eq!(f(FREE_FAILURES - 1).wait(100), 0);
-        assert_eq!(f(FREE_FAILURES).wait(100), 2);
-        assert_eq!(f(FREE_FAILURES + 1).wait(100), 4);
-        assert_eq!(f(FREE_FAILURES).wait(103), 0);
-        assert_eq!(f(FREE_FAILURES + 40).wait(100), MAX_WAIT_SECS);
+    fn signin_counters_hide_the_login() {
+        assert_eq!(
+            signin_bucket("Ada@Example.org"),
+            signin_bucket("ada@example.org")
+        );
+        assert_ne!(signin_bucket("ada"), signin_bucket("ada@example.org"));
+        assert!(!signin_bucket("ada@example.org").contains("ada"));
     }
 }

@@ -245,7 +245,8 @@ const PROJECT_FIELDS: &[Field] = &[
     // Changes through an explicit transfer only.
     fixed("owner_id"),
     owned("category_id"),
-    owned("info"),
+    // Ordering by a JSON column would rank rows by the keys only owners read.
+    owned("info").no_sort(),
     owned("owners_ids").no_filter(),
 ];
 
@@ -1290,17 +1291,19 @@ impl Resource for Blogpost {
         };
         Ok(is_owner(ctx.caller, &project) || (project.published && m.published))
     }
-    /// The post's author or an admin.
+    /// The post's author while they own the project, or an admin.
     async fn may_write(
         ctx: Ctx<'_>,
-        _db: &impl ConnectionTrait,
+        db: &impl ConnectionTrait,
         m: &blogpost::Model,
     ) -> ApiResult<()> {
-        allow(
-            ctx.caller,
-            ctx.caller.is_admin()
-                || (ctx.caller.is_authenticated() && ctx.caller.user_id() == m.user_id),
-        )
+        if ctx.caller.is_admin() {
+            return Ok(());
+        }
+        let author = ctx.caller.is_authenticated() && ctx.caller.user_id() == m.user_id;
+        allow(ctx.caller, author)?;
+        let project = project_of(db, m.project_id).await?;
+        allow(ctx.caller, is_owner(ctx.caller, &project))
     }
     async fn before_create(ctx: Ctx<'_>, body: &mut Map<String, Json>) -> ApiResult<()> {
         let project = body_project(ctx, body).await?;

@@ -465,10 +465,10 @@ async fn users_stats(
         .all(db)
         .await?
         .into_iter()
-        .map(|v| {
-            let ip = v.volunteer.strip_prefix("ip").unwrap_or(&v.volunteer);
-            json!({"ip": ip, "tasks": v.n_answers})
-        })
+        .enumerate()
+        // Statistics are public: an anonymous volunteer is a rank here, never their anonymised
+        // address or external id (those are for the project's owners).
+        .map(|(i, v)| json!({"ip": format!("anonymous-{}", i + 1), "tasks": v.n_answers}))
         .collect();
     let auth_rows = top(false).all(db).await?;
     let users = users_by_id(db, auth_rows.iter().filter_map(|v| v.user_id)).await?;

@@ -596,6 +596,11 @@ impl Kv {
         }
     }
 
+    /// Forgets the count of `bucket` in the window ending at `window_end`.
+    pub async fn reset_hits(&self, bucket: &str, window_end: i64) {
+        self.delete(&format!("rl:{bucket}:{window_end}")).await;
+    }
+
     /// Counts a request against `bucket` in the window ending at `window_end` (epoch s) and
     /// returns the count. Degrades to 1 (allowed) when Redis fails.
     pub async fn hit(&self, bucket: &str, window_end: i64) -> u64 {

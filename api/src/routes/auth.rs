@@ -151,7 +151,10 @@ impl AuthApi {
         Ok(Deleted)
     }
 
-    /// Change the password (the current one is needed); every bearer token stops working.
+    /// Change the password (the current one is needed).
+    ///
+    /// Every bearer token and the api key stop working: the answer carries a new token, and
+    /// `GET /auth/me` shows the new api key.
     #[oai(path = "/auth/password", method = "post")]
     async fn change_password(
         &self,

@@ -146,6 +146,10 @@ impl VolunteerApi {
             .get(&state.db, id.0)
             .await?
             .ok_or(ApiError::NotFound)?;
+        // A draft is refused before anything about it is told (its anonymous policy included).
+        if external_uid.0.is_none() && !resources::project_visible(&caller, &project) {
+            return Err(ApiError::denied(caller.is_authenticated()));
+        }
         if !caller.is_authenticated()
             && !project.allow_anonymous_contributors
             && external_uid.0.is_none()

@@ -546,3 +546,37 @@ macro_rules! on_both_stores {
         )*
     };
 }
+
+/// Runs each named `async fn(TestApp)` on both databases, each with and without Redis.
+#[macro_export]
+macro_rules! on_every_store {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite_memory() {
+                    super::$name($crate::common::TestApp::sqlite().await).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite_redis() {
+                    if $crate::common::redis_available() {
+                        let url = $crate::common::redis_url();
+                        super::$name($crate::common::TestApp::sqlite_with_redis(&url).await).await;
+                    }
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres_memory() {
+                    if let Some(app) = $crate::common::TestApp::postgres().await {
+                        super::$name(app).await;
+                    }
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres_redis() {
+                    if let Some(app) = $crate::common::TestApp::postgres_redis().await {
+                        super::$name(app).await;
+                    }
+                }
+            }
+        )*
+    };
+}

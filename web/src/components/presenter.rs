@@ -246,7 +246,10 @@ pub fn PresenterFrame(
             return;
         }
         if is_boot(&ev.data()) {
-            post(&frame, &json!({"tessera": "document", "html": document.as_str()}));
+            post(
+                &frame,
+                &json!({"tessera": "document", "html": document.as_str()}),
+            );
         } else if let Some(message) = parse(&ev.data()) {
             on_message(message);
         }
