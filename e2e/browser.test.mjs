@@ -513,3 +513,23 @@ test("an admin manages categories, featured projects and administrators", () => 
   await page.screenshot({ path: join(SHOTS, "admin.png"), fullPage: true });
   await context.close();
 }));
+
+test("signing out ends the session's token on the server too", () => withPages("signout", async (open) => {
+  const context = await browser.newContext();
+  const page = await open(context);
+  await signUp(page, "sam");
+  const stored = await page.evaluate(() => localStorage.getItem("tessera.token"));
+  assert.ok(stored, "a session token");
+  const me = () => fetch(base + "/api/auth/me", { headers: { authorization: `Bearer ${stored}` } });
+  assert.equal((await me()).status, 200);
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("link", { name: "Sign in" }).waitFor();
+  assert.equal(await page.evaluate(() => localStorage.getItem("tessera.token")), null);
+  let status = 200;
+  for (let i = 0; i < 50 && status !== 401; i++) {
+    status = (await me()).status;
+    if (status !== 401) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(status, 401, "the token still works after signing out");
+  await context.close();
+}));

@@ -293,8 +293,25 @@ pub async fn register(
     login(name, password).await
 }
 
+/// Signs out: the server ends every token of the account (`POST /api/auth/logout`), and this
+/// browser forgets its own at once, whether or not the server could be reached.
 pub fn logout() {
+    let Some(token) = stored_token() else {
+        return;
+    };
     store_token(None);
+    leptos::task::spawn_local(async move {
+        let Some(window) = web_sys::window() else {
+            return;
+        };
+        let init = web_sys::RequestInit::new();
+        init.set_method("POST");
+        if let Ok(headers) = web_sys::Headers::new() {
+            let _ = headers.set("Authorization", &format!("Bearer {token}"));
+            init.set_headers(&headers);
+        }
+        let _ = JsFuture::from(window.fetch_with_str_and_init("/api/auth/logout", &init)).await;
+    });
 }
 
 /// A task handed out by `newtask`, as the presenter receives it.

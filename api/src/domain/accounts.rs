@@ -361,12 +361,13 @@ pub async fn login(state: &AppState, login: &str, pass: String) -> ApiResult<use
         .and_then(|u| u.passwd_hash.clone())
         .unwrap_or_else(|| DUMMY_HASH.into());
     let ok = pass.chars().count() <= MAX_PASSWORD && password::verify(pass, stored).await;
+    if ok {
+        // The right password, even for a disabled account, is no guess to slow down.
+        state.kv.reset_hits(&bucket, window_end).await;
+    }
     match found {
         Some(u) if ok && !u.enabled => Err(disabled()),
-        Some(u) if ok => {
-            state.kv.reset_hits(&bucket, window_end).await;
-            Ok(u)
-        }
+        Some(u) if ok => Ok(u),
         _ => Err(wrong()),
     }
 }
