@@ -9,9 +9,19 @@ bin=$(realpath "$1")
 cd "$(dirname "$0")"
 examples=${2:-25}
 
-if [[ ! -x .venv/bin/st ]]; then
+if [[ ! -x .venv/bin/st ]] || ! cmp -s requirements-fuzz.txt .venv/requirements.txt; then
     python3 -m venv .venv
     .venv/bin/pip install -q -r requirements-fuzz.txt
+    cp requirements-fuzz.txt .venv/requirements.txt
+fi
+
+# The document itself first: a standard validator, and each path written once (YAML loaders keep
+# the last of duplicate keys, and generators refuse them).
+.venv/bin/openapi-spec-validator ../openapi.yaml
+dupes=$(grep -E '^  /' ../openapi.yaml | sort | uniq -d)
+if [[ -n "$dupes" ]]; then
+    echo "openapi.yaml has paths twice: $dupes" >&2
+    exit 1
 fi
 
 work=$(mktemp -d)

@@ -50,16 +50,39 @@ pub enum ApiTags {
     Job,
 }
 
-rest::resource_api!(ProjectApi, res::Project, schemas::Project, "ApiTags::Project", list: "/project", item: "/project/:id", create: ProjectCreateApi);
-rest::resource_api!(CategoryApi, res::Category, schemas::Category, "ApiTags::Category", list: "/category", item: "/category/:id", create: CategoryCreateApi);
-rest::resource_api!(TaskApi, res::Task, schemas::Task, "ApiTags::Task", list: "/task", item: "/task/:id", create: TaskCreateApi);
-rest::resource_api!(TaskRunApi, res::TaskRun, schemas::TaskRun, "ApiTags::Taskrun", list: "/taskrun", item: "/taskrun/:id");
-rest::resource_api!(ResultApi, res::ResultResource, schemas::Result, "ApiTags::Result", list: "/result", item: "/result/:id", create: ResultCreateApi);
-rest::resource_api!(UserApi, res::User, schemas::User, "ApiTags::User", list: "/user", item: "/user/:id", create: UserCreateApi);
-rest::resource_api!(AnnouncementApi, res::Announcement, schemas::Announcement, "ApiTags::Announcement", list: "/announcement", item: "/announcement/:id", create: AnnouncementCreateApi);
-rest::resource_api!(BlogpostApi, res::Blogpost, schemas::Blogpost, "ApiTags::Blogpost", list: "/blogpost", item: "/blogpost/:id", create: BlogpostCreateApi);
-rest::resource_api!(HelpingMaterialApi, res::HelpingMaterial, schemas::HelpingMaterial, "ApiTags::Helpingmaterial", list: "/helpingmaterial", item: "/helpingmaterial/:id", create: HelpingMaterialCreateApi);
-rest::resource_api!(PageApi, res::Page, schemas::Page, "ApiTags::Page", list: "/page", item: "/page/:id", create: PageCreateApi);
+rest::resource_api!(ProjectApi, res::Project, schemas::Project, "ApiTags::Project", list: "/project", item: "/project/:id", create: create);
+rest::resource_api!(CategoryApi, res::Category, schemas::Category, "ApiTags::Category", list: "/category", item: "/category/:id", create: create);
+rest::resource_api!(TaskApi, res::Task, schemas::Task, "ApiTags::Task", list: "/task", item: "/task/:id", create: create);
+rest::resource_api!(TaskRunApi, res::TaskRun, schemas::TaskRun, "ApiTags::Taskrun", list: "/taskrun", item: "/taskrun/:id", extra: {
+    /// Answer a task.
+    ///
+    /// The task must have been handed to this volunteer by `newtask` (403 `You must request a
+    /// task first!`), once per volunteer per task (403), and only while it still needs
+    /// answers (409). The answer that completes a task creates its result. A retried POST with
+    /// the same `Idempotency-Key` returns the first answer; the key used by the same volunteer for
+    /// another task or another answer is a 422. A draft project's tasks are answered only by its
+    /// owners, admins and the external users its project token vouches for. Multipart with a
+    /// `file` stores it as `media_url`.
+    #[oai(path = "/taskrun", method = "post", tag = "ApiTags::Taskrun")]
+    async fn create_taskrun(
+        &self,
+        state: poem::web::Data<&std::sync::Arc<crate::state::AppState>>,
+        caller: crate::auth::Caller,
+        req: &poem::Request,
+        body: common::Body<schemas::TaskRun>,
+        /// Makes retries safe: the same key returns the answer already taken.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: poem_openapi::param::Header<Option<String>>,
+    ) -> Result<common::JsonOf<schemas::TaskRun>, crate::error::ApiError> {
+        volunteer::answer(&state, caller, req, body, idempotency_key).await
+    }
+});
+rest::resource_api!(ResultApi, res::ResultResource, schemas::Result, "ApiTags::Result", list: "/result", item: "/result/:id", create: create);
+rest::resource_api!(UserApi, res::User, schemas::User, "ApiTags::User", list: "/user", item: "/user/:id", create: create);
+rest::resource_api!(AnnouncementApi, res::Announcement, schemas::Announcement, "ApiTags::Announcement", list: "/announcement", item: "/announcement/:id", create: create);
+rest::resource_api!(BlogpostApi, res::Blogpost, schemas::Blogpost, "ApiTags::Blogpost", list: "/blogpost", item: "/blogpost/:id", create: create);
+rest::resource_api!(HelpingMaterialApi, res::HelpingMaterial, schemas::HelpingMaterial, "ApiTags::Helpingmaterial", list: "/helpingmaterial", item: "/helpingmaterial/:id", create: create);
+rest::resource_api!(PageApi, res::Page, schemas::Page, "ApiTags::Page", list: "/page", item: "/page/:id", create: create);
 
 /// Declares the `Api` type and its value from the same list (every api struct is a unit).
 macro_rules! api_set {
@@ -81,19 +104,6 @@ api_set!(
         BlogpostApi,
         HelpingMaterialApi,
         PageApi
-    ),
-    (
-        ProjectCreateApi,
-        CategoryCreateApi,
-        TaskCreateApi,
-        ResultCreateApi,
-        UserCreateApi
-    ),
-    (
-        AnnouncementCreateApi,
-        BlogpostCreateApi,
-        HelpingMaterialCreateApi,
-        PageCreateApi
     ),
     (
         auth::AuthApi,

@@ -203,9 +203,12 @@ macro_rules! resource_api {
         $api:ident, $res:ty, $schema:ty, $tag:literal,
         list: $list_path:literal, item: $item_path:literal
         $(, create: $create:ident)?
+        $(, extra: { $($extra:tt)* })?
     ) => {
         pub struct $api;
 
+        // Every operation of a path in one impl: poem-openapi writes a path once per impl that
+        // declares it, and a document with a path twice is not valid.
         #[poem_openapi::OpenApi]
         impl $api {
             /// List objects.
@@ -301,19 +304,14 @@ macro_rules! resource_api {
                 crate::routes::rest::delete::<$res>(&state, &caller, req, id.0).await?;
                 Ok(crate::routes::common::Deleted)
             }
-        }
 
-        $(
-            pub struct $create;
-
-            #[poem_openapi::OpenApi]
-            impl $create {
+            $(
                 /// Create an object.
                 ///
                 /// Answers 200 with the stored object. Reserved keys give 400, unknown keys and
                 /// invalid values 415.
                 #[oai(path = $list_path, method = "post", tag = $tag)]
-                async fn create(
+                async fn $create(
                     &self,
                     state: poem::web::Data<&std::sync::Arc<crate::state::AppState>>,
                     caller: crate::auth::Caller,
@@ -324,8 +322,10 @@ macro_rules! resource_api {
                         crate::routes::rest::create::<$res>(&state, &caller, req, body).await?,
                     ))
                 }
-            }
-        )?
+            )?
+
+            $($($extra)*)?
+        }
     };
 }
 

@@ -198,162 +198,6 @@ impl VolunteerApi {
         Ok(NewTaskResponse::Ok(Json(body), handed.lock_expires))
     }
 
-    /// Answer a task.
-    ///
-    /// The task must have been handed to this volunteer by `newtask` (403 `You must request a
-    /// task first!`), once per volunteer per task (403), and only while it still needs
-    /// answers (409). The answer that completes a task creates its result. A retried POST with
-    /// the same `Idempotency-Key` returns the first answer; the key used by the same volunteer for
-    /// another task or another answer is a 422. A draft project's tasks are answered only by its
-    /// owners, admins and the external users its project token vouches for. Multipart with a
-    /// `file` stores it as `media_url`.
-    #[oai(path = "/taskrun", method = "post", tag = "ApiTags::Taskrun")]
-    async fn create_taskrun(
-        &self,
-        state: Data<&Arc<AppState>>,
-        caller: Caller,
-        req: &Request,
-        body: Body<schemas::TaskRun>,
-        /// Makes retries safe: the same key returns the answer already taken.
-        #[oai(name = "Idempotency-Key")]
-        idempotency_key: Header<Option<String>>,
-    ) -> Result<JsonOf<schemas::TaskRun>, ApiError> {
-        if idempotency_key
-            .0
-            .as_deref()
-            .is_some_and(|k| k.is_empty() || k.len() > answers::IDEMPOTENCY_KEY_MAX)
-        {
-            return Err(ApiError::BadRequest(format!(
-                "Idempotency-Key must be 1 to {} characters",
-                answers::IDEMPOTENCY_KEY_MAX
-            )));
-        }
-        let mut query_uid = None;
-        for (key, value) in query_pairs(req)? {
-            match key.as_str() {
-                "api_key" => {}
-                "external_uid" => query_uid = Some(value),
-                _ if crud::field::<resources::TaskRun>(&key).is_some() => {}
-                _ => {
-                    return Err(ApiError::attribute(format!(
-                        "type object 'TaskRun' has no attribute '{key}'"
-                    )));
-                }
-            }
-        }
-        let mut fields = body.fields;
-        crud::check_keys::<resources::TaskRun>(&caller, &mut fields, None)?;
-        let body_uid = fields
-            .get("external_uid")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let uid = query_uid.or(body_uid);
-        let identify = |project: &project::Model| {
-            identity::volunteer(
-                &caller,
-                &state.anon_key,
-                &state.checked_tokens,
-                project,
-                uid.as_deref(),
-                bearer(req),
-            )
-            .map_err(|e| match e {
-                ApiError::Unauthorized(m) => ApiError::Forbidden(m),
-                other => other,
-            })
-        };
-        let task_id = as_i32(fields.get("task_id"));
-        let project_id = as_i32(fields.get("project_id"));
-        // Usually the body names the task's project, which is cached: the answer's transaction
-        // then checks that the task is that project's. Otherwise the task is read first, so
-        // errors come in PYBOSSA's order (task, then project, then the volunteer).
-        let fast = match (task_id, project_id) {
-            (Some(task_id), Some(project_id)) => state
-                .projects
-                .get(&state.db, project_id)
-                .await?
-                .and_then(|p| identify(&p).ok().map(|v| (task_id, p, v)))
-                // Refused anonymous answers go the slow way, to be refused in PYBOSSA's order.
-                .filter(|(_, p, v)| !v.is_anonymous() || p.allow_anonymous_contributors),
-            _ => None,
-        };
-        let (task, project, volunteer) = match fast {
-            Some((task_id, project, volunteer)) => (
-                answers::TaskRef {
-                    id: task_id,
-                    project_id: project.id,
-                },
-                project,
-                volunteer,
-            ),
-            None => {
-                let task = match task_id {
-                    Some(id) => task::Entity::find_by_id(id).one(&state.db).await?,
-                    None => None,
-                };
-                let task = task.ok_or_else(|| ApiError::forbidden("Invalid task_id"))?;
-                let project = state
-                    .projects
-                    .get(&state.db, task.project_id)
-                    .await?
-                    .ok_or(ApiError::NotFound)?;
-                let volunteer = identify(&project)?;
-                let task = answers::TaskRef {
-                    id: task.id,
-                    project_id: task.project_id,
-                };
-                (task, project, volunteer)
-            }
-        };
-        may_volunteer(&caller, &project, &volunteer)?;
-        let mut stored = None;
-        if let Some(file) = body.file {
-            let base = base_url(req, state.config.public_url.as_deref());
-            let ctx = Ctx {
-                state: &state,
-                caller: &caller,
-            };
-            stored = Some(
-                uploads::store::<resources::TaskRun>(ctx, &base, &mut fields, file, None).await?,
-            );
-        }
-        let answer = NewAnswer {
-            project_id: project_id.ok_or_else(|| ApiError::forbidden("Invalid project_id"))?,
-            task_id: task.id,
-            info: fields.remove("info"),
-            media_url: fields
-                .get("media_url")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-        };
-        // A client that hangs up does not cut the answer short once it is being written: the
-        // answer and what follows its commit (the hold released, the stamp and the idempotency
-        // record) go together. Cut in between, the hold would count as a volunteer still to
-        // answer until it expired, keeping the task from its last volunteer.
-        let (state, idempotency) = (Arc::clone(&state), idempotency_key.0);
-        let submitted = tokio::spawn(async move {
-            let submitted = answers::submit(
-                &state,
-                &project,
-                task,
-                &volunteer,
-                answer,
-                idempotency.as_deref(),
-            )
-            .await;
-            if submitted.is_err() {
-                Box::pin(uploads::forget(&state, stored)).await;
-            }
-            submitted
-        })
-        .await
-        .unwrap_or_else(|e| Err(ApiError::Internal(format!("answer task: {e}"))));
-        // The volunteer sees the whole of their own answer.
-        Ok(JsonOf::new(Value::Object(
-            crud::to_map::<resources::TaskRun>(&submitted?, Access::Owner),
-        )))
-    }
-
     /// A volunteer's progress in a project (by id or short name).
     #[oai(path = "/project/:id/userprogress", method = "get")]
     async fn userprogress(
@@ -431,4 +275,155 @@ impl VolunteerApi {
         }
         Ok(PlainText(identity::project_token(&project)?))
     }
+}
+
+/// `POST /api/taskrun`, documented with the task run resource (`routes::TaskRunApi`): takes an
+/// answer (see `answers::submit`).
+pub async fn answer(
+    state: &Arc<AppState>,
+    caller: Caller,
+    req: &Request,
+    body: Body<schemas::TaskRun>,
+    idempotency_key: Header<Option<String>>,
+) -> Result<JsonOf<schemas::TaskRun>, ApiError> {
+    if idempotency_key
+        .0
+        .as_deref()
+        .is_some_and(|k| k.is_empty() || k.len() > answers::IDEMPOTENCY_KEY_MAX)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "Idempotency-Key must be 1 to {} characters",
+            answers::IDEMPOTENCY_KEY_MAX
+        )));
+    }
+    let mut query_uid = None;
+    for (key, value) in query_pairs(req)? {
+        match key.as_str() {
+            "api_key" => {}
+            "external_uid" => query_uid = Some(value),
+            _ if crud::field::<resources::TaskRun>(&key).is_some() => {}
+            _ => {
+                return Err(ApiError::attribute(format!(
+                    "type object 'TaskRun' has no attribute '{key}'"
+                )));
+            }
+        }
+    }
+    let mut fields = body.fields;
+    crud::check_keys::<resources::TaskRun>(&caller, &mut fields, None)?;
+    let body_uid = fields
+        .get("external_uid")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let uid = query_uid.or(body_uid);
+    let identify = |project: &project::Model| {
+        identity::volunteer(
+            &caller,
+            &state.anon_key,
+            &state.checked_tokens,
+            project,
+            uid.as_deref(),
+            bearer(req),
+        )
+        .map_err(|e| match e {
+            ApiError::Unauthorized(m) => ApiError::Forbidden(m),
+            other => other,
+        })
+    };
+    let task_id = as_i32(fields.get("task_id"));
+    let project_id = as_i32(fields.get("project_id"));
+    // Usually the body names the task's project, which is cached: the answer's transaction
+    // then checks that the task is that project's. Otherwise the task is read first, so
+    // errors come in PYBOSSA's order (task, then project, then the volunteer).
+    let fast = match (task_id, project_id) {
+        (Some(task_id), Some(project_id)) => state
+            .projects
+            .get(&state.db, project_id)
+            .await?
+            .and_then(|p| identify(&p).ok().map(|v| (task_id, p, v)))
+            // Refused anonymous answers go the slow way, to be refused in PYBOSSA's order.
+            .filter(|(_, p, v)| !v.is_anonymous() || p.allow_anonymous_contributors),
+        _ => None,
+    };
+    let (task, project, volunteer) = match fast {
+        Some((task_id, project, volunteer)) => (
+            answers::TaskRef {
+                id: task_id,
+                project_id: project.id,
+            },
+            project,
+            volunteer,
+        ),
+        None => {
+            let task = match task_id {
+                Some(id) => task::Entity::find_by_id(id).one(&state.db).await?,
+                None => None,
+            };
+            let task = task.ok_or_else(|| ApiError::forbidden("Invalid task_id"))?;
+            let project = state
+                .projects
+                .get(&state.db, task.project_id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            let volunteer = identify(&project)?;
+            let task = answers::TaskRef {
+                id: task.id,
+                project_id: task.project_id,
+            };
+            (task, project, volunteer)
+        }
+    };
+    may_volunteer(&caller, &project, &volunteer)?;
+    let mut stored = None;
+    if let Some(file) = body.file {
+        let base = base_url(req, state.config.public_url.as_deref());
+        let ctx = Ctx {
+            state,
+            caller: &caller,
+        };
+        stored =
+            Some(uploads::store::<resources::TaskRun>(ctx, &base, &mut fields, file, None).await?);
+    }
+    let answer = NewAnswer {
+        project_id: project_id.ok_or_else(|| ApiError::forbidden("Invalid project_id"))?,
+        task_id: task.id,
+        info: fields.remove("info"),
+        media_url: fields
+            .get("media_url")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    };
+    // A client that hangs up does not cut the answer short once it is being written: the
+    // answer and what follows its commit (the hold released, the stamp and the idempotency
+    // record) go together. Cut in between, the hold would count as a volunteer still to
+    // answer until it expired, keeping the task from its last volunteer.
+    let (state, idempotency) = (Arc::clone(state), idempotency_key.0);
+    let submitted = tokio::spawn(async move {
+        let submitted = answers::submit(
+            &state,
+            &project,
+            task,
+            &volunteer,
+            answer,
+            idempotency.as_deref(),
+        )
+        .await;
+        match (&submitted, stored) {
+            (Err(_), stored) => Box::pin(uploads::forget(&state, stored)).await,
+            // The answer's file is recorded with it: deleting the answer deletes it.
+            (Ok(run), Some(key)) => {
+                if let Err(e) = uploads::record(&state.db, "taskrun", run.id, &key).await {
+                    tracing::warn!(error = %e, "could not record an answer's file");
+                }
+            }
+            (Ok(_), None) => {}
+        }
+        submitted
+    })
+    .await
+    .unwrap_or_else(|e| Err(ApiError::Internal(format!("answer task: {e}"))));
+    // The volunteer sees the whole of their own answer.
+    Ok(JsonOf::new(Value::Object(
+        crud::to_map::<resources::TaskRun>(&submitted?, Access::Owner),
+    )))
 }

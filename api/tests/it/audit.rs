@@ -377,6 +377,40 @@ async fn uploads_delete_only_their_own_files(app: TestApp) {
     assert_eq!(fetch(&app, &bobs_url).await.status(), StatusCode::NOT_FOUND);
     assert_eq!(fetch(&app, &her_url).await.status(), StatusCode::OK);
 
+    // An answer's file goes with the answer.
+    let task = id(&app
+        .post(
+            "/api/task",
+            Some(&alice),
+            json!({"project_id": alices, "info": {}, "n_answers": 5}),
+        )
+        .await);
+    newtask(&app, alices, Some(&bob)).await.ok();
+    let run = upload(
+        &app,
+        reqwest::Method::POST,
+        "/api/taskrun",
+        &bob,
+        &[
+            ("project_id", alices.to_string()),
+            ("task_id", task.to_string()),
+            ("info", json!({"drawn": true}).to_string()),
+        ],
+        (PNG, "answer.png"),
+    )
+    .await;
+    let run_url = run.ok()["media_url"].as_str().expect("url").to_string();
+    assert_eq!(fetch(&app, &run_url).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.delete(&format!("/api/taskrun/{}", id(&run)), Some(&bob))
+            .await
+            .status
+            .as_u16(),
+        204
+    );
+    assert_eq!(fetch(&app, &run_url).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(fetch(&app, &her_url).await.status(), StatusCode::OK);
+
     // Only images are shown inline; anything else is a download, never a script or style.
     let image = fetch(&app, &her_url).await;
     assert!(image.headers().get("content-disposition").is_none());

@@ -57,6 +57,40 @@ async fn checked_in_spec_matches_the_code() {
     assert_eq!(docs.status().as_u16(), 200);
 }
 
+/// Each path is written once, with all its operations: YAML forbids duplicate keys, loaders
+/// keep the last (every list operation vanished that way), and generators refuse the file.
+#[test]
+fn every_path_is_written_once() {
+    let spec = tessera_api::app::openapi_yaml();
+    let mut seen = std::collections::HashSet::new();
+    let mut twice = vec![];
+    for path in spec.lines().filter(|l| l.starts_with("  /")) {
+        if !seen.insert(path) {
+            twice.push(path);
+        }
+    }
+    assert!(twice.is_empty(), "paths written twice: {twice:?}");
+    // The collections keep both their operations.
+    for path in ["/project", "/task", "/taskrun", "/user"] {
+        let block: String = spec
+            .split(&format!("\n  {path}:\n"))
+            .nth(1)
+            .unwrap_or_default()
+            .lines()
+            .take_while(|l| !l.starts_with("  /"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            block.contains("\n    get:") || block.starts_with("    get:"),
+            "{path} lost GET"
+        );
+        assert!(
+            block.contains("\n    post:") || block.starts_with("    post:"),
+            "{path} lost POST"
+        );
+    }
+}
+
 /// `{anything}` path segments as `{}`, so `/project/{id}` and `/project/{project_id}` compare equal.
 fn normalise(path: &str) -> String {
     path.split('/')
