@@ -30,6 +30,7 @@ test: services lint web
     fi
     just fuzz
     just e2e-clients
+    just e2e-generated
     just e2e
 
 # Schemathesis over openapi.yaml against a real server: no 5xx, every response as documented.
@@ -49,6 +50,26 @@ e2e-clients:
         cp requirements-clients.txt .venv-clients/requirements.txt
     fi
     TESSERA_BIN="$(realpath "${CARGO_TARGET_DIR:-../target}")/debug/tessera" .venv-clients/bin/pytest -q test_clients.py
+
+# Clients generated from openapi.yaml at test time (Python: openapi-python-client; TypeScript:
+# openapi-typescript + openapi-fetch, type-checked) run the whole volunteer loop.
+e2e-generated:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo build --bin tessera
+    cd e2e
+    if [ ! -x .venv-generated/bin/pytest ] || ! cmp -s requirements-generated.txt .venv-generated/requirements.txt; then
+        python3 -m venv .venv-generated
+        .venv-generated/bin/pip install -q -r requirements-generated.txt
+        cp requirements-generated.txt .venv-generated/requirements.txt
+    fi
+    bin="$(realpath "${CARGO_TARGET_DIR:-../target}")/debug/tessera"
+    TESSERA_BIN="$bin" .venv-generated/bin/pytest -q test_generated.py
+    if ! cmp -s package-lock.json node_modules/.tessera-lock.json; then
+        npm ci --no-audit --no-fund
+        cp package-lock.json node_modules/.tessera-lock.json
+    fi
+    TESSERA_BIN="$bin" npm run --silent generated
 
 # The web app in a real browser: playwright-core drives Debian's Chromium (/usr/bin/chromium)
 # against a real server; screenshots of the main pages land in e2e/screenshots/.

@@ -6,31 +6,17 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join, resolve, dirname } from "node:path";
-import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { startServer } from "./server.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const BIN = process.env.TESSERA_BIN ?? resolve(here, "../target/debug/tessera");
 const WEB = resolve(here, "../web/dist");
 const SHOTS = resolve(here, "screenshots");
 
-let server, base, browser, dataDir;
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
-    });
-    s.on("error", fail);
-  });
-}
+let base, browser, dataDir, stop;
 
 async function api(method, path, body, token) {
   const headers = { "content-type": "application/json" };
@@ -52,29 +38,8 @@ const IMAGE = "data:image/svg+xml," + encodeURIComponent(
 );
 
 before(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), "tessera-e2e-"));
   mkdirSync(SHOTS, { recursive: true });
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  server = spawn(BIN, ["serve"], {
-    env: {
-      PATH: process.env.PATH,
-      TESSERA_ADDR: `127.0.0.1:${port}`,
-      TESSERA_DATA_DIR: dataDir,
-      TESSERA_WEB_DIR: WEB,
-      TESSERA_SECRET: "e2e",
-      TESSERA_RATE_LIMIT: "0",
-      RUST_LOG: "warn",
-    },
-    stdio: ["ignore", "inherit", "inherit"],
-  });
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(base + "/health/ready")).ok) break;
-    } catch {}
-    if (i > 200) throw new Error("the server did not start");
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  ({ base, dataDir, stop } = await startServer({ webDir: WEB }));
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
@@ -83,8 +48,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  server?.kill("SIGTERM");
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  stop?.();
 });
 
 /// Runs a test body; when it fails, saves a screenshot and the text of every page it opened.

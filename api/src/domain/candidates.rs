@@ -98,7 +98,12 @@ impl ScanOrder {
             None => "id",
             Some(name) => {
                 super::fields::find(super::resources::TASK_FIELDS, name)
-                    .filter(|f| f.sort && f.column && f.read == super::fields::Access::Public)
+                    .filter(|f| {
+                        f.sort
+                            && f.column
+                            && f.read == super::fields::Access::Public
+                            && f.name != "n_task_runs"
+                    })
                     .ok_or_else(|| {
                         ApiError::attribute(format!("type object 'Task' has no attribute '{name}'"))
                     })?

@@ -412,6 +412,7 @@ pub fn check_keys<R: Resource>(
 ) -> ApiResult<()> {
     body.remove("link");
     body.remove("links");
+    body.retain(|k, _| field::<R>(k).is_none_or(|f| f.write != Write::ReadOnly));
     // PYBOSSA answers a reserved key before an unknown one.
     if let Some(key) = body
         .keys()
@@ -430,7 +431,7 @@ pub fn check_keys<R: Resource>(
         let guarded = match f.write {
             Write::Fixed => true,
             Write::Admin => !caller.is_admin(),
-            Write::Owner | Write::Reserved => false,
+            Write::Owner | Write::Reserved | Write::ReadOnly => false,
         };
         if !guarded {
             continue;

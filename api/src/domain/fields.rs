@@ -31,6 +31,9 @@ pub enum Write {
     Owner,
     /// Admins; others may send it only unchanged (and, on create, as `false` or `null`).
     Admin,
+    /// The server's own count, shown to clients: dropped from a body (clients send back what
+    /// they read, and it may have moved since).
+    ReadOnly,
 }
 
 /// One name a client may use.

@@ -668,7 +668,7 @@ fn check_n_answers(body: &Map<String, Json>) -> ApiResult<()> {
     Ok(())
 }
 
-/// A task's fields; `n_task_runs` is the server's own counter and not listed.
+/// A task's fields.
 pub const TASK_FIELDS: &[Field] = &[
     field("id"),
     field("created"),
@@ -681,6 +681,8 @@ pub const TASK_FIELDS: &[Field] = &[
     owned("info"),
     owned("n_answers"),
     field("fav_user_ids").no_sort(),
+    // The answers it has: shown, and dropped from bodies (pbs sends tasks back whole).
+    field("n_task_runs").write(Write::ReadOnly),
 ];
 
 impl Resource for Task {

@@ -50,10 +50,10 @@ pub enum ApiTags {
     Job,
 }
 
-rest::resource_api!(ProjectApi, res::Project, schemas::Project, "ApiTags::Project", list: "/project", item: "/project/:id", create: create);
-rest::resource_api!(CategoryApi, res::Category, schemas::Category, "ApiTags::Category", list: "/category", item: "/category/:id", create: create);
-rest::resource_api!(TaskApi, res::Task, schemas::Task, "ApiTags::Task", list: "/task", item: "/task/:id", create: create);
-rest::resource_api!(TaskRunApi, res::TaskRun, schemas::TaskRun, "ApiTags::Taskrun", list: "/taskrun", item: "/taskrun/:id", extra: {
+rest::resource_api!(ProjectApi, res::Project, schemas::Project, "ApiTags::Project", list: "/project", item: "/project/:id", filters: [short_name, name, category_id, owner_id, featured], create: create);
+rest::resource_api!(CategoryApi, res::Category, schemas::Category, "ApiTags::Category", list: "/category", item: "/category/:id", filters: [short_name, name], create: create);
+rest::resource_api!(TaskApi, res::Task, schemas::Task, "ApiTags::Task", list: "/task", item: "/task/:id", filters: [project_id, state], create: create);
+rest::resource_api!(TaskRunApi, res::TaskRun, schemas::TaskRun, "ApiTags::Taskrun", list: "/taskrun", item: "/taskrun/:id", filters: [project_id, task_id, user_id], extra: {
     /// Answer a task.
     ///
     /// The task must have been handed to this volunteer by `newtask` (403 `You must request a
@@ -77,12 +77,12 @@ rest::resource_api!(TaskRunApi, res::TaskRun, schemas::TaskRun, "ApiTags::Taskru
         volunteer::answer(&state, caller, req, body, idempotency_key).await
     }
 });
-rest::resource_api!(ResultApi, res::ResultResource, schemas::Result, "ApiTags::Result", list: "/result", item: "/result/:id", create: create);
-rest::resource_api!(UserApi, res::User, schemas::User, "ApiTags::User", list: "/user", item: "/user/:id", create: create);
-rest::resource_api!(AnnouncementApi, res::Announcement, schemas::Announcement, "ApiTags::Announcement", list: "/announcement", item: "/announcement/:id", create: create);
-rest::resource_api!(BlogpostApi, res::Blogpost, schemas::Blogpost, "ApiTags::Blogpost", list: "/blogpost", item: "/blogpost/:id", create: create);
-rest::resource_api!(HelpingMaterialApi, res::HelpingMaterial, schemas::HelpingMaterial, "ApiTags::Helpingmaterial", list: "/helpingmaterial", item: "/helpingmaterial/:id", create: create);
-rest::resource_api!(PageApi, res::Page, schemas::Page, "ApiTags::Page", list: "/page", item: "/page/:id", create: create);
+rest::resource_api!(ResultApi, res::ResultResource, schemas::Result, "ApiTags::Result", list: "/result", item: "/result/:id", filters: [project_id, task_id, last_version], create: create);
+rest::resource_api!(UserApi, res::User, schemas::User, "ApiTags::User", list: "/user", item: "/user/:id", filters: [name], create: create);
+rest::resource_api!(AnnouncementApi, res::Announcement, schemas::Announcement, "ApiTags::Announcement", list: "/announcement", item: "/announcement/:id", filters: [], create: create);
+rest::resource_api!(BlogpostApi, res::Blogpost, schemas::Blogpost, "ApiTags::Blogpost", list: "/blogpost", item: "/blogpost/:id", filters: [project_id], create: create);
+rest::resource_api!(HelpingMaterialApi, res::HelpingMaterial, schemas::HelpingMaterial, "ApiTags::Helpingmaterial", list: "/helpingmaterial", item: "/helpingmaterial/:id", filters: [project_id], create: create);
+rest::resource_api!(PageApi, res::Page, schemas::Page, "ApiTags::Page", list: "/page", item: "/page/:id", filters: [project_id, slug], create: create);
 
 /// Declares the `Api` type and its value from the same list (every api struct is a unit).
 macro_rules! api_set {

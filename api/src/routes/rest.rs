@@ -201,7 +201,8 @@ pub async fn delete<R: Resource>(
 macro_rules! resource_api {
     (
         $api:ident, $res:ty, $schema:ty, $tag:literal,
-        list: $list_path:literal, item: $item_path:literal
+        list: $list_path:literal, item: $item_path:literal,
+        filters: [$($filter:ident),* $(,)?]
         $(, create: $create:ident)?
         $(, extra: { $($extra:tt)* })?
     ) => {
@@ -246,7 +247,13 @@ macro_rules! resource_api {
                 fulltextsearch: poem_openapi::param::Query<Option<String>>,
                 /// Any value: embed related objects.
                 related: poem_openapi::param::Query<Option<String>>,
+                $(
+                    /// Only rows whose field of this name equals the value (the filters most
+                    /// used; every field the caller may read filters the same way).
+                    $filter: poem_openapi::param::Query<Option<String>>,
+                )*
             ) -> Result<crate::routes::common::JsonOf<Vec<$schema>>, crate::error::ApiError> {
+                // Documented for the spec; the request's query string is read as PYBOSSA's.
                 let _ = (
                     limit,
                     offset,
@@ -257,6 +264,7 @@ macro_rules! resource_api {
                     info,
                     fulltextsearch,
                     related,
+                    $($filter,)*
                 );
                 Ok(crate::routes::common::JsonOf::new(
                     crate::routes::rest::list::<$res>(&state, &caller, req).await?,

@@ -84,6 +84,9 @@ pub struct Task {
     pub n_answers: Option<i64>,
     #[oai(read_only)]
     pub fav_user_ids: Option<Vec<i64>>,
+    /// Answers given so far (ignored when sent).
+    #[oai(read_only)]
+    pub n_task_runs: Option<i64>,
     /// With `related=1`: the task's answers.
     #[oai(read_only)]
     pub task_runs: Option<Vec<Json>>,

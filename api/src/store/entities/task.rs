@@ -19,8 +19,9 @@ pub struct Model {
     pub n_answers: i32,
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub fav_user_ids: Option<Json>,
-    /// Answers received, kept in the same transaction as the answer rows; internal.
-    #[serde(skip_serializing, default)]
+    /// Answers received, kept in the same transaction as the answer rows; shown to clients,
+    /// never written by them (see `resources::TASK_FIELDS`).
+    #[serde(default)]
     pub n_task_runs: i32,
 }
 
