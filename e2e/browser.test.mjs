@@ -137,6 +137,8 @@ test("an owner's project is answered by a signed-in and an anonymous volunteer",
   await owner.getByLabel("Name", { exact: true }).fill("Sun or moon");
   await owner.getByLabel("Short name").fill("sunmoon");
   await owner.getByLabel("Description", { exact: true }).fill("Is it the sun or the moon?");
+  // A fresh site has a "General" category; this project goes in the admin's own.
+  await owner.getByLabel("Category").selectOption({ label: "Nature" });
   await owner.getByLabel("Image classification").check();
   await owner.getByLabel("Question", { exact: true }).fill("Sun or moon?");
   await owner.getByLabel("Choices").fill("Sun, Moon");

@@ -127,8 +127,9 @@ def test_pbclient_crud_and_volunteers_then_enki(server):
     assert hm.id, hm
     assert requests.get(hm.media_url).content == png
 
+    # A fresh site has its first category from its first start, as PYBOSSA's does.
     categories = pbclient.get_categories()
-    assert [c.short_name for c in categories] == ["science"]
+    assert [c.short_name for c in categories] == ["general", "science"]
 
     # A draft is its owners' alone: volunteers get nothing until it is published.
     outsider = register(server, "outsider")

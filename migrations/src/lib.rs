@@ -9,6 +9,7 @@ mod m20261127_000004_platform;
 mod m20261127_000005_user_enabled;
 mod m20261127_000006_counter_shards;
 mod m20261202_000007_security;
+mod m20261202_000008_first_category;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000005_user_enabled::Migration),
             Box::new(m20261127_000006_counter_shards::Migration),
             Box::new(m20261202_000007_security::Migration),
+            Box::new(m20261202_000008_first_category::Migration),
         ]
     }
 }
