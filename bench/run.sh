@@ -6,6 +6,7 @@
 # grow. Prints a Markdown table.
 #
 # Env: BENCH_TASKS (100000), BENCH_VOLUNTEERS (64), BENCH_SECONDS (20), BENCH_BIG (1000000),
+#      BENCH_AUTH (token, api-key or bearer: the volunteers of a BENCH_LOOP_ONLY run),
 #      TEST_POSTGRES_URL, TEST_REDIS_URL, CARGO_TARGET_DIR;
 #      BENCH_SERVER (another `tessera` binary, to compare builds), BENCH_LOOP_ONLY=1 (print the
 #      loop's figures as JSON and stop), BENCH_KEEP_DB=1 (leave the database for EXPLAIN),
@@ -91,19 +92,28 @@ SQL
     if [ -n "${BENCH_PRE_SQL:-}" ]; then
         psql -q "$dburl" -v ON_ERROR_STOP=1 -f "$BENCH_PRE_SQL" >/dev/null
     fi
+    # Published, as a project open to volunteers is (drafts are their owners' alone).
+    curl -sf -X POST "$base/api/project/$id/publish?api_key=$key" >/dev/null
     secret=$(curl -sf "$base/api/project/$id?api_key=$key" | json '["secret_key"]')
     echo "$id $(curl -sf "$base/api/auth/project/$short/token" -H "authorization: $secret")"
 }
 
 say "seeding $TASKS tasks"
 read -r loop_id loop_token < <(project loop "$TASKS")
-say "loop: $VOLS volunteers for ${SECS}s"
+say "loop: $VOLS volunteers (${BENCH_AUTH:-token}) for ${SECS}s"
 loop=$("$bin/tessera-bench" --base "$base" --project "$loop_id" --token "$loop_token" \
-    loop --volunteers "$VOLS" --seconds "$SECS" --server-pid "$server")
+    --auth "${BENCH_AUTH:-token}" loop --volunteers "$VOLS" --seconds "$SECS" --server-pid "$server")
 if [ -n "${BENCH_LOOP_ONLY:-}" ]; then
     echo "$loop"
     exit 0
 fi
+# The same loop with signed-in volunteers: api keys (pbs, enki) and bearer tokens (the web app).
+say "loop: $VOLS signed-in volunteers with api keys for ${SECS}s"
+loop_key=$("$bin/tessera-bench" --base "$base" --project "$loop_id" --token "$loop_token" \
+    --auth api-key loop --volunteers "$VOLS" --seconds "$SECS" --server-pid "$server")
+say "loop: $VOLS signed-in volunteers with bearer tokens for ${SECS}s"
+loop_bearer=$("$bin/tessera-bench" --base "$base" --project "$loop_id" --token "$loop_token" \
+    --auth bearer loop --volunteers "$VOLS" --seconds "$SECS" --server-pid "$server")
 
 # Right after the loop, on its database, with the (idle) server still up.
 say "PostgreSQL alone replaying the loop's statements: $VOLS clients for ${SECS}s"
@@ -141,11 +151,12 @@ psql -q "$PG" -c "CREATE DATABASE $pgb" >/dev/null
 pgbench -q -i -s 10 "${PG%/*}/$pgb" >/dev/null 2>&1
 tps=$(PGSSLMODE=disable pgbench -N -n -c "$VOLS" -j 2 -T "$SECS" "$(pgconn "$pgb")" 2>/dev/null | awk '/^tps/ {print $3; exit}')
 
-python3 - "$loop" "$nt_small" "$nt_big" "$nt_new" "$nt_vet" "$tps" "$TASKS" "$BIG" "$transport" "$ceiling" <<'PY'
+python3 - "$loop" "$nt_small" "$nt_big" "$nt_new" "$nt_vet" "$tps" "$TASKS" "$BIG" "$transport" "$ceiling" "$loop_key" "$loop_bearer" <<'PY'
 import json, sys
 loop, small, big, new, vet = (json.loads(a) for a in sys.argv[1:6])
 tps, tasks, bigsize = float(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8])
 ceiling = float(sys.argv[10])
+key_loop, bearer_loop = json.loads(sys.argv[11]), json.loads(sys.argv[12])
 rows = [
     ("connection to PostgreSQL (API and pgbench)", sys.argv[9]),
     ("volunteer loop (newtask+taskrun pairs/s)", f"{loop['pairs_per_s']:.0f}"),
@@ -153,6 +164,13 @@ rows = [
     ("newtask p50 / p99 under load (ms)", f"{loop['newtask_p50_ms']:.1f} / {loop['newtask_p99_ms']:.1f}"),
     ("taskrun p50 / p99 under load (ms)", f"{loop['taskrun_p50_ms']:.1f} / {loop['taskrun_p99_ms']:.1f}"),
     ("errors / surplus answers / empty newtasks", f"{loop['errors']} / {loop['surplus']} / {loop['empty']}"),
+    ("signed-in volunteers, api keys: pairs/s (share of the project-token run)",
+     f"{key_loop['pairs_per_s']:.0f} ({key_loop['pairs_per_s'] / loop['pairs_per_s']:.0%})"),
+    ("signed-in volunteers, bearer tokens: pairs/s (share of the project-token run)",
+     f"{bearer_loop['pairs_per_s']:.0f} ({bearer_loop['pairs_per_s'] / loop['pairs_per_s']:.0%})"),
+    ("api-key / bearer runs: errors, API CPU per pair (µs)",
+     f"{key_loop['errors']}, {key_loop['cpu_us_per_pair']['api']:.0f} / "
+     f"{bearer_loop['errors']}, {bearer_loop['cpu_us_per_pair']['api']:.0f}"),
     ("pgbench -N tps (same clients)", f"{tps:.0f}"),
     ("pairs/s as share of pgbench -N tps", f"{loop['pairs_per_s'] / tps:.0%}"),
     ("PostgreSQL alone replaying the loop's SQL one answer per statement, pairs/s (pgbench)", f"{ceiling:.0f}"),

@@ -87,6 +87,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         config,
         jobs_wake: tokio::sync::Notify::new(),
         projects: Default::default(),
+        accounts: Default::default(),
         batcher,
         scan_depth: Default::default(),
         volunteers: Default::default(),

@@ -24,6 +24,8 @@ pub struct AppState {
     pub jobs_wake: tokio::sync::Notify,
     /// Project rows the volunteer loop reads, kept for a second.
     pub projects: crate::domain::cache::ProjectRows,
+    /// Signed-in callers' account rows, kept for a second.
+    pub accounts: crate::domain::cache::AccountRows,
     /// Group commit of answers, on PostgreSQL unless turned off.
     pub batcher: Option<crate::domain::batch::Batcher>,
     /// How deep newtask scans find a task, per project.

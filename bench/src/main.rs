@@ -1,6 +1,7 @@
-//! Load driver for `just bench`. Each virtual volunteer is an external user of the project (so
-//! no password hashing sits in the measured path) that loops `newtask` → `POST /taskrun` on its
-//! own keep-alive connection, as a browser or script would. The driver shares the machine with
+//! Load driver for `just bench`. Each virtual volunteer loops `newtask` → `POST /taskrun` on
+//! its own keep-alive connection, as a browser or script would: an external user of the project
+//! with the project token, or (`--auth api-key|bearer`) a signed-in account of its own, its
+//! account made (and signed in) before the measured run starts. The driver shares the machine with
 //! the server, so it is kept lean: one thread, hyper's bare HTTP/1.1 connections, and only the
 //! task's id read from each answer.
 
@@ -35,8 +36,21 @@ struct Cli {
     /// Project token (external users).
     #[arg(long)]
     token: String,
+    /// How volunteers say who they are.
+    #[arg(long, value_enum, default_value_t = Auth::Token)]
+    auth: Auth,
     #[command(subcommand)]
     mode: Mode,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Auth {
+    /// External users of the project, with the project token and `external_uid`.
+    Token,
+    /// Accounts sending their api key as the raw `Authorization` header (pbs, enki).
+    ApiKey,
+    /// Accounts sending a bearer token from `/api/auth/login` (the web app).
+    Bearer,
 }
 
 #[derive(Subcommand)]
@@ -158,13 +172,14 @@ struct Handed {
 }
 
 impl Conn {
-    fn new(base: &str, token: &str) -> Self {
+    /// A connection whose requests carry `auth` as their `Authorization` header.
+    fn new(base: &str, auth: String) -> Self {
         Self {
             host: base
                 .trim_start_matches("http://")
                 .trim_end_matches('/')
                 .to_string(),
-            auth: format!("Bearer {token}"),
+            auth,
             sender: None,
         }
     }
@@ -220,6 +235,7 @@ async fn main() {
                 &cli.base,
                 cli.project,
                 &cli.token,
+                cli.auth,
                 volunteers,
                 seconds,
                 server_pid,
@@ -229,7 +245,7 @@ async fn main() {
         Mode::Newtask { requests, uid } => {
             let mut hist = histogram();
             let mut errors = 0u64;
-            let mut conn = Conn::new(&cli.base, &cli.token);
+            let mut conn = Conn::new(&cli.base, format!("Bearer {}", cli.token));
             for i in 0..requests {
                 let who = uid
                     .clone()
@@ -256,14 +272,65 @@ async fn main() {
     }
 }
 
+/// Makes an account for each volunteer (not timed) and returns the `Authorization` header each
+/// of their requests carries.
+async fn sign_up(base: &str, auth: Auth, volunteers: usize) -> Vec<String> {
+    #[derive(Deserialize)]
+    struct Account {
+        api_key: String,
+    }
+    #[derive(Deserialize)]
+    struct Login {
+        access_token: String,
+    }
+    let mut conn = Conn::new(base, String::new());
+    let mut headers = Vec::with_capacity(volunteers);
+    for v in 0..volunteers {
+        let name = format!("bench{}x{v}", std::process::id());
+        let password = "bench volunteer password";
+        let body = json!({"name": name, "email_addr": format!("{name}@example.org"), "password": password});
+        let (status, bytes) = conn
+            .send(Method::POST, "/api/auth/register", Some(body.to_string()))
+            .await
+            .unwrap_or_else(|| panic!("sign-up of {name} failed"));
+        assert_eq!(
+            status,
+            200,
+            "sign-up of {name}: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+        let account: Account = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{e}"));
+        headers.push(match auth {
+            Auth::ApiKey => account.api_key,
+            Auth::Bearer => {
+                let body = json!({"name": name, "password": password});
+                let (_, bytes) = conn
+                    .send(Method::POST, "/api/auth/login", Some(body.to_string()))
+                    .await
+                    .unwrap_or_else(|| panic!("sign-in of {name} failed"));
+                let login: Login = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{e}"));
+                format!("Bearer {}", login.access_token)
+            }
+            Auth::Token => unreachable!("external users need no account"),
+        });
+    }
+    headers
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn run_loop(
     base: &str,
     project: i64,
     token: &str,
+    auth: Auth,
     volunteers: usize,
     seconds: u64,
     server_pid: Option<u32>,
 ) {
+    let mut accounts = match auth {
+        Auth::Token => vec![],
+        _ => sign_up(base, auth, volunteers).await,
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let pairs = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
@@ -301,11 +368,22 @@ async fn run_loop(
             taskrun_hist.clone(),
             pair_hist.clone(),
         );
-        let mut conn = Conn::new(base, token);
+        let (mut conn, newtask, taskrun) = match auth {
+            Auth::Token => {
+                let uid = format!("bench-{}-{v}", std::process::id());
+                (
+                    Conn::new(base, format!("Bearer {token}")),
+                    format!("/api/project/{project}/newtask?external_uid={uid}"),
+                    format!("/api/taskrun?external_uid={uid}"),
+                )
+            }
+            _ => (
+                Conn::new(base, accounts.pop().unwrap_or_default()),
+                format!("/api/project/{project}/newtask"),
+                "/api/taskrun".to_string(),
+            ),
+        };
         workers.push(tokio::spawn(async move {
-            let uid = format!("bench-{}-{v}", std::process::id());
-            let newtask = format!("/api/project/{project}/newtask?external_uid={uid}");
-            let taskrun = format!("/api/taskrun?external_uid={uid}");
             let (mut local_n, mut local_t, mut local_p) = (histogram(), histogram(), histogram());
             while !stop.load(Ordering::Relaxed) {
                 let t0 = Instant::now();

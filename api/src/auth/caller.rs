@@ -5,8 +5,6 @@ use poem_openapi::{
     ApiExtractor, ApiExtractorType, ExtractParamOptions,
     registry::{MetaSecurityScheme, Registry},
 };
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use subtle::ConstantTimeEq;
 
 use crate::{error::ApiError, state::AppState, store::entities::user};
 
@@ -107,30 +105,19 @@ impl Caller {
             Credential::Bearer(token) => match state.tokens.verify(&token) {
                 // A token issued before the account's last sign-out, password change or new api
                 // key carries an older version.
-                Some((id, version)) => Box::pin(user::Entity::find_by_id(id).one(&state.db))
+                Some((id, version)) => state
+                    .accounts
+                    .by_id(&state.db, id)
                     .await?
                     .filter(|u| u.token_version == version),
                 None => None,
             },
-            Credential::ApiKey(key) => {
-                // Looked up through the unique index, then confirmed in constant time so the
-                // comparison itself leaks nothing about how much of a key matched.
-                let found = Box::pin(
-                    user::Entity::find()
-                        .filter(user::Column::ApiKey.eq(key.as_str()))
-                        .one(&state.db),
-                )
-                .await?;
-                found.filter(|u| bool::from(u.api_key.as_bytes().ct_eq(key.as_bytes())))
-            }
+            Credential::ApiKey(key) => state.accounts.by_key(&state.db, &key).await?,
         };
         if user.as_ref().is_some_and(|u| !u.enabled) {
             return Err(crate::domain::accounts::disabled());
         }
-        Ok(Self {
-            user: user.map(Arc::new),
-            ip,
-        })
+        Ok(Self { user, ip })
     }
 }
 

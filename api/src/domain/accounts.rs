@@ -373,7 +373,7 @@ pub async fn login(state: &AppState, login: &str, pass: String) -> ApiResult<use
 }
 
 /// Ends every bearer token of the account issued so far.
-pub async fn revoke_tokens(db: &impl ConnectionTrait, user_id: i32) -> ApiResult<()> {
+pub async fn revoke_tokens(state: &AppState, user_id: i32) -> ApiResult<()> {
     use sea_orm::sea_query::ExprTrait;
     user::Entity::update_many()
         .col_expr(
@@ -381,8 +381,9 @@ pub async fn revoke_tokens(db: &impl ConnectionTrait, user_id: i32) -> ApiResult
             Expr::col(user::Column::TokenVersion).add(1),
         )
         .filter(user::Column::Id.eq(user_id))
-        .exec(db)
+        .exec(&state.db)
         .await?;
+    state.accounts.forget(user_id);
     Ok(())
 }
 
@@ -399,6 +400,7 @@ pub async fn regenerate_api_key(state: &AppState, user_id: i32) -> ApiResult<use
     am.token_version = Set(version + 1);
     let updated = am.update(&txn).await?;
     txn.commit().await?;
+    state.accounts.forget(user_id);
     Ok(updated)
 }
 
@@ -425,7 +427,9 @@ pub async fn change_password(
     am.passwd_hash = Set(Some(hash));
     am.api_key = Set(new_api_key());
     am.token_version = Set(user.token_version + 1);
-    Ok(am.update(&state.db).await?)
+    let updated = am.update(&state.db).await?;
+    state.accounts.forget(user.id);
+    Ok(updated)
 }
 
 #[cfg(test)]

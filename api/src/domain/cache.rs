@@ -9,7 +9,11 @@ use std::{future::Future, sync::Arc, time::Duration};
 use sea_orm::{ConnectionTrait, EntityTrait};
 use serde_json::Value as Json;
 
-use crate::{error::ApiResult, state::AppState, store::entities::project};
+use crate::{
+    error::ApiResult,
+    state::AppState,
+    store::entities::{project, user},
+};
 
 pub const GLOBAL_STATS: &str = "cache:globalstats";
 pub const LEADERBOARD: &str = "cache:leaderboard";
@@ -113,8 +117,105 @@ pub async fn invalidate(state: &AppState, keys: &[String]) {
         if let Some(id) = key.strip_prefix(PROJECT_ROW).and_then(|id| id.parse().ok()) {
             state.projects.forget(id);
         }
+        if let Some(id) = key.strip_prefix(ACCOUNT_ROW).and_then(|id| id.parse().ok()) {
+            state.accounts.forget(id);
+        }
     }
     state.kv.delete_many(keys).await;
+}
+
+/// Names an account's row among stale keys (see [`AccountRows`]).
+const ACCOUNT_ROW: &str = "cache:account:";
+
+pub fn account_row_key(user_id: i32) -> String {
+    format!("{ACCOUNT_ROW}{user_id}")
+}
+
+/// How long another instance's change to an account (a new api key, revoked tokens, disabled,
+/// made admin) may go unseen; the instance that made it sees it at once.
+const ACCOUNT_ROW_TTL: Duration = Duration::from_secs(1);
+/// Accounts kept at most.
+const ACCOUNT_ROWS_MAX: u64 = 16_384;
+
+/// Signed-in callers' account rows, kept in process for a second: every request with an api key
+/// or a bearer token needs its account (enabled, admin, token version), and reading it was a
+/// database round trip per request. Keyed by id, with the api keys seen leading to their id; a
+/// key is always compared with the row's own (in constant time) before it is taken.
+pub struct AccountRows {
+    by_id: moka::sync::Cache<i32, Arc<user::Model>>,
+    by_key: moka::sync::Cache<String, i32>,
+}
+
+impl Default for AccountRows {
+    fn default() -> Self {
+        Self {
+            by_id: moka::sync::Cache::builder()
+                .max_capacity(ACCOUNT_ROWS_MAX)
+                .time_to_live(ACCOUNT_ROW_TTL)
+                .build(),
+            by_key: moka::sync::Cache::builder()
+                .max_capacity(ACCOUNT_ROWS_MAX)
+                .time_to_live(ACCOUNT_ROW_TTL)
+                .build(),
+        }
+    }
+}
+
+impl AccountRows {
+    /// The account with this id.
+    pub async fn by_id(
+        &self,
+        db: &impl ConnectionTrait,
+        id: i32,
+    ) -> ApiResult<Option<Arc<user::Model>>> {
+        if let Some(row) = self.by_id.get(&id) {
+            return Ok(Some(row));
+        }
+        // Boxed: a miss is rare, and its query's future would weigh on every hit's.
+        let Some(row) = Box::pin(user::Entity::find_by_id(id).one(db)).await? else {
+            return Ok(None);
+        };
+        let row = Arc::new(row);
+        self.by_id.insert(id, row.clone());
+        Ok(Some(row))
+    }
+
+    /// The account whose api key this is.
+    pub async fn by_key(
+        &self,
+        db: &impl ConnectionTrait,
+        key: &str,
+    ) -> ApiResult<Option<Arc<user::Model>>> {
+        use sea_orm::{ColumnTrait, QueryFilter};
+        use subtle::ConstantTimeEq;
+        let same = |u: &user::Model| bool::from(u.api_key.as_bytes().ct_eq(key.as_bytes()));
+        if let Some(id) = self.by_key.get(key)
+            && let Some(row) = self.by_id(db, id).await?
+            && same(&row)
+        {
+            return Ok(Some(row));
+        }
+        // Looked up through the unique index, then confirmed in constant time so the
+        // comparison itself leaks nothing about how much of a key matched.
+        let found = Box::pin(
+            user::Entity::find()
+                .filter(user::Column::ApiKey.eq(key))
+                .one(db),
+        )
+        .await?
+        .filter(|u| same(u));
+        let Some(row) = found else {
+            return Ok(None);
+        };
+        let row = Arc::new(row);
+        self.by_id.insert(row.id, row.clone());
+        self.by_key.insert(key.to_string(), row.id);
+        Ok(Some(row))
+    }
+
+    pub fn forget(&self, id: i32) {
+        self.by_id.invalidate(&id);
+    }
 }
 
 /// Names a project's row among stale keys (see [`ProjectRows`]).

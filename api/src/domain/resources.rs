@@ -1064,10 +1064,11 @@ impl Resource for User {
     const CLASS: &'static str = "User";
     const FIELDS: &'static [Field] = USER_FIELDS;
 
-    fn stale_keys(_m: &user::Model) -> Vec<String> {
+    fn stale_keys(m: &user::Model) -> Vec<String> {
         vec![
             super::cache::GLOBAL_STATS.into(),
             super::cache::LEADERBOARD.into(),
+            super::cache::account_row_key(m.id),
         ]
     }
     fn id(m: &user::Model) -> i32 {

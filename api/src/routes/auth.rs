@@ -147,7 +147,7 @@ impl AuthApi {
         caller: Caller,
     ) -> Result<Deleted, ApiError> {
         let user = signed_in(&caller)?;
-        accounts::revoke_tokens(&state.db, user.id).await?;
+        accounts::revoke_tokens(&state, user.id).await?;
         Ok(Deleted)
     }
 

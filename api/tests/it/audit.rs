@@ -662,6 +662,64 @@ async fn tokens_are_revoked(app: TestApp) {
     app.get("/api/auth/me", Some(&renewed)).await.ok();
 }
 
+/// Signed-in callers' accounts are kept in process for a second: a change (disabled, a new key,
+/// revoked tokens) holds at once where it was made, and within a second on another instance.
+async fn account_changes_reach_every_instance(app: TestApp) {
+    let admin = app.register("admin").await;
+    let ada = app.register("ada").await;
+    let other = app.another_instance(&|_| {}).await;
+    let t = token(&app, "ada", "correct horse").await;
+    // Both instances have Ada's account in hand.
+    for instance in [&app, &other] {
+        instance.get("/api/auth/me", Some(&ada)).await.ok();
+        bearer(instance, &t, "/api/auth/me").await.ok();
+    }
+    app.put(
+        &format!("/api/user/{}", ada.id),
+        Some(&admin),
+        json!({"enabled": false}),
+    )
+    .await
+    .ok();
+    app.get("/api/auth/me", Some(&ada))
+        .await
+        .err(401, "Unauthorized");
+    bearer(&app, &t, "/api/auth/me")
+        .await
+        .err(401, "Unauthorized");
+    eventually(
+        "the other instance to see the account disabled",
+        async || {
+            other.get("/api/auth/me", Some(&ada)).await.status == StatusCode::UNAUTHORIZED
+                && bearer(&other, &t, "/api/auth/me").await.status == StatusCode::UNAUTHORIZED
+        },
+    )
+    .await;
+    // Enabled again, then a new api key: the old one stops at once here, within a second there.
+    app.put(
+        &format!("/api/user/{}", ada.id),
+        Some(&admin),
+        json!({"enabled": true}),
+    )
+    .await
+    .ok();
+    let t2 = token(&app, "ada", "correct horse").await;
+    bearer(&other, &t2, "/api/auth/me").await;
+    let fresh = post_bearer(&app, &t2, "/api/auth/api-key", json!({})).await;
+    fresh.ok();
+    app.get("/api/auth/me", Some(&ada))
+        .await
+        .err(401, "Unauthorized");
+    eventually(
+        "the other instance to refuse the old key and token",
+        async || {
+            other.get("/api/auth/me", Some(&ada)).await.status == StatusCode::UNAUTHORIZED
+                && bearer(&other, &t2, "/api/auth/me").await.status == StatusCode::UNAUTHORIZED
+        },
+    )
+    .await;
+}
+
 async fn project_secrets_rotate(app: TestApp) {
     let (_, owner, _) = app.seeded().await;
     let other = app.register("other").await;
@@ -1600,6 +1658,7 @@ on_every_store!(
     uploads_delete_only_their_own_files,
     secrets_survive_and_are_shared,
     tokens_are_revoked,
+    account_changes_reach_every_instance,
     project_secrets_rotate,
     owners_change_only_by_transfer,
     admin_flags_take_booleans,
