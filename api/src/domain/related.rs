@@ -35,53 +35,69 @@ fn shaped<R: Resource>(ctx: Ctx<'_>, viewer: &Viewer, m: &Model<R>) -> Json {
     Json::Object(R::shape(ctx.caller, viewer.level::<R>(m), m))
 }
 
-async fn runs_by_task(ctx: Ctx<'_>, task_ids: Vec<i32>) -> ApiResult<HashMap<i64, Vec<Json>>> {
+async fn runs_by_task(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    task_ids: Vec<i32>,
+) -> ApiResult<HashMap<i64, Vec<Json>>> {
     let mut out: HashMap<i64, Vec<Json>> = HashMap::new();
     let runs = task_run::Entity::find()
         .filter(task_run::Column::TaskId.is_in(task_ids))
         .order_by_asc(task_run::Column::Id)
         .all(&ctx.state.read_db)
         .await?;
-    let viewer = Viewer::of::<resources::TaskRun>(ctx).await?;
     for run in runs {
         out.entry(i64::from(run.task_id))
             .or_default()
-            .push(shaped::<resources::TaskRun>(ctx, &viewer, &run));
+            .push(shaped::<resources::TaskRun>(ctx, viewer, &run));
     }
     Ok(out)
 }
 
-async fn results_by_task(ctx: Ctx<'_>, task_ids: Vec<i32>) -> ApiResult<HashMap<i64, Json>> {
+async fn results_by_task(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    task_ids: Vec<i32>,
+) -> ApiResult<HashMap<i64, Json>> {
     let rows = result::Entity::find()
         .filter(result::Column::TaskId.is_in(task_ids))
         .filter(result::Column::LastVersion.eq(true))
         .all(&ctx.state.read_db)
         .await?;
-    let viewer = Viewer::of::<resources::ResultResource>(ctx).await?;
     Ok(rows
         .iter()
         .map(|r| {
             (
                 i64::from(r.task_id),
-                shaped::<resources::ResultResource>(ctx, &viewer, r),
+                shaped::<resources::ResultResource>(ctx, viewer, r),
             )
         })
         .collect())
 }
 
-async fn tasks_by_id(ctx: Ctx<'_>, ids: Vec<i32>) -> ApiResult<HashMap<i64, Json>> {
+async fn tasks_by_id(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    ids: Vec<i32>,
+) -> ApiResult<HashMap<i64, Json>> {
     let rows = task::Entity::find()
         .filter(task::Column::Id.is_in(ids))
         .all(&ctx.state.read_db)
         .await?;
-    let viewer = Viewer::of::<resources::Task>(ctx).await?;
     Ok(rows
         .iter()
-        .map(|t| (i64::from(t.id), shaped::<resources::Task>(ctx, &viewer, t)))
+        .map(|t| (i64::from(t.id), shaped::<resources::Task>(ctx, viewer, t)))
         .collect())
 }
 
-pub async fn attach(ctx: Ctx<'_>, target: &str, rows: &mut [Map<String, Json>]) -> ApiResult<()> {
+/// Adds the linked rows, each shaped for `viewer` (the listing's own: linked rows belong to the
+/// same projects).
+pub async fn attach(
+    ctx: Ctx<'_>,
+    viewer: &Viewer,
+    target: &str,
+    rows: &mut [Map<String, Json>],
+) -> ApiResult<()> {
     let task_key = if target == "task" { "id" } else { "task_id" };
     let task_ids = ids(rows, task_key);
     if task_ids.is_empty() {
@@ -89,7 +105,7 @@ pub async fn attach(ctx: Ctx<'_>, target: &str, rows: &mut [Map<String, Json>]) 
     }
     let get = |row: &Map<String, Json>| row.get(task_key).and_then(Json::as_i64).unwrap_or(-1);
     if matches!(target, "task" | "result") {
-        let mut runs = runs_by_task(ctx, task_ids.clone()).await?;
+        let mut runs = runs_by_task(ctx, viewer, task_ids.clone()).await?;
         for row in rows.iter_mut() {
             let id = get(row);
             row.insert(
@@ -99,7 +115,7 @@ pub async fn attach(ctx: Ctx<'_>, target: &str, rows: &mut [Map<String, Json>]) 
         }
     }
     if matches!(target, "task" | "taskrun") {
-        let results = results_by_task(ctx, task_ids.clone()).await?;
+        let results = results_by_task(ctx, viewer, task_ids.clone()).await?;
         for row in rows.iter_mut() {
             let id = get(row);
             row.insert(
@@ -109,7 +125,7 @@ pub async fn attach(ctx: Ctx<'_>, target: &str, rows: &mut [Map<String, Json>]) 
         }
     }
     if matches!(target, "taskrun" | "result") {
-        let tasks = tasks_by_id(ctx, task_ids).await?;
+        let tasks = tasks_by_id(ctx, viewer, task_ids).await?;
         for row in rows.iter_mut() {
             let id = get(row);
             row.insert("task".into(), tasks.get(&id).cloned().unwrap_or(Json::Null));

@@ -567,8 +567,8 @@ pub async fn transfer(ctx: Ctx<'_>, id: i32, new_owner: i32) -> ApiResult<projec
     let updated = sea_orm::ActiveModelTrait::update(am, &txn).await?;
     sync_owners(&txn, &updated).await?;
     txn.commit().await?;
+    // Drops the project's row kept by the loop too (`stale_keys` names it).
     super::cache::invalidate(ctx.state, &Project::stale_keys(&updated)).await;
-    ctx.state.projects.forget(id);
     Ok(updated)
 }
 
@@ -583,8 +583,8 @@ pub async fn rotate_secret(ctx: Ctx<'_>, id: i32) -> ApiResult<project::Model> {
     am.secret_key = Set(new_api_key());
     am.updated = Set(now());
     let updated = sea_orm::ActiveModelTrait::update(am, &ctx.state.db).await?;
+    // Drops the project's row kept by the loop too (`stale_keys` names it).
     super::cache::invalidate(ctx.state, &Project::stale_keys(&updated)).await;
-    ctx.state.projects.forget(id);
     Ok(updated)
 }
 

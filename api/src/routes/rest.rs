@@ -77,7 +77,7 @@ async fn list_uncached<R: Resource>(
         .map(|m| present::<R>(ctx, &viewer, base, m))
         .collect();
     if params.related {
-        related::attach(ctx, R::TARGET, &mut out).await?;
+        related::attach(ctx, &viewer, R::TARGET, &mut out).await?;
     }
     if params.stats && R::TARGET == "project" {
         related::attach_project_stats(ctx, &mut out).await?;
@@ -98,7 +98,7 @@ pub async fn get<R: Resource>(
     let mut out = vec![present::<R>(ctx, &viewer, &base, &model)];
     let pairs = crate::routes::common::query_pairs(req)?;
     if pairs.iter().any(|(k, v)| k == "related" && !v.is_empty()) {
-        related::attach(ctx, R::TARGET, &mut out).await?;
+        related::attach(ctx, &viewer, R::TARGET, &mut out).await?;
     }
     if R::TARGET == "project" && pairs.iter().any(|(k, v)| k == "stats" && !v.is_empty()) {
         related::attach_project_stats(ctx, &mut out).await?;

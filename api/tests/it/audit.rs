@@ -662,6 +662,15 @@ async fn tokens_are_revoked(app: TestApp) {
     app.get("/api/auth/me", Some(&renewed)).await.ok();
 }
 
+/// Waits until `instance` refuses both the account's api key and `token`.
+async fn refused_soon(instance: &TestApp, who: &User, token: &str, what: &str) {
+    eventually(what, async || {
+        instance.get("/api/auth/me", Some(who)).await.status == StatusCode::UNAUTHORIZED
+            && bearer(instance, token, "/api/auth/me").await.status == StatusCode::UNAUTHORIZED
+    })
+    .await;
+}
+
 /// Signed-in callers' accounts are kept in process for a second: a change (disabled, a new key,
 /// revoked tokens) holds at once where it was made, and within a second on another instance.
 async fn account_changes_reach_every_instance(app: TestApp) {
@@ -687,12 +696,11 @@ async fn account_changes_reach_every_instance(app: TestApp) {
     bearer(&app, &t, "/api/auth/me")
         .await
         .err(401, "Unauthorized");
-    eventually(
+    refused_soon(
+        &other,
+        &ada,
+        &t,
         "the other instance to see the account disabled",
-        async || {
-            other.get("/api/auth/me", Some(&ada)).await.status == StatusCode::UNAUTHORIZED
-                && bearer(&other, &t, "/api/auth/me").await.status == StatusCode::UNAUTHORIZED
-        },
     )
     .await;
     // Enabled again, then a new api key: the old one stops at once here, within a second there.
@@ -710,12 +718,11 @@ async fn account_changes_reach_every_instance(app: TestApp) {
     app.get("/api/auth/me", Some(&ada))
         .await
         .err(401, "Unauthorized");
-    eventually(
+    refused_soon(
+        &other,
+        &ada,
+        &t2,
         "the other instance to refuse the old key and token",
-        async || {
-            other.get("/api/auth/me", Some(&ada)).await.status == StatusCode::UNAUTHORIZED
-                && bearer(&other, &t2, "/api/auth/me").await.status == StatusCode::UNAUTHORIZED
-        },
     )
     .await;
 }
