@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use tessera_api::{
     app,
     config::Config,
-    domain::accounts::{self, NewAccount},
+    domain::platform::accounts::{self, NewAccount},
     server, store,
 };
 
@@ -106,7 +106,7 @@ async fn export(
 ) -> anyhow::Result<()> {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     use tessera_api::{
-        domain::export::{Export, Format, Table},
+        domain::platform::export::{Export, Format, Table},
         store::{counters, entities::project as p},
     };
     let msg = |e: tessera_api::error::ApiError| {
@@ -117,7 +117,7 @@ async fn export(
         format: Format::parse(format).map_err(msg)?,
         zip,
         // The operator at the command line sees everything.
-        level: tessera_api::domain::fields::Access::Admin,
+        level: tessera_api::domain::rest::fields::Access::Admin,
     };
     let db = store::connect(&config.database_url()).await?;
     let found = match project.parse::<i32>() {
@@ -153,7 +153,7 @@ async fn export(
         Box::new(tokio::fs::File::create(&path).await?)
     };
     let out = tokio::io::BufWriter::new(out);
-    let rows = tessera_api::domain::export::write(
+    let rows = tessera_api::domain::platform::export::write(
         &db,
         project.id,
         &project.short_name,

@@ -8,8 +8,7 @@ use poem::{
 };
 
 use crate::{
-    app, auth::token::TokenKeys, config::Config, jobs, kv::Kv, state::AppState, storage::LocalDisk,
-    store,
+    app, auth::token::TokenKeys, config::Config, kv::Kv, state::AppState, storage::LocalDisk, store,
 };
 
 pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
@@ -67,7 +66,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
     let batcher = (config.answer_batching
         && db.get_database_backend() == sea_orm::DbBackend::Postgres)
         .then(|| {
-            crate::domain::batch::Batcher::start(
+            crate::domain::volunteer::batch::Batcher::start(
                 db.clone(),
                 kv.clone(),
                 config.answer_writers.into(),
@@ -117,7 +116,7 @@ pub async fn serve(
     tracing::info!(%addr, database = %state.backend_name(), cache = state.kv.describe(), workers = state.config.workers, "serving");
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let workers = (state.config.workers > 0)
-        .then(|| jobs::spawn_workers(state.clone(), state.config.workers, stopped));
+        .then(|| crate::workers::spawn_workers(state.clone(), state.config.workers, stopped));
     let served = Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(app::build(state), shutdown, Some(Duration::from_secs(30)))
         .await;
@@ -136,7 +135,7 @@ pub async fn work(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let handle = jobs::spawn_workers(state, concurrency, stopped);
+    let handle = crate::workers::spawn_workers(state, concurrency, stopped);
     shutdown.await;
     let _ = stop.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(30), handle).await;

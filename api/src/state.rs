@@ -23,23 +23,23 @@ pub struct AppState {
     /// Wakes this process's workers when it enqueues a job (others find it by polling).
     pub jobs_wake: tokio::sync::Notify,
     /// Project rows the volunteer loop reads, kept for a second.
-    pub projects: crate::domain::cache::ProjectRows,
+    pub projects: crate::domain::platform::cache::ProjectRows,
     /// Signed-in callers' account rows, kept for a second.
-    pub accounts: crate::domain::cache::AccountRows,
+    pub accounts: crate::domain::platform::cache::AccountRows,
     /// Group commit of answers, on PostgreSQL unless turned off.
-    pub batcher: Option<crate::domain::batch::Batcher>,
+    pub batcher: Option<crate::domain::volunteer::batch::Batcher>,
     /// How deep newtask scans find a task, per project.
-    pub scan_depth: crate::domain::scheduler::ScanDepth,
+    pub scan_depth: crate::domain::volunteer::scheduler::ScanDepth,
     /// Volunteers' places in oldest-first scans and their holds, as this instance set them.
-    pub volunteers: crate::domain::scheduler::Volunteers,
+    pub volunteers: crate::domain::volunteer::scheduler::Volunteers,
     /// Tasks found full lately, left out of scans.
-    pub full_tasks: crate::domain::scheduler::FullTasks,
+    pub full_tasks: crate::domain::volunteer::scheduler::FullTasks,
     /// The SQL of newtask's candidate reads, per shape.
-    pub candidate_sql: crate::domain::candidates::CandidateSql,
+    pub candidate_sql: crate::domain::volunteer::candidates::CandidateSql,
     /// Connections for the candidate reads, on `read_db`.
     pub hot_reads: crate::store::hot::HotReads,
     /// Project tokens found valid lately.
-    pub checked_tokens: crate::domain::identity::CheckedTokens,
+    pub checked_tokens: crate::domain::volunteer::identity::CheckedTokens,
 }
 
 impl AppState {

@@ -115,7 +115,7 @@ impl Caller {
             Credential::ApiKey(key) => state.accounts.by_key(&state.db, &key).await?,
         };
         if user.as_ref().is_some_and(|u| !u.enabled) {
-            return Err(crate::domain::accounts::disabled());
+            return Err(crate::domain::platform::accounts::disabled());
         }
         Ok(Self { user, ip })
     }

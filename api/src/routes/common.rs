@@ -15,8 +15,8 @@ use serde_json::{Map, Value as Json};
 
 use crate::{
     domain::{
-        crud::{ListParams, fuzzy_bool},
-        uploads::UploadedFile,
+        platform::uploads::UploadedFile,
+        rest::crud::{ListParams, fuzzy_bool},
     },
     error::{ApiError, ApiResult},
 };

@@ -13,10 +13,11 @@ use super::ApiTags;
 use crate::{
     auth::Caller,
     domain::{
-        Ctx, crud,
-        export::{self, Export, Format, Table},
-        fields::Access,
-        resources::{self, is_owner},
+        Ctx,
+        platform::export::{self, Export, Format, Table},
+        rest::crud,
+        rest::fields::Access,
+        rest::resources::{self, is_owner},
     },
     error::ApiError,
     state::AppState,

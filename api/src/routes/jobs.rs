@@ -13,9 +13,9 @@ use super::{ApiTags, schemas};
 use crate::{
     auth::Caller,
     error::ApiError,
-    jobs::{self, JobFilter},
     state::AppState,
     store::entities::job,
+    store::jobs::{self, JobFilter},
 };
 
 impl From<job::Model> for schemas::Job {

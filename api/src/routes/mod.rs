@@ -14,7 +14,7 @@ pub mod webhooks;
 
 use poem_openapi::Tags;
 
-use crate::domain::resources as res;
+use crate::domain::rest::resources as res;
 
 #[derive(Tags)]
 pub enum ApiTags {

@@ -10,10 +10,13 @@ use crate::routes::common::{Body, add_links, base_url, parse_list};
 use crate::{
     auth::Caller,
     domain::{
-        Ctx, cache, crud,
-        crud::{Model, Resource, Viewer},
-        fields::Access,
-        related, uploads,
+        Ctx,
+        platform::cache,
+        platform::uploads,
+        rest::crud,
+        rest::crud::{Model, Resource, Viewer},
+        rest::fields::Access,
+        rest::related,
     },
     error::{ApiError, ApiResult},
     state::AppState,

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     auth::Caller,
-    domain::{Ctx, crud, resources, stats},
+    domain::{Ctx, platform::stats, rest::crud, rest::resources},
     error::{ApiError, ApiResult},
     state::AppState,
 };

@@ -9,7 +9,7 @@ use poem::{
 };
 
 use crate::{
-    domain::uploads::{IMAGE_EXTENSIONS, content_type},
+    domain::platform::uploads::{IMAGE_EXTENSIONS, content_type},
     state::AppState,
 };
 

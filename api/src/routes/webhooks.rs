@@ -16,8 +16,8 @@ use super::{ApiTags, schemas};
 use crate::{
     auth::Caller,
     domain::{
-        resources::{is_owner, load_project},
-        webhooks,
+        platform::webhooks,
+        rest::resources::{is_owner, load_project},
     },
     error::{ApiError, ApiResult},
     state::AppState,
@@ -92,9 +92,9 @@ async fn delivery_of(
         .ok_or(ApiError::NotFound)
 }
 
-/// An http(s) URL whose host, when a literal address, is public (see `domain::outbound`).
+/// An http(s) URL whose host, when a literal address, is public (see `domain::platform::outbound`).
 fn check_url(url: &str, allow: &str) -> ApiResult<()> {
-    crate::domain::outbound::check_url_literal(url, allow)
+    crate::domain::platform::outbound::check_url_literal(url, allow)
         .map_err(|why| ApiError::BadRequest(format!("webhook URL {url:?} is refused: {why}")))
 }
 

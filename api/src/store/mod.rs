@@ -3,6 +3,7 @@
 pub mod counters;
 pub mod entities;
 pub mod hot;
+pub mod jobs;
 pub mod settings;
 
 use std::time::Duration;

@@ -733,7 +733,7 @@ fn no_workers(c: &mut Config) {
 /// A worker killed in the middle of a job: after its lease runs out, another worker runs the
 /// job again (at least once), and the job ends done on its second attempt.
 async fn job_survives_a_killed_worker(app: TestApp) {
-    use tessera_api::jobs::{self, Kind, NewJob};
+    use tessera_api::store::jobs::{self, Kind, NewJob};
     let id = jobs::enqueue(&app.state.db, NewJob::new(Kind::Probe, json!({"ms": 1500})))
         .await
         .expect("enqueue")

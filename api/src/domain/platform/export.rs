@@ -16,10 +16,10 @@ use serde_json::{Map, Value as Json};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio_util::compat::FuturesAsyncWriteCompatExt;
 
-use super::{
-    crud::{self, Resource},
-    fields::Access,
-    resources,
+use crate::domain::{
+    rest::crud::{self, Resource},
+    rest::fields::Access,
+    rest::resources,
 };
 use crate::{error::ApiError, store::entities::result};
 

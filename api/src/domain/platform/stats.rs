@@ -16,7 +16,7 @@ use sea_orm::{
 };
 use serde_json::{Value as Json, json};
 
-use super::{cache, identity::Volunteer};
+use crate::domain::{platform::cache, volunteer::identity::Volunteer};
 use crate::{
     error::ApiResult,
     state::AppState,

@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Map, Value as Json, json};
 
-use super::{
+use crate::domain::{
     Ctx,
-    crud::{Model, Resource, Viewer},
-    resources,
+    rest::crud::{Model, Resource, Viewer},
+    rest::resources,
 };
 use crate::{
     error::ApiResult,

@@ -8,7 +8,7 @@
 //! `whsec_` secret), retries with backoff, and records each attempt on the delivery. Receivers
 //! dedupe on `webhook-id`: a retried or redelivered event keeps its id.
 //!
-//! Every delivery goes through [`super::outbound`], the SSRF guard: the URL's host is checked
+//! Every delivery goes through [`crate::domain::platform::outbound`], the SSRF guard: the URL's host is checked
 //! at each attempt, so a name that later resolves inside a private network is refused then.
 
 use std::{sync::Arc, time::Duration};
@@ -23,8 +23,8 @@ use serde_json::{Value as Json, json};
 use sha2::Sha256;
 
 use crate::{
-    jobs::{self, NewJob, worker::Attempt, worker::JobError},
     state::AppState,
+    store::jobs::{self, Attempt, JobError, NewJob},
     store::{
         entities::{project, result, task, task_run, webhook_delivery, webhook_endpoint},
         now,
@@ -399,7 +399,12 @@ pub async fn deliver(
     else {
         return refuse(db, &d, "no webhook URL is configured".into()).await;
     };
-    let target = match super::outbound::check(raw_url, &state.config.webhook_allow).await {
+    let target = match crate::domain::platform::outbound::check(
+        raw_url,
+        &state.config.webhook_allow,
+    )
+    .await
+    {
         Ok(t) => t,
         Err(msg) => return refuse(db, &d, msg).await,
     };
@@ -412,7 +417,8 @@ pub async fn deliver(
         ));
     };
     let timeout = Duration::from_secs(state.config.webhook_timeout_secs.max(1));
-    let client = super::outbound::client(&target, timeout).map_err(JobError::Retry)?;
+    let client =
+        crate::domain::platform::outbound::client(&target, timeout).map_err(JobError::Retry)?;
     let sent = client
         .post(target.url.clone())
         .header("content-type", "application/json")
@@ -426,10 +432,11 @@ pub async fn deliver(
         Ok(resp) => {
             let code = i32::from(resp.status().as_u16());
             // The rest of a long answer is dropped unread.
-            let (bytes, _) = super::outbound::read_capped(resp, RESPONSE_READ).await;
+            let (bytes, _) =
+                crate::domain::platform::outbound::read_capped(resp, RESPONSE_READ).await;
             (Some(code), String::from_utf8_lossy(&bytes).into_owned())
         }
-        Err(e) => (None, super::outbound::describe_error(&e)),
+        Err(e) => (None, crate::domain::platform::outbound::describe_error(&e)),
     };
     if code.is_some_and(|c| (200..300).contains(&c)) {
         settle(db, &d, DELIVERED, code, response).await?;

@@ -12,7 +12,7 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait, Query},
 };
 
-use super::identity::Volunteer;
+use crate::domain::volunteer::identity::Volunteer;
 use crate::{
     error::{ApiError, ApiResult},
     state::AppState,
@@ -97,11 +97,11 @@ impl ScanOrder {
         let name = match orderby {
             None => "id",
             Some(name) => {
-                super::fields::find(super::resources::TASK_FIELDS, name)
+                crate::domain::rest::fields::find(crate::domain::rest::resources::TASK_FIELDS, name)
                     .filter(|f| {
                         f.sort
                             && f.column
-                            && f.read == super::fields::Access::Public
+                            && f.read == crate::domain::rest::fields::Access::Public
                             && f.name != "n_task_runs"
                     })
                     .ok_or_else(|| {
@@ -291,7 +291,9 @@ impl Scan<'_> {
         query = match self.order {
             ScanOrder::Column { name, desc } => {
                 let order = if desc { Order::Desc } else { Order::Asc };
-                match super::crud::own_column::<super::resources::Task>(name) {
+                match crate::domain::rest::crud::own_column::<crate::domain::rest::resources::Task>(
+                    name,
+                ) {
                     Some(task::Column::Id) | None => query.order_by(task::Column::Id, order),
                     Some(column) => query
                         .order_by(column, order.clone())
@@ -358,7 +360,7 @@ mod tests {
     use sea_orm::DbBackend;
 
     use super::{Bound, Scan, ScanOrder};
-    use crate::domain::identity::Volunteer;
+    use crate::domain::volunteer::identity::Volunteer;
 
     /// Every shape's values, as kept, line up with the statement sea-query builds.
     #[test]

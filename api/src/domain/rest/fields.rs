@@ -3,7 +3,7 @@
 //! exist for clients, so a new column stays private until it is listed on purpose.
 //!
 //! SeaORM's derived `Column::from_str` also accepts a column's lowerCamelCase spelling; it is
-//! never called on client input (see [`super::crud::field`]).
+//! never called on client input (see [`crate::domain::rest::crud::field`]).
 
 /// How close a caller stands to a row. A field is open to callers at or above its level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -190,7 +190,7 @@ async fn mark_answered(kv: &Kv, batch: &[Pending], taken: &[(usize, Batched)]) {
     let projects: BTreeSet<i32> = taken.iter().map(|(_, b)| b.run.project_id).collect();
     let stale: BTreeSet<String> = projects
         .into_iter()
-        .flat_map(super::cache::keys_for_project)
+        .flat_map(crate::domain::platform::cache::keys_for_project)
         .collect();
     kv.answered(&answers, &stale.into_iter().collect::<Vec<_>>())
         .await;
@@ -241,7 +241,7 @@ async fn record(
             && newcomers.insert((run.project_id, entry.volunteer_key.as_str()))
         {
             let d = first_answers.entry(run.project_id).or_default();
-            let first = super::answers::first_answer_delta(entry.anonymous);
+            let first = crate::domain::volunteer::answers::first_answer_delta(entry.anonymous);
             d.volunteers_auth += first.volunteers_auth;
             d.volunteers_anon += first.volunteers_anon;
         }
@@ -275,7 +275,9 @@ async fn write_results(txn: &DatabaseTransaction, tasks: &[i32]) -> Result<(), D
     let runs = task_run::Entity::find().from_raw_sql(stmt).all(txn).await?;
     let models: Vec<result::ActiveModel> = runs
         .chunk_by(|a, b| a.task_id == b.task_id)
-        .map(|runs| super::answers::new_result(runs[0].project_id, runs[0].task_id, runs))
+        .map(|runs| {
+            crate::domain::volunteer::answers::new_result(runs[0].project_id, runs[0].task_id, runs)
+        })
         .collect();
     if models.len() != tasks.len() {
         return Err(DbErr::Custom(format!(

@@ -13,10 +13,10 @@ use sea_orm::{
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
 
-use super::{
+use crate::domain::{
     Ctx,
-    fields::{self, Access, Field, Write},
-    json_filter,
+    rest::fields::{self, Access, Field, Write},
+    rest::json_filter,
 };
 use crate::{
     auth::Caller,
@@ -616,7 +616,7 @@ pub async fn get<R: Resource>(ctx: Ctx<'_>, id: i32) -> ApiResult<Model<R>> {
     Ok(model)
 }
 
-/// A file stored with a write, recorded with the row it belongs to (see [`super::uploads`]).
+/// A file stored with a write, recorded with the row it belongs to (see [`crate::domain::platform::uploads`]).
 pub type Attached<'a> = Option<&'a str>;
 
 pub async fn create<R: Resource>(
@@ -637,10 +637,10 @@ pub async fn create<R: Resource>(
     R::may_write(ctx, &txn, &model).await?;
     R::after_create(ctx, &txn, &model).await?;
     if let Some(key) = file {
-        super::uploads::record(&txn, R::TARGET, R::id(&model), key).await?;
+        crate::domain::platform::uploads::record(&txn, R::TARGET, R::id(&model), key).await?;
     }
     txn.commit().await?;
-    super::cache::invalidate(ctx.state, &R::stale_keys(&model)).await;
+    crate::domain::platform::cache::invalidate(ctx.state, &R::stale_keys(&model)).await;
     Ok(model)
 }
 
@@ -671,11 +671,11 @@ pub async fn update<R: Resource>(
     R::may_write(ctx, &txn, &model).await?;
     R::after_update(ctx, &txn, &existing, &model).await?;
     let replaced = match file {
-        Some(key) => super::uploads::replace(&txn, R::TARGET, id, key).await?,
+        Some(key) => crate::domain::platform::uploads::replace(&txn, R::TARGET, id, key).await?,
         None => Vec::new(),
     };
     txn.commit().await?;
-    super::cache::invalidate(ctx.state, &R::stale_keys(&model)).await;
+    crate::domain::platform::cache::invalidate(ctx.state, &R::stale_keys(&model)).await;
     Ok(Updated { model, replaced })
 }
 
@@ -689,10 +689,10 @@ pub async fn delete<R: Resource>(ctx: Ctx<'_>, id: i32) -> ApiResult<(Model<R>, 
     R::before_delete(ctx, &existing).await?;
     let txn = crate::store::begin_write(&ctx.state.db).await?;
     R::after_delete(ctx, &txn, &existing).await?;
-    let files = super::uploads::release(&txn, R::TARGET, id).await?;
+    let files = crate::domain::platform::uploads::release(&txn, R::TARGET, id).await?;
     existing.clone().delete(&txn).await?;
     txn.commit().await?;
-    super::cache::invalidate(ctx.state, &R::stale_keys(&existing)).await;
+    crate::domain::platform::cache::invalidate(ctx.state, &R::stale_keys(&existing)).await;
     // A deletion may have queued a statistics recount.
     ctx.state.jobs_wake.notify_one();
     Ok((existing, files))

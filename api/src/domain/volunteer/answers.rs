@@ -16,12 +16,14 @@ use sea_orm::{
 };
 use serde_json::{Value as Json, json};
 
-use super::{
-    aggregate::aggregate,
-    batch, cache,
-    identity::Volunteer,
-    scheduler::{Scheduler, cursor_key, stamp_key},
-    stats, webhooks,
+use crate::domain::{
+    platform::cache,
+    platform::stats,
+    platform::webhooks,
+    volunteer::aggregate::aggregate,
+    volunteer::batch,
+    volunteer::identity::Volunteer,
+    volunteer::scheduler::{Scheduler, cursor_key, stamp_key},
 };
 use crate::{
     error::{ApiError, ApiResult},

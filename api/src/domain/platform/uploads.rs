@@ -9,7 +9,7 @@ use sea_orm::{
 };
 use serde_json::{Map, Value as Json, json};
 
-use super::{Ctx, crud::Resource};
+use crate::domain::{Ctx, rest::crud::Resource};
 use crate::{
     error::{ApiError, ApiResult},
     state::AppState,

@@ -1,4 +1,5 @@
-//! Workers: claim due jobs, run them, record the outcome; and the periodic schedule.
+//! The job dispatcher: workers claim due jobs from the queue (`store::jobs`), run the domain
+//! handler for each kind and record the outcome; and the periodic schedule.
 
 use std::{
     collections::HashMap,
@@ -8,29 +9,8 @@ use std::{
 
 use tokio::{sync::watch, task::JoinHandle};
 
-use super::{Kind, NewJob};
+use crate::store::jobs::{self as queue, Attempt, JobError, Kind, NewJob};
 use crate::{metrics::JobLabels, state::AppState, store::entities::job};
-
-/// Why a job did not succeed.
-#[derive(Debug)]
-pub enum JobError {
-    /// Worth another attempt (after a backoff).
-    Retry(String),
-    /// Will never succeed (bad payload, refused target): fail now.
-    Permanent(String),
-}
-
-impl From<sea_orm::DbErr> for JobError {
-    fn from(e: sea_orm::DbErr) -> Self {
-        JobError::Retry(e.to_string())
-    }
-}
-
-impl From<crate::error::ApiError> for JobError {
-    fn from(e: crate::error::ApiError) -> Self {
-        JobError::Retry(e.to_string())
-    }
-}
 
 /// What the periodic schedule enqueues, and how often.
 const SCHEDULE: [(Kind, Duration); 2] = [
@@ -74,7 +54,7 @@ impl Worker {
                 self.refresh_gauges().await;
                 last_gauge = Instant::now();
             }
-            let claimed = super::claim(
+            let claimed = queue::claim(
                 &self.state.db,
                 &self.id,
                 cfg.job_lease(),
@@ -101,9 +81,9 @@ impl Worker {
 
     /// Enqueues each periodic job once per slot; the dedupe key makes that once per cluster.
     async fn schedule(&self, last_slot: &mut HashMap<&'static str, i64>) {
-        let now = super::epoch_ms();
+        let now = queue::epoch_ms();
         for (kind, every) in SCHEDULE {
-            let period = super::millis(every).max(1);
+            let period = queue::millis(every).max(1);
             let slot = now / period;
             if last_slot.get(kind.name()) == Some(&slot) {
                 continue;
@@ -112,7 +92,7 @@ impl Worker {
                 dedupe_key: Some(format!("periodic:{}:{slot}", kind.name())),
                 ..NewJob::new(kind, serde_json::json!({}))
             };
-            match super::enqueue(&self.state.db, job).await {
+            match queue::enqueue(&self.state.db, job).await {
                 Ok(_) => {
                     last_slot.insert(kind.name(), slot);
                 }
@@ -122,8 +102,8 @@ impl Worker {
     }
 
     async fn refresh_gauges(&self) {
-        if let Ok(counts) = super::counts(&self.state.db).await {
-            for status in [super::QUEUED, super::RUNNING, super::DONE, super::FAILED] {
+        if let Ok(counts) = queue::counts(&self.state.db).await {
+            for status in [queue::QUEUED, queue::RUNNING, queue::DONE, queue::FAILED] {
                 let n = counts
                     .iter()
                     .find(|(s, _)| s == status)
@@ -158,7 +138,7 @@ impl Worker {
         let recorded = match outcome {
             Ok(()) => {
                 metrics.job_runs.get_or_create(&labels("done")).inc();
-                super::finish(&self.state.db, job.id, &self.id).await
+                queue::finish(&self.state.db, job.id, &self.id).await
             }
             Err(err) => {
                 let (msg, permanent) = match err {
@@ -167,7 +147,7 @@ impl Worker {
                 };
                 tracing::warn!(job = job.id, kind = %job.kind, attempt = job.attempts, error = %msg, "job failed");
                 let base = Duration::from_millis(cfg.job_backoff_ms);
-                match super::fail(&self.state.db, job, &self.id, &msg, permanent, base).await {
+                match queue::fail(&self.state.db, job, &self.id, &msg, permanent, base).await {
                     Ok(true) => {
                         metrics.job_runs.get_or_create(&labels("failed")).inc();
                         Ok(())
@@ -187,11 +167,6 @@ impl Worker {
     }
 }
 
-/// Whether this attempt is the job's last (handlers record a final outcome then).
-pub struct Attempt {
-    pub last: bool,
-}
-
 async fn dispatch(state: &Arc<AppState>, job: &job::Model) -> Result<(), JobError> {
     let attempt = Attempt {
         last: job.attempts >= job.max_attempts,
@@ -205,21 +180,22 @@ async fn dispatch(state: &Arc<AppState>, job: &job::Model) -> Result<(), JobErro
     };
     match Kind::parse(&job.kind) {
         Some(Kind::WebhookDeliver) => {
-            crate::domain::webhooks::deliver(state, id_field("delivery_id")?, &attempt).await
+            crate::domain::platform::webhooks::deliver(state, id_field("delivery_id")?, &attempt)
+                .await
         }
         Some(Kind::RebuildStats) => {
-            crate::domain::stats::rebuild(state, id_field("project_id")?).await?;
+            crate::domain::platform::stats::rebuild(state, id_field("project_id")?).await?;
             Ok(())
         }
         Some(Kind::ReconcileStats) => {
-            crate::domain::stats::reconcile_all(state).await?;
+            crate::domain::platform::stats::reconcile_all(state).await?;
             Ok(())
         }
         Some(Kind::PurgeJobs) => {
             let week_ago = (chrono::Utc::now() - chrono::Duration::days(7))
                 .format("%Y-%m-%dT%H:%M:%S%.6f")
                 .to_string();
-            super::purge(&state.db, &week_ago).await?;
+            queue::purge(&state.db, &week_ago).await?;
             Ok(())
         }
         Some(Kind::Probe) => {

@@ -11,8 +11,6 @@
 //! idempotent. PostgreSQL claims with `FOR UPDATE SKIP LOCKED`, so workers in several processes
 //! never wait on each other; SQLite (one process) claims inside a `BEGIN IMMEDIATE` transaction.
 
-pub mod worker;
-
 use std::time::Duration;
 
 use sea_orm::{
@@ -22,9 +20,33 @@ use sea_orm::{
 };
 use serde_json::{Value as Json, json};
 
-pub use worker::{Worker, spawn_workers};
-
 use crate::store::{entities::job, now};
+
+/// Why a job did not succeed.
+#[derive(Debug)]
+pub enum JobError {
+    /// Worth another attempt (after a backoff).
+    Retry(String),
+    /// Will never succeed (bad payload, refused target): fail now.
+    Permanent(String),
+}
+
+impl From<DbErr> for JobError {
+    fn from(e: DbErr) -> Self {
+        JobError::Retry(e.to_string())
+    }
+}
+
+impl From<crate::error::ApiError> for JobError {
+    fn from(e: crate::error::ApiError) -> Self {
+        JobError::Retry(e.to_string())
+    }
+}
+
+/// Whether this attempt is the job's last (handlers record a final outcome then).
+pub struct Attempt {
+    pub last: bool,
+}
 
 pub const QUEUED: &str = "queued";
 pub const RUNNING: &str = "running";
@@ -116,7 +138,7 @@ pub fn epoch_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-fn millis(d: Duration) -> i64 {
+pub fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 

@@ -1,6 +1,6 @@
 //! Each PYBOSSA resource's own rules: the names clients may use (and who may read and write
 //! them), who may read and write a row, what a caller sees, and the side effects of a write.
-//! The shared flow lives in [`super::crud`].
+//! The shared flow lives in [`crate::domain::rest::crud`].
 
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait,
@@ -9,10 +9,10 @@ use sea_orm::{
 };
 use serde_json::{Map, Value as Json, json};
 
-use super::{
+use crate::domain::{
     Ctx,
-    crud::{ListParams, Owners, Resource},
-    fields::{Access, Field, Write, field, reserved_name},
+    rest::crud::{ListParams, Owners, Resource},
+    rest::fields::{Access, Field, Write, field, reserved_name},
 };
 use crate::{
     auth::{Caller, new_api_key},
@@ -352,8 +352,11 @@ fn check_webhook(ctx: Ctx<'_>, body: &Map<String, Json>) -> ApiResult<()> {
     if let Some(Json::String(url)) = body.get("webhook")
         && !url.trim().is_empty()
     {
-        super::outbound::check_url_literal(url.trim(), &ctx.state.config.webhook_allow)
-            .map_err(|why| ApiError::value(format!("webhook: {why}")))?;
+        crate::domain::platform::outbound::check_url_literal(
+            url.trim(),
+            &ctx.state.config.webhook_allow,
+        )
+        .map_err(|why| ApiError::value(format!("webhook: {why}")))?;
     }
     Ok(())
 }
@@ -366,9 +369,9 @@ impl Resource for Project {
     const PARENTS: &'static [&'static str] = &["category"];
 
     fn stale_keys(m: &project::Model) -> Vec<String> {
-        let mut keys = super::cache::keys_for_project(m.id);
-        keys.push(super::cache::PROJECT_LISTINGS.into());
-        keys.push(super::cache::project_row_key(m.id));
+        let mut keys = crate::domain::platform::cache::keys_for_project(m.id);
+        keys.push(crate::domain::platform::cache::PROJECT_LISTINGS.into());
+        keys.push(crate::domain::platform::cache::project_row_key(m.id));
         keys
     }
     fn id(m: &project::Model) -> i32 {
@@ -542,7 +545,7 @@ impl Resource for Project {
 /// previous primary owner stays a co-owner.
 pub async fn transfer(ctx: Ctx<'_>, id: i32, new_owner: i32) -> ApiResult<project::Model> {
     require_user(ctx.caller)?;
-    let existing = super::crud::find::<Project>(&ctx.state.db, id).await?;
+    let existing = crate::domain::rest::crud::find::<Project>(&ctx.state.db, id).await?;
     if !project_visible(ctx.caller, &existing) {
         return Err(deny(ctx.caller));
     }
@@ -568,14 +571,14 @@ pub async fn transfer(ctx: Ctx<'_>, id: i32, new_owner: i32) -> ApiResult<projec
     sync_owners(&txn, &updated).await?;
     txn.commit().await?;
     // Drops the project's row kept by the loop too (`stale_keys` names it).
-    super::cache::invalidate(ctx.state, &Project::stale_keys(&updated)).await;
+    crate::domain::platform::cache::invalidate(ctx.state, &Project::stale_keys(&updated)).await;
     Ok(updated)
 }
 
 /// A new secret key for the project: project tokens signed with the old one are refused from
 /// now on (external users need a new token).
 pub async fn rotate_secret(ctx: Ctx<'_>, id: i32) -> ApiResult<project::Model> {
-    let existing = super::crud::find::<Project>(&ctx.state.db, id).await?;
+    let existing = crate::domain::rest::crud::find::<Project>(&ctx.state.db, id).await?;
     if !owner_or_admin(ctx.caller, &existing) {
         return Err(deny(ctx.caller));
     }
@@ -584,7 +587,7 @@ pub async fn rotate_secret(ctx: Ctx<'_>, id: i32) -> ApiResult<project::Model> {
     am.updated = Set(now());
     let updated = sea_orm::ActiveModelTrait::update(am, &ctx.state.db).await?;
     // Drops the project's row kept by the loop too (`stale_keys` names it).
-    super::cache::invalidate(ctx.state, &Project::stale_keys(&updated)).await;
+    crate::domain::platform::cache::invalidate(ctx.state, &Project::stale_keys(&updated)).await;
     Ok(updated)
 }
 
@@ -609,8 +612,8 @@ impl Resource for Category {
 
     fn stale_keys(_m: &category::Model) -> Vec<String> {
         vec![
-            super::cache::GLOBAL_STATS.into(),
-            super::cache::PROJECT_LISTINGS.into(),
+            crate::domain::platform::cache::GLOBAL_STATS.into(),
+            crate::domain::platform::cache::PROJECT_LISTINGS.into(),
         ]
     }
     fn id(m: &category::Model) -> i32 {
@@ -694,8 +697,8 @@ impl Resource for Task {
 
     fn stale_keys(m: &task::Model) -> Vec<String> {
         // Task writes touch the project's `updated`, which listings show.
-        let mut keys = super::cache::keys_for_project(m.project_id);
-        keys.push(super::cache::PROJECT_LISTINGS.into());
+        let mut keys = crate::domain::platform::cache::keys_for_project(m.project_id);
+        keys.push(crate::domain::platform::cache::PROJECT_LISTINGS.into());
         keys
     }
     fn id(m: &task::Model) -> i32 {
@@ -714,10 +717,12 @@ impl Resource for Task {
             let mine = match ctx.caller.user_id() {
                 Some(uid) => Condition::all().add(task_run::Column::UserId.eq(uid)),
                 None => Condition::all()
-                    .add(task_run::Column::UserIp.eq(super::identity::anonymise_ip(
-                        &ctx.state.anon_key,
-                        &ctx.caller.ip,
-                    )))
+                    .add(task_run::Column::UserIp.eq(
+                        crate::domain::volunteer::identity::anonymise_ip(
+                            &ctx.state.anon_key,
+                            &ctx.caller.ip,
+                        ),
+                    ))
                     .add(task_run::Column::ExternalUid.is_null()),
             };
             let answered = Query::select()
@@ -789,7 +794,7 @@ impl Resource for Task {
         // A redundancy change completes a task that now has enough answers (with its result),
         // or reopens one that no longer has; any other edit leaves the state alone.
         if old.n_answers != new.n_answers {
-            let mut delta = super::answers::settle(txn, new).await?;
+            let mut delta = crate::domain::volunteer::answers::settle(txn, new).await?;
             delta.answers_expected = i64::from(new.n_answers) - i64::from(old.n_answers);
             counters::add(txn, new.project_id, delta).await?;
         }
@@ -830,7 +835,11 @@ impl Resource for Task {
         counters::add(txn, m.project_id, delta).await?;
         if m.n_task_runs > 0 {
             // Its answers went with it: recount the project's volunteers and activity.
-            crate::jobs::enqueue(txn, crate::jobs::NewJob::rebuild_stats(m.project_id)).await?;
+            crate::store::jobs::enqueue(
+                txn,
+                crate::store::jobs::NewJob::rebuild_stats(m.project_id),
+            )
+            .await?;
         }
         touch_project(txn, m.project_id).await
     }
@@ -902,7 +911,7 @@ impl Resource for TaskRun {
     const CAN_CREATE: bool = false;
 
     fn stale_keys(m: &task_run::Model) -> Vec<String> {
-        super::cache::keys_for_project(m.project_id)
+        crate::domain::platform::cache::keys_for_project(m.project_id)
     }
     fn id(m: &task_run::Model) -> i32 {
         m.id
@@ -958,7 +967,8 @@ impl Resource for TaskRun {
             },
         )
         .await?;
-        crate::jobs::enqueue(txn, crate::jobs::NewJob::rebuild_stats(m.project_id)).await?;
+        crate::store::jobs::enqueue(txn, crate::store::jobs::NewJob::rebuild_stats(m.project_id))
+            .await?;
         Ok(())
     }
 }
@@ -986,7 +996,7 @@ impl Resource for ResultResource {
     const CAN_DELETE: bool = false;
 
     fn stale_keys(m: &result::Model) -> Vec<String> {
-        super::cache::keys_for_project(m.project_id)
+        crate::domain::platform::cache::keys_for_project(m.project_id)
     }
     fn id(m: &result::Model) -> i32 {
         m.id
@@ -1066,9 +1076,9 @@ impl Resource for User {
 
     fn stale_keys(m: &user::Model) -> Vec<String> {
         vec![
-            super::cache::GLOBAL_STATS.into(),
-            super::cache::LEADERBOARD.into(),
-            super::cache::account_row_key(m.id),
+            crate::domain::platform::cache::GLOBAL_STATS.into(),
+            crate::domain::platform::cache::LEADERBOARD.into(),
+            crate::domain::platform::cache::account_row_key(m.id),
         ]
     }
     fn id(m: &user::Model) -> i32 {
@@ -1128,7 +1138,7 @@ impl Resource for User {
                 "You cannot disable your own account".into(),
             ));
         }
-        super::accounts::check_profile(ctx.state, m.id, body).await
+        crate::domain::platform::accounts::check_profile(ctx.state, m.id, body).await
     }
 
     async fn before_delete(_ctx: Ctx<'_>, _m: &user::Model) -> ApiResult<()> {
@@ -1267,7 +1277,7 @@ impl Resource for Blogpost {
     const PARENTS: &'static [&'static str] = &["project"];
 
     fn stale_keys(m: &blogpost::Model) -> Vec<String> {
-        super::cache::keys_for_project(m.project_id)
+        crate::domain::platform::cache::keys_for_project(m.project_id)
     }
     fn id(m: &blogpost::Model) -> i32 {
         m.id

@@ -13,9 +13,9 @@ use rand::Rng;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::Value as Json;
 
-use super::{
-    candidates::{Bound, Candidate, Scan, ScanOrder},
-    identity::Volunteer,
+use crate::domain::{
+    volunteer::candidates::{Bound, Candidate, Scan, ScanOrder},
+    volunteer::identity::Volunteer,
 };
 use crate::{
     error::{ApiError, ApiResult},

@@ -1,0 +1,10 @@
+//! Services the rest of the platform shares: accounts, caches, statistics, exports, webhooks,
+//! uploaded files and the guard every outbound request passes.
+
+pub mod accounts;
+pub mod cache;
+pub mod export;
+pub mod outbound;
+pub mod stats;
+pub mod uploads;
+pub mod webhooks;
