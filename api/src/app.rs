@@ -59,11 +59,12 @@ pub fn build(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     let json = api.spec();
     let docs = api.swagger_ui();
     let limits = BodyLimits {
-        upload: state.config.max_upload_bytes + 64 * 1024,
+        upload: state.infra.config.max_upload_bytes + 64 * 1024,
         json: state
+            .infra
             .config
             .max_json_bytes
-            .max(state.config.max_answer_bytes),
+            .max(state.infra.config.max_answer_bytes),
     };
 
     let api_routes = Route::new()
@@ -101,7 +102,7 @@ pub fn build(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
                 .max_age(21600),
         );
 
-    let web_dir = state.config.web_dir.clone();
+    let web_dir = state.infra.config.web_dir.clone();
     let mut app = Route::new()
         .nest("/api", api_routes)
         .at("/health/live", get(routes::health::live))
@@ -173,6 +174,7 @@ async fn security_headers<E: Endpoint>(next: E, req: Request) -> poem::Result<Re
 #[handler]
 fn metrics(state: poem::web::Data<&Arc<AppState>>, req: &Request) -> Response {
     if let Some(token) = state
+        .infra
         .config
         .metrics_token
         .as_deref()
@@ -194,7 +196,7 @@ fn metrics(state: poem::web::Data<&Arc<AppState>>, req: &Request) -> Response {
     }
     Response::builder()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
-        .body(state.metrics.encode())
+        .body(state.infra.metrics.encode())
 }
 
 /// Counts API requests and their latency per route (resource), method and status.
@@ -205,7 +207,7 @@ async fn measure<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     let started = Instant::now();
     let resp = next.call(req).await.map(IntoResponse::into_response)?;
     if let Some(state) = state {
-        let m = &state.metrics;
+        let m = &state.infra.metrics;
         m.requests
             .get_or_create(&crate::metrics::RequestLabels {
                 route: route.clone(),

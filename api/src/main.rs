@@ -212,7 +212,7 @@ async fn main() -> anyhow::Result<()> {
             config.no_migrate = false;
             let state = server::build_state(config).await?;
             let user = accounts::register(
-                &state,
+                &state.infra,
                 NewAccount {
                     name,
                     fullname,

@@ -34,7 +34,7 @@ pub async fn limit<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Respo
     let Some(state) = req.data::<Arc<AppState>>().cloned() else {
         return next.call(req).await.map(IntoResponse::into_response);
     };
-    let limits = state.config.rate_limit().ok().flatten();
+    let limits = state.infra.config.rate_limit().ok().flatten();
     let (Some((max, per)), Some(bucket)) = (limits, bucket(req.uri().path())) else {
         return next.call(req).await.map(IntoResponse::into_response);
     };
@@ -60,7 +60,7 @@ pub async fn limit<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Respo
     let now = chrono::Utc::now().timestamp();
     let per = i64::try_from(per).unwrap_or(900);
     let reset = (now / per + 1) * per;
-    let count = state.kv.hit(&format!("{bucket}:{who}"), reset).await;
+    let count = state.infra.kv.hit(&format!("{bucket}:{who}"), reset).await;
     let remaining = max.saturating_sub(count);
     let mut resp = if count > max {
         let mut r = json_error(

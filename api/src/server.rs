@@ -8,7 +8,8 @@ use poem::{
 };
 
 use crate::{
-    app, auth::token::TokenKeys, config::Config, kv::Kv, state::AppState, storage::LocalDisk, store,
+    app, auth::token::TokenKeys, config::Config, domain::volunteer::LoopState, infra::Infra,
+    kv::Kv, state::AppState, storage::LocalDisk, store,
 };
 
 pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
@@ -73,26 +74,22 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
                 metrics.answer_batches.clone(),
             )
         });
+    let volunteer = LoopState::new(crate::store::hot::HotReads::new(read_db.clone()), batcher);
     Ok(Arc::new(AppState {
-        metrics,
-        tokens: TokenKeys::new(&secret, config.token_ttl),
-        anon_key,
-        trusted_proxies,
-        db,
-        hot_reads: crate::store::hot::HotReads::new(read_db.clone()),
-        read_db,
-        storage,
-        kv,
-        config,
-        jobs_wake: tokio::sync::Notify::new(),
-        projects: Default::default(),
+        infra: Infra {
+            metrics,
+            tokens: TokenKeys::new(&secret, config.token_ttl),
+            anon_key,
+            db,
+            read_db,
+            storage,
+            kv,
+            config,
+            jobs_wake: tokio::sync::Notify::new(),
+        },
+        volunteer,
         accounts: Default::default(),
-        batcher,
-        scan_depth: Default::default(),
-        volunteers: Default::default(),
-        full_tasks: Default::default(),
-        candidate_sql: Default::default(),
-        checked_tokens: Default::default(),
+        trusted_proxies,
     }))
 }
 
@@ -113,10 +110,10 @@ pub async fn serve(
         .next()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    tracing::info!(%addr, database = %state.backend_name(), cache = state.kv.describe(), workers = state.config.workers, "serving");
+    tracing::info!(%addr, database = %state.infra.backend_name(), cache = state.infra.kv.describe(), workers = state.infra.config.workers, "serving");
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let workers = (state.config.workers > 0)
-        .then(|| crate::workers::spawn_workers(state.clone(), state.config.workers, stopped));
+    let workers = (state.infra.config.workers > 0)
+        .then(|| crate::workers::spawn_workers(state.clone(), state.infra.config.workers, stopped));
     let served = Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(app::build(state), shutdown, Some(Duration::from_secs(30)))
         .await;

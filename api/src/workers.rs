@@ -40,7 +40,7 @@ impl Worker {
 
     /// Runs until `stop` turns true; jobs already claimed are finished first.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let cfg = &self.state.config;
+        let cfg = &self.state.infra.config;
         let poll = Duration::from_millis(cfg.job_poll_ms.max(10));
         let mut last_slot: HashMap<&'static str, i64> = HashMap::new();
         let mut last_gauge = Instant::now() - Duration::from_secs(60);
@@ -55,7 +55,7 @@ impl Worker {
                 last_gauge = Instant::now();
             }
             let claimed = queue::claim(
-                &self.state.db,
+                &self.state.infra.db,
                 &self.id,
                 cfg.job_lease(),
                 self.concurrency as u64,
@@ -72,7 +72,7 @@ impl Worker {
             }
             tokio::select! {
                 _ = stop.changed() => {},
-                () = self.state.jobs_wake.notified() => {},
+                () = self.state.infra.jobs_wake.notified() => {},
                 () = tokio::time::sleep(poll) => {},
             }
         }
@@ -92,7 +92,7 @@ impl Worker {
                 dedupe_key: Some(format!("periodic:{}:{slot}", kind.name())),
                 ..NewJob::new(kind, serde_json::json!({}))
             };
-            match queue::enqueue(&self.state.db, job).await {
+            match queue::enqueue(&self.state.infra.db, job).await {
                 Ok(_) => {
                     last_slot.insert(kind.name(), slot);
                 }
@@ -102,13 +102,14 @@ impl Worker {
     }
 
     async fn refresh_gauges(&self) {
-        if let Ok(counts) = queue::counts(&self.state.db).await {
+        if let Ok(counts) = queue::counts(&self.state.infra.db).await {
             for status in [queue::QUEUED, queue::RUNNING, queue::DONE, queue::FAILED] {
                 let n = counts
                     .iter()
                     .find(|(s, _)| s == status)
                     .map_or(0, |(_, n)| *n);
                 self.state
+                    .infra
                     .metrics
                     .jobs
                     .get_or_create(&crate::metrics::StatusLabels {
@@ -120,7 +121,7 @@ impl Worker {
     }
 
     async fn execute(&self, job: &job::Model) {
-        let cfg = &self.state.config;
+        let cfg = &self.state.infra.config;
         // Leave the lease some room, so a slow job fails here before another worker takes it.
         let limit = cfg.job_lease().mul_f64(0.8);
         let outcome = match tokio::time::timeout(limit, dispatch(&self.state, job)).await {
@@ -134,11 +135,11 @@ impl Worker {
             kind: job.kind.clone(),
             outcome: outcome.into(),
         };
-        let metrics = &self.state.metrics;
+        let metrics = &self.state.infra.metrics;
         let recorded = match outcome {
             Ok(()) => {
                 metrics.job_runs.get_or_create(&labels("done")).inc();
-                queue::finish(&self.state.db, job.id, &self.id).await
+                queue::finish(&self.state.infra.db, job.id, &self.id).await
             }
             Err(err) => {
                 let (msg, permanent) = match err {
@@ -147,7 +148,8 @@ impl Worker {
                 };
                 tracing::warn!(job = job.id, kind = %job.kind, attempt = job.attempts, error = %msg, "job failed");
                 let base = Duration::from_millis(cfg.job_backoff_ms);
-                match queue::fail(&self.state.db, job, &self.id, &msg, permanent, base).await {
+                match queue::fail(&self.state.infra.db, job, &self.id, &msg, permanent, base).await
+                {
                     Ok(true) => {
                         metrics.job_runs.get_or_create(&labels("failed")).inc();
                         Ok(())
@@ -180,22 +182,26 @@ async fn dispatch(state: &Arc<AppState>, job: &job::Model) -> Result<(), JobErro
     };
     match Kind::parse(&job.kind) {
         Some(Kind::WebhookDeliver) => {
-            crate::domain::platform::webhooks::deliver(state, id_field("delivery_id")?, &attempt)
-                .await
+            crate::domain::platform::webhooks::deliver(
+                &state.infra,
+                id_field("delivery_id")?,
+                &attempt,
+            )
+            .await
         }
         Some(Kind::RebuildStats) => {
-            crate::domain::platform::stats::rebuild(state, id_field("project_id")?).await?;
+            crate::domain::platform::stats::rebuild(&state.infra, id_field("project_id")?).await?;
             Ok(())
         }
         Some(Kind::ReconcileStats) => {
-            crate::domain::platform::stats::reconcile_all(state).await?;
+            crate::domain::platform::stats::reconcile_all(&state.infra).await?;
             Ok(())
         }
         Some(Kind::PurgeJobs) => {
             let week_ago = (chrono::Utc::now() - chrono::Duration::days(7))
                 .format("%Y-%m-%dT%H:%M:%S%.6f")
                 .to_string();
-            queue::purge(&state.db, &week_ago).await?;
+            queue::purge(&state.infra.db, &week_ago).await?;
             Ok(())
         }
         Some(Kind::Probe) => {

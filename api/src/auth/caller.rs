@@ -102,17 +102,17 @@ impl Caller {
         let ip = client_ip(req, &state.trusted_proxies);
         let user = match credential(req) {
             Credential::None => None,
-            Credential::Bearer(token) => match state.tokens.verify(&token) {
+            Credential::Bearer(token) => match state.infra.tokens.verify(&token) {
                 // A token issued before the account's last sign-out, password change or new api
                 // key carries an older version.
                 Some((id, version)) => state
                     .accounts
-                    .by_id(&state.db, id)
+                    .by_id(&state.infra.db, id)
                     .await?
                     .filter(|u| u.token_version == version),
                 None => None,
             },
-            Credential::ApiKey(key) => state.accounts.by_key(&state.db, &key).await?,
+            Credential::ApiKey(key) => state.accounts.by_key(&state.infra.db, &key).await?,
         };
         if user.as_ref().is_some_and(|u| !u.enabled) {
             return Err(crate::domain::platform::accounts::disabled());

@@ -95,7 +95,7 @@ impl AuthApi {
     ) -> Result<JsonOf<schemas::User>, ApiError> {
         let req = req.0;
         let user = accounts::register(
-            &state,
+            &state.infra,
             NewAccount {
                 name: req.name,
                 fullname: req.fullname.unwrap_or_default(),
@@ -124,11 +124,11 @@ impl AuthApi {
             .name
             .or(req.email_addr)
             .ok_or_else(|| ApiError::value("give name or email_addr"))?;
-        let user = accounts::login(&state, &login, req.password).await?;
+        let user = accounts::login(&state.infra, &login, req.password).await?;
         Ok(Json(TokenResponse {
-            access_token: state.tokens.issue(user.id, user.token_version)?,
+            access_token: state.infra.tokens.issue(user.id, user.token_version)?,
             token_type: "Bearer".into(),
-            expires_in: state.tokens.ttl(),
+            expires_in: state.infra.tokens.ttl(),
         }))
     }
 
@@ -147,7 +147,7 @@ impl AuthApi {
         caller: Caller,
     ) -> Result<Deleted, ApiError> {
         let user = signed_in(&caller)?;
-        accounts::revoke_tokens(&state, user.id).await?;
+        accounts::revoke_tokens(&state.infra, &state.accounts, user.id).await?;
         Ok(Deleted)
     }
 
@@ -164,14 +164,22 @@ impl AuthApi {
     ) -> Result<Json<TokenResponse>, ApiError> {
         let user = signed_in(&caller)?;
         let req = req.0;
-        let updated =
-            accounts::change_password(&state, &user, req.current_password, req.new_password)
-                .await?;
+        let updated = accounts::change_password(
+            &state.infra,
+            &state.accounts,
+            &user,
+            req.current_password,
+            req.new_password,
+        )
+        .await?;
         // A fresh token, so the session that changed the password goes on.
         Ok(Json(TokenResponse {
-            access_token: state.tokens.issue(updated.id, updated.token_version)?,
+            access_token: state
+                .infra
+                .tokens
+                .issue(updated.id, updated.token_version)?,
             token_type: "Bearer".into(),
-            expires_in: state.tokens.ttl(),
+            expires_in: state.infra.tokens.ttl(),
         }))
     }
 
@@ -183,7 +191,7 @@ impl AuthApi {
         caller: Caller,
     ) -> Result<JsonOf<schemas::User>, ApiError> {
         let user = signed_in(&caller)?;
-        let updated = accounts::regenerate_api_key(&state, user.id).await?;
+        let updated = accounts::regenerate_api_key(&state.infra, &state.accounts, user.id).await?;
         Ok(JsonOf::new(account(&caller, &updated)))
     }
 }
@@ -203,10 +211,7 @@ impl ProjectActionsApi {
         caller: Caller,
         id: Path<i32>,
     ) -> Result<JsonOf<schemas::Project>, ApiError> {
-        let ctx = Ctx {
-            state: &state,
-            caller: &caller,
-        };
+        let ctx = state.ctx(&caller);
         let model = publish(ctx, id.0).await?;
         Ok(JsonOf::new(Value::Object(owner_view(&model))))
     }
@@ -223,10 +228,7 @@ impl ProjectActionsApi {
         id: Path<i32>,
         body: Json<TransferRequest>,
     ) -> Result<JsonOf<schemas::Project>, ApiError> {
-        let ctx = Ctx {
-            state: &state,
-            caller: &caller,
-        };
+        let ctx = state.ctx(&caller);
         let model = resources::transfer(ctx, id.0, body.0.owner_id).await?;
         Ok(JsonOf::new(Value::Object(owner_view(&model))))
     }
@@ -241,10 +243,7 @@ impl ProjectActionsApi {
         caller: Caller,
         id: Path<i32>,
     ) -> Result<JsonOf<schemas::Project>, ApiError> {
-        let ctx = Ctx {
-            state: &state,
-            caller: &caller,
-        };
+        let ctx = state.ctx(&caller);
         let model = resources::rotate_secret(ctx, id.0).await?;
         Ok(JsonOf::new(Value::Object(owner_view(&model))))
     }
@@ -262,13 +261,13 @@ fn owner_view(p: &project::Model) -> serde_json::Map<String, Value> {
 }
 
 async fn publish(ctx: Ctx<'_>, id: i32) -> ApiResult<project::Model> {
-    let existing = crud::find::<resources::Project>(&ctx.state.db, id).await?;
+    let existing = crud::find::<resources::Project>(&ctx.infra.db, id).await?;
     if !(ctx.caller.is_admin() || is_owner(ctx.caller, &existing)) {
         return Err(ApiError::denied(ctx.caller.is_authenticated()));
     }
     let tasks = task::Entity::find()
         .filter(task::Column::ProjectId.eq(id))
-        .count(&ctx.state.db)
+        .count(&ctx.infra.db)
         .await?;
     if tasks == 0 {
         return Err(ApiError::BadRequest(
@@ -288,8 +287,8 @@ async fn publish(ctx: Ctx<'_>, id: i32) -> ApiResult<project::Model> {
             sea_orm::sea_query::Expr::value(now()),
         )
         .filter(project::Column::Id.eq(id))
-        .exec(&ctx.state.db)
+        .exec(&ctx.infra.db)
         .await?;
-    ctx.state.projects.forget(id);
-    crud::find::<resources::Project>(&ctx.state.db, id).await
+    ctx.local.projects.forget(id);
+    crud::find::<resources::Project>(&ctx.infra.db, id).await
 }

@@ -193,9 +193,9 @@ impl<T: Type> Body<T> {
             .data::<std::sync::Arc<crate::state::AppState>>()
             .map_or(1024 * 1024, |s| {
                 if answer {
-                    s.config.max_answer_bytes
+                    s.infra.config.max_answer_bytes
                 } else {
-                    s.config.max_json_bytes
+                    s.infra.config.max_json_bytes
                 }
             });
         let bytes = body

@@ -13,7 +13,6 @@ use super::ApiTags;
 use crate::{
     auth::Caller,
     domain::{
-        Ctx,
         platform::export::{self, Export, Format, Table},
         rest::crud,
         rest::fields::Access,
@@ -94,10 +93,7 @@ impl ExportApi {
         /// Zip the file.
         zip: Query<Option<String>>,
     ) -> Result<Download, ApiError> {
-        let ctx = Ctx {
-            state: &state,
-            caller: &caller,
-        };
+        let ctx = state.ctx(&caller);
         let project = crud::get::<resources::Project>(ctx, id.0).await?;
         let open_to_readers = project.published && project.zip_download;
         let level = if caller.is_admin() {
@@ -121,7 +117,7 @@ impl ExportApi {
         let project_id = project.id;
         tokio::spawn(async move {
             let written = export::write(
-                &state.read_db,
+                &state.infra.read_db,
                 project_id,
                 &short_name,
                 spec,

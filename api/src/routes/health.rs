@@ -20,8 +20,8 @@ pub fn live() -> Json<Value> {
 /// The process can serve: the database answers, and Redis when it is configured.
 #[handler]
 pub async fn ready(state: Data<&Arc<AppState>>) -> (StatusCode, Json<Value>) {
-    let db = state.db.ping().await.map_err(|e| e.to_string());
-    let kv = state.kv.ping().await.map_err(|e| e.to_string());
+    let db = state.infra.db.ping().await.map_err(|e| e.to_string());
+    let kv = state.infra.kv.ping().await.map_err(|e| e.to_string());
     let ok = db.is_ok() && kv.is_ok();
     let status = if ok {
         StatusCode::OK
@@ -37,7 +37,7 @@ pub async fn ready(state: Data<&Arc<AppState>>) -> (StatusCode, Json<Value>) {
         Json(json!({
             "status": if ok { "ok" } else { "failed" },
             "database": check(&db),
-            "cache": { "kind": state.kv.describe(), "status": check(&kv)["status"] },
+            "cache": { "kind": state.infra.kv.describe(), "status": check(&kv)["status"] },
         })),
     )
 }

@@ -72,7 +72,7 @@ impl JobApi {
             limit: limit.0.unwrap_or(20).min(100),
             offset: offset.0.unwrap_or(0).min(1_000_000_000),
         };
-        let list = jobs::list(&state.db, &filter).await?;
+        let list = jobs::list(&state.infra.db, &filter).await?;
         Ok(Json(list.into_iter().map(Into::into).collect()))
     }
 
@@ -84,7 +84,7 @@ impl JobApi {
         caller: Caller,
     ) -> Result<Json<schemas::JobCounts>, ApiError> {
         admin(&caller)?;
-        let counts = jobs::counts(&state.db).await?;
+        let counts = jobs::counts(&state.infra.db).await?;
         let n = |s: &str| counts.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n);
         Ok(Json(schemas::JobCounts {
             queued: n(jobs::QUEUED),
@@ -105,7 +105,7 @@ impl JobApi {
         admin(&caller)?;
         use sea_orm::EntityTrait;
         let j = job::Entity::find_by_id(id.0)
-            .one(&state.db)
+            .one(&state.infra.db)
             .await?
             .ok_or(ApiError::NotFound)?;
         Ok(Json(j.into()))
@@ -121,10 +121,10 @@ impl JobApi {
         id: Path<i32>,
     ) -> Result<Json<schemas::Job>, ApiError> {
         admin(&caller)?;
-        let j = jobs::retry(&state.db, id.0)
+        let j = jobs::retry(&state.infra.db, id.0)
             .await?
             .ok_or(ApiError::NotFound)?;
-        state.jobs_wake.notify_one();
+        state.infra.jobs_wake.notify_one();
         Ok(Json(j.into()))
     }
 }

@@ -50,7 +50,7 @@ pub async fn list<R: Resource>(
     req: &Request,
 ) -> ApiResult<Json> {
     let params = parse_list(req, extra_keys(R::TARGET))?;
-    let base = base_url(req, state.config.public_url.as_deref());
+    let base = base_url(req, state.infra.config.public_url.as_deref());
     // Anonymous project listings (front page, categories, featured) are the same for everyone
     // and read most: served from the cache.
     if R::TARGET == "project"
@@ -58,7 +58,7 @@ pub async fn list<R: Resource>(
         && !(params.stats || params.related || params.participated)
     {
         let query = req.uri().query().unwrap_or("");
-        return cache::project_listing(state, &base, query, || {
+        return cache::project_listing(&state.infra, &base, query, || {
             list_uncached::<R>(state, caller, &params, &base)
         })
         .await;
@@ -72,7 +72,7 @@ async fn list_uncached<R: Resource>(
     params: &crud::ListParams,
     base: &str,
 ) -> ApiResult<Json> {
-    let ctx = Ctx { state, caller };
+    let ctx = state.ctx(caller);
     let models = crud::list::<R>(ctx, params).await?;
     let viewer = Viewer::of::<R>(ctx).await?;
     let mut out: Vec<_> = models
@@ -94,9 +94,9 @@ pub async fn get<R: Resource>(
     req: &Request,
     id: i32,
 ) -> ApiResult<Json> {
-    let ctx = Ctx { state, caller };
+    let ctx = state.ctx(caller);
     let model = crud::get::<R>(ctx, id).await?;
-    let base = base_url(req, state.config.public_url.as_deref());
+    let base = base_url(req, state.infra.config.public_url.as_deref());
     let viewer = Viewer::of::<R>(ctx).await?;
     let mut out = vec![present::<R>(ctx, &viewer, &base, &model)];
     let pairs = crate::routes::common::query_pairs(req)?;
@@ -140,19 +140,19 @@ pub async fn create<R: Resource>(
     body: Body<impl Sized>,
 ) -> ApiResult<Json> {
     check_write_query::<R>(req)?;
-    let ctx = Ctx { state, caller };
+    let ctx = state.ctx(caller);
     let mut fields = body.fields;
     let stored = match body.file {
         Some(file) => {
-            let base = base_url(req, state.config.public_url.as_deref());
-            Some(uploads::store::<R>(ctx, &base, &mut fields, file, None).await?)
+            let base = base_url(req, state.infra.config.public_url.as_deref());
+            Some(uploads::store(ctx, R::TARGET, &base, &mut fields, file, None).await?)
         }
         None => None,
     };
     let created = crud::create::<R>(ctx, fields, stored.as_deref()).await;
     if created.is_err() {
         // The row was refused: do not keep its file.
-        uploads::forget(state, stored).await;
+        uploads::forget(&state.infra, stored).await;
     }
     written::<R>(ctx, &created?).await
 }
@@ -165,25 +165,26 @@ pub async fn update<R: Resource>(
     body: Body<impl Sized>,
 ) -> ApiResult<Json> {
     check_write_query::<R>(req)?;
-    let ctx = Ctx { state, caller };
+    let ctx = state.ctx(caller);
     let mut fields = body.fields;
     let mut stored = None;
     if let Some(file) = body.file {
-        let existing = crud::find::<R>(&state.db, id).await?;
-        R::may_write(ctx, &state.db, &existing).await?;
+        let existing = crud::find::<R>(&state.infra.db, id).await?;
+        R::may_write(ctx, &state.infra.db, &existing).await?;
         let existing = crud::to_map::<R>(&existing, Access::Owner);
-        let base = base_url(req, state.config.public_url.as_deref());
-        stored = Some(uploads::store::<R>(ctx, &base, &mut fields, file, Some(&existing)).await?);
+        let base = base_url(req, state.infra.config.public_url.as_deref());
+        stored =
+            Some(uploads::store(ctx, R::TARGET, &base, &mut fields, file, Some(&existing)).await?);
     }
     let updated = match crud::update::<R>(ctx, id, fields, stored.as_deref()).await {
         Ok(updated) => updated,
         Err(e) => {
             // Refused: keep the old file, drop the new one.
-            uploads::forget(state, stored).await;
+            uploads::forget(&state.infra, stored).await;
             return Err(e);
         }
     };
-    uploads::forget(state, updated.replaced).await;
+    uploads::forget(&state.infra, updated.replaced).await;
     written::<R>(ctx, &updated.model).await
 }
 
@@ -194,9 +195,9 @@ pub async fn delete<R: Resource>(
     id: i32,
 ) -> ApiResult<()> {
     check_write_query::<R>(req)?;
-    let ctx = Ctx { state, caller };
+    let ctx = state.ctx(caller);
     let (_, files) = crud::delete::<R>(ctx, id).await?;
-    uploads::forget(state, files).await;
+    uploads::forget(&state.infra, files).await;
     Ok(())
 }
 

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     auth::Caller,
-    domain::{Ctx, platform::stats, rest::crud, rest::resources},
+    domain::{platform::stats, rest::crud, rest::resources},
     error::{ApiError, ApiResult},
     state::AppState,
 };
@@ -50,10 +50,7 @@ impl StatsApi {
         /// Add the chart series.
         full: Query<Option<String>>,
     ) -> Result<JsonOf<Vec<schemas::ProjectStats>>, ApiError> {
-        let ctx = Ctx {
-            state: &state,
-            caller: &caller,
-        };
+        let ctx = state.ctx(&caller);
         let mut params = parse_list(req, &[])?;
         params.all = true;
         params.full = false;
@@ -71,7 +68,7 @@ impl StatsApi {
         let full = full_flag(full.0.as_deref());
         let mut out = Vec::with_capacity(projects.len());
         for p in &projects {
-            out.push(stats::project_stats(&state, p, full).await?);
+            out.push(stats::project_stats(&state.infra, p, full).await?);
         }
         Ok(JsonOf::new(Value::Array(out)))
     }
@@ -86,14 +83,11 @@ impl StatsApi {
         /// Add the chart series.
         full: Query<Option<String>>,
     ) -> Result<JsonOf<schemas::ProjectStats>, ApiError> {
-        let ctx = Ctx {
-            state: &state,
-            caller: &caller,
-        };
+        let ctx = state.ctx(&caller);
         let project = crud::get::<resources::Project>(ctx, id.0).await?;
         let full = full_flag(full.0.as_deref());
         Ok(JsonOf::new(
-            stats::project_stats(&state, &project, full).await?,
+            stats::project_stats(&state.infra, &project, full).await?,
         ))
     }
 
@@ -107,7 +101,7 @@ impl StatsApi {
         &self,
         state: Data<&Arc<AppState>>,
     ) -> Result<JsonOf<schemas::GlobalStats>, ApiError> {
-        Ok(JsonOf::new(stats::global_stats(&state).await?))
+        Ok(JsonOf::new(stats::global_stats(&state.infra).await?))
     }
 
     /// The volunteers who answered most, site-wide or in one project.
@@ -126,13 +120,11 @@ impl StatsApi {
         window: Query<Option<u64>>,
     ) -> Result<JsonOf<schemas::Leaderboard>, ApiError> {
         if let Some(id) = project_id.0 {
-            let ctx = Ctx {
-                state: &state,
-                caller: &caller,
-            };
+            let ctx = state.ctx(&caller);
             crud::get::<resources::Project>(ctx, id).await?;
         }
-        let board = stats::leaderboard(&state, project_id.0, caller.user_id(), window.0).await?;
+        let board =
+            stats::leaderboard(&state.infra, project_id.0, caller.user_id(), window.0).await?;
         Ok(JsonOf::new(board))
     }
 }

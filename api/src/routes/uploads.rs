@@ -19,7 +19,7 @@ pub async fn serve(
     state: Data<&Arc<AppState>>,
 ) -> Response {
     let key = format!("{container}/{name}");
-    match state.storage.get(&key).await {
+    match state.infra.storage.get(&key).await {
         Ok(Some(bytes)) => {
             let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
             let image = IMAGE_EXTENSIONS.contains(&ext);

@@ -21,7 +21,6 @@ use super::{
 use crate::{
     auth::Caller,
     domain::{
-        Ctx,
         platform::uploads,
         rest::crud::{self, fuzzy_bool},
         rest::fields::Access,
@@ -82,11 +81,11 @@ fn may_volunteer(
 
 async fn project_by_id_or_name(state: &AppState, key: &str) -> ApiResult<project::Model> {
     let found = match key.parse::<i32>() {
-        Ok(id) => load_project(&state.db, id).await?,
+        Ok(id) => load_project(&state.infra.db, id).await?,
         Err(_) => {
             project::Entity::find()
                 .filter(project::Column::ShortName.eq(key))
-                .one(&state.db)
+                .one(&state.infra.db)
                 .await?
         }
     };
@@ -142,8 +141,9 @@ impl VolunteerApi {
         external_uid: Query<Option<String>>,
     ) -> Result<NewTaskResponse, ApiError> {
         let project = state
+            .volunteer
             .projects
-            .get(&state.db, id.0)
+            .get(&state.infra.db, id.0)
             .await?
             .ok_or(ApiError::NotFound)?;
         // A draft is refused before anything about it is told (its anonymous policy included).
@@ -177,14 +177,16 @@ impl VolunteerApi {
         };
         let volunteer = identity::volunteer(
             &caller,
-            &state.anon_key,
-            &state.checked_tokens,
+            &state.infra.anon_key,
+            &state.volunteer.checked_tokens,
             &project,
             external_uid.0.as_deref(),
             bearer(req),
         )?;
         may_volunteer(&caller, &project, &volunteer)?;
-        let handed = scheduler::new_tasks(&state, &project, &volunteer, &query).await?;
+        let handed =
+            scheduler::new_tasks(&state.infra, &state.volunteer, &project, &volunteer, &query)
+                .await?;
         let mut tasks: Vec<Value> = handed
             .tasks
             .iter()
@@ -223,14 +225,14 @@ impl VolunteerApi {
             },
             None => identity::volunteer(
                 &caller,
-                &state.anon_key,
-                &state.checked_tokens,
+                &state.infra.anon_key,
+                &state.volunteer.checked_tokens,
                 &project,
                 None,
                 None,
             )?,
         };
-        let (done, total) = answers::progress(&state, &project, &volunteer).await?;
+        let (done, total) = answers::progress(&state.infra, &project, &volunteer).await?;
         Ok(Json(UserProgress {
             done,
             total,
@@ -262,7 +264,7 @@ impl VolunteerApi {
             .ok_or(ApiError::Forbidden(None))?;
         let project = project::Entity::find()
             .filter(project::Column::ShortName.eq(short_name.0.as_str()))
-            .one(&state.db)
+            .one(&state.infra.db)
             .await?
             .ok_or(ApiError::NotFound)?;
         if !bool::from(
@@ -319,8 +321,8 @@ pub async fn answer(
     let identify = |project: &project::Model| {
         identity::volunteer(
             &caller,
-            &state.anon_key,
-            &state.checked_tokens,
+            &state.infra.anon_key,
+            &state.volunteer.checked_tokens,
             project,
             uid.as_deref(),
             bearer(req),
@@ -337,8 +339,9 @@ pub async fn answer(
     // errors come in PYBOSSA's order (task, then project, then the volunteer).
     let fast = match (task_id, project_id) {
         (Some(task_id), Some(project_id)) => state
+            .volunteer
             .projects
-            .get(&state.db, project_id)
+            .get(&state.infra.db, project_id)
             .await?
             .and_then(|p| identify(&p).ok().map(|v| (task_id, p, v)))
             // Refused anonymous answers go the slow way, to be refused in PYBOSSA's order.
@@ -356,13 +359,14 @@ pub async fn answer(
         ),
         None => {
             let task = match task_id {
-                Some(id) => task::Entity::find_by_id(id).one(&state.db).await?,
+                Some(id) => task::Entity::find_by_id(id).one(&state.infra.db).await?,
                 None => None,
             };
             let task = task.ok_or_else(|| ApiError::forbidden("Invalid task_id"))?;
             let project = state
+                .volunteer
                 .projects
-                .get(&state.db, task.project_id)
+                .get(&state.infra.db, task.project_id)
                 .await?
                 .ok_or(ApiError::NotFound)?;
             let volunteer = identify(&project)?;
@@ -376,13 +380,19 @@ pub async fn answer(
     may_volunteer(&caller, &project, &volunteer)?;
     let mut stored = None;
     if let Some(file) = body.file {
-        let base = base_url(req, state.config.public_url.as_deref());
-        let ctx = Ctx {
-            state,
-            caller: &caller,
-        };
-        stored =
-            Some(uploads::store::<resources::TaskRun>(ctx, &base, &mut fields, file, None).await?);
+        let base = base_url(req, state.infra.config.public_url.as_deref());
+        let ctx = state.ctx(&caller);
+        stored = Some(
+            uploads::store(
+                ctx,
+                <resources::TaskRun as crud::Resource>::TARGET,
+                &base,
+                &mut fields,
+                file,
+                None,
+            )
+            .await?,
+        );
     }
     let answer = NewAnswer {
         project_id: project_id.ok_or_else(|| ApiError::forbidden("Invalid project_id"))?,
@@ -400,7 +410,8 @@ pub async fn answer(
     let (state, idempotency) = (Arc::clone(state), idempotency_key.0);
     let submitted = tokio::spawn(async move {
         let submitted = answers::submit(
-            &state,
+            &state.infra,
+            &state.volunteer,
             &project,
             task,
             &volunteer,
@@ -409,10 +420,10 @@ pub async fn answer(
         )
         .await;
         match (&submitted, stored) {
-            (Err(_), stored) => Box::pin(uploads::forget(&state, stored)).await,
+            (Err(_), stored) => Box::pin(uploads::forget(&state.infra, stored)).await,
             // The answer's file is recorded with it: deleting the answer deletes it.
             (Ok(run), Some(key)) => {
-                if let Err(e) = uploads::record(&state.db, "taskrun", run.id, &key).await {
+                if let Err(e) = uploads::record(&state.infra.db, "taskrun", run.id, &key).await {
                     tracing::warn!(error = %e, "could not record an answer's file");
                 }
             }

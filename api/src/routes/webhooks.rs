@@ -71,7 +71,7 @@ pub enum Queued {
 
 /// The project, if the caller owns it or is an admin.
 async fn owned_project(state: &AppState, caller: &Caller, id: i32) -> ApiResult<project::Model> {
-    let p = load_project(&state.db, id)
+    let p = load_project(&state.infra.db, id)
         .await?
         .ok_or(ApiError::NotFound)?;
     if !(caller.is_admin() || is_owner(caller, &p)) {
@@ -87,7 +87,7 @@ async fn delivery_of(
 ) -> ApiResult<webhook_delivery::Model> {
     webhook_delivery::Entity::find_by_id(id)
         .filter(webhook_delivery::Column::ProjectId.eq(project_id))
-        .one(&state.db)
+        .one(&state.infra.db)
         .await?
         .ok_or(ApiError::NotFound)
 }
@@ -115,7 +115,7 @@ impl WebhookApi {
         id: Path<i32>,
     ) -> Result<Json<schemas::WebhookSettings>, ApiError> {
         let p = owned_project(&state, &caller, id.0).await?;
-        let ep = webhooks::endpoint(&state.db, p.id).await?;
+        let ep = webhooks::endpoint(&state.infra.db, p.id).await?;
         Ok(Json(settings(&p, ep)))
     }
 
@@ -137,7 +137,7 @@ impl WebhookApi {
             MaybeUndefined::Null => Some(None),
             MaybeUndefined::Value(u) if u.trim().is_empty() => Some(None),
             MaybeUndefined::Value(u) => {
-                check_url(u.trim(), &state.config.webhook_allow)?;
+                check_url(u.trim(), &state.infra.config.webhook_allow)?;
                 Some(Some(u.trim().to_string()))
             }
         };
@@ -151,7 +151,7 @@ impl WebhookApi {
                 webhooks::EVENTS.join(", ")
             )));
         }
-        let txn = crate::store::begin_write(&state.db).await?;
+        let txn = crate::store::begin_write(&state.infra.db).await?;
         if let Some(url) = url {
             project::Entity::update_many()
                 .col_expr(project::Column::Webhook, Expr::value(url))
@@ -162,8 +162,8 @@ impl WebhookApi {
         }
         let ep = webhooks::configure(&txn, p.id, body.0.events.clone(), false).await?;
         txn.commit().await?;
-        state.projects.forget(p.id);
-        let p = load_project(&state.db, p.id)
+        state.volunteer.projects.forget(p.id);
+        let p = load_project(&state.infra.db, p.id)
             .await?
             .ok_or(ApiError::NotFound)?;
         Ok(Json(settings(&p, ep)))
@@ -178,7 +178,7 @@ impl WebhookApi {
         id: Path<i32>,
     ) -> Result<Json<schemas::WebhookSettings>, ApiError> {
         let p = owned_project(&state, &caller, id.0).await?;
-        let ep = webhooks::configure(&state.db, p.id, None, true).await?;
+        let ep = webhooks::configure(&state.infra.db, p.id, None, true).await?;
         Ok(Json(settings(&p, ep)))
     }
 
@@ -196,17 +196,17 @@ impl WebhookApi {
                 "the project has no webhook URL; set one first".into(),
             ));
         }
-        let txn = crate::store::begin_write(&state.db).await?;
+        let txn = crate::store::begin_write(&state.infra.db).await?;
         let d = webhooks::record(
             &txn,
-            state.config.webhook_attempts,
+            state.infra.config.webhook_attempts,
             &p,
             webhooks::PING,
             json!({"project_id": p.id, "project_short_name": p.short_name}),
         )
         .await?;
         txn.commit().await?;
-        state.jobs_wake.notify_one();
+        state.infra.jobs_wake.notify_one();
         Ok(Queued::Accepted(Json(d.into())))
     }
 
@@ -225,7 +225,7 @@ impl WebhookApi {
     ) -> Result<Json<Vec<schemas::WebhookDelivery>>, ApiError> {
         let p = owned_project(&state, &caller, id.0).await?;
         let list = webhooks::deliveries(
-            &state.db,
+            &state.infra.db,
             p.id,
             status.0.as_deref(),
             limit.0.unwrap_or(20).min(100),
@@ -262,7 +262,7 @@ impl WebhookApi {
     ) -> Result<Queued, ApiError> {
         let p = owned_project(&state, &caller, id.0).await?;
         let d = delivery_of(&state, p.id, delivery_id.0).await?;
-        let d = webhooks::redeliver(&state, d).await?;
+        let d = webhooks::redeliver(&state.infra, d).await?;
         Ok(Queued::Accepted(Json(d.into())))
     }
 }

@@ -493,7 +493,7 @@ async fn token(app: &TestApp, name: &str, password: &str) -> String {
 }
 
 async fn secrets_survive_and_are_shared(app: TestApp) {
-    let postgres = app.state.backend() == sea_orm::DbBackend::Postgres;
+    let postgres = app.state.infra.backend() == sea_orm::DbBackend::Postgres;
     let first = TestApp::configured(postgres, &no_secret)
         .await
         .expect("app");
@@ -851,7 +851,7 @@ async fn redis_keys_belong_to_their_database() {
         let id = tessera_api::store::entities::site_setting::Entity::find_by_id(
             tessera_api::store::settings::DATABASE_ID,
         )
-        .one(&app.state.db)
+        .one(&app.state.infra.db)
         .await
         .expect("db")
         .expect("database id")
@@ -1110,7 +1110,7 @@ async fn accounts_are_unique_whatever_the_case(app: TestApp) {
 
 async fn signins_slow_down(app: TestApp) {
     let window = |app: &TestApp| {
-        let w = i64::try_from(app.state.config.signin_window_secs).expect("window");
+        let w = i64::try_from(app.state.infra.config.signin_window_secs).expect("window");
         chrono::Utc::now().timestamp() / w
     };
     let started = window(&app);
@@ -1258,7 +1258,7 @@ async fn the_first_account_is_the_only_admin(app: TestApp) {
     use tessera_api::store::entities::user;
     let admins = user::Entity::find()
         .filter(user::Column::Admin.eq(true))
-        .count(&app.state.db)
+        .count(&app.state.infra.db)
         .await
         .expect("count");
     assert_eq!(admins, 1);
@@ -1621,7 +1621,7 @@ async fn endless_receiver() -> String {
 }
 
 async fn webhook_answers_are_read_up_to_a_cap(app: TestApp) {
-    let postgres = app.state.backend() == sea_orm::DbBackend::Postgres;
+    let postgres = app.state.infra.backend() == sea_orm::DbBackend::Postgres;
     drop(app);
     let app = TestApp::configured(postgres, &|c: &mut Config| {
         c.job_poll_ms = 50;

@@ -210,9 +210,9 @@ impl TestApp {
         let dir =
             std::env::temp_dir().join(format!("tessera-test-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let redis = self.state.config.redis_url.clone();
+        let redis = self.state.infra.config.redis_url.clone();
         let mut other = Self::start_full(
-            self.state.config.database_url(),
+            self.state.infra.config.database_url(),
             dir,
             None,
             self.redis_prefix.clone(),
@@ -413,10 +413,13 @@ impl TestApp {
         project::Entity::update_many()
             .col_expr(project::Column::Published, Expr::value(true))
             .filter(project::Column::Id.eq(i32::try_from(id).expect("id")))
-            .exec(&self.state.db)
+            .exec(&self.state.infra.db)
             .await
             .expect("publish");
-        self.state.projects.forget(i32::try_from(id).expect("id"));
+        self.state
+            .volunteer
+            .projects
+            .forget(i32::try_from(id).expect("id"));
         id
     }
 

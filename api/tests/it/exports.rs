@@ -221,11 +221,11 @@ async fn seed(app: &TestApp, owner: &User, short: &str, runs: usize) -> i64 {
         ..Default::default()
     });
     task::Entity::insert_many(tasks)
-        .exec_without_returning(&app.state.db)
+        .exec_without_returning(&app.state.infra.db)
         .await
         .expect("tasks");
     let first: i32 = task::Entity::find()
-        .all(&app.state.db)
+        .all(&app.state.infra.db)
         .await
         .expect("tasks")
         .iter()
@@ -251,7 +251,7 @@ async fn seed(app: &TestApp, owner: &User, short: &str, runs: usize) -> i64 {
         .collect();
     for chunk in rows.chunks(500) {
         task_run::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&app.state.db)
+            .exec_without_returning(&app.state.infra.db)
             .await
             .expect("runs");
     }
@@ -275,7 +275,7 @@ fn export_cli(app: &TestApp, project: i64, out: &std::path::Path) -> i64 {
         .arg(out)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", app.state.config.database_url())
+        .env("DATABASE_URL", app.state.infra.config.database_url())
         .env("RUST_LOG", "warn")
         .output()
         .expect("run export");

@@ -408,7 +408,7 @@ async fn webhook_failures_are_bounded_and_private_targets_refused(app: TestApp) 
 
     // Without an allow-list: a literal loopback address is refused when it is set, through
     // either way of setting it, saying why.
-    let postgres = app.state.backend() == sea_orm::DbBackend::Postgres;
+    let postgres = app.state.infra.backend() == sea_orm::DbBackend::Postgres;
     let strict = TestApp::configured(postgres, &|c| {
         c.job_backoff_ms = 100;
         c.job_poll_ms = 50;
@@ -734,11 +734,14 @@ fn no_workers(c: &mut Config) {
 /// job again (at least once), and the job ends done on its second attempt.
 async fn job_survives_a_killed_worker(app: TestApp) {
     use tessera_api::store::jobs::{self, Kind, NewJob};
-    let id = jobs::enqueue(&app.state.db, NewJob::new(Kind::Probe, json!({"ms": 1500})))
-        .await
-        .expect("enqueue")
-        .expect("id");
-    let url = app.state.config.database_url();
+    let id = jobs::enqueue(
+        &app.state.infra.db,
+        NewJob::new(Kind::Probe, json!({"ms": 1500})),
+    )
+    .await
+    .expect("enqueue")
+    .expect("id");
+    let url = app.state.infra.config.database_url();
     let spawn = || {
         std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
             .arg("worker")
@@ -755,7 +758,7 @@ async fn job_survives_a_killed_worker(app: TestApp) {
     let job = async || {
         use sea_orm::EntityTrait;
         tessera_api::store::entities::job::Entity::find_by_id(id)
-            .one(&app.state.db)
+            .one(&app.state.infra.db)
             .await
             .expect("query")
             .expect("job")
@@ -930,7 +933,7 @@ async fn redis_through_sentinel() {
         c.redis_key_prefix = Some("sentinel-test:".into());
     };
     let app = TestApp::configured(false, &tweak).await.expect("app");
-    assert_eq!(app.state.kv.describe(), "redis");
+    assert_eq!(app.state.infra.kv.describe(), "redis");
     let ready = app.get("/health/ready", None).await;
     assert_eq!(ready.status, 200, "{ready:?}");
     let (_admin, owner, _) = app.seeded().await;
@@ -956,7 +959,7 @@ async fn redis_through_sentinel() {
         keys.contains("sentinel-test:cache:projectstats"),
         "keys on the master: {keys}"
     );
-    assert_eq!(app.state.kv.errors.get(), 0);
+    assert_eq!(app.state.infra.kv.errors.get(), 0);
     drop(app);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -477,7 +477,7 @@ impl World {
 
 /// A row as stored, column by column.
 async fn row(app: &TestApp, path: &str, id: i64) -> Map<String, Value> {
-    let db = &app.state.db;
+    let db = &app.state.infra.db;
     let id = i32::try_from(id).expect("id");
     let v = match path {
         "project" => json!(project::Entity::find_by_id(id).one(db).await.expect("db")),
@@ -519,7 +519,7 @@ async fn restore(app: &TestApp, path: &str, before: &Map<String, Value>) {
     {
         let model: E::Model = serde_json::from_value(Value::Object(before.clone())).expect("model");
         let am = model.into_active_model().reset_all();
-        am.update(&app.state.db).await.expect("restore");
+        am.update(&app.state.infra.db).await.expect("restore");
     }
     match path {
         "project" => put_back::<project::Entity>(app, before).await,
@@ -534,7 +534,7 @@ async fn restore(app: &TestApp, path: &str, before: &Map<String, Value>) {
         "page" => put_back::<page::Entity>(app, before).await,
         other => panic!("no table for {other}"),
     }
-    app.state.projects.forget(i32::MAX);
+    app.state.volunteer.projects.forget(i32::MAX);
 }
 
 /// A column's value as a query string value.

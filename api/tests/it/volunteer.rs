@@ -559,7 +559,7 @@ async fn anonymous_and_external_volunteers(app: TestApp) {
     let app_ref = &app;
     let set_secret = move |value: String| async move {
         use sea_orm::{ConnectionTrait, DbBackend, Statement};
-        let backend = app_ref.state.db.get_database_backend();
+        let backend = app_ref.state.infra.db.get_database_backend();
         let sql = match backend {
             DbBackend::Postgres => "UPDATE project SET secret_key = $1 WHERE id = $2",
             _ => "UPDATE project SET secret_key = ? WHERE id = ?",
@@ -567,6 +567,7 @@ async fn anonymous_and_external_volunteers(app: TestApp) {
         let id = i32::try_from(project).expect("id");
         app_ref
             .state
+            .infra
             .db
             .execute_raw(Statement::from_sql_and_values(
                 backend,
@@ -576,7 +577,7 @@ async fn anonymous_and_external_volunteers(app: TestApp) {
             .await
             .expect("secret");
         // This instance keeps the row a second otherwise.
-        app_ref.state.projects.forget(id);
+        app_ref.state.volunteer.projects.forget(id);
     };
     set_secret("changed".into()).await;
     again().await.err(401, "Unauthorized");
@@ -827,6 +828,7 @@ async fn task_found_full_is_not_lost_when_freed(app: TestApp) {
     );
     let task = i32::try_from(tasks[0]).expect("id");
     app.state
+        .infra
         .kv
         .release(task, &format!("u{}", vols[0].id))
         .await;
@@ -1016,6 +1018,7 @@ async fn concurrent_volunteers(app: TestApp, sched: &str, n_tasks: usize, volunt
     // Every answer was written one way or the other, and each task completed once.
     let written = |path: &str, completes: bool| {
         app.state
+            .infra
             .metrics
             .answers_written
             .get_or_create(&tessera_api::metrics::AnswerLabels {
@@ -1028,7 +1031,7 @@ async fn concurrent_volunteers(app: TestApp, sched: &str, n_tasks: usize, volunt
     let all = completing + written("batch", false) + written("single", false);
     assert_eq!(all, accepted);
     assert_eq!(completing, n_tasks as u64);
-    if app.state.batcher.is_some() {
+    if app.state.volunteer.batcher.is_some() {
         // On PostgreSQL answers go in batches, the ones that complete their task too.
         eprintln!(
             "batched: {} answers, {} completing; one by one: {}",
@@ -1212,7 +1215,10 @@ async fn redis_going_away_degrades_without_errors() {
         let t = r.ok()["id"].as_i64().expect("still handed tasks");
         answer(&app, project, t, Some(&v), json!(1)).await.ok();
     }
-    assert!(app.state.kv.errors.get() > 0, "Redis failures are counted");
+    assert!(
+        app.state.infra.kv.errors.get() > 0,
+        "Redis failures are counted"
+    );
     assert_eq!(newtask(&app, project, Some(&v), "").await.ok(), &json!({}));
     // Statistics come from the database meanwhile, current.
     assert_eq!(app.get(&stats, Some(&owner)).await.ok()["n_task_runs"], 6);
@@ -1354,7 +1360,7 @@ async fn candidate_reads_outlive_the_database_dropping_connections() {
     let Some(app) = TestApp::postgres().await else {
         return;
     };
-    let hot = &app.state.hot_reads;
+    let hot = &app.state.volunteer.hot_reads;
     let sql = |s: &str| Statement::from_string(DbBackend::Postgres, s);
     let name: String = hot
         .query_all(sql("SELECT current_database() AS name"))
@@ -1369,9 +1375,10 @@ async fn candidate_reads_outlive_the_database_dropping_connections() {
     }
     // And reads that keep no connection yet: theirs come from the pool, as dead, and used too
     // lately for the pool to check them first.
-    let fresh = tessera_api::store::hot::HotReads::new(app.state.read_db.clone());
+    let fresh = tessera_api::store::hot::HotReads::new(app.state.infra.read_db.clone());
     let pool_reads = (0..4).map(|_| {
         app.state
+            .infra
             .read_db
             .query_all_raw(sql("SELECT pg_sleep(0.05)::text AS slept"))
     });

@@ -9,8 +9,9 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::{
     auth::{new_api_key, password},
+    domain::platform::cache::AccountRows,
     error::{ApiError, ApiResult},
-    state::AppState,
+    infra::Infra,
     store::{entities::user, now},
 };
 
@@ -197,7 +198,7 @@ fn same_ci(col: user::Column, value: &str) -> sea_orm::sea_query::SimpleExpr {
 /// becomes admin. (SQLite write transactions already take the database's write lock.)
 const FIRST_ACCOUNT_LOCK: i64 = 0x7e55_e7a0_0001;
 
-pub async fn register(state: &AppState, acc: NewAccount) -> ApiResult<user::Model> {
+pub async fn register(state: &Infra, acc: NewAccount) -> ApiResult<user::Model> {
     validate(&acc)?;
     let hash = password::hash(acc.password.clone()).await?;
     let txn = crate::store::begin_write(&state.db).await?;
@@ -257,7 +258,7 @@ pub async fn register(state: &AppState, acc: NewAccount) -> ApiResult<user::Mode
 /// Checks and normalises a profile change (`PUT /api/user`) as sign-up checks a new account:
 /// name and e-mail rules, e-mail in lower case, both unique whatever their case.
 pub async fn check_profile(
-    state: &AppState,
+    state: &Infra,
     user_id: i32,
     body: &mut Map<String, Json>,
 ) -> ApiResult<()> {
@@ -296,7 +297,7 @@ pub async fn check_profile(
 }
 
 async fn exists_other(
-    state: &AppState,
+    state: &Infra,
     user_id: i32,
     col: user::Column,
     value: &str,
@@ -335,7 +336,7 @@ fn signin_bucket(login: &str) -> String {
 /// have one), either compared whatever its case, so one login names one account at most.
 /// Attempts with one login are counted (atomically, before the password is checked): past
 /// five in a window, the rest of the window answers 429. Success forgets them.
-pub async fn login(state: &AppState, login: &str, pass: String) -> ApiResult<user::Model> {
+pub async fn login(state: &Infra, login: &str, pass: String) -> ApiResult<user::Model> {
     let login = login.trim();
     let wrong = || ApiError::Unauthorized(Some("Invalid name, e-mail address or password".into()));
     if login.is_empty() || login.len() > 320 {
@@ -373,7 +374,7 @@ pub async fn login(state: &AppState, login: &str, pass: String) -> ApiResult<use
 }
 
 /// Ends every bearer token of the account issued so far.
-pub async fn revoke_tokens(state: &AppState, user_id: i32) -> ApiResult<()> {
+pub async fn revoke_tokens(state: &Infra, accounts: &AccountRows, user_id: i32) -> ApiResult<()> {
     use sea_orm::sea_query::ExprTrait;
     user::Entity::update_many()
         .col_expr(
@@ -383,12 +384,16 @@ pub async fn revoke_tokens(state: &AppState, user_id: i32) -> ApiResult<()> {
         .filter(user::Column::Id.eq(user_id))
         .exec(&state.db)
         .await?;
-    state.accounts.forget(user_id);
+    accounts.forget(user_id);
     Ok(())
 }
 
 /// A new api key; the old one, and every bearer token, stop working at once.
-pub async fn regenerate_api_key(state: &AppState, user_id: i32) -> ApiResult<user::Model> {
+pub async fn regenerate_api_key(
+    state: &Infra,
+    accounts: &AccountRows,
+    user_id: i32,
+) -> ApiResult<user::Model> {
     let txn = crate::store::begin_write(&state.db).await?;
     let existing = user::Entity::find_by_id(user_id)
         .one(&txn)
@@ -400,7 +405,7 @@ pub async fn regenerate_api_key(state: &AppState, user_id: i32) -> ApiResult<use
     am.token_version = Set(version + 1);
     let updated = am.update(&txn).await?;
     txn.commit().await?;
-    state.accounts.forget(user_id);
+    accounts.forget(user_id);
     Ok(updated)
 }
 
@@ -408,7 +413,8 @@ pub async fn regenerate_api_key(state: &AppState, user_id: i32) -> ApiResult<use
 /// stop working (the answer to `POST /api/auth/password` carries a new token; the new key is at
 /// `GET /api/auth/me`).
 pub async fn change_password(
-    state: &AppState,
+    state: &Infra,
+    accounts: &AccountRows,
     user: &user::Model,
     current: String,
     new: String,
@@ -428,7 +434,7 @@ pub async fn change_password(
     am.api_key = Set(new_api_key());
     am.token_version = Set(user.token_version + 1);
     let updated = am.update(&state.db).await?;
-    state.accounts.forget(user.id);
+    accounts.forget(user.id);
     Ok(updated)
 }
 

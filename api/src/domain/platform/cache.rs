@@ -11,7 +11,8 @@ use serde_json::Value as Json;
 
 use crate::{
     error::ApiResult,
-    state::AppState,
+    infra::Infra,
+    kv::Kv,
     store::entities::{project, user},
 };
 
@@ -50,7 +51,7 @@ pub fn keys_for_project(project_id: i32) -> Vec<String> {
 /// A public (anonymous) project listing — front page, category and featured pages — cached per
 /// query until a project, category or task write retires the listings' generation.
 pub async fn project_listing<F, Fut>(
-    state: &AppState,
+    infra: &Infra,
     base: &str,
     query: &str,
     compute: F,
@@ -59,29 +60,29 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = ApiResult<Json>>,
 {
-    let generation = match state.kv.get(PROJECT_LISTINGS).await {
+    let generation = match infra.kv.get(PROJECT_LISTINGS).await {
         Ok(Some(g)) => g,
         Ok(None) => {
             let g = uuid::Uuid::new_v4().simple().to_string();
-            state
+            infra
                 .kv
                 .set(PROJECT_LISTINGS, &g, Duration::from_secs(86_400))
                 .await;
             g
         }
         Err(()) => {
-            state.metrics.cache_lookup("projects", "error");
+            infra.metrics.cache_lookup("projects", "error");
             return compute().await;
         }
     };
     let key = format!("cache:projects:{generation}:{base}?{query}");
-    cached(state, "projects", &key, LISTING_TTL, compute).await
+    cached(infra, "projects", &key, LISTING_TTL, compute).await
 }
 
 /// Returns the cached value of `key`, or computes, stores and returns it. `name` labels the
 /// hit/miss metrics.
 pub async fn cached<F, Fut>(
-    state: &AppState,
+    infra: &Infra,
     name: &str,
     key: &str,
     ttl: Duration,
@@ -91,10 +92,10 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = ApiResult<Json>>,
 {
-    let reachable = match state.kv.get(key).await {
+    let reachable = match infra.kv.get(key).await {
         Ok(Some(raw)) => match serde_json::from_str(&raw) {
             Ok(value) => {
-                state.metrics.cache_lookup(name, "hit");
+                infra.metrics.cache_lookup(name, "hit");
                 return Ok(value);
             }
             Err(_) => true,
@@ -102,26 +103,34 @@ where
         Ok(None) => true,
         Err(()) => false,
     };
-    state
+    infra
         .metrics
         .cache_lookup(name, if reachable { "miss" } else { "error" });
     let value = compute().await?;
     if reachable {
-        state.kv.set(key, &value.to_string(), ttl).await;
+        infra.kv.set(key, &value.to_string(), ttl).await;
     }
     Ok(value)
 }
 
-pub async fn invalidate(state: &AppState, keys: &[String]) {
+/// The rows kept in this process that a write must drop with the shared entries it names.
+#[derive(Clone, Copy)]
+pub struct LocalRows<'a> {
+    pub projects: &'a ProjectRows,
+    pub accounts: &'a AccountRows,
+}
+
+/// Drops the entries `keys` name: in the store, and the rows kept in this process.
+pub async fn invalidate(kv: &Kv, local: LocalRows<'_>, keys: &[String]) {
     for key in keys {
         if let Some(id) = key.strip_prefix(PROJECT_ROW).and_then(|id| id.parse().ok()) {
-            state.projects.forget(id);
+            local.projects.forget(id);
         }
         if let Some(id) = key.strip_prefix(ACCOUNT_ROW).and_then(|id| id.parse().ok()) {
-            state.accounts.forget(id);
+            local.accounts.forget(id);
         }
     }
-    state.kv.delete_many(keys).await;
+    kv.delete_many(keys).await;
 }
 
 /// Names an account's row among stale keys (see [`AccountRows`]).

@@ -19,7 +19,7 @@ use serde_json::{Value as Json, json};
 use crate::domain::{platform::cache, volunteer::identity::Volunteer};
 use crate::{
     error::ApiResult,
-    state::AppState,
+    infra::Infra,
     store::{
         counters::{self, Delta},
         entities::{
@@ -162,9 +162,13 @@ fn duration_ms(backend: DbBackend) -> &'static str {
 /// Recounts one project's counters, volunteers and activity from its tasks, answers and
 /// results. Holds the project's counter rows meanwhile: answers in flight wait for it at their
 /// counter update, before touching the rows recounted here, so none is counted twice or lost.
-pub async fn rebuild(state: &AppState, project_id: i32) -> Result<(), DbErr> {
+pub async fn rebuild(state: &Infra, project_id: i32) -> Result<(), DbErr> {
     recount(&state.db, project_id).await?;
-    cache::invalidate(state, &cache::keys_for_project(project_id)).await;
+    // Shared entries only: no row kept in process counts answers.
+    state
+        .kv
+        .delete_many(&cache::keys_for_project(project_id))
+        .await;
     Ok(())
 }
 
@@ -234,7 +238,7 @@ async fn recount(db: &DatabaseConnection, project_id: i32) -> Result<(), DbErr> 
 }
 
 /// Rebuilds every project (the daily repair).
-pub async fn reconcile_all(state: &AppState) -> Result<(), DbErr> {
+pub async fn reconcile_all(state: &Infra) -> Result<(), DbErr> {
     let ids: Vec<i32> = project::Entity::find()
         .select_only()
         .column(project::Column::Id)
@@ -287,7 +291,7 @@ fn iso(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 /// A project's statistics in PYBOSSA's `projectstats` shape; `full` adds the chart series.
-pub async fn project_stats(state: &AppState, p: &project::Model, full: bool) -> ApiResult<Json> {
+pub async fn project_stats(state: &Infra, p: &project::Model, full: bool) -> ApiResult<Json> {
     let key = cache::project_stats_key(p.id, full);
     cache::cached(state, "projectstats", &key, STATS_TTL, || {
         compute_project_stats(state, p, full)
@@ -295,11 +299,7 @@ pub async fn project_stats(state: &AppState, p: &project::Model, full: bool) -> 
     .await
 }
 
-async fn compute_project_stats(
-    state: &AppState,
-    p: &project::Model,
-    full: bool,
-) -> ApiResult<Json> {
+async fn compute_project_stats(state: &Infra, p: &project::Model, full: bool) -> ApiResult<Json> {
     let db = &state.read_db;
     let t = counters::totals(db, p.id).await?;
     let n_blogposts = blogpost::Entity::find()
@@ -494,7 +494,7 @@ async fn users_stats(
 }
 
 /// Site-wide numbers in PYBOSSA's `globalstats` shape.
-pub async fn global_stats(state: &AppState) -> ApiResult<Json> {
+pub async fn global_stats(state: &Infra) -> ApiResult<Json> {
     cache::cached(
         state,
         "globalstats",
@@ -637,7 +637,7 @@ async fn shape_ranks(
 /// The leaderboard: the top users, then (for a signed-in caller outside it) the caller, or with
 /// `window` the users ranked within `window` places of the caller.
 pub async fn leaderboard(
-    state: &AppState,
+    state: &Infra,
     project_id: Option<i32>,
     caller: Option<i32>,
     window: Option<u64>,

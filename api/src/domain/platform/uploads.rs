@@ -9,10 +9,10 @@ use sea_orm::{
 };
 use serde_json::{Map, Value as Json, json};
 
-use crate::domain::{Ctx, rest::crud::Resource};
+use crate::domain::Ctx;
 use crate::{
     error::{ApiError, ApiResult},
-    state::AppState,
+    infra::Infra,
     store::{entities::upload, now},
 };
 
@@ -98,29 +98,30 @@ pub fn content_type(ext: &str) -> &'static str {
 /// Stores an upload for a create or update and records it in the body (`media_url`,
 /// `info.container`, `info.file_name`; thumbnails and avatars go in `info`). Returns the storage
 /// key, so the caller can delete the file again if the write is refused.
-pub async fn store<R: Resource>(
+pub async fn store(
     ctx: Ctx<'_>,
+    target: &str,
     base: &str,
     fields: &mut Map<String, Json>,
     file: UploadedFile,
     previous: Option<&Map<String, Json>>,
 ) -> ApiResult<String> {
-    let Some((slot, name_key)) = slot(R::TARGET) else {
+    let Some((slot, name_key)) = slot(target) else {
         return Err(ApiError::value(format!(
             "{} does not take file uploads",
-            R::TARGET
+            target
         )));
     };
-    if !ctx.caller.is_authenticated() && R::TARGET != "taskrun" {
+    if !ctx.caller.is_authenticated() && target != "taskrun" {
         return Err(ApiError::Unauthorized(None));
     }
     if file.bytes.is_empty() {
         return Err(ApiError::value("the uploaded file is empty"));
     }
-    if file.bytes.len() > ctx.state.config.max_upload_bytes {
+    if file.bytes.len() > ctx.infra.config.max_upload_bytes {
         return Err(ApiError::PayloadTooLarge(format!(
             "files may be at most {} bytes",
-            ctx.state.config.max_upload_bytes
+            ctx.infra.config.max_upload_bytes
         )));
     }
     let ext = sniff(&file.bytes, file.file_name.as_deref())
@@ -136,7 +137,7 @@ pub async fn store<R: Resource>(
     };
     let name = format!("{}.{ext}", uuid::Uuid::new_v4().simple());
     let key = ctx
-        .state
+        .infra
         .storage
         .put(&container, &name, &file.bytes)
         .await?;
@@ -149,7 +150,7 @@ pub async fn store<R: Resource>(
             .cloned()
             .unwrap_or_default(),
         Some(other) => {
-            let _ = ctx.state.storage.delete(&key).await;
+            let _ = ctx.infra.storage.delete(&key).await;
             return Err(ApiError::value(format!(
                 "info must be a JSON object with a file, not {other}"
             )));
@@ -268,7 +269,7 @@ fn child_ids(child: &str, project_id: i32) -> sea_orm::sea_query::SelectStatemen
 }
 
 /// Deletes stored files; a failure is logged, never returned (the row is already written).
-pub async fn forget(state: &AppState, keys: impl IntoIterator<Item = String>) {
+pub async fn forget(state: &Infra, keys: impl IntoIterator<Item = String>) {
     for key in keys {
         if let Err(e) = state.storage.delete(&key).await {
             tracing::warn!(error = %e, "could not delete an uploaded file");

@@ -11,7 +11,7 @@
 //! Every delivery goes through [`crate::domain::platform::outbound`], the SSRF guard: the URL's host is checked
 //! at each attempt, so a name that later resolves inside a private network is refused then.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::STANDARD as B64};
 use hmac::{Hmac, Mac};
@@ -23,7 +23,7 @@ use serde_json::{Value as Json, json};
 use sha2::Sha256;
 
 use crate::{
-    state::AppState,
+    infra::Infra,
     store::jobs::{self, Attempt, JobError, NewJob},
     store::{
         entities::{project, result, task, task_run, webhook_delivery, webhook_endpoint},
@@ -232,7 +232,7 @@ pub async fn on_answer(
 /// After a task completed (and committed): fires `project.completed` when no task is left
 /// open. Checked on committed counts, so of the last tasks completing at once at least one
 /// sees the project complete; the message id (one per project size) makes it exactly one.
-pub async fn after_completion(state: &AppState, p: &project::Model) -> Result<bool, DbErr> {
+pub async fn after_completion(state: &Infra, p: &project::Model) -> Result<bool, DbErr> {
     if !has_webhook(p) {
         return Ok(false);
     }
@@ -287,7 +287,7 @@ pub async fn after_completion(state: &AppState, p: &project::Model) -> Result<bo
 
 /// Sends a delivery again: back to pending, with a fresh job (and a fresh set of attempts).
 pub async fn redeliver(
-    state: &AppState,
+    state: &Infra,
     delivery: webhook_delivery::Model,
 ) -> Result<webhook_delivery::Model, DbErr> {
     let txn = crate::store::begin_write(&state.db).await?;
@@ -373,11 +373,7 @@ async fn refuse(
 }
 
 /// The job: POST one delivery to the project's current URL.
-pub async fn deliver(
-    state: &Arc<AppState>,
-    delivery_id: i32,
-    attempt: &Attempt,
-) -> Result<(), JobError> {
+pub async fn deliver(state: &Infra, delivery_id: i32, attempt: &Attempt) -> Result<(), JobError> {
     let db = &state.db;
     let Some(d) = webhook_delivery::Entity::find_by_id(delivery_id)
         .one(db)

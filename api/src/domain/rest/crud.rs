@@ -186,7 +186,7 @@ impl Viewer {
             && R::owned_by(uid).is_some()
             && own_column::<R>("project_id").is_some()
         {
-            projects = owned_projects(&ctx.state.db, uid).await?;
+            projects = owned_projects(&ctx.infra.db, uid).await?;
         }
         Ok(Self {
             admin,
@@ -553,7 +553,7 @@ pub fn list_query<R: Resource>(
         }
         let table = sea_orm::EntityName::table_name(&R::Entity::default());
         cond = cond.add(json_filter::info_condition(
-            ctx.state.backend(),
+            ctx.infra.backend(),
             table,
             info,
             params.fulltext,
@@ -596,7 +596,7 @@ pub async fn list<R: Resource>(ctx: Ctx<'_>, params: &ListParams) -> ApiResult<V
     }
     let scope = R::list_scope(ctx, params).await?;
     let select = list_query::<R>(ctx, params, scope)?;
-    Ok(select.all(&ctx.state.read_db).await?)
+    Ok(select.all(&ctx.infra.read_db).await?)
 }
 
 pub async fn find<R: Resource>(db: &impl ConnectionTrait, id: i32) -> ApiResult<Model<R>> {
@@ -609,7 +609,7 @@ pub async fn find<R: Resource>(db: &impl ConnectionTrait, id: i32) -> ApiResult<
 
 /// Item GET: 404 when missing, 401/403 when the caller may not read it.
 pub async fn get<R: Resource>(ctx: Ctx<'_>, id: i32) -> ApiResult<Model<R>> {
-    let model = find::<R>(&ctx.state.db, id).await?;
+    let model = find::<R>(&ctx.infra.db, id).await?;
     if !R::can_read(ctx, &model).await? {
         return Err(ApiError::denied(ctx.caller.is_authenticated()));
     }
@@ -631,7 +631,7 @@ pub async fn create<R: Resource>(
     R::before_create(ctx, &mut body).await?;
     let mut am = Active::<R>::default();
     apply::<R>(&mut am, &body)?;
-    let txn = crate::store::begin_write(&ctx.state.db).await?;
+    let txn = crate::store::begin_write(&ctx.infra.db).await?;
     let model = am.insert(&txn).await?;
     // Authorised again on the row as written.
     R::may_write(ctx, &txn, &model).await?;
@@ -640,7 +640,8 @@ pub async fn create<R: Resource>(
         crate::domain::platform::uploads::record(&txn, R::TARGET, R::id(&model), key).await?;
     }
     txn.commit().await?;
-    crate::domain::platform::cache::invalidate(ctx.state, &R::stale_keys(&model)).await;
+    crate::domain::platform::cache::invalidate(&ctx.infra.kv, ctx.local, &R::stale_keys(&model))
+        .await;
     Ok(model)
 }
 
@@ -656,13 +657,13 @@ pub async fn update<R: Resource>(
     mut body: Map<String, Json>,
     file: Attached<'_>,
 ) -> ApiResult<Updated<Model<R>>> {
-    let existing = find::<R>(&ctx.state.db, id).await?;
-    R::may_write(ctx, &ctx.state.db, &existing).await?;
+    let existing = find::<R>(&ctx.infra.db, id).await?;
+    R::may_write(ctx, &ctx.infra.db, &existing).await?;
     check_keys::<R>(ctx.caller, &mut body, Some(&existing))?;
     R::before_update(ctx, &existing, &mut body).await?;
     let mut am: Active<R> = existing.clone().into_active_model();
     apply::<R>(&mut am, &body)?;
-    let txn = crate::store::begin_write(&ctx.state.db).await?;
+    let txn = crate::store::begin_write(&ctx.infra.db).await?;
     let model = if am.is_changed() {
         am.update(&txn).await?
     } else {
@@ -675,26 +676,28 @@ pub async fn update<R: Resource>(
         None => Vec::new(),
     };
     txn.commit().await?;
-    crate::domain::platform::cache::invalidate(ctx.state, &R::stale_keys(&model)).await;
+    crate::domain::platform::cache::invalidate(&ctx.infra.kv, ctx.local, &R::stale_keys(&model))
+        .await;
     Ok(Updated { model, replaced })
 }
 
 /// Deletes a row; returns it as it was and the files only it pointed to.
 pub async fn delete<R: Resource>(ctx: Ctx<'_>, id: i32) -> ApiResult<(Model<R>, Vec<String>)> {
-    let existing = find::<R>(&ctx.state.db, id).await?;
+    let existing = find::<R>(&ctx.infra.db, id).await?;
     if !R::CAN_DELETE {
         return Err(ApiError::denied(ctx.caller.is_authenticated()));
     }
-    R::may_write(ctx, &ctx.state.db, &existing).await?;
+    R::may_write(ctx, &ctx.infra.db, &existing).await?;
     R::before_delete(ctx, &existing).await?;
-    let txn = crate::store::begin_write(&ctx.state.db).await?;
+    let txn = crate::store::begin_write(&ctx.infra.db).await?;
     R::after_delete(ctx, &txn, &existing).await?;
     let files = crate::domain::platform::uploads::release(&txn, R::TARGET, id).await?;
     existing.clone().delete(&txn).await?;
     txn.commit().await?;
-    crate::domain::platform::cache::invalidate(ctx.state, &R::stale_keys(&existing)).await;
+    crate::domain::platform::cache::invalidate(&ctx.infra.kv, ctx.local, &R::stale_keys(&existing))
+        .await;
     // A deletion may have queued a statistics recount.
-    ctx.state.jobs_wake.notify_one();
+    ctx.infra.jobs_wake.notify_one();
     Ok((existing, files))
 }
 

@@ -44,7 +44,7 @@ async fn runs_by_task(
     let runs = task_run::Entity::find()
         .filter(task_run::Column::TaskId.is_in(task_ids))
         .order_by_asc(task_run::Column::Id)
-        .all(&ctx.state.read_db)
+        .all(&ctx.infra.read_db)
         .await?;
     for run in runs {
         out.entry(i64::from(run.task_id))
@@ -62,7 +62,7 @@ async fn results_by_task(
     let rows = result::Entity::find()
         .filter(result::Column::TaskId.is_in(task_ids))
         .filter(result::Column::LastVersion.eq(true))
-        .all(&ctx.state.read_db)
+        .all(&ctx.infra.read_db)
         .await?;
     Ok(rows
         .iter()
@@ -82,7 +82,7 @@ async fn tasks_by_id(
 ) -> ApiResult<HashMap<i64, Json>> {
     let rows = task::Entity::find()
         .filter(task::Column::Id.is_in(ids))
-        .all(&ctx.state.read_db)
+        .all(&ctx.infra.read_db)
         .await?;
     Ok(rows
         .iter()
@@ -144,7 +144,7 @@ pub async fn attach_project_stats(ctx: Ctx<'_>, rows: &mut [Map<String, Json>]) 
         else {
             continue;
         };
-        let t = counters::totals(&ctx.state.read_db, id).await?;
+        let t = counters::totals(&ctx.infra.read_db, id).await?;
         let progress = if t.n_tasks > 0 {
             t.n_completed_tasks * 100 / t.n_tasks
         } else {

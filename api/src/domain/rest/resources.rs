@@ -92,7 +92,7 @@ async fn body_project(ctx: Ctx<'_>, body: &Map<String, Json>) -> ApiResult<proje
         _ => None,
     });
     let project = match id.and_then(|id| i32::try_from(id).ok()) {
-        Some(id) => load_project(&ctx.state.db, id).await?,
+        Some(id) => load_project(&ctx.infra.db, id).await?,
         None => None,
     };
     project.ok_or_else(|| ApiError::attribute("'NoneType' object has no attribute 'owner_id'"))
@@ -169,7 +169,7 @@ fn inherits_visibility(
 }
 
 async fn project_readable(ctx: Ctx<'_>, project_id: i32) -> ApiResult<bool> {
-    Ok(match load_project(&ctx.state.db, project_id).await? {
+    Ok(match load_project(&ctx.infra.db, project_id).await? {
         Some(p) => project_visible(ctx.caller, &p),
         None => ctx.caller.is_admin(),
     })
@@ -354,7 +354,7 @@ fn check_webhook(ctx: Ctx<'_>, body: &Map<String, Json>) -> ApiResult<()> {
     {
         crate::domain::platform::outbound::check_url_literal(
             url.trim(),
-            &ctx.state.config.webhook_allow,
+            &ctx.infra.config.webhook_allow,
         )
         .map_err(|why| ApiError::value(format!("webhook: {why}")))?;
     }
@@ -426,7 +426,7 @@ impl Resource for Project {
         if !owners.contains(&uid) {
             owners.push(uid);
         }
-        check_accounts(&ctx.state.db, &owners).await?;
+        check_accounts(&ctx.infra.db, &owners).await?;
         body.insert("owner_id".into(), json!(uid));
         body.insert("owners_ids".into(), json!(owners));
         match body.get("category_id").filter(|v| !v.is_null()) {
@@ -436,7 +436,7 @@ impl Resource for Project {
                     .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()));
                 let exists = match id.and_then(|id| i32::try_from(id).ok()) {
                     Some(id) => category::Entity::find_by_id(id)
-                        .one(&ctx.state.db)
+                        .one(&ctx.infra.db)
                         .await?
                         .is_some(),
                     None => false,
@@ -446,7 +446,7 @@ impl Resource for Project {
                 }
             }
             None => {
-                let first = match first_category(&ctx.state.db).await? {
+                let first = match first_category(&ctx.infra.db).await? {
                     Some(id) => id,
                     None => {
                         // A fresh site: its first project gets a general category instead of
@@ -465,13 +465,13 @@ impl Resource for Project {
                                     .do_nothing()
                                     .to_owned(),
                             )
-                            .exec_without_returning(&ctx.state.db)
+                            .exec_without_returning(&ctx.infra.db)
                             .await
                         {
                             Ok(_) | Err(sea_orm::DbErr::RecordNotInserted) => {}
                             Err(e) => return Err(e.into()),
                         }
-                        first_category(&ctx.state.db)
+                        first_category(&ctx.infra.db)
                             .await?
                             .ok_or_else(|| ApiError::internal("no category after creating one"))?
                     }
@@ -532,7 +532,7 @@ impl Resource for Project {
     async fn before_delete(ctx: Ctx<'_>, m: &project::Model) -> ApiResult<()> {
         let results = result::Entity::find()
             .filter(result::Column::ProjectId.eq(m.id))
-            .count(&ctx.state.db)
+            .count(&ctx.infra.db)
             .await?;
         if results > 0 {
             return Err(deny(ctx.caller));
@@ -545,7 +545,7 @@ impl Resource for Project {
 /// previous primary owner stays a co-owner.
 pub async fn transfer(ctx: Ctx<'_>, id: i32, new_owner: i32) -> ApiResult<project::Model> {
     require_user(ctx.caller)?;
-    let existing = crate::domain::rest::crud::find::<Project>(&ctx.state.db, id).await?;
+    let existing = crate::domain::rest::crud::find::<Project>(&ctx.infra.db, id).await?;
     if !project_visible(ctx.caller, &existing) {
         return Err(deny(ctx.caller));
     }
@@ -555,14 +555,14 @@ pub async fn transfer(ctx: Ctx<'_>, id: i32, new_owner: i32) -> ApiResult<projec
         ));
     }
     let target = user::Entity::find_by_id(new_owner)
-        .one(&ctx.state.db)
+        .one(&ctx.infra.db)
         .await?
         .filter(|u| u.enabled)
         .ok_or_else(|| ApiError::BadRequest(format!("user {new_owner} does not exist")))?;
     let mut owners = owner_ids(&existing);
     owners.retain(|o| *o != target.id);
     owners.insert(0, target.id);
-    let txn = crate::store::begin_write(&ctx.state.db).await?;
+    let txn = crate::store::begin_write(&ctx.infra.db).await?;
     let mut am: project::ActiveModel = existing.clone().into();
     am.owner_id = Set(target.id);
     am.owners_ids = Set(Some(json!(owners)));
@@ -571,23 +571,33 @@ pub async fn transfer(ctx: Ctx<'_>, id: i32, new_owner: i32) -> ApiResult<projec
     sync_owners(&txn, &updated).await?;
     txn.commit().await?;
     // Drops the project's row kept by the loop too (`stale_keys` names it).
-    crate::domain::platform::cache::invalidate(ctx.state, &Project::stale_keys(&updated)).await;
+    crate::domain::platform::cache::invalidate(
+        &ctx.infra.kv,
+        ctx.local,
+        &Project::stale_keys(&updated),
+    )
+    .await;
     Ok(updated)
 }
 
 /// A new secret key for the project: project tokens signed with the old one are refused from
 /// now on (external users need a new token).
 pub async fn rotate_secret(ctx: Ctx<'_>, id: i32) -> ApiResult<project::Model> {
-    let existing = crate::domain::rest::crud::find::<Project>(&ctx.state.db, id).await?;
+    let existing = crate::domain::rest::crud::find::<Project>(&ctx.infra.db, id).await?;
     if !owner_or_admin(ctx.caller, &existing) {
         return Err(deny(ctx.caller));
     }
     let mut am: project::ActiveModel = existing.into();
     am.secret_key = Set(new_api_key());
     am.updated = Set(now());
-    let updated = sea_orm::ActiveModelTrait::update(am, &ctx.state.db).await?;
+    let updated = sea_orm::ActiveModelTrait::update(am, &ctx.infra.db).await?;
     // Drops the project's row kept by the loop too (`stale_keys` names it).
-    crate::domain::platform::cache::invalidate(ctx.state, &Project::stale_keys(&updated)).await;
+    crate::domain::platform::cache::invalidate(
+        &ctx.infra.kv,
+        ctx.local,
+        &Project::stale_keys(&updated),
+    )
+    .await;
     Ok(updated)
 }
 
@@ -719,7 +729,7 @@ impl Resource for Task {
                 None => Condition::all()
                     .add(task_run::Column::UserIp.eq(
                         crate::domain::volunteer::identity::anonymise_ip(
-                            &ctx.state.anon_key,
+                            &ctx.infra.anon_key,
                             &ctx.caller.ip,
                         ),
                     ))
@@ -794,7 +804,7 @@ impl Resource for Task {
         // A redundancy change completes a task that now has enough answers (with its result),
         // or reopens one that no longer has; any other edit leaves the state alone.
         if old.n_answers != new.n_answers {
-            let mut delta = crate::domain::volunteer::answers::settle(txn, new).await?;
+            let mut delta = crate::domain::volunteer::completion::settle(txn, new).await?;
             delta.answers_expected = i64::from(new.n_answers) - i64::from(old.n_answers);
             counters::add(txn, new.project_id, delta).await?;
         }
@@ -807,7 +817,7 @@ impl Resource for Task {
         }
         let has_result = result::Entity::find()
             .filter(result::Column::TaskId.eq(m.id))
-            .count(&ctx.state.db)
+            .count(&ctx.infra.db)
             .await?;
         if has_result > 0 {
             return Err(deny(ctx.caller));
@@ -1138,7 +1148,7 @@ impl Resource for User {
                 "You cannot disable your own account".into(),
             ));
         }
-        crate::domain::platform::accounts::check_profile(ctx.state, m.id, body).await
+        crate::domain::platform::accounts::check_profile(ctx.infra, m.id, body).await
     }
 
     async fn before_delete(_ctx: Ctx<'_>, _m: &user::Model) -> ApiResult<()> {
@@ -1299,7 +1309,7 @@ impl Resource for Blogpost {
         if ctx.caller.is_admin() {
             return Ok(true);
         }
-        let Some(project) = load_project(&ctx.state.db, m.project_id).await? else {
+        let Some(project) = load_project(&ctx.infra.db, m.project_id).await? else {
             return Ok(false);
         };
         Ok(is_owner(ctx.caller, &project) || (project.published && m.published))

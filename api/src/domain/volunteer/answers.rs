@@ -10,27 +10,27 @@ use std::time::Duration;
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, FromQueryResult, IntoActiveModel, NotSet, QueryFilter, QueryOrder, QuerySelect,
-    Set, Statement,
+    EntityTrait, FromQueryResult, IntoActiveModel, NotSet, QueryFilter, QuerySelect, Statement,
     sea_query::{Expr, ExprTrait},
 };
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 
 use crate::domain::{
     platform::cache,
     platform::stats,
     platform::webhooks,
-    volunteer::aggregate::aggregate,
+    volunteer::LoopState,
     volunteer::batch,
+    volunteer::completion,
     volunteer::identity::Volunteer,
     volunteer::scheduler::{Scheduler, cursor_key, stamp_key},
 };
 use crate::{
     error::{ApiError, ApiResult},
-    state::AppState,
+    infra::Infra,
     store::{
         counters::{self, Delta},
-        entities::{project, result, task, task_run},
+        entities::{project, task, task_run},
         now,
     },
 };
@@ -108,7 +108,7 @@ async fn existing_answer(
 /// else a task never handed out. Its callers box it, so that the answers taken do not carry its
 /// future.
 async fn refusal(
-    state: &AppState,
+    state: &Infra,
     task: TaskRef,
     volunteer: &Volunteer,
     idempotency: Option<&str>,
@@ -147,7 +147,8 @@ struct Counted {
 }
 
 pub async fn submit(
-    state: &AppState,
+    state: &Infra,
+    lp: &LoopState,
     project: &project::Model,
     task: TaskRef,
     volunteer: &Volunteer,
@@ -180,7 +181,7 @@ pub async fn submit(
         }
     }
     // The stamp as this instance set it, or as the store has it.
-    let stamp = match state
+    let stamp = match lp
         .volunteers
         .stamp(&cursor_key(project.id, &volunteer.key), task.id)
     {
@@ -217,7 +218,8 @@ pub async fn submit(
     };
     let answer_ms = stats::answer_ms(&row.created, &row.finish_time);
     let ctx = Recording {
-        state,
+        infra: state,
+        batcher: lp.batcher.as_ref(),
         project,
         volunteer,
         shard,
@@ -255,12 +257,11 @@ pub async fn submit(
     if events > 0 {
         state.jobs_wake.notify_one();
     }
-    state
-        .volunteers
+    lp.volunteers
         .answered(&cursor_key(project.id, &volunteer.key), task.id);
     if completed {
         state.metrics.tasks_completed.inc();
-        state.full_tasks.completed(project.id, task.id);
+        lp.full_tasks.completed(project.id, task.id);
         let project = fresh.as_ref().unwrap_or(project);
         if let Err(e) = Box::pin(webhooks::after_completion(state, project)).await {
             tracing::warn!(project = project.id, error = %e, "project completion check failed");
@@ -292,7 +293,8 @@ pub async fn submit(
 
 /// What recording an answer needs besides the answer.
 struct Recording<'a> {
-    state: &'a AppState,
+    infra: &'a Infra,
+    batcher: Option<&'a batch::Batcher>,
     project: &'a project::Model,
     volunteer: &'a Volunteer,
     shard: i32,
@@ -313,26 +315,11 @@ struct Taken {
     batched: bool,
 }
 
-/// The counter change for a volunteer's first answer in a project.
-pub(crate) fn first_answer_delta(anonymous: bool) -> Delta {
-    if anonymous {
-        Delta {
-            volunteers_anon: 1,
-            ..Delta::default()
-        }
-    } else {
-        Delta {
-            volunteers_auth: 1,
-            ..Delta::default()
-        }
-    }
-}
-
 /// Records the answer and its effects, committed; `None` when its task takes no more answers
 /// (or is not the project's).
 async fn take(ctx: &Recording<'_>, row: task_run::Model) -> ApiResult<Option<Taken>> {
-    let postgres = ctx.state.backend() == DbBackend::Postgres;
-    if let Some(batcher) = &ctx.state.batcher {
+    let postgres = ctx.infra.backend() == DbBackend::Postgres;
+    if let Some(batcher) = &ctx.batcher {
         // Answers go in the next batch; the ones it leaves (a webhook's, a refused one) and a
         // batch that failed go on to [`take_alone`].
         let entry = batch::Entry {
@@ -354,7 +341,7 @@ async fn take(ctx: &Recording<'_>, row: task_run::Model) -> ApiResult<Option<Tak
     }
     // Boxed: its future is kilobytes, which every batched answer would carry for a path it
     // rarely takes (with batches, only an answer the batch left).
-    let fast = ctx.state.batcher.is_none();
+    let fast = ctx.batcher.is_none();
     Box::pin(take_alone(ctx, row, postgres, fast)).await
 }
 
@@ -368,7 +355,7 @@ async fn take_alone(
 ) -> ApiResult<Option<Taken>> {
     if fast
         && postgres
-        && let Some(c) = count_in_one_statement(&ctx.state.db, ctx, &row, true).await?
+        && let Some(c) = count_in_one_statement(&ctx.infra.db, ctx, &row, true).await?
     {
         // Most answers neither complete their task, nor are their volunteer's first in the
         // project, nor fire webhooks: then that one statement is the whole transaction.
@@ -376,10 +363,10 @@ async fn take_alone(
             // The volunteer's row was there when the statement began and gone (a recount)
             // when it wrote: count them now rather than not at all.
             counters::add_to_shard(
-                &ctx.state.db,
+                &ctx.infra.db,
                 ctx.project.id,
                 ctx.shard,
-                first_answer_delta(ctx.volunteer.is_anonymous()),
+                completion::first_answer_delta(ctx.volunteer.is_anonymous()),
             )
             .await?;
         }
@@ -391,7 +378,7 @@ async fn take_alone(
             batched: false,
         }));
     }
-    let txn = crate::store::begin_write(&ctx.state.db).await?;
+    let txn = crate::store::begin_write(&ctx.infra.db).await?;
     let counted = if postgres {
         count_in_one_statement(&txn, ctx, &row, false).await
     } else {
@@ -419,13 +406,13 @@ async fn take_alone(
             &txn,
             ctx.project.id,
             ctx.shard,
-            first_answer_delta(ctx.volunteer.is_anonymous()),
+            completion::first_answer_delta(ctx.volunteer.is_anonymous()),
         )
         .await?;
     }
     let completed = current.state == "completed";
     let result = if completed {
-        Some(create_result(&txn, &current).await?)
+        Some(completion::create_result(&txn, &current).await?)
     } else {
         None
     };
@@ -435,7 +422,7 @@ async fn take_alone(
     });
     let events = webhooks::on_answer(
         &txn,
-        ctx.state.config.webhook_attempts,
+        ctx.infra.config.webhook_attempts,
         fresh.as_ref().unwrap_or(ctx.project),
         webhooks::AnswerEvents {
             run: &run,
@@ -625,99 +612,9 @@ async fn count_step_by_step(
     }))
 }
 
-/// Marks a task completed and creates its result (the previous one, if the task was reopened,
-/// stops being the last version). Runs inside the caller's transaction.
-pub async fn complete(txn: &DatabaseTransaction, t: &task::Model) -> ApiResult<result::Model> {
-    task::Entity::update_many()
-        .col_expr(task::Column::State, Expr::value("completed"))
-        .filter(task::Column::Id.eq(t.id))
-        .exec(txn)
-        .await?;
-    create_result(txn, t).await
-}
-
-/// PostgreSQL, in one round trip: the task's previous result (if it was reopened) stops being
-/// the last version, and its answers are read for the new one.
-const RUNS_SQL: &str = r#"
-WITH superseded AS (
-    UPDATE result SET last_version = false WHERE task_id = $1 AND last_version
-)
-SELECT id, created, project_id, task_id, user_id, user_ip, finish_time, timeout, calibration,
-       external_uid, media_url, info
-FROM task_run WHERE task_id = $1 ORDER BY id
-"#;
-
-/// The result of a task just completed: the aggregate of its answers, as the last version.
-async fn create_result(txn: &DatabaseTransaction, t: &task::Model) -> ApiResult<result::Model> {
-    let runs = if txn.get_database_backend() == DbBackend::Postgres {
-        let stmt = Statement::from_sql_and_values(DbBackend::Postgres, RUNS_SQL, [t.id.into()]);
-        task_run::Entity::find().from_raw_sql(stmt).all(txn).await?
-    } else {
-        result::Entity::update_many()
-            .col_expr(result::Column::LastVersion, Expr::value(false))
-            .filter(result::Column::TaskId.eq(t.id))
-            .filter(result::Column::LastVersion.eq(true))
-            .exec(txn)
-            .await?;
-        task_run::Entity::find()
-            .filter(task_run::Column::TaskId.eq(t.id))
-            .order_by_asc(task_run::Column::Id)
-            .all(txn)
-            .await?
-    };
-    Ok(new_result(t.project_id, t.id, &runs).insert(txn).await?)
-}
-
-/// The result a task's answers (all of them, in id order) make: their aggregate, as the last
-/// version.
-pub(crate) fn new_result(
-    project_id: i32,
-    task_id: i32,
-    runs: &[task_run::Model],
-) -> result::ActiveModel {
-    let answers: Vec<Json> = runs
-        .iter()
-        .map(|r| r.info.clone().unwrap_or(Json::Null))
-        .collect();
-    result::ActiveModel {
-        created: Set(now()),
-        project_id: Set(project_id),
-        task_id: Set(task_id),
-        task_run_ids: Set(json!(runs.iter().map(|r| r.id).collect::<Vec<_>>())),
-        last_version: Set(true),
-        info: Set(aggregate(&answers)),
-        ..Default::default()
-    }
-}
-
-/// After a redundancy change: completes a task that now has enough answers, or reopens one
-/// that no longer does. Returns the counter change.
-pub async fn settle(txn: &DatabaseTransaction, t: &task::Model) -> ApiResult<Delta> {
-    if t.state == "completed" && t.n_task_runs < t.n_answers {
-        task::Entity::update_many()
-            .col_expr(task::Column::State, Expr::value("ongoing"))
-            .filter(task::Column::Id.eq(t.id))
-            .exec(txn)
-            .await?;
-        return Ok(Delta {
-            completed_tasks: -1,
-            ..Delta::default()
-        });
-    }
-    if t.state == "ongoing" && t.n_task_runs > 0 && t.n_task_runs >= t.n_answers {
-        complete(txn, t).await?;
-        return Ok(Delta {
-            completed_tasks: 1,
-            results: 1,
-            ..Delta::default()
-        });
-    }
-    Ok(Delta::default())
-}
-
 /// `{done, total, remaining}` for a volunteer in a project.
 pub async fn progress(
-    state: &AppState,
+    state: &Infra,
     project: &project::Model,
     v: &Volunteer,
 ) -> ApiResult<(u64, u64)> {

@@ -241,7 +241,7 @@ async fn record(
             && newcomers.insert((run.project_id, entry.volunteer_key.as_str()))
         {
             let d = first_answers.entry(run.project_id).or_default();
-            let first = crate::domain::volunteer::answers::first_answer_delta(entry.anonymous);
+            let first = crate::domain::volunteer::completion::first_answer_delta(entry.anonymous);
             d.volunteers_auth += first.volunteers_auth;
             d.volunteers_anon += first.volunteers_anon;
         }
@@ -276,7 +276,11 @@ async fn write_results(txn: &DatabaseTransaction, tasks: &[i32]) -> Result<(), D
     let models: Vec<result::ActiveModel> = runs
         .chunk_by(|a, b| a.task_id == b.task_id)
         .map(|runs| {
-            crate::domain::volunteer::answers::new_result(runs[0].project_id, runs[0].task_id, runs)
+            crate::domain::volunteer::completion::new_result(
+                runs[0].project_id,
+                runs[0].task_id,
+                runs,
+            )
         })
         .collect();
     if models.len() != tasks.len() {

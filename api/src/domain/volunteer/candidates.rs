@@ -14,8 +14,9 @@ use sea_orm::{
 
 use crate::domain::volunteer::identity::Volunteer;
 use crate::{
+    domain::volunteer::LoopState,
     error::{ApiError, ApiResult},
-    state::AppState,
+    infra::Infra,
     store::entities::{task, task_run},
 };
 
@@ -177,7 +178,8 @@ impl Scan<'_> {
     /// `left_out`.
     pub async fn read(
         &self,
-        state: &AppState,
+        state: &Infra,
+        lp: &LoopState,
         bound: Option<Bound>,
         left_out: &[i32],
         size: u64,
@@ -191,7 +193,7 @@ impl Scan<'_> {
             left_out: !left_out.is_empty(),
         };
         let left_out = shape.left_out.then(|| id_list(backend, left_out));
-        let cached = state
+        let cached = lp
             .candidate_sql
             .0
             .lock()
@@ -213,7 +215,7 @@ impl Scan<'_> {
             }
             None => {
                 let stmt = self.build(backend, bound, left_out);
-                if let Ok(mut m) = state.candidate_sql.0.lock() {
+                if let Ok(mut m) = lp.candidate_sql.0.lock() {
                     m.insert(shape, stmt.sql.as_str().into());
                 }
                 stmt
@@ -222,8 +224,7 @@ impl Scan<'_> {
         // Literal numbers, not parameters: with `LIMIT $n` PostgreSQL re-planned this query on
         // every call (a generic plan cannot see the limit), a fifth of its time here.
         stmt.sql.push_str(&format!(" LIMIT {size} OFFSET {skip}"));
-        state
-            .hot_reads
+        lp.hot_reads
             .query_all(stmt)
             .await?
             .iter()

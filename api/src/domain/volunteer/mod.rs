@@ -6,5 +6,44 @@ pub mod aggregate;
 pub mod answers;
 pub mod batch;
 pub mod candidates;
+pub mod completion;
 pub mod identity;
 pub mod scheduler;
+
+use crate::store::hot::HotReads;
+
+/// The loop's own state in this process: caches and tunings no other part of the platform
+/// reads. Losing it loses nothing (each piece is rebuilt from the database or the store).
+pub struct LoopState {
+    /// Project rows the loop reads, kept for a second.
+    pub projects: crate::domain::platform::cache::ProjectRows,
+    /// How deep newtask scans find a task, per project.
+    pub scan_depth: scheduler::ScanDepth,
+    /// Volunteers' places in oldest-first scans and their holds, as this instance set them.
+    pub volunteers: scheduler::Volunteers,
+    /// Tasks found full lately, left out of scans.
+    pub full_tasks: scheduler::FullTasks,
+    /// The SQL of newtask's candidate reads, per shape.
+    pub candidate_sql: candidates::CandidateSql,
+    /// Connections for the candidate reads, on the read database.
+    pub hot_reads: HotReads,
+    /// Project tokens found valid lately.
+    pub checked_tokens: identity::CheckedTokens,
+    /// Group commit of answers, on PostgreSQL unless turned off.
+    pub batcher: Option<batch::Batcher>,
+}
+
+impl LoopState {
+    pub fn new(hot_reads: HotReads, batcher: Option<batch::Batcher>) -> Self {
+        Self {
+            projects: Default::default(),
+            scan_depth: Default::default(),
+            volunteers: Default::default(),
+            full_tasks: Default::default(),
+            candidate_sql: Default::default(),
+            hot_reads,
+            checked_tokens: Default::default(),
+            batcher,
+        }
+    }
+}

@@ -18,9 +18,10 @@ use crate::domain::{
     volunteer::identity::Volunteer,
 };
 use crate::{
+    domain::volunteer::LoopState,
     error::{ApiError, ApiResult},
+    infra::Infra,
     kv::{OnGrant, Reservation},
-    state::AppState,
     store::{
         entities::{project, task, task_run},
         now,
@@ -372,7 +373,7 @@ impl FullTasks {
 /// was read (when the hold was granted) before this count: an answer committed in between is
 /// then counted twice (we back off), never missed.
 async fn confirm_hold(
-    state: &AppState,
+    state: &Infra,
     id: i32,
     holders: i64,
     volunteer: &Volunteer,
@@ -393,7 +394,7 @@ async fn confirm_hold(
 
 /// The same candidates with their current answer counts, minus those that no longer need
 /// answers.
-async fn refresh(state: &AppState, rows: Vec<Candidate>) -> ApiResult<Vec<Candidate>> {
+async fn refresh(state: &Infra, rows: Vec<Candidate>) -> ApiResult<Vec<Candidate>> {
     if rows.is_empty() {
         return Ok(rows);
     }
@@ -429,7 +430,8 @@ async fn refresh(state: &AppState, rows: Vec<Candidate>) -> ApiResult<Vec<Candid
 /// Hands out tasks. The queries off the common path are awaited boxed: a future awaited inline
 /// is copied along with its caller's, and a query's is kilobytes.
 pub async fn new_tasks(
-    state: &AppState,
+    state: &Infra,
+    lp: &LoopState,
     project: &project::Model,
     volunteer: &Volunteer,
     q: &NewTaskQuery,
@@ -506,7 +508,7 @@ pub async fn new_tasks(
     if use_cursor {
         // A cursor this instance set lately, with the store's clock as last seen, saves asking
         // the store for both.
-        let (cursor, clock) = match (state.volunteers.get(&cursor_key), state.kv.clock()) {
+        let (cursor, clock) = match (lp.volunteers.get(&cursor_key), state.kv.clock()) {
             (Some(cursor), Some(clock)) => (Some(cursor), Some(clock)),
             _ => match state.kv.get_with_clock(&cursor_key).await {
                 Ok((cursor, clock)) => (cursor.and_then(|c| c.parse().ok()), Some(clock)),
@@ -547,7 +549,7 @@ pub async fn new_tasks(
     let started = std::time::Instant::now();
     // Leave out the tasks found full lately (see `FullTasks`).
     let mut skip_full = sched != Scheduler::Incremental;
-    let mine = state.volunteers.holding(&cursor_key);
+    let mine = lp.volunteers.holding(&cursor_key);
     loop {
         'scan: for pass in 0..2 {
             let bound = pivot.map(|p| {
@@ -561,20 +563,18 @@ pub async fn new_tasks(
                 break;
             }
             let left_out = if skip_full {
-                state
-                    .full_tasks
-                    .left_out(project.id, &mine, pivot, pass == 0)
+                lp.full_tasks.left_out(project.id, &mine, pivot, pass == 0)
             } else {
                 vec![]
             };
             let mut skip = 0;
             for batch in 0..MAX_BATCHES {
                 let size = if batch == 0 {
-                    state.scan_depth.first_batch(project.id)
+                    lp.scan_depth.first_batch(project.id)
                 } else {
                     BATCH
                 };
-                let rows = scan.read(state, bound, &left_out, size, skip).await?;
+                let rows = scan.read(state, lp, bound, &left_out, size, skip).await?;
                 skip += size;
                 let done = (rows.len() as u64) < size;
                 if sched == Scheduler::Incremental {
@@ -594,7 +594,7 @@ pub async fn new_tasks(
                     let mut rest = rows;
                     loop {
                         if skip_full {
-                            state.full_tasks.drop_full(project.id, &mine, &mut rest);
+                            lp.full_tasks.drop_full(project.id, &mine, &mut rest);
                         }
                         if rest.is_empty() {
                             break;
@@ -620,8 +620,7 @@ pub async fn new_tasks(
                             )
                             .await
                         else {
-                            state
-                                .full_tasks
+                            lp.full_tasks
                                 .saw_full(project.id, rest.drain(..window).map(|c| c.id));
                             continue;
                         };
@@ -629,16 +628,16 @@ pub async fn new_tasks(
                             // The ones before it had no room; it has none left if this hold
                             // took the last place.
                             let last = usize::from(held.holders >= rest[held.index].room());
-                            state.full_tasks.saw_full(
+                            lp.full_tasks.saw_full(
                                 project.id,
                                 rest[..held.index + last].iter().map(|c| c.id),
                             );
                         }
                         let id = rest[held.index].id;
-                        state.volunteers.held(&cursor_key, id, ttl);
+                        lp.volunteers.held(&cursor_key, id, ttl);
                         // (0 holders: the store is down and stamped nothing.)
                         if single && held.holders > 0 {
-                            state.volunteers.stamped(
+                            lp.volunteers.stamped(
                                 &cursor_key,
                                 id,
                                 &requested,
@@ -647,12 +646,12 @@ pub async fn new_tasks(
                             );
                         }
                         if single && use_cursor {
-                            state.volunteers.set(&cursor_key, id);
+                            lp.volunteers.set(&cursor_key, id);
                         }
                         if pass == 0 {
                             // Past the first read too, or the first read could never grow.
                             let depth = (before + held.index).saturating_sub(rest.len());
-                            state.scan_depth.record(project.id, depth);
+                            lp.scan_depth.record(project.id, depth);
                         }
                         let candidate = rest[held.index].clone();
                         rest.drain(..=held.index);
@@ -683,7 +682,7 @@ pub async fn new_tasks(
                                 }
                             }
                             None => {
-                                state.volunteers.answered(&cursor_key, candidate_id);
+                                lp.volunteers.answered(&cursor_key, candidate_id);
                                 // The counts read with the batch are stale (answers landed since):
                                 // refresh the rest before trying further, rather than failing one
                                 // by one.
@@ -757,8 +756,7 @@ pub async fn new_tasks(
         let mut entries: Vec<(String, String, Duration)> = picked
             .iter()
             .map(|(t, _)| {
-                state
-                    .volunteers
+                lp.volunteers
                     .stamped(&cursor_key, t.id, &requested, requested_at, stamp_ttl);
                 (
                     stamp_key(t.id, &volunteer.key),
@@ -768,7 +766,7 @@ pub async fn new_tasks(
             })
             .collect();
         if use_cursor && let Some(first) = chosen_first {
-            state.volunteers.set(&cursor_key, first);
+            lp.volunteers.set(&cursor_key, first);
             entries.push((cursor_key, first.to_string(), CURSOR_TTL));
         }
         state.kv.set_many(&entries).await;
