@@ -10,7 +10,6 @@ pub mod error;
 pub mod infra;
 pub mod kv;
 pub mod metrics;
-pub mod ratelimit;
 pub mod routes;
 pub mod server;
 pub mod state;

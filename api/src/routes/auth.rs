@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use poem::web::Data;
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::Value;
 
 use super::{
@@ -15,18 +14,14 @@ use super::{
 use crate::{
     auth::Caller,
     domain::{
-        Ctx,
         platform::accounts::{self, NewAccount},
         rest::crud,
         rest::fields::Access,
-        rest::resources::{self, is_owner},
+        rest::resources,
     },
     error::{ApiError, ApiResult},
     state::AppState,
-    store::{
-        entities::{project, task, user},
-        now,
-    },
+    store::entities::{project, user},
 };
 
 #[derive(Object)]
@@ -212,7 +207,7 @@ impl ProjectActionsApi {
         id: Path<i32>,
     ) -> Result<JsonOf<schemas::Project>, ApiError> {
         let ctx = state.ctx(&caller);
-        let model = publish(ctx, id.0).await?;
+        let model = resources::publish(ctx, id.0).await?;
         Ok(JsonOf::new(Value::Object(owner_view(&model))))
     }
 
@@ -258,37 +253,4 @@ pub struct TransferRequest {
 /// A project as its owners see it.
 fn owner_view(p: &project::Model) -> serde_json::Map<String, Value> {
     crud::to_map::<resources::Project>(p, Access::Owner)
-}
-
-async fn publish(ctx: Ctx<'_>, id: i32) -> ApiResult<project::Model> {
-    let existing = crud::find::<resources::Project>(&ctx.infra.db, id).await?;
-    if !(ctx.caller.is_admin() || is_owner(ctx.caller, &existing)) {
-        return Err(ApiError::denied(ctx.caller.is_authenticated()));
-    }
-    let tasks = task::Entity::find()
-        .filter(task::Column::ProjectId.eq(id))
-        .count(&ctx.infra.db)
-        .await?;
-    if tasks == 0 {
-        return Err(ApiError::BadRequest(
-            "a project needs at least one task to be published".into(),
-        ));
-    }
-    if existing.published {
-        return Ok(existing);
-    }
-    project::Entity::update_many()
-        .col_expr(
-            project::Column::Published,
-            sea_orm::sea_query::Expr::value(true),
-        )
-        .col_expr(
-            project::Column::Updated,
-            sea_orm::sea_query::Expr::value(now()),
-        )
-        .filter(project::Column::Id.eq(id))
-        .exec(&ctx.infra.db)
-        .await?;
-    ctx.local.projects.forget(id);
-    crud::find::<resources::Project>(&ctx.infra.db, id).await
 }

@@ -12,10 +12,10 @@ use poem_openapi::{
 use super::{ApiTags, schemas};
 use crate::{
     auth::Caller,
+    domain::platform::jobs::{self, JobFilter},
     error::ApiError,
     state::AppState,
     store::entities::job,
-    store::jobs::{self, JobFilter},
 };
 
 impl From<job::Model> for schemas::Job {
@@ -33,14 +33,6 @@ impl From<job::Model> for schemas::Job {
             created: j.created,
             updated: j.updated,
         }
-    }
-}
-
-fn admin(caller: &Caller) -> Result<(), ApiError> {
-    if caller.is_admin() {
-        Ok(())
-    } else {
-        Err(ApiError::denied(caller.is_authenticated()))
     }
 }
 
@@ -65,14 +57,13 @@ impl JobApi {
         limit: Query<Option<u64>>,
         offset: Query<Option<u64>>,
     ) -> Result<Json<Vec<schemas::Job>>, ApiError> {
-        admin(&caller)?;
         let filter = JobFilter {
             status: status.0,
             kind: kind.0,
             limit: limit.0.unwrap_or(20).min(100),
             offset: offset.0.unwrap_or(0).min(1_000_000_000),
         };
-        let list = jobs::list(&state.infra.db, &filter).await?;
+        let list = jobs::list(&state.infra, &caller, &filter).await?;
         Ok(Json(list.into_iter().map(Into::into).collect()))
     }
 
@@ -83,14 +74,12 @@ impl JobApi {
         state: Data<&Arc<AppState>>,
         caller: Caller,
     ) -> Result<Json<schemas::JobCounts>, ApiError> {
-        admin(&caller)?;
-        let counts = jobs::counts(&state.infra.db).await?;
-        let n = |s: &str| counts.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n);
+        let c = jobs::counts(&state.infra, &caller).await?;
         Ok(Json(schemas::JobCounts {
-            queued: n(jobs::QUEUED),
-            running: n(jobs::RUNNING),
-            done: n(jobs::DONE),
-            failed: n(jobs::FAILED),
+            queued: c.queued,
+            running: c.running,
+            done: c.done,
+            failed: c.failed,
         }))
     }
 
@@ -102,12 +91,7 @@ impl JobApi {
         caller: Caller,
         id: Path<i32>,
     ) -> Result<Json<schemas::Job>, ApiError> {
-        admin(&caller)?;
-        use sea_orm::EntityTrait;
-        let j = job::Entity::find_by_id(id.0)
-            .one(&state.infra.db)
-            .await?
-            .ok_or(ApiError::NotFound)?;
+        let j = jobs::get(&state.infra, &caller, id.0).await?;
         Ok(Json(j.into()))
     }
 
@@ -120,11 +104,7 @@ impl JobApi {
         caller: Caller,
         id: Path<i32>,
     ) -> Result<Json<schemas::Job>, ApiError> {
-        admin(&caller)?;
-        let j = jobs::retry(&state.infra.db, id.0)
-            .await?
-            .ok_or(ApiError::NotFound)?;
-        state.infra.jobs_wake.notify_one();
+        let j = jobs::retry(&state.infra, &caller, id.0).await?;
         Ok(Json(j.into()))
     }
 }

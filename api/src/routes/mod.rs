@@ -1,6 +1,7 @@
 //! HTTP routes: one module per resource, each an `#[OpenApi]` struct.
 
 pub mod auth;
+pub mod caller;
 pub mod common;
 pub mod export;
 pub mod health;

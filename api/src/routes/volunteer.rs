@@ -9,9 +9,7 @@ use poem_openapi::{
     param::{Header, Path, Query},
     payload::{Json, PlainText},
 };
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
-use subtle::ConstantTimeEq;
 
 use super::{
     ApiTags,
@@ -24,14 +22,14 @@ use crate::{
         platform::uploads,
         rest::crud::{self, fuzzy_bool},
         rest::fields::Access,
-        rest::resources::{self, load_project},
+        rest::resources,
         volunteer::answers::{self, NewAnswer},
         volunteer::identity::{self, Volunteer},
         volunteer::scheduler::{self, NewTaskQuery},
     },
     error::{ApiError, ApiResult},
     state::AppState,
-    store::entities::{project, task},
+    store::entities::project,
 };
 
 #[derive(ApiResponse)]
@@ -77,19 +75,6 @@ fn may_volunteer(
     } else {
         Err(ApiError::denied(caller.is_authenticated()))
     }
-}
-
-async fn project_by_id_or_name(state: &AppState, key: &str) -> ApiResult<project::Model> {
-    let found = match key.parse::<i32>() {
-        Ok(id) => load_project(&state.infra.db, id).await?,
-        Err(_) => {
-            project::Entity::find()
-                .filter(project::Column::ShortName.eq(key))
-                .one(&state.infra.db)
-                .await?
-        }
-    };
-    found.ok_or(ApiError::NotFound)
 }
 
 fn as_i32(v: Option<&Value>) -> Option<i32> {
@@ -211,7 +196,7 @@ impl VolunteerApi {
         /// Progress of this external user instead of the caller.
         external_uid: Query<Option<String>>,
     ) -> Result<Json<UserProgress>, ApiError> {
-        let project = project_by_id_or_name(&state, &id.0).await?;
+        let project = resources::project_by_id_or_name(&state.infra.db, &id.0).await?;
         if !resources::project_visible(&caller, &project) {
             return Err(ApiError::denied(caller.is_authenticated()));
         }
@@ -262,20 +247,8 @@ impl VolunteerApi {
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.trim().is_empty())
             .ok_or(ApiError::Forbidden(None))?;
-        let project = project::Entity::find()
-            .filter(project::Column::ShortName.eq(short_name.0.as_str()))
-            .one(&state.infra.db)
-            .await?
-            .ok_or(ApiError::NotFound)?;
-        if !bool::from(
-            project
-                .secret_key
-                .as_bytes()
-                .ct_eq(secret.trim().as_bytes()),
-        ) {
-            return Err(ApiError::NotFound);
-        }
-        Ok(PlainText(identity::project_token(&project)?))
+        let token = identity::issue_project_token(&state.infra.db, &short_name.0, secret).await?;
+        Ok(PlainText(token))
     }
 }
 
@@ -359,7 +332,7 @@ pub async fn answer(
         ),
         None => {
             let task = match task_id {
-                Some(id) => task::Entity::find_by_id(id).one(&state.infra.db).await?,
+                Some(id) => resources::load_task(&state.infra.db, id).await?,
                 None => None,
             };
             let task = task.ok_or_else(|| ApiError::forbidden("Invalid task_id"))?;

@@ -9,8 +9,6 @@ use poem_openapi::{
     payload::Json,
     types::MaybeUndefined,
 };
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
-use serde_json::json;
 
 use super::{ApiTags, schemas};
 use crate::{
@@ -21,10 +19,7 @@ use crate::{
     },
     error::{ApiError, ApiResult},
     state::AppState,
-    store::{
-        entities::{project, webhook_delivery, webhook_endpoint},
-        now,
-    },
+    store::entities::{project, webhook_delivery, webhook_endpoint},
 };
 
 impl From<webhook_delivery::Model> for schemas::WebhookDelivery {
@@ -80,24 +75,6 @@ async fn owned_project(state: &AppState, caller: &Caller, id: i32) -> ApiResult<
     Ok(p)
 }
 
-async fn delivery_of(
-    state: &AppState,
-    project_id: i32,
-    id: i32,
-) -> ApiResult<webhook_delivery::Model> {
-    webhook_delivery::Entity::find_by_id(id)
-        .filter(webhook_delivery::Column::ProjectId.eq(project_id))
-        .one(&state.infra.db)
-        .await?
-        .ok_or(ApiError::NotFound)
-}
-
-/// An http(s) URL whose host, when a literal address, is public (see `domain::platform::outbound`).
-fn check_url(url: &str, allow: &str) -> ApiResult<()> {
-    crate::domain::platform::outbound::check_url_literal(url, allow)
-        .map_err(|why| ApiError::BadRequest(format!("webhook URL {url:?} is refused: {why}")))
-}
-
 pub struct WebhookApi;
 
 #[OpenApi(tag = "ApiTags::Webhook")]
@@ -132,40 +109,16 @@ impl WebhookApi {
         body: Json<schemas::WebhookUpdate>,
     ) -> Result<Json<schemas::WebhookSettings>, ApiError> {
         let p = owned_project(&state, &caller, id.0).await?;
-        let url = match &body.0.url {
+        let url = match body.0.url {
             MaybeUndefined::Undefined => None,
             MaybeUndefined::Null => Some(None),
-            MaybeUndefined::Value(u) if u.trim().is_empty() => Some(None),
-            MaybeUndefined::Value(u) => {
-                check_url(u.trim(), &state.infra.config.webhook_allow)?;
-                Some(Some(u.trim().to_string()))
-            }
+            MaybeUndefined::Value(u) => Some(Some(u)),
         };
-        if let Some(events) = &body.0.events
-            && let Some(bad) = events
-                .iter()
-                .find(|e| !webhooks::EVENTS.contains(&e.as_str()))
-        {
-            return Err(ApiError::BadRequest(format!(
-                "unknown webhook event {bad:?}; known: {}",
-                webhooks::EVENTS.join(", ")
-            )));
-        }
-        let txn = crate::store::begin_write(&state.infra.db).await?;
-        if let Some(url) = url {
-            project::Entity::update_many()
-                .col_expr(project::Column::Webhook, Expr::value(url))
-                .col_expr(project::Column::Updated, Expr::value(now()))
-                .filter(project::Column::Id.eq(p.id))
-                .exec(&txn)
-                .await?;
-        }
-        let ep = webhooks::configure(&txn, p.id, body.0.events.clone(), false).await?;
-        txn.commit().await?;
-        state.volunteer.projects.forget(p.id);
-        let p = load_project(&state.infra.db, p.id)
-            .await?
-            .ok_or(ApiError::NotFound)?;
+        let change = webhooks::SettingsChange {
+            url,
+            events: body.0.events,
+        };
+        let (p, ep) = webhooks::change_settings(&state.infra, state.local(), &p, change).await?;
         Ok(Json(settings(&p, ep)))
     }
 
@@ -191,22 +144,7 @@ impl WebhookApi {
         id: Path<i32>,
     ) -> Result<Queued, ApiError> {
         let p = owned_project(&state, &caller, id.0).await?;
-        if !webhooks::has_webhook(&p) {
-            return Err(ApiError::BadRequest(
-                "the project has no webhook URL; set one first".into(),
-            ));
-        }
-        let txn = crate::store::begin_write(&state.infra.db).await?;
-        let d = webhooks::record(
-            &txn,
-            state.infra.config.webhook_attempts,
-            &p,
-            webhooks::PING,
-            json!({"project_id": p.id, "project_short_name": p.short_name}),
-        )
-        .await?;
-        txn.commit().await?;
-        state.infra.jobs_wake.notify_one();
+        let d = webhooks::ping(&state.infra, &p).await?;
         Ok(Queued::Accepted(Json(d.into())))
     }
 
@@ -245,7 +183,11 @@ impl WebhookApi {
         delivery_id: Path<i32>,
     ) -> Result<Json<schemas::WebhookDelivery>, ApiError> {
         let p = owned_project(&state, &caller, id.0).await?;
-        Ok(Json(delivery_of(&state, p.id, delivery_id.0).await?.into()))
+        Ok(Json(
+            webhooks::delivery(&state.infra.db, p.id, delivery_id.0)
+                .await?
+                .into(),
+        ))
     }
 
     /// Send a delivery again (same `webhook-id`, fresh attempts), whatever its status.
@@ -261,7 +203,7 @@ impl WebhookApi {
         delivery_id: Path<i32>,
     ) -> Result<Queued, ApiError> {
         let p = owned_project(&state, &caller, id.0).await?;
-        let d = delivery_of(&state, p.id, delivery_id.0).await?;
+        let d = webhooks::delivery(&state.infra.db, p.id, delivery_id.0).await?;
         let d = webhooks::redeliver(&state.infra, d).await?;
         Ok(Queued::Accepted(Json(d.into())))
     }

@@ -291,6 +291,10 @@ pub async fn fail(
 }
 
 /// Queues a failed job again with a fresh set of attempts (admins, from the API).
+pub async fn get(db: &impl ConnectionTrait, id: i32) -> Result<Option<job::Model>, DbErr> {
+    job::Entity::find_by_id(id).one(db).await
+}
+
 pub async fn retry(db: &impl ConnectionTrait, id: i32) -> Result<Option<job::Model>, DbErr> {
     let Some(existing) = job::Entity::find_by_id(id).one(db).await? else {
         return Ok(None);

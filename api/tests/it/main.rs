@@ -7,6 +7,7 @@ mod audit;
 mod cli;
 mod errors;
 mod exports;
+mod layers;
 mod openapi;
 mod platform;
 mod projects;

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod cache;
 pub mod export;
+pub mod jobs;
 pub mod outbound;
 pub mod stats;
 pub mod uploads;

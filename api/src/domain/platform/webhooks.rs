@@ -17,12 +17,14 @@ use base64::{Engine, engine::general_purpose::STANDARD as B64};
 use hmac::{Hmac, Mac};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    QuerySelect, Set, sea_query::Expr,
 };
 use serde_json::{Value as Json, json};
 use sha2::Sha256;
 
 use crate::{
+    domain::platform::cache::LocalRows,
+    error::{ApiError, ApiResult},
     infra::Infra,
     store::jobs::{self, Attempt, JobError, NewJob},
     store::{
@@ -303,6 +305,94 @@ pub async fn redeliver(
     txn.commit().await?;
     state.jobs_wake.notify_one();
     Ok(updated)
+}
+
+/// One of the project's deliveries.
+pub async fn delivery(
+    db: &impl ConnectionTrait,
+    project_id: i32,
+    id: i32,
+) -> ApiResult<webhook_delivery::Model> {
+    webhook_delivery::Entity::find_by_id(id)
+        .filter(webhook_delivery::Column::ProjectId.eq(project_id))
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+/// A change to a project's webhook: the URL (`Some(None)` removes it) and the events sent.
+pub struct SettingsChange {
+    pub url: Option<Option<String>>,
+    pub events: Option<Vec<String>>,
+}
+
+/// Applies a settings change in one transaction: the URL through the SSRF guard's literal check,
+/// events from [`EVENTS`] only. Returns the project as it is now, with its endpoint.
+pub async fn change_settings(
+    infra: &Infra,
+    local: LocalRows<'_>,
+    p: &project::Model,
+    change: SettingsChange,
+) -> ApiResult<(project::Model, webhook_endpoint::Model)> {
+    let url = match change.url {
+        Some(Some(u)) if !u.trim().is_empty() => {
+            let u = u.trim().to_string();
+            crate::domain::platform::outbound::check_url_literal(&u, &infra.config.webhook_allow)
+                .map_err(|why| {
+                    ApiError::BadRequest(format!("webhook URL {u:?} is refused: {why}"))
+                })?;
+            Some(Some(u))
+        }
+        Some(_) => Some(None),
+        None => None,
+    };
+    if let Some(events) = &change.events
+        && let Some(bad) = events.iter().find(|e| !EVENTS.contains(&e.as_str()))
+    {
+        return Err(ApiError::BadRequest(format!(
+            "unknown webhook event {bad:?}; known: {}",
+            EVENTS.join(", ")
+        )));
+    }
+    let txn = crate::store::begin_write(&infra.db).await?;
+    if let Some(url) = url {
+        project::Entity::update_many()
+            .col_expr(project::Column::Webhook, Expr::value(url))
+            .col_expr(project::Column::Updated, Expr::value(now()))
+            .filter(project::Column::Id.eq(p.id))
+            .exec(&txn)
+            .await?;
+    }
+    let ep = configure(&txn, p.id, change.events, false).await?;
+    txn.commit().await?;
+    // The loop reads the URL from its copy of the row.
+    local.projects.forget(p.id);
+    let p = project::Entity::find_by_id(p.id)
+        .one(&infra.db)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok((p, ep))
+}
+
+/// Queues a `ping` delivery to the project's webhook now.
+pub async fn ping(infra: &Infra, p: &project::Model) -> ApiResult<webhook_delivery::Model> {
+    if !has_webhook(p) {
+        return Err(ApiError::BadRequest(
+            "the project has no webhook URL; set one first".into(),
+        ));
+    }
+    let txn = crate::store::begin_write(&infra.db).await?;
+    let d = record(
+        &txn,
+        infra.config.webhook_attempts,
+        p,
+        PING,
+        json!({"project_id": p.id, "project_short_name": p.short_name}),
+    )
+    .await?;
+    txn.commit().await?;
+    infra.jobs_wake.notify_one();
+    Ok(d)
 }
 
 /// A project's deliveries, newest first.

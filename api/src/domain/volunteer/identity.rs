@@ -130,6 +130,31 @@ pub fn project_token(project: &project::Model) -> ApiResult<String> {
     .map_err(ApiError::internal)
 }
 
+/// The token for a project's external users, to whoever sends the project's secret; a wrong
+/// secret and an unknown project are the same 404 (compared in constant time).
+pub async fn issue_project_token(
+    db: &impl sea_orm::ConnectionTrait,
+    short_name: &str,
+    secret: &str,
+) -> ApiResult<String> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use subtle::ConstantTimeEq;
+    let project = project::Entity::find()
+        .filter(project::Column::ShortName.eq(short_name))
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if !bool::from(
+        project
+            .secret_key
+            .as_bytes()
+            .ct_eq(secret.trim().as_bytes()),
+    ) {
+        return Err(ApiError::NotFound);
+    }
+    project_token(&project)
+}
+
 /// Project tokens found valid, with the project they were checked against. Every request of
 /// an external volunteer carries one, and checking it is an HMAC and two JSON parses; a token
 /// checked before stays valid while the project's id, short name and secret are the same.

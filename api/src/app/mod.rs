@@ -1,6 +1,8 @@
 //! Assembles the HTTP application: `/api` (the documented REST API), `/health/*`, `/uploads/*`
 //! and the web app for every other path.
 
+mod ratelimit;
+
 use std::{sync::Arc, time::Instant};
 
 use poem::{
@@ -87,7 +89,7 @@ pub fn build(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
         .nest("/docs", docs)
         .nest("/", api)
         .around(render_errors)
-        .around(crate::ratelimit::limit)
+        .around(ratelimit::limit)
         .around(move |ep, req| take_body(ep, req, limits))
         .around(measure)
         .with(
@@ -202,7 +204,7 @@ fn metrics(state: poem::web::Data<&Arc<AppState>>, req: &Request) -> Response {
 /// Counts API requests and their latency per route (resource), method and status.
 async fn measure<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     let state = req.data::<Arc<AppState>>().cloned();
-    let route = crate::ratelimit::bucket(req.uri().path()).unwrap_or_else(|| "docs".into());
+    let route = ratelimit::bucket(req.uri().path()).unwrap_or_else(|| "docs".into());
     let method = req.method().to_string();
     let started = Instant::now();
     let resp = next.call(req).await.map(IntoResponse::into_response)?;

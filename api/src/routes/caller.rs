@@ -1,3 +1,6 @@
+//! The `Caller` extractor: who a request acts as, from its api key or bearer token, and the
+//! client address it is counted under.
+
 use std::sync::Arc;
 
 use poem::{Request, RequestBody};
@@ -6,34 +9,7 @@ use poem_openapi::{
     registry::{MetaSecurityScheme, Registry},
 };
 
-use crate::{error::ApiError, state::AppState, store::entities::user};
-
-/// The identity a request acts as. Unknown or invalid credentials make a request anonymous
-/// rather than failing it: PYBOSSA clients rely on that.
-#[derive(Clone, Debug)]
-pub struct Caller {
-    pub user: Option<Arc<user::Model>>,
-    /// The client address (before anonymisation).
-    pub ip: String,
-}
-
-impl Caller {
-    pub fn anonymous(ip: impl Into<String>) -> Self {
-        Self {
-            user: None,
-            ip: ip.into(),
-        }
-    }
-    pub fn user_id(&self) -> Option<i32> {
-        self.user.as_ref().map(|u| u.id)
-    }
-    pub fn is_admin(&self) -> bool {
-        self.user.as_ref().is_some_and(|u| u.admin)
-    }
-    pub fn is_authenticated(&self) -> bool {
-        self.user.is_some()
-    }
-}
+use crate::{auth::Caller, error::ApiError, state::AppState};
 
 /// The api key or bearer token a request carries. As in PYBOSSA, an `Authorization` header
 /// wins over the `api_key` query parameter, even when it is wrong.
@@ -95,30 +71,28 @@ pub fn client_ip(req: &Request, trusted: &[ipnet::IpNet]) -> String {
         .to_string()
 }
 
-impl Caller {
-    /// Who sent the request. Its lookups are awaited boxed: every request's future would
-    /// otherwise carry (and copy) their kilobytes, even the many that send no credential.
-    pub async fn resolve(state: &AppState, req: &Request) -> Result<Self, ApiError> {
-        let ip = client_ip(req, &state.trusted_proxies);
-        let user = match credential(req) {
-            Credential::None => None,
-            Credential::Bearer(token) => match state.infra.tokens.verify(&token) {
-                // A token issued before the account's last sign-out, password change or new api
-                // key carries an older version.
-                Some((id, version)) => state
-                    .accounts
-                    .by_id(&state.infra.db, id)
-                    .await?
-                    .filter(|u| u.token_version == version),
-                None => None,
-            },
-            Credential::ApiKey(key) => state.accounts.by_key(&state.infra.db, &key).await?,
-        };
-        if user.as_ref().is_some_and(|u| !u.enabled) {
-            return Err(crate::domain::platform::accounts::disabled());
-        }
-        Ok(Self { user, ip })
+/// Who sent the request. Its lookups are awaited boxed: every request's future would
+/// otherwise carry (and copy) their kilobytes, even the many that send no credential.
+pub async fn resolve(state: &AppState, req: &Request) -> Result<Caller, ApiError> {
+    let ip = client_ip(req, &state.trusted_proxies);
+    let user = match credential(req) {
+        Credential::None => None,
+        Credential::Bearer(token) => match state.infra.tokens.verify(&token) {
+            // A token issued before the account's last sign-out, password change or new api
+            // key carries an older version.
+            Some((id, version)) => state
+                .accounts
+                .by_id(&state.infra.db, id)
+                .await?
+                .filter(|u| u.token_version == version),
+            None => None,
+        },
+        Credential::ApiKey(key) => state.accounts.by_key(&state.infra.db, &key).await?,
+    };
+    if user.as_ref().is_some_and(|u| !u.enabled) {
+        return Err(crate::domain::platform::accounts::disabled());
     }
+    Ok(Caller { user, ip })
 }
 
 const SCHEMES: [(&str, MetaSecurityScheme); 3] = [
@@ -195,6 +169,6 @@ impl<'a> ApiExtractor<'a> for Caller {
         let state = req
             .data::<Arc<AppState>>()
             .ok_or_else(|| ApiError::internal("application state missing"))?;
-        Ok(Caller::resolve(state, req).await?)
+        Ok(resolve(state, req).await?)
     }
 }

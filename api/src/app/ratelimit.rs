@@ -10,7 +10,6 @@ use std::sync::Arc;
 use poem::{Endpoint, IntoResponse, Request, Response, http::HeaderValue};
 
 use crate::{
-    auth::Caller,
     error::{ApiError, json_error},
     state::AppState,
 };
@@ -41,7 +40,7 @@ pub async fn limit<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Respo
     if req.method() == poem::http::Method::OPTIONS {
         return next.call(req).await.map(IntoResponse::into_response);
     }
-    let caller = match Caller::resolve(&state, &req).await {
+    let caller = match crate::routes::caller::resolve(&state, &req).await {
         Ok(c) => c,
         Err(e) => {
             return Ok(json_error(

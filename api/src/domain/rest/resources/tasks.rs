@@ -1,0 +1,203 @@
+//! A task: its fields, the info filters a listing takes, and what a redundancy change completes or reopens.
+
+use super::*;
+
+pub struct Task;
+
+fn check_n_answers(body: &Map<String, Json>) -> ApiResult<()> {
+    if let Some(v) = body.get("n_answers") {
+        let n = v
+            .as_f64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()));
+        if !n.is_some_and(|n| n >= 1.0) {
+            return Err(ApiError::value(
+                "n_answers must be a whole number of at least 1",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A task's fields.
+pub const TASK_FIELDS: &[Field] = &[
+    field("id"),
+    field("created"),
+    // A task's project is checked on create; tasks never move.
+    fixed("project_id"),
+    field("state"),
+    owned("quorum"),
+    owned("calibration"),
+    owned("priority_0"),
+    owned("info"),
+    owned("n_answers"),
+    field("fav_user_ids").no_sort(),
+    // The answers it has: shown, and dropped from bodies (pbs sends tasks back whole).
+    field("n_task_runs").write(Write::ReadOnly),
+];
+
+impl Resource for Task {
+    type Entity = task::Entity;
+    const TARGET: &'static str = "task";
+    const CLASS: &'static str = "Task";
+    const FIELDS: &'static [Field] = TASK_FIELDS;
+    const PARENTS: &'static [&'static str] = &["project"];
+
+    fn stale_keys(m: &task::Model) -> Vec<String> {
+        // Task writes touch the project's `updated`, which listings show.
+        let mut keys = crate::domain::platform::cache::keys_for_project(m.project_id);
+        keys.push(crate::domain::platform::cache::PROJECT_LISTINGS.into());
+        keys
+    }
+    fn id(m: &task::Model) -> i32 {
+        m.id
+    }
+    fn owners(m: &task::Model) -> Owners {
+        Owners::Project(m.project_id)
+    }
+    fn owned_by(uid: i32) -> Option<Condition> {
+        in_co_owned(task::Column::ProjectId, uid)
+    }
+
+    async fn list_scope(ctx: Ctx<'_>, params: &ListParams) -> ApiResult<Condition> {
+        let mut cond = inherits_visibility(ctx.caller, params, task::Column::ProjectId);
+        if params.participated {
+            let mine = match ctx.caller.user_id() {
+                Some(uid) => Condition::all().add(task_run::Column::UserId.eq(uid)),
+                None => Condition::all()
+                    .add(task_run::Column::UserIp.eq(
+                        crate::domain::volunteer::identity::anonymise_ip(
+                            &ctx.infra.anon_key,
+                            &ctx.caller.ip,
+                        ),
+                    ))
+                    .add(task_run::Column::ExternalUid.is_null()),
+            };
+            let answered = Query::select()
+                .column(task_run::Column::TaskId)
+                .from(task_run::Entity)
+                .cond_where(mine)
+                .to_owned();
+            cond = cond.add(task::Column::Id.not_in_subquery(answered));
+        }
+        Ok(cond)
+    }
+
+    async fn can_read(ctx: Ctx<'_>, m: &task::Model) -> ApiResult<bool> {
+        project_readable(ctx, m.project_id).await
+    }
+
+    async fn may_write(ctx: Ctx<'_>, db: &impl ConnectionTrait, m: &task::Model) -> ApiResult<()> {
+        if ctx.caller.is_admin() {
+            return Ok(());
+        }
+        let project = project_of(db, m.project_id).await?;
+        allow(ctx.caller, is_owner(ctx.caller, &project))
+    }
+
+    async fn before_create(ctx: Ctx<'_>, body: &mut Map<String, Json>) -> ApiResult<()> {
+        let project = body_project(ctx, body).await?;
+        allow(ctx.caller, owner_or_admin(ctx.caller, &project))?;
+        check_n_answers(body)?;
+        body.insert("created".into(), json!(now()));
+        body.insert("state".into(), json!("ongoing"));
+        if !body.contains_key("info") {
+            body.insert("info".into(), json!({}));
+        }
+        Ok(())
+    }
+
+    async fn after_create(
+        _ctx: Ctx<'_>,
+        txn: &DatabaseTransaction,
+        m: &task::Model,
+    ) -> ApiResult<()> {
+        counters::add(
+            txn,
+            m.project_id,
+            Delta {
+                tasks: 1,
+                answers_expected: i64::from(m.n_answers),
+                ..Delta::default()
+            },
+        )
+        .await?;
+        touch_project(txn, m.project_id).await
+    }
+
+    async fn before_update(
+        _ctx: Ctx<'_>,
+        _existing: &task::Model,
+        body: &mut Map<String, Json>,
+    ) -> ApiResult<()> {
+        check_n_answers(body)
+    }
+
+    async fn after_update(
+        _ctx: Ctx<'_>,
+        txn: &DatabaseTransaction,
+        old: &task::Model,
+        new: &task::Model,
+    ) -> ApiResult<()> {
+        // A redundancy change completes a task that now has enough answers (with its result),
+        // or reopens one that no longer has; any other edit leaves the state alone.
+        if old.n_answers != new.n_answers {
+            let mut delta = crate::domain::volunteer::completion::settle(txn, new).await?;
+            delta.answers_expected = i64::from(new.n_answers) - i64::from(old.n_answers);
+            counters::add(txn, new.project_id, delta).await?;
+        }
+        touch_project(txn, new.project_id).await
+    }
+
+    async fn before_delete(ctx: Ctx<'_>, m: &task::Model) -> ApiResult<()> {
+        if ctx.caller.is_admin() {
+            return Ok(());
+        }
+        let has_result = result::Entity::find()
+            .filter(result::Column::TaskId.eq(m.id))
+            .count(&ctx.infra.db)
+            .await?;
+        if has_result > 0 {
+            return Err(deny(ctx.caller));
+        }
+        Ok(())
+    }
+
+    async fn after_delete(
+        _ctx: Ctx<'_>,
+        txn: &DatabaseTransaction,
+        m: &task::Model,
+    ) -> ApiResult<()> {
+        let results = result::Entity::find()
+            .filter(result::Column::TaskId.eq(m.id))
+            .count(txn)
+            .await?;
+        let delta = Delta {
+            tasks: -1,
+            task_runs: -i64::from(m.n_task_runs),
+            completed_tasks: if m.state == "completed" { -1 } else { 0 },
+            results: -(results as i64),
+            answers_expected: -i64::from(m.n_answers),
+            ..Delta::default()
+        };
+        counters::add(txn, m.project_id, delta).await?;
+        if m.n_task_runs > 0 {
+            // Its answers went with it: recount the project's volunteers and activity.
+            crate::store::jobs::enqueue(
+                txn,
+                crate::store::jobs::NewJob::rebuild_stats(m.project_id),
+            )
+            .await?;
+        }
+        touch_project(txn, m.project_id).await
+    }
+}
+
+/// PYBOSSA refreshes `project.updated` whenever one of its tasks or answers changes.
+pub async fn touch_project(txn: &impl ConnectionTrait, project_id: i32) -> ApiResult<()> {
+    project::Entity::update_many()
+        .col_expr(project::Column::Updated, Expr::value(now()))
+        .filter(project::Column::Id.eq(project_id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
