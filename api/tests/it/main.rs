@@ -3,6 +3,7 @@
 mod common;
 
 mod accounts;
+mod answer_paths;
 mod audit;
 mod cli;
 mod errors;

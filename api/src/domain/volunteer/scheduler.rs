@@ -347,17 +347,16 @@ impl FullTasks {
         }
     }
 
-    /// Tasks of the project from `from` on (`rest`) or before it, found full lately, but those
-    /// in `mine`.
-    fn left_out(&self, project: i32, mine: &[i32], from: Option<i32>, rest: bool) -> Vec<i32> {
+    /// Tasks of the project within `bound`, found full lately, but those in `mine`.
+    fn left_out(&self, project: i32, mine: &[i32], bound: Option<Bound>) -> Vec<i32> {
         let Ok(full) = self.0.lock() else {
             return vec![];
         };
         let now = std::time::Instant::now();
-        let range = match (from, rest) {
-            (Some(p), true) => (project, p)..=(project, i32::MAX),
-            (Some(p), false) => (project, i32::MIN)..=(project, p.saturating_sub(1)),
-            (None, _) => (project, i32::MIN)..=(project, i32::MAX),
+        let range = match bound {
+            Some(Bound::From(p)) => (project, p)..=(project, i32::MAX),
+            Some(Bound::Before(p)) => (project, i32::MIN)..=(project, p.saturating_sub(1)),
+            None => (project, i32::MIN)..=(project, i32::MAX),
         };
         full.until
             .range(range)
@@ -373,20 +372,20 @@ impl FullTasks {
 /// was read (when the hold was granted) before this count: an answer committed in between is
 /// then counted twice (we back off), never missed.
 async fn confirm_hold(
-    state: &Infra,
+    infra: &Infra,
     id: i32,
     holders: i64,
     volunteer: &Volunteer,
     stamped: Option<&str>,
 ) -> ApiResult<Option<task::Model>> {
-    let current = task::Entity::find_by_id(id).one(&state.db).await?;
+    let current = task::Entity::find_by_id(id).one(&infra.db).await?;
     let fits = current.filter(|t| {
         t.state == "ongoing" && i64::from(t.n_task_runs) + holders <= i64::from(t.n_answers)
     });
     if fits.is_none() {
-        state.kv.release(id, &volunteer.key).await;
+        infra.kv.release(id, &volunteer.key).await;
         if let Some(stamp) = stamped {
-            state.kv.delete(stamp).await;
+            infra.kv.delete(stamp).await;
         }
     }
     Ok(fits)
@@ -427,267 +426,343 @@ async fn refresh(state: &Infra, rows: Vec<Candidate>) -> ApiResult<Vec<Candidate
         .collect())
 }
 
-/// Hands out tasks. The queries off the common path are awaited boxed: a future awaited inline
-/// is copied along with its caller's, and a query's is kilobytes.
-pub async fn new_tasks(
-    state: &Infra,
-    lp: &LoopState,
-    project: &project::Model,
-    volunteer: &Volunteer,
-    q: &NewTaskQuery,
-) -> ApiResult<HandedOut> {
-    let max_holds = state.config.max_holds;
-    let sched = Scheduler::of(project);
-    let ttl = hold_ttl(project);
-    // PYBOSSA's locked scheduler hands out at most one task (plus one prefetched with offset=1).
-    let (limit, offset) = match sched {
-        Scheduler::Locked => {
-            if q.offset > 2 {
-                return Err(ApiError::BadRequest(
-                    "offset must be 0, 1 or 2 with the locked scheduler".into(),
-                ));
+/// What a `newtask` asks of the scan, decided from the project and the query alone.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Plan {
+    pub sched: Scheduler,
+    pub order: ScanOrder,
+    /// Tasks handed out.
+    pub limit: u64,
+    /// Tasks held first and not handed out (a prefetching client asks for them next).
+    pub offset: u64,
+    /// How long a hand-out holds its task.
+    pub ttl: Duration,
+    /// Oldest first by id: the scan resumes where the volunteer got to last time.
+    pub use_cursor: bool,
+}
+
+impl Plan {
+    pub fn new(project: &project::Model, q: &NewTaskQuery, max_holds: u64) -> ApiResult<Self> {
+        let sched = Scheduler::of(project);
+        // PYBOSSA's locked scheduler hands out at most one task (plus one prefetched with
+        // offset=1).
+        let (limit, offset) = match sched {
+            Scheduler::Locked => {
+                if q.offset > 2 {
+                    return Err(ApiError::BadRequest(
+                        "offset must be 0, 1 or 2 with the locked scheduler".into(),
+                    ));
+                }
+                (1, q.offset)
             }
-            (1, q.offset)
+            _ => (q.limit.max(1), q.offset),
+        };
+        // Every task handed out is held for the volunteer: how many at once is bounded.
+        if offset.saturating_add(limit) > max_holds {
+            return Err(ApiError::value(format!(
+                "limit + offset may be at most {max_holds} (TESSERA_MAX_HOLDS)"
+            )));
         }
-        _ => (q.limit.max(1), q.offset),
-    };
-    // Every task handed out is held for the volunteer: how many at once is bounded.
-    let wanted = offset.saturating_add(limit);
-    if wanted > max_holds {
-        return Err(ApiError::value(format!(
-            "limit + offset may be at most {max_holds} (TESSERA_MAX_HOLDS)"
-        )));
+        let order = match sched {
+            Scheduler::DepthFirst => ScanOrder::by(q.orderby.as_deref(), q.desc)?,
+            Scheduler::BreadthFirst => ScanOrder::Breadth,
+            Scheduler::Priority | Scheduler::Incremental | Scheduler::Locked => ScanOrder::Priority,
+            Scheduler::Random => ScanOrder::OLDEST,
+        };
+        Ok(Self {
+            sched,
+            order,
+            limit,
+            offset,
+            ttl: hold_ttl(project),
+            use_cursor: sched == Scheduler::DepthFirst && order == ScanOrder::OLDEST,
+        })
     }
 
-    let order = match sched {
-        Scheduler::DepthFirst => ScanOrder::by(q.orderby.as_deref(), q.desc)?,
-        Scheduler::BreadthFirst => ScanOrder::Breadth,
-        Scheduler::Priority | Scheduler::Incremental | Scheduler::Locked => ScanOrder::Priority,
-        Scheduler::Random => ScanOrder::OLDEST,
-    };
-    let scan = Scan {
-        project: project.id,
-        volunteer,
-        order,
+    /// Tasks held at once, the `offset` ones included.
+    pub fn wanted(&self) -> u64 {
+        self.offset.saturating_add(self.limit)
+    }
+
+    /// Incremental: collects `limit` candidates with room, then holds one of them at random.
+    pub fn pools(&self) -> bool {
+        self.sched == Scheduler::Incremental
+    }
+
+    /// One task: stamped (and the cursor moved) with its hold, in the same round trip.
+    pub fn single(&self) -> bool {
+        self.wanted() == 1 && !self.pools()
+    }
+}
+
+/// Where a scan starts, and whether it then wraps round to the tasks before that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Start {
+    pub pivot: Option<i32>,
+    pub wrap: bool,
+}
+
+/// One pass of a scan: the tasks within `bound`; `first` is the pass from the pivot on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Pass {
+    pub bound: Option<Bound>,
+    pub first: bool,
+}
+
+impl Start {
+    /// From the first task in the scan's order.
+    pub const FIRST: Self = Self {
+        pivot: None,
+        wrap: false,
     };
 
-    // Random: start at a random id and wrap around, so the index does the work.
-    let mut pivot = None;
-    if sched == Scheduler::Random {
-        let bounds: Option<(Option<i32>, Option<i32>)> = Box::pin(
-            task::Entity::find()
-                .select_only()
-                .column_as(task::Column::Id.min(), "lo")
-                .column_as(task::Column::Id.max(), "hi")
-                .filter(task::Column::ProjectId.eq(project.id))
-                .into_tuple()
-                .one(&state.read_db),
-        )
-        .await?;
-        if let Some((Some(lo), Some(hi))) = bounds {
-            pivot = Some(rand::rng().random_range(lo..=hi));
+    /// Random: at a task id drawn between the project's lowest and highest, wrapping round, so
+    /// the index does the work.
+    pub fn random(ids: Option<(i32, i32)>, draw: impl FnOnce(i32, i32) -> i32) -> Self {
+        match ids {
+            Some((lo, hi)) if lo <= hi => Self {
+                pivot: Some(draw(lo, hi)),
+                wrap: true,
+            },
+            _ => Self::FIRST,
         }
     }
 
-    // Oldest-first: start from where this volunteer got to last time (and wrap around), so the
-    // tasks they already answered are not walked again on every request.
-    let cursor_key = cursor_key(project.id, &volunteer.key);
-    let use_cursor = sched == Scheduler::DepthFirst
-        && matches!(q.orderby.as_deref(), None | Some("id"))
-        && !q.desc;
-    let mut wrap = true;
-    // The store's clock before the counts are read: holds answered since then still take their
-    // place (see `Kv::reserve_first`), so a hold needs no re-check of the count afterwards. Not
-    // with a replica, whose counts may be older than that.
-    let primary = state
+    /// Oldest first: at the volunteer's cursor, wrapping round; without one, at the project's
+    /// oldest open task, before which nothing is open. The lower bound also keeps PostgreSQL
+    /// from walking other projects' rows along the primary key.
+    pub fn at_cursor(cursor: Option<i32>, oldest_open: Option<i32>) -> Self {
+        match cursor {
+            Some(at) => Self {
+                pivot: Some(at),
+                wrap: true,
+            },
+            None => Self {
+                pivot: oldest_open,
+                wrap: false,
+            },
+        }
+    }
+
+    /// The passes in order: from the pivot on, then, wrapping, the tasks before it.
+    pub fn passes(self) -> Vec<Pass> {
+        match self.pivot {
+            None => vec![Pass {
+                bound: None,
+                first: true,
+            }],
+            Some(p) => {
+                let mut passes = vec![Pass {
+                    bound: Some(Bound::From(p)),
+                    first: true,
+                }];
+                if self.wrap {
+                    passes.push(Pass {
+                        bound: Some(Bound::Before(p)),
+                        first: false,
+                    });
+                }
+                passes
+            }
+        }
+    }
+}
+
+/// Where this scan starts, and the store's clock before the counts are read: holds answered
+/// since then still take their place (see `Kv::reserve_first`), so a hold needs no re-check of
+/// the count afterwards. No clock with a replica, whose counts may be older than that, nor for
+/// the incremental scheduler. The queries off the common path are awaited boxed.
+async fn start(
+    infra: &Infra,
+    lp: &LoopState,
+    plan: &Plan,
+    project: i32,
+    cursor_key: &str,
+) -> ApiResult<(Start, Option<i64>)> {
+    let primary = infra
         .config
         .database_replica_url
         .as_deref()
         .is_none_or(str::is_empty);
-    let mut since = None;
-    if use_cursor {
+    if plan.use_cursor {
         // A cursor this instance set lately, with the store's clock as last seen, saves asking
         // the store for both.
-        let (cursor, clock) = match (lp.volunteers.get(&cursor_key), state.kv.clock()) {
+        let (cursor, clock) = match (lp.volunteers.get(cursor_key), infra.kv.clock()) {
             (Some(cursor), Some(clock)) => (Some(cursor), Some(clock)),
-            _ => match state.kv.get_with_clock(&cursor_key).await {
+            _ => match infra.kv.get_with_clock(cursor_key).await {
                 Ok((cursor, clock)) => (cursor.and_then(|c| c.parse().ok()), Some(clock)),
                 Err(()) => (None, None),
             },
         };
-        since = clock.filter(|_| primary);
-        pivot = cursor;
-        if pivot.is_none() {
-            // No cursor yet: start at the project's oldest open task. The lower bound also
-            // keeps PostgreSQL from walking other projects' rows along the primary key.
-            pivot = Box::pin(
+        let oldest_open = match cursor {
+            Some(_) => None,
+            None => Box::pin(
                 task::Entity::find()
                     .select_only()
                     .column_as(task::Column::Id.min(), "lo")
-                    .filter(task::Column::ProjectId.eq(project.id))
+                    .filter(task::Column::ProjectId.eq(project))
                     .filter(task::Column::State.eq("ongoing"))
                     .into_tuple::<Option<i32>>()
-                    .one(&state.read_db),
+                    .one(&infra.read_db),
             )
             .await?
-            .flatten();
-            wrap = false;
+            .flatten(),
+        };
+        return Ok((
+            Start::at_cursor(cursor, oldest_open),
+            clock.filter(|_| primary),
+        ));
+    }
+    let since = (!plan.pools())
+        .then(|| infra.kv.clock())
+        .flatten()
+        .filter(|_| primary);
+    if plan.sched != Scheduler::Random {
+        return Ok((Start::FIRST, since));
+    }
+    let ids: Option<(Option<i32>, Option<i32>)> = Box::pin(
+        task::Entity::find()
+            .select_only()
+            .column_as(task::Column::Id.min(), "lo")
+            .column_as(task::Column::Id.max(), "hi")
+            .filter(task::Column::ProjectId.eq(project))
+            .into_tuple()
+            .one(&infra.read_db),
+    )
+    .await?;
+    let ids = ids.and_then(|(lo, hi)| Some((lo?, hi?)));
+    let start = Start::random(ids, |lo, hi| rand::rng().random_range(lo..=hi));
+    Ok((start, since))
+}
+
+/// One volunteer's hand-out in progress: what it is for and what it needs at hand.
+struct HandOut<'a> {
+    infra: &'a Infra,
+    lp: &'a LoopState,
+    plan: &'a Plan,
+    project: i32,
+    volunteer: &'a Volunteer,
+    cursor_key: &'a str,
+    /// When the volunteer asked: the value of the stamps.
+    requested: String,
+    requested_at: std::time::Instant,
+    stamp_ttl: Duration,
+    /// The tasks this instance holds for the volunteer: never left out of their scan as full.
+    mine: Vec<i32>,
+}
+
+/// What a scan found: the tasks held, with when each hold ends, or (incremental) candidates with
+/// room.
+#[derive(Default)]
+struct Found {
+    chosen: Vec<(task::Model, i64)>,
+    pool: Vec<Candidate>,
+    seen: u64,
+    backed_off: u64,
+}
+
+/// What holding the next window of candidates came to.
+#[derive(Debug)]
+enum Step {
+    /// This task is held for the volunteer, until then (epoch ms).
+    Held(Box<task::Model>, i64),
+    /// None in the window had room; they are remembered as full.
+    Full,
+    /// The task held had filled meanwhile (its counts were stale): the hold is given back.
+    Stale,
+}
+
+impl HandOut<'_> {
+    /// Walks the candidates until enough are held. Marks can make a task look full to a scan
+    /// that read its counts just as an answer landed (the answer counted twice), and a task left
+    /// out as full may have been freed on another instance: before saying nothing is left, it
+    /// looks again with the counts re-checked and nothing left out.
+    async fn scan(&self, start: Start, mut since: Option<i64>) -> ApiResult<Found> {
+        let mut found = Found::default();
+        let mut leave_out_full = !self.plan.pools();
+        loop {
+            self.walk(start, since, leave_out_full, &mut found).await?;
+            if found.chosen.is_empty()
+                && found.pool.is_empty()
+                && (since.is_some() || leave_out_full)
+            {
+                since = None;
+                leave_out_full = false;
+                continue;
+            }
+            return Ok(found);
         }
-    } else if sched != Scheduler::Incremental {
-        since = state.kv.clock().filter(|_| primary);
     }
 
-    let requested = now();
-    let requested_at = std::time::Instant::now();
-    let stamp_ttl = Duration::from_secs(state.config.stamp_ttl);
-    let single = wanted == 1 && sched != Scheduler::Incremental;
-    let mut chosen: Vec<(task::Model, i64)> = vec![];
-    // Incremental: `limit` candidates with room, one picked at random below.
-    let mut pool: Vec<Candidate> = vec![];
-    let mut seen = 0u64;
-    let mut backed_off = 0u64;
-    let started = std::time::Instant::now();
-    // Leave out the tasks found full lately (see `FullTasks`).
-    let mut skip_full = sched != Scheduler::Incremental;
-    let mine = lp.volunteers.holding(&cursor_key);
-    loop {
-        'scan: for pass in 0..2 {
-            let bound = pivot.map(|p| {
-                if pass == 0 {
-                    Bound::From(p)
-                } else {
-                    Bound::Before(p)
-                }
-            });
-            if pass == 1 && (pivot.is_none() || !wrap) {
-                break;
-            }
-            let left_out = if skip_full {
-                lp.full_tasks.left_out(project.id, &mine, pivot, pass == 0)
+    /// One walk: pass by pass, read by read, until enough are held or found.
+    async fn walk(
+        &self,
+        start: Start,
+        since: Option<i64>,
+        leave_out_full: bool,
+        found: &mut Found,
+    ) -> ApiResult<()> {
+        let (lp, plan) = (self.lp, self.plan);
+        let reads = Scan {
+            project: self.project,
+            volunteer: self.volunteer,
+            order: plan.order,
+        };
+        for pass in start.passes() {
+            let left_out = if leave_out_full {
+                lp.full_tasks.left_out(self.project, &self.mine, pass.bound)
             } else {
                 vec![]
             };
             let mut skip = 0;
             for batch in 0..MAX_BATCHES {
                 let size = if batch == 0 {
-                    lp.scan_depth.first_batch(project.id)
+                    lp.scan_depth.first_batch(self.project)
                 } else {
                     BATCH
                 };
-                let rows = scan.read(state, lp, bound, &left_out, size, skip).await?;
+                let rows = reads
+                    .read(self.infra, lp, pass.bound, &left_out, size, skip)
+                    .await?;
                 skip += size;
                 let done = (rows.len() as u64) < size;
-                if sched == Scheduler::Incremental {
+                if plan.pools() {
                     for c in rows {
-                        seen += 1;
-                        if state.kv.holders(c.id).await < c.room() {
-                            pool.push(c);
+                        found.seen += 1;
+                        if self.infra.kv.holders(c.id).await < c.room() {
+                            found.pool.push(c);
                         }
-                        if pool.len() as u64 >= limit {
-                            break 'scan;
+                        if found.pool.len() as u64 >= plan.limit {
+                            return Ok(());
                         }
                     }
                 } else {
-                    seen += rows.len() as u64;
+                    found.seen += rows.len() as u64;
                     // Rows of this pass before what is left of this read.
                     let before = (skip - size) as usize + rows.len();
                     let mut rest = rows;
                     loop {
-                        if skip_full {
-                            lp.full_tasks.drop_full(project.id, &mine, &mut rest);
+                        if leave_out_full {
+                            lp.full_tasks.drop_full(self.project, &self.mine, &mut rest);
                         }
                         if rest.is_empty() {
                             break;
                         }
-                        // Up to a batch of candidates per round trip: the first with room is held.
-                        let window = rest.len().min(BATCH as usize);
-                        let candidates: Vec<(i32, i64)> =
-                            rest[..window].iter().map(|c| (c.id, c.room())).collect();
-                        // A single hand-out is stamped (and the cursor moved) with its hold.
-                        let on_grant = OnGrant {
-                            stamp: &requested,
-                            stamp_ttl,
-                            cursor: use_cursor.then_some((cursor_key.as_str(), CURSOR_TTL)),
-                        };
-                        let Some(held) = state
-                            .kv
-                            .reserve_first(
-                                &candidates,
-                                &volunteer.key,
-                                ttl,
-                                single.then_some(&on_grant),
-                                since,
-                            )
-                            .await
-                        else {
-                            lp.full_tasks
-                                .saw_full(project.id, rest.drain(..window).map(|c| c.id));
-                            continue;
-                        };
-                        if held.holders > 0 {
-                            // The ones before it had no room; it has none left if this hold
-                            // took the last place.
-                            let last = usize::from(held.holders >= rest[held.index].room());
-                            lp.full_tasks.saw_full(
-                                project.id,
-                                rest[..held.index + last].iter().map(|c| c.id),
-                            );
-                        }
-                        let id = rest[held.index].id;
-                        lp.volunteers.held(&cursor_key, id, ttl);
-                        // (0 holders: the store is down and stamped nothing.)
-                        if single && held.holders > 0 {
-                            lp.volunteers.stamped(
-                                &cursor_key,
-                                id,
-                                &requested,
-                                requested_at,
-                                stamp_ttl,
-                            );
-                        }
-                        if single && use_cursor {
-                            lp.volunteers.set(&cursor_key, id);
-                        }
-                        if pass == 0 {
-                            // Past the first read too, or the first read could never grow.
-                            let depth = (before + held.index).saturating_sub(rest.len());
-                            lp.scan_depth.record(project.id, depth);
-                        }
-                        let candidate = rest[held.index].clone();
-                        rest.drain(..=held.index);
-                        // Held against marks since the counts were read: the row is current enough.
-                        // (0 holders: the store is down and granted nothing.)
-                        if since.is_some() && held.holders > 0 {
-                            chosen.push((candidate.into_model(project.id)?, held.until));
-                            if chosen.len() as u64 >= wanted {
-                                break 'scan;
-                            }
-                            continue;
-                        }
-                        let candidate_id = candidate.id;
-                        let stamped = single.then(|| stamp_key(candidate_id, &volunteer.key));
-                        match Box::pin(confirm_hold(
-                            state,
-                            candidate_id,
-                            held.holders,
-                            volunteer,
-                            stamped.as_deref(),
-                        ))
-                        .await?
-                        {
-                            Some(t) => {
-                                chosen.push((t, held.until));
-                                if chosen.len() as u64 >= wanted {
-                                    break 'scan;
+                        let depth = pass.first.then_some(before);
+                        match self.hold_next(&mut rest, since, depth).await? {
+                            Step::Held(task, until) => {
+                                found.chosen.push((*task, until));
+                                if found.chosen.len() as u64 >= plan.wanted() {
+                                    return Ok(());
                                 }
                             }
-                            None => {
-                                lp.volunteers.answered(&cursor_key, candidate_id);
-                                // The counts read with the batch are stale (answers landed since):
-                                // refresh the rest before trying further, rather than failing one
-                                // by one.
-                                backed_off += 1;
-                                rest = Box::pin(refresh(state, rest)).await?;
+                            Step::Full => {}
+                            Step::Stale => {
+                                // The counts read with the batch are stale (answers landed
+                                // since): refresh the rest before trying further, rather than
+                                // failing one by one.
+                                found.backed_off += 1;
+                                rest = Box::pin(refresh(self.infra, rest)).await?;
                             }
                         }
                     }
@@ -697,18 +772,132 @@ pub async fn new_tasks(
                 }
             }
         }
-        // Marks can make a task look full to a scan that read its counts just as an answer
-        // landed (the answer counted twice). Before saying nothing is left, look again with the
-        // count re-checked instead.
-        // Likewise without leaving out the tasks found full, one of which may have been freed
-        // on another instance.
-        if chosen.is_empty() && pool.is_empty() && (since.is_some() || skip_full) {
-            since = None;
-            skip_full = false;
-            continue;
-        }
-        break;
+        Ok(())
     }
+
+    /// Holds the first candidate with room among the next window of `rest` (up to a batch, in
+    /// one round trip) and takes it and those before it off `rest`; those without room are
+    /// remembered as full. `depth`, in the first pass: the rows read before what is left of
+    /// `rest`, to learn how deep scans find a task.
+    async fn hold_next(
+        &self,
+        rest: &mut Vec<Candidate>,
+        since: Option<i64>,
+        depth: Option<usize>,
+    ) -> ApiResult<Step> {
+        let (lp, plan, project) = (self.lp, self.plan, self.project);
+        let single = plan.single();
+        let window = rest.len().min(BATCH as usize);
+        let candidates: Vec<(i32, i64)> = rest[..window].iter().map(|c| (c.id, c.room())).collect();
+        // A single hand-out is stamped (and the cursor moved) with its hold.
+        let on_grant = OnGrant {
+            stamp: &self.requested,
+            stamp_ttl: self.stamp_ttl,
+            cursor: plan.use_cursor.then_some((self.cursor_key, CURSOR_TTL)),
+        };
+        let Some(held) = self
+            .infra
+            .kv
+            .reserve_first(
+                &candidates,
+                &self.volunteer.key,
+                plan.ttl,
+                single.then_some(&on_grant),
+                since,
+            )
+            .await
+        else {
+            lp.full_tasks
+                .saw_full(project, rest.drain(..window).map(|c| c.id));
+            return Ok(Step::Full);
+        };
+        if held.holders > 0 {
+            // The ones before it had no room; it has none left if this hold took the last place.
+            let last = usize::from(held.holders >= rest[held.index].room());
+            lp.full_tasks
+                .saw_full(project, rest[..held.index + last].iter().map(|c| c.id));
+        }
+        let id = rest[held.index].id;
+        lp.volunteers.held(self.cursor_key, id, plan.ttl);
+        // (0 holders: the store is down and stamped nothing.)
+        if single && held.holders > 0 {
+            lp.volunteers.stamped(
+                self.cursor_key,
+                id,
+                &self.requested,
+                self.requested_at,
+                self.stamp_ttl,
+            );
+        }
+        if single && plan.use_cursor {
+            lp.volunteers.set(self.cursor_key, id);
+        }
+        if let Some(before) = depth {
+            // Past the first read too, or the first read could never grow.
+            lp.scan_depth
+                .record(project, (before + held.index).saturating_sub(rest.len()));
+        }
+        let candidate = rest[held.index].clone();
+        rest.drain(..=held.index);
+        // Held against marks since the counts were read: the row is current enough.
+        // (0 holders: the store is down and granted nothing.)
+        if since.is_some() && held.holders > 0 {
+            return Ok(Step::Held(
+                Box::new(candidate.into_model(project)?),
+                held.until,
+            ));
+        }
+        let stamped = single.then(|| stamp_key(id, &self.volunteer.key));
+        let confirmed = Box::pin(confirm_hold(
+            self.infra,
+            id,
+            held.holders,
+            self.volunteer,
+            stamped.as_deref(),
+        ))
+        .await?;
+        Ok(match confirmed {
+            Some(task) => Step::Held(Box::new(task), held.until),
+            None => {
+                lp.volunteers.answered(self.cursor_key, id);
+                Step::Stale
+            }
+        })
+    }
+}
+
+/// Hands out tasks: the plan, where the scan starts, the scan with its holds, then the
+/// hand-out's stamps. The queries off the common path are awaited boxed: a future awaited
+/// inline is copied along with its caller's, and a query's is kilobytes.
+pub async fn new_tasks(
+    infra: &Infra,
+    lp: &LoopState,
+    project: &project::Model,
+    volunteer: &Volunteer,
+    q: &NewTaskQuery,
+) -> ApiResult<HandedOut> {
+    let plan = Plan::new(project, q, infra.config.max_holds)?;
+    let cursor_key = cursor_key(project.id, &volunteer.key);
+    let (start, since) = start(infra, lp, &plan, project.id, &cursor_key).await?;
+    let hand_out = HandOut {
+        infra,
+        lp,
+        plan: &plan,
+        project: project.id,
+        volunteer,
+        cursor_key: &cursor_key,
+        requested: now(),
+        requested_at: std::time::Instant::now(),
+        stamp_ttl: Duration::from_secs(infra.config.stamp_ttl),
+        mine: lp.volunteers.holding(&cursor_key),
+    };
+    let started = std::time::Instant::now();
+    let Found {
+        chosen,
+        mut pool,
+        seen,
+        backed_off,
+    } = hand_out.scan(start, since).await?;
     tracing::debug!(
         project = project.id,
         seen,
@@ -719,12 +908,14 @@ pub async fn new_tasks(
     );
 
     let chosen_first = chosen.iter().map(|(t, _)| t.id).min();
-    let mut picked: Vec<(task::Model, i64)> = if sched == Scheduler::Incremental {
+    let mut picked: Vec<(task::Model, i64)> = if plan.pools() {
         let mut picked = vec![];
         if !pool.is_empty() {
             let c = pool.swap_remove(rand::rng().random_range(0..pool.len()));
-            if let Reservation::Granted(until) =
-                state.kv.reserve(c.id, &volunteer.key, c.room(), ttl).await
+            if let Reservation::Granted(until) = infra
+                .kv
+                .reserve(c.id, &volunteer.key, c.room(), plan.ttl)
+                .await
             {
                 picked.push((c.into_model(project.id)?, until));
             }
@@ -732,16 +923,16 @@ pub async fn new_tasks(
         picked
     } else {
         // The first `offset` tasks stay held (a prefetching client asks for them next).
-        chosen.into_iter().skip(offset as usize).collect()
+        chosen.into_iter().skip(plan.offset as usize).collect()
     };
 
-    if sched == Scheduler::Incremental {
+    if plan.pools() {
         for (t, _) in &mut picked {
             let last = Box::pin(
                 task_run::Entity::find()
                     .filter(task_run::Column::TaskId.eq(t.id))
                     .order_by_desc(task_run::Column::FinishTime)
-                    .one(&state.read_db),
+                    .one(&infra.read_db),
             )
             .await?;
             if let (Some(last), Some(Json::Object(info))) = (last, t.info.as_mut()) {
@@ -752,7 +943,13 @@ pub async fn new_tasks(
 
     // Stamp each hand-out (the answer must come within the stamp's lifetime) and move the
     // volunteer's cursor, in one round trip; a single hand-out was stamped with its hold.
-    if !single {
+    if !plan.single() {
+        let HandOut {
+            requested,
+            requested_at,
+            stamp_ttl,
+            ..
+        } = hand_out;
         let mut entries: Vec<(String, String, Duration)> = picked
             .iter()
             .map(|(t, _)| {
@@ -765,13 +962,15 @@ pub async fn new_tasks(
                 )
             })
             .collect();
-        if use_cursor && let Some(first) = chosen_first {
+        if plan.use_cursor
+            && let Some(first) = chosen_first
+        {
             lp.volunteers.set(&cursor_key, first);
             entries.push((cursor_key, first.to_string(), CURSOR_TTL));
         }
-        state.kv.set_many(&entries).await;
+        infra.kv.set_many(&entries).await;
     }
-    let lock_expires = (sched == Scheduler::Locked)
+    let lock_expires = (plan.sched == Scheduler::Locked)
         .then(|| picked.iter().map(|(_, u)| u / 1000).max())
         .flatten();
     Ok(HandedOut {
@@ -782,7 +981,7 @@ pub async fn new_tasks(
 
 #[cfg(test)]
 mod tests {
-    use super::{BATCH, Candidate, FIRST_BATCH, FullTasks, ScanDepth};
+    use super::*;
 
     fn candidate(id: i32) -> Candidate {
         Candidate {
@@ -804,21 +1003,21 @@ mod tests {
         let full = FullTasks::default();
         full.saw_full(1, [5, 7, 9]);
         full.saw_full(2, [6]);
-        assert_eq!(full.left_out(1, &[], None, true), vec![5, 7, 9]);
+        assert_eq!(full.left_out(1, &[], None), vec![5, 7, 9]);
         assert_eq!(
-            full.left_out(1, &[], Some(7), true),
+            full.left_out(1, &[], Some(Bound::From(7))),
             vec![7, 9],
             "from the cursor on"
         );
-        assert_eq!(full.left_out(1, &[], Some(7), false), vec![5], "before it");
-        assert_eq!(full.left_out(2, &[], None, true), vec![6]);
         assert_eq!(
-            full.left_out(1, &[9], None, true),
-            vec![5, 7],
-            "not one I hold"
+            full.left_out(1, &[], Some(Bound::Before(7))),
+            vec![5],
+            "before it"
         );
+        assert_eq!(full.left_out(2, &[], None), vec![6]);
+        assert_eq!(full.left_out(1, &[9], None), vec![5, 7], "not one I hold");
         full.completed(1, 7);
-        assert_eq!(full.left_out(1, &[], None, true), vec![5, 9]);
+        assert_eq!(full.left_out(1, &[], None), vec![5, 9]);
         let mut read: Vec<Candidate> = (4..=9).map(candidate).collect();
         full.drop_full(1, &[5], &mut read);
         assert_eq!(
@@ -827,7 +1026,7 @@ mod tests {
             "found full since they were read, but the one I hold"
         );
         full.saw_full(3, 0..1000);
-        assert_eq!(full.left_out(3, &[], None, true).len(), super::MAX_LEFT_OUT);
+        assert_eq!(full.left_out(3, &[], None).len(), MAX_LEFT_OUT);
     }
 
     #[test]
@@ -851,5 +1050,418 @@ mod tests {
             FIRST_BATCH,
             "back down when found at once"
         );
+    }
+
+    fn project(info: Json) -> project::Model {
+        project::Model {
+            id: 1,
+            created: String::new(),
+            updated: String::new(),
+            name: "p".into(),
+            short_name: "p".into(),
+            description: String::new(),
+            long_description: None,
+            webhook: None,
+            allow_anonymous_contributors: true,
+            published: true,
+            featured: false,
+            secret_key: String::new(),
+            zip_download: true,
+            contacted: false,
+            owner_id: 1,
+            category_id: 1,
+            info: Some(info),
+            owners_ids: None,
+        }
+    }
+
+    fn query(limit: u64, offset: u64) -> NewTaskQuery {
+        NewTaskQuery {
+            limit,
+            offset,
+            ..NewTaskQuery::default()
+        }
+    }
+
+    #[test]
+    fn plan_follows_the_scheduler() {
+        let plan = |sched: &str, q: NewTaskQuery| {
+            Plan::new(&project(serde_json::json!({ "sched": sched })), &q, 10)
+        };
+        let depth = plan("default", query(3, 1)).expect("plan");
+        assert_eq!(depth.order, ScanOrder::OLDEST);
+        assert!(depth.use_cursor, "oldest first by id resumes at the cursor");
+        assert_eq!((depth.limit, depth.offset, depth.wanted()), (3, 1, 4));
+        assert!(!depth.single() && !depth.pools());
+        assert!(
+            plan("default", query(0, 0)).expect("plan").single(),
+            "at least one"
+        );
+
+        let desc = plan(
+            "default",
+            NewTaskQuery {
+                desc: true,
+                ..query(1, 0)
+            },
+        )
+        .expect("plan");
+        assert!(!desc.use_cursor, "a cursor only walks ids upwards");
+        let by_priority = plan(
+            "default",
+            NewTaskQuery {
+                orderby: Some("priority_0".into()),
+                ..query(1, 0)
+            },
+        )
+        .expect("plan");
+        assert!(!by_priority.use_cursor);
+        assert!(
+            plan(
+                "default",
+                NewTaskQuery {
+                    orderby: Some("n_task_runs".into()),
+                    ..query(1, 0)
+                }
+            )
+            .is_err(),
+            "the answer count would make a cursor meaningless"
+        );
+
+        assert_eq!(
+            plan("breadth_first", query(1, 0)).expect("plan").order,
+            ScanOrder::Breadth
+        );
+        for sched in ["priority", "incremental", "locked"] {
+            let p = plan(sched, query(1, 0)).expect("plan");
+            assert_eq!(p.order, ScanOrder::Priority, "{sched}");
+            assert!(!p.use_cursor, "{sched}");
+        }
+        let random = plan("random", query(1, 0)).expect("plan");
+        assert_eq!(random.order, ScanOrder::OLDEST);
+        assert!(!random.use_cursor, "random starts anywhere");
+        let incremental = plan("incremental", query(1, 0)).expect("plan");
+        assert!(incremental.pools() && !incremental.single());
+    }
+
+    #[test]
+    fn plan_bounds_what_is_held_at_once() {
+        let p = project(serde_json::json!({ "sched": "locked", "timeout": 30 }));
+        let locked = Plan::new(&p, &query(5, 2), 10).expect("plan");
+        assert_eq!(
+            (locked.limit, locked.offset),
+            (1, 2),
+            "locked hands out one"
+        );
+        assert_eq!(locked.ttl, Duration::from_secs(30));
+        assert!(
+            Plan::new(&p, &query(1, 3), 10).is_err(),
+            "locked offsets end at 2"
+        );
+        let default = project(serde_json::json!({}));
+        assert!(Plan::new(&default, &query(8, 2), 10).is_ok());
+        assert!(
+            Plan::new(&default, &query(8, 3), 10).is_err(),
+            "limit + offset past the holds allowed"
+        );
+        assert!(Plan::new(&default, &query(u64::MAX, u64::MAX), 10).is_err());
+    }
+
+    #[test]
+    fn start_sets_the_pivot_and_the_passes() {
+        assert_eq!(
+            Start::FIRST.passes(),
+            vec![Pass {
+                bound: None,
+                first: true
+            }]
+        );
+        let at = Start::at_cursor(Some(7), None);
+        assert_eq!(
+            at.passes(),
+            vec![
+                Pass {
+                    bound: Some(Bound::From(7)),
+                    first: true
+                },
+                Pass {
+                    bound: Some(Bound::Before(7)),
+                    first: false
+                },
+            ],
+            "from the cursor on, then wrapping round"
+        );
+        let fresh = Start::at_cursor(None, Some(3));
+        assert_eq!(
+            fresh.passes(),
+            vec![Pass {
+                bound: Some(Bound::From(3)),
+                first: true
+            }],
+            "nothing open before the oldest open task"
+        );
+        assert_eq!(Start::at_cursor(None, None), Start::FIRST);
+        let random = Start::random(Some((10, 20)), |lo, hi| {
+            assert_eq!((lo, hi), (10, 20));
+            15
+        });
+        assert_eq!(random.pivot, Some(15));
+        assert_eq!(random.passes().len(), 2, "random wraps round");
+        assert_eq!(Start::random(None, |_, _| unreachable!()), Start::FIRST);
+    }
+
+    /// A site on SQLite with in-process stores, removed when dropped.
+    struct Site {
+        state: std::sync::Arc<crate::state::AppState>,
+        dir: std::path::PathBuf,
+    }
+
+    impl Drop for Site {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    async fn site() -> Site {
+        let dir =
+            std::env::temp_dir().join(format!("tessera-unit-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
+        let config = crate::config::Config::from_args([
+            "--database-url",
+            &url,
+            "--data-dir",
+            dir.to_str().expect("utf-8 path"),
+            "--secret",
+            "unit",
+        ])
+        .expect("config");
+        let state = crate::server::build_state(config).await.expect("state");
+        Site { state, dir }
+    }
+
+    /// A project (scheduled by `sched`) with `n` tasks of three answers each.
+    async fn project_with_tasks(site: &Site, sched: &str, n: usize) -> (project::Model, Vec<i32>) {
+        use crate::domain::{platform::accounts, rest};
+        let user = accounts::register(
+            &site.state.infra,
+            accounts::NewAccount {
+                name: "owner".into(),
+                fullname: "Owner".into(),
+                email_addr: "owner@example.org".into(),
+                password: "correct horse".into(),
+                admin: false,
+            },
+        )
+        .await
+        .expect("account");
+        let caller = crate::auth::Caller {
+            user: Some(std::sync::Arc::new(user)),
+            ip: "127.0.0.1".into(),
+        };
+        let ctx = site.state.ctx(&caller);
+        let body = |v: Json| v.as_object().cloned().expect("object");
+        let p = rest::crud::create::<rest::resources::Project>(
+            ctx,
+            body(serde_json::json!({
+                "name": "P", "short_name": "p", "description": "d",
+                "info": { "sched": sched },
+            })),
+            None,
+        )
+        .await
+        .expect("project");
+        let mut ids = vec![];
+        for i in 0..n {
+            let t = rest::crud::create::<rest::resources::Task>(
+                ctx,
+                body(serde_json::json!({ "project_id": p.id, "n_answers": 3, "info": { "i": i } })),
+                None,
+            )
+            .await
+            .expect("task");
+            ids.push(t.id);
+        }
+        (p, ids)
+    }
+
+    fn volunteer(key: &str) -> Volunteer {
+        Volunteer {
+            user_id: None,
+            user_ip: Some(key.into()),
+            external_uid: None,
+            key: key.into(),
+        }
+    }
+
+    fn hand_out<'a>(
+        site: &'a Site,
+        plan: &'a Plan,
+        volunteer: &'a Volunteer,
+        cursor_key: &'a str,
+    ) -> HandOut<'a> {
+        HandOut {
+            infra: &site.state.infra,
+            lp: &site.state.volunteer,
+            plan,
+            project: 1,
+            volunteer,
+            cursor_key,
+            requested: now(),
+            requested_at: std::time::Instant::now(),
+            stamp_ttl: Duration::from_secs(60),
+            mine: vec![],
+        }
+    }
+
+    fn candidates(ids: &[i32], room: i32) -> Vec<Candidate> {
+        ids.iter()
+            .map(|id| Candidate {
+                needed: room,
+                ..candidate(*id)
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn hold_takes_the_first_task_with_room_and_remembers_the_full_ones() {
+        let site = site().await;
+        let kv = &site.state.infra.kv;
+        let ttl = Duration::from_secs(60);
+        // Task 1 has one place left, which someone else holds.
+        kv.reserve(1, "other", 1, ttl).await;
+        let plan = Plan::new(&project(serde_json::json!({})), &query(1, 0), 10).expect("plan");
+        let me = volunteer("me");
+        let key = cursor_key(1, "me");
+        let h = hand_out(&site, &plan, &me, &key);
+        let mut rest = candidates(&[1, 2, 3], 1);
+        let clock = kv.clock();
+        let step = h.hold_next(&mut rest, clock, Some(3)).await.expect("hold");
+        let Step::Held(task, until) = step else {
+            panic!("expected a hold, got {step:?}");
+        };
+        assert_eq!(task.id, 2);
+        assert!(until > 0);
+        assert_eq!(
+            rest.iter().map(|c| c.id).collect::<Vec<_>>(),
+            vec![3],
+            "the held one and those before it are taken off"
+        );
+        let lp = &site.state.volunteer;
+        assert_eq!(
+            lp.full_tasks.left_out(1, &[], None),
+            vec![1, 2],
+            "1 had no room, and this hold took 2's last place"
+        );
+        assert_eq!(lp.volunteers.holding(&key), vec![2]);
+        assert!(
+            lp.volunteers.stamp(&key, 2).is_some(),
+            "a single hand-out is stamped with its hold"
+        );
+        assert_eq!(lp.volunteers.get(&key), Some(2), "and moves the cursor");
+        assert!(kv.holds(2, "me").await);
+
+        // Nothing with room: the window goes, remembered as full.
+        let other = volunteer("other");
+        let other_key = cursor_key(1, "other");
+        let h = hand_out(&site, &plan, &other, &other_key);
+        let mut rest = candidates(&[2], 1);
+        let step = h
+            .hold_next(&mut rest, kv.clock(), None)
+            .await
+            .expect("hold");
+        assert!(matches!(step, Step::Full), "{step:?}");
+        assert!(rest.is_empty());
+    }
+
+    #[tokio::test]
+    async fn hold_gives_back_a_task_that_filled_when_marks_are_not_trusted() {
+        let site = site().await;
+        let (_, ids) = project_with_tasks(&site, "default", 2).await;
+        let plan = Plan::new(&project(serde_json::json!({})), &query(1, 0), 10).expect("plan");
+        let me = volunteer("me");
+        let key = cursor_key(1, "me");
+        let h = hand_out(&site, &plan, &me, &key);
+        // The read said two places were left in the first task; the database says none.
+        let mut rest = candidates(&ids, 3);
+        rest[0].runs = 1;
+        use sea_orm::ConnectionTrait;
+        let sql = format!(
+            "UPDATE task SET n_task_runs = 3, state = 'completed' WHERE id = {}",
+            ids[0]
+        );
+        site.state
+            .infra
+            .db
+            .execute_unprepared(&sql)
+            .await
+            .expect("update");
+        let step = h.hold_next(&mut rest, None, None).await.expect("hold");
+        assert!(matches!(step, Step::Stale), "{step:?}");
+        assert!(
+            !site.state.infra.kv.holds(ids[0], "me").await,
+            "the hold is given back"
+        );
+        assert!(site.state.volunteer.volunteers.holding(&key).is_empty());
+        let step = h.hold_next(&mut rest, None, None).await.expect("hold");
+        let Step::Held(task, _) = step else {
+            panic!("expected a hold, got {step:?}");
+        };
+        assert_eq!(task.id, ids[1], "re-read from the database");
+    }
+
+    #[tokio::test]
+    async fn scan_resumes_at_the_cursor_and_wraps_round() {
+        let site = site().await;
+        let (p, ids) = project_with_tasks(&site, "default", 5).await;
+        let plan = Plan::new(&p, &query(5, 0), 10).expect("plan");
+        let me = volunteer("me");
+        let key = cursor_key(p.id, "me");
+        let h = HandOut {
+            project: p.id,
+            ..hand_out(&site, &plan, &me, &key)
+        };
+        let found = h
+            .scan(
+                Start::at_cursor(Some(ids[2]), None),
+                site.state.infra.kv.clock(),
+            )
+            .await
+            .expect("scan");
+        let got: Vec<i32> = found.chosen.iter().map(|(t, _)| t.id).collect();
+        assert_eq!(got, vec![ids[2], ids[3], ids[4], ids[0], ids[1]]);
+        assert_eq!(found.seen, 5);
+    }
+
+    #[tokio::test]
+    async fn scan_looks_again_before_saying_nothing_is_left() {
+        let site = site().await;
+        let (p, ids) = project_with_tasks(&site, "default", 1).await;
+        let plan = Plan::new(&p, &query(1, 0), 10).expect("plan");
+        let me = volunteer("me");
+        let key = cursor_key(p.id, "me");
+        let h = HandOut {
+            project: p.id,
+            ..hand_out(&site, &plan, &me, &key)
+        };
+        // Another instance's scan found it full a moment ago; its holds have gone since.
+        site.state.volunteer.full_tasks.saw_full(p.id, [ids[0]]);
+        let found = h
+            .scan(Start::FIRST, site.state.infra.kv.clock())
+            .await
+            .expect("scan");
+        assert_eq!(found.chosen.len(), 1, "found on the second look");
+        // A task truly full (held by three others) is not handed out.
+        let (kv, ttl) = (&site.state.infra.kv, Duration::from_secs(60));
+        let h2 = HandOut {
+            project: p.id,
+            ..hand_out(&site, &plan, &me, &key)
+        };
+        kv.release(ids[0], "me").await;
+        for who in ["a", "b", "c"] {
+            kv.reserve(ids[0], who, 3, ttl).await;
+        }
+        let found = h2.scan(Start::FIRST, kv.clock()).await.expect("scan");
+        assert!(found.chosen.is_empty());
     }
 }
