@@ -55,9 +55,14 @@ pub enum ApiError {
     /// A dependency (database, Redis) is unreachable; retrying later may work.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// A failure on the server's side, with its cause (logged with the whole chain of causes,
+    /// never shown to the client).
     #[error("internal: {0}")]
-    Internal(String),
+    Internal(#[source] Cause),
 }
+
+/// What caused an internal error: any error, or a message.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -89,8 +94,20 @@ impl ApiError {
     pub fn forbidden(msg: impl Into<String>) -> Self {
         Self::Forbidden(Some(msg.into()))
     }
-    pub fn internal(err: impl std::fmt::Display) -> Self {
-        Self::Internal(err.to_string())
+    pub fn internal(err: impl Into<Cause>) -> Self {
+        Self::Internal(err.into())
+    }
+
+    /// The error and each of its causes, outermost first: `a: b: c`.
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            text.push_str(": ");
+            text.push_str(&c.to_string());
+            cause = c.source();
+        }
+        text
     }
 
     /// 401 for anonymous callers and 403 for signed-in ones, as PYBOSSA's authorisation does.
@@ -172,7 +189,7 @@ impl ApiError {
             StatusCode::FORBIDDEN => Self::Forbidden(None),
             StatusCode::TOO_MANY_REQUESTS => Self::TooManyRequests,
             s if s.is_client_error() => Self::value(err.to_string()),
-            _ => Self::Internal(err.to_string()),
+            _ => Self::internal(err.to_string()),
         }
     }
 }
@@ -219,7 +236,7 @@ impl From<DbErr> for ApiError {
         if let DbErr::Conn(RuntimeErr::SqlxError(_)) | DbErr::ConnectionAcquire(_) = err {
             return Self::Unavailable("the database is unavailable".into());
         }
-        Self::Internal(text)
+        Self::Internal(Box::new(err))
     }
 }
 
@@ -324,8 +341,8 @@ pub async fn render_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<R
                 Some(e) => e,
                 None => &ApiError::from_poem(&err),
             };
-            if let ApiError::Internal(detail) = api_err {
-                tracing::error!(%method, %path, error = %detail, "request failed");
+            if let ApiError::Internal(_) = api_err {
+                tracing::error!(%method, %path, error = %api_err.chain(), "request failed");
             }
             Ok(json_error(api_err, &method, &path))
         }

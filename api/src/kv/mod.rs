@@ -32,6 +32,17 @@ pub fn stamp_key(task_id: i32, volunteer_key: &str) -> String {
 
 /// Written by [`Kv::reserve_first`] with the hold it grants, saving the hand-out's own round
 /// trip: the task's request stamp and, optionally, the volunteer's cursor (set to the task).
+/// Why the store could not be asked. Callers degrade either way (compute the value, allow
+/// the request, date an answer now): the store only holds what may be lost.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KvError {
+    /// It failed moments ago and is not asked again yet (see `Kv::tripped`).
+    #[error("the key-value store failed moments ago")]
+    Tripped,
+    #[error("the key-value store failed: {0}")]
+    Failed(String),
+}
+
 pub struct OnGrant<'a> {
     pub stamp: &'a str,
     pub stamp_ttl: Duration,
@@ -284,11 +295,12 @@ impl Kv {
         format!("{}{k}", self.prefix)
     }
 
-    fn degraded(&self, op: &str, err: &Error) {
+    fn degraded(&self, op: &str, err: &Error) -> KvError {
         self.errors.inc();
         self.down_until
             .store(now_ms() + BREAK_MS, Ordering::Relaxed);
         tracing::warn!(op, error = %err, "Redis failed; degrading");
+        KvError::Failed(err.to_string())
     }
 
     /// Whether Redis failed moments ago: then calls degrade at once (counted) instead of each
@@ -342,11 +354,11 @@ impl Kv {
         }
     }
 
-    /// The value, if present. `Err(())` means the store could not be asked.
-    pub async fn get(&self, key: &str) -> Result<Option<String>, ()> {
+    /// The value, if present.
+    pub async fn get(&self, key: &str) -> Result<Option<String>, KvError> {
         match &self.inner {
             Inner::Memory(m) => Ok(m.get(key)),
-            Inner::Redis(_) if self.tripped() => Err(()),
+            Inner::Redis(_) if self.tripped() => Err(KvError::Tripped),
             Inner::Redis(c) => Box::pin(c.get::<Option<String>, _>(self.key(key)))
                 .await
                 .map_err(|e| self.degraded("get", &e)),
@@ -569,12 +581,11 @@ impl Kv {
         }
     }
 
-    /// The value of `key` and the store's clock (epoch ms), in one round trip. `Err(())` means
-    /// the store could not be asked.
-    pub async fn get_with_clock(&self, key: &str) -> Result<(Option<String>, i64), ()> {
+    /// The value of `key` and the store's clock (epoch ms), in one round trip.
+    pub async fn get_with_clock(&self, key: &str) -> Result<(Option<String>, i64), KvError> {
         match &self.inner {
             Inner::Memory(m) => Ok((m.get(key), now_ms())),
-            Inner::Redis(_) if self.tripped() => Err(()),
+            Inner::Redis(_) if self.tripped() => Err(KvError::Tripped),
             Inner::Redis(c) => {
                 match Box::pin(GET_WITH_CLOCK.evalsha_with_reload::<(String, i64), _, _>(
                     c,
@@ -587,10 +598,7 @@ impl Kv {
                         self.saw_clock(clock);
                         Ok(((!value.is_empty()).then_some(value), clock))
                     }
-                    Err(e) => {
-                        self.degraded("get_with_clock", &e);
-                        Err(())
-                    }
+                    Err(e) => Err(self.degraded("get_with_clock", &e)),
                 }
             }
         }

@@ -23,13 +23,6 @@ use crate::{
 };
 
 /// Query keys a resource tolerates without treating them as filters.
-fn extra_keys(target: &str) -> &'static [&'static str] {
-    match target {
-        "task" => &["external_uid"],
-        _ => &[],
-    }
-}
-
 /// A row as this caller sees it, with PYBOSSA's links.
 fn present<R: Resource>(
     ctx: Ctx<'_>,
@@ -38,7 +31,7 @@ fn present<R: Resource>(
     model: &Model<R>,
 ) -> Map<String, Json> {
     let mut map = R::shape(ctx.caller, viewer.level::<R>(model), model);
-    if R::TARGET != "user" {
+    if R::LINKS {
         add_links(&mut map, base, R::TARGET, R::PARENTS);
     }
     map
@@ -49,11 +42,11 @@ pub async fn list<R: Resource>(
     caller: &Caller,
     req: &Request,
 ) -> ApiResult<Json> {
-    let params = parse_list(req, extra_keys(R::TARGET))?;
+    let params = parse_list(req, R::LIST_KEYS)?;
     let base = base_url(req, state.infra.config.public_url.as_deref());
     // Anonymous project listings (front page, categories, featured) are the same for everyone
     // and read most: served from the cache.
-    if R::TARGET == "project"
+    if R::CACHED_PUBLIC_LISTING
         && !caller.is_authenticated()
         && !(params.stats || params.related || params.participated)
     {
@@ -82,7 +75,7 @@ async fn list_uncached<R: Resource>(
     if params.related {
         related::attach(ctx, &viewer, R::TARGET, &mut out).await?;
     }
-    if params.stats && R::TARGET == "project" {
+    if params.stats && R::STATS {
         related::attach_project_stats(ctx, &mut out).await?;
     }
     Ok(Json::Array(out.into_iter().map(Json::Object).collect()))
@@ -103,7 +96,7 @@ pub async fn get<R: Resource>(
     if pairs.iter().any(|(k, v)| k == "related" && !v.is_empty()) {
         related::attach(ctx, &viewer, R::TARGET, &mut out).await?;
     }
-    if R::TARGET == "project" && pairs.iter().any(|(k, v)| k == "stats" && !v.is_empty()) {
+    if R::STATS && pairs.iter().any(|(k, v)| k == "stats" && !v.is_empty()) {
         related::attach_project_stats(ctx, &mut out).await?;
     }
     Ok(Json::Object(out.pop().unwrap_or_default()))

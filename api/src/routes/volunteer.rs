@@ -405,7 +405,7 @@ pub async fn answer(
         submitted
     })
     .await
-    .unwrap_or_else(|e| Err(ApiError::Internal(format!("answer task: {e}"))));
+    .unwrap_or_else(|e| Err(ApiError::internal(e)));
     // The volunteer sees the whole of their own answer.
     Ok(JsonOf::new(Value::Object(
         crud::to_map::<resources::TaskRun>(&submitted?, Access::Owner),

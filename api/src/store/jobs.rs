@@ -39,7 +39,7 @@ impl From<DbErr> for JobError {
 
 impl From<crate::error::ApiError> for JobError {
     fn from(e: crate::error::ApiError) -> Self {
-        JobError::Retry(e.to_string())
+        JobError::Retry(e.chain())
     }
 }
 

@@ -10,7 +10,7 @@ use tessera_api::{
     metrics::AnswerLabels,
     store::{
         counters,
-        entities::{project_activity, project_volunteer, result, task, task_run},
+        entities::{project_activity, project_volunteer, result, task, task::TaskState, task_run},
     },
 };
 
@@ -33,7 +33,7 @@ const N_ANSWERS: usize = 3;
 #[derive(Debug, PartialEq)]
 struct Outcome {
     /// Per task (by `info.i`): state, answer count.
-    tasks: Vec<(i64, String, i32)>,
+    tasks: Vec<(i64, TaskState, i32)>,
     /// Per answer: task, answer, whether anonymous / external / signed in.
     runs: Vec<(i64, Value, bool, Option<String>, bool)>,
     /// Per result: task, the aggregate, how many answers.
@@ -244,7 +244,7 @@ async fn outcome(app: &TestApp, project: i64) -> Outcome {
             .map(|t| {
                 (
                     t.info.as_ref().and_then(|i| i["i"].as_i64()).expect("i"),
-                    t.state.clone(),
+                    t.state,
                     t.n_task_runs,
                 )
             })
@@ -297,7 +297,7 @@ async fn every_answer_path_leaves_the_same_rows() {
     let (expected, ..) = replay(&sqlite, false).await;
     assert_eq!(expected.results.len(), TASKS);
     assert_eq!(expected.volunteers.len(), 7);
-    assert!(expected.tasks.iter().all(|t| t.1 == "completed"));
+    assert!(expected.tasks.iter().all(|t| t.1 == TaskState::Completed));
     drop(sqlite);
 
     // On PostgreSQL (skipped, loudly, when it is not there outside CI).

@@ -210,7 +210,7 @@ async fn seed(app: &TestApp, owner: &User, short: &str, runs: usize) -> i64 {
     let tasks = (0..n_tasks).map(|i| task::ActiveModel {
         created: Set(stamp.clone()),
         project_id: Set(project as i32),
-        state: Set("ongoing".into()),
+        state: Set(tessera_api::store::entities::task::TaskState::Ongoing),
         quorum: Set(0),
         calibration: Set(0),
         priority_0: Set(0.0),

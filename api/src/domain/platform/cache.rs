@@ -70,7 +70,7 @@ where
                 .await;
             g
         }
-        Err(()) => {
+        Err(_) => {
             infra.metrics.cache_lookup("projects", "error");
             return compute().await;
         }
@@ -101,7 +101,7 @@ where
             Err(_) => true,
         },
         Ok(None) => true,
-        Err(()) => false,
+        Err(_) => false,
     };
     infra
         .metrics

@@ -77,6 +77,20 @@ pub trait Resource: Sized + Send + Sync + 'static {
     const PARENTS: &'static [&'static str] = &[];
     const CAN_CREATE: bool = true;
     const CAN_DELETE: bool = true;
+    /// Whether its rows carry PYBOSSA's `links` (accounts carry none).
+    const LINKS: bool = true;
+    /// Whether anonymous listings are the same for everyone and read often enough to be served
+    /// from the cache (projects: the front page, categories, featured).
+    const CACHED_PUBLIC_LISTING: bool = false;
+    /// Whether `?stats=1` adds each row's statistics (projects).
+    const STATS: bool = false;
+    /// Query keys a listing takes besides the fields (tasks: `external_uid`).
+    const LIST_KEYS: &'static [&'static str] = &[];
+
+    /// The refusal of a body key that is not the caller's to send, when it has one of its own.
+    fn refused_key(_key: &str) -> Option<ApiError> {
+        None
+    }
 
     fn id(model: &Model<Self>) -> i32;
     /// Whose row this is.
@@ -391,8 +405,8 @@ fn body_value(ty: &ColumnType, nullable: bool, f: &Field, v: &Json) -> ApiResult
 
 /// A body key the caller may not send as it is.
 fn refused_key<R: Resource>(key: &str) -> ApiError {
-    if R::TARGET == "project" && key == "published" {
-        return ApiError::forbidden("You cannot publish a project via the API");
+    if let Some(own) = R::refused_key(key) {
+        return own;
     }
     ApiError::BadRequest(if R::RESERVED_NAMES_KEY {
         format!("Reserved keys in payload: {key}")

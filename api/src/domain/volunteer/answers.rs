@@ -30,7 +30,7 @@ use crate::{
     infra::Infra,
     store::{
         counters::{self, Delta},
-        entities::{project, task, task_run},
+        entities::{project, task, task::TaskState, task_run},
         now,
     },
 };
@@ -192,7 +192,7 @@ pub async fn submit(
         Ok(Some(at)) => at,
         Ok(None) => return Box::pin(refusal(state, task, volunteer, idempotency, false)).await,
         // The store is down: take the answer, dated now (the database still guards it).
-        Err(()) => now(),
+        Err(_) => now(),
     };
     if Scheduler::of(project) == Scheduler::Locked && !state.kv.holds(task.id, &volunteer.key).await
     {
@@ -410,7 +410,7 @@ async fn take_alone(
         )
         .await?;
     }
-    let completed = current.state == "completed";
+    let completed = current.state == TaskState::Completed;
     let result = if completed {
         Some(completion::create_result(&txn, &current).await?)
     } else {
@@ -564,7 +564,7 @@ async fn count_step_by_step(
         )
         .filter(task::Column::Id.eq(run.task_id))
         .filter(task::Column::ProjectId.eq(run.project_id))
-        .filter(task::Column::State.eq("ongoing"))
+        .filter(task::Column::State.eq(TaskState::Ongoing))
         .filter(Expr::col(task::Column::NTaskRuns).lt(Expr::col(task::Column::NAnswers)))
         .exec_with_returning(txn)
         .await?;
@@ -580,11 +580,11 @@ async fn count_step_by_step(
     let completed = current.n_task_runs >= current.n_answers;
     if completed {
         task::Entity::update_many()
-            .col_expr(task::Column::State, Expr::value("completed"))
+            .col_expr(task::Column::State, Expr::value(TaskState::Completed))
             .filter(task::Column::Id.eq(current.id))
             .exec(txn)
             .await?;
-        current.state = "completed".into();
+        current.state = TaskState::Completed;
     }
     let done = i64::from(completed);
     let delta = Delta {

@@ -46,9 +46,18 @@ pub struct Batched {
     pub completed: bool,
 }
 
-/// `Ok(Some(_))` taken and committed; `Ok(None)` left for the usual way; `Err(())` the batch
-/// failed as a whole (nothing of it was written).
-pub type Outcome = Result<Option<Batched>, ()>;
+/// Why a batch took nothing: its writer is gone, or the batch failed as a whole (nothing of it
+/// was written). Either way the answer goes the usual way.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error("the batch writer is gone")]
+    WriterGone,
+    #[error("the batch failed: {0}")]
+    Failed(String),
+}
+
+/// `Ok(Some(_))` taken and committed; `Ok(None)` left for the usual way.
+pub type Outcome = Result<Option<Batched>, BatchError>;
 
 struct Pending {
     entry: Entry,
@@ -103,19 +112,18 @@ impl Batcher {
         Self { writers }
     }
 
-    /// Queues an answer with its task's writer and waits for its batch. `Err(())` when the
-    /// writer is gone or the batch failed.
+    /// Queues an answer with its task's writer and waits for its batch.
     pub async fn take(&self, entry: Entry) -> Outcome {
         let n = i64::try_from(self.writers.len()).unwrap_or(1);
         let writer = usize::try_from(i64::from(entry.run.task_id).rem_euclid(n)).unwrap_or(0);
         let (reply, rx) = oneshot::channel();
         self.writers
             .get(writer)
-            .ok_or(())?
+            .ok_or(BatchError::WriterGone)?
             .send(Pending { entry, reply })
             .await
-            .map_err(|_| ())?;
-        rx.await.map_err(|_| ())?
+            .map_err(|_| BatchError::WriterGone)?;
+        rx.await.map_err(|_| BatchError::WriterGone)?
     }
 }
 
@@ -161,7 +169,10 @@ async fn write(db: &DatabaseConnection, kv: &Kv, batch: &mut Vec<Pending>) -> bo
         }
         Err(e) => {
             tracing::debug!(error = %e, size = batch.len(), "answer batch failed; answers go one by one");
-            outcomes.iter_mut().for_each(|o| *o = Err(()));
+            let why = e.to_string();
+            outcomes
+                .iter_mut()
+                .for_each(|o| *o = Err(BatchError::Failed(why.clone())));
         }
     }
     tracing::debug!(

@@ -17,7 +17,7 @@ use crate::{
     domain::volunteer::LoopState,
     error::{ApiError, ApiResult},
     infra::Infra,
-    store::entities::{task, task_run},
+    store::entities::{task, task::TaskState, task_run},
 };
 
 /// A task as candidates are scanned; its JSON is left unparsed, as only the chosen one is
@@ -28,7 +28,7 @@ pub(super) struct Candidate {
     pub runs: i32,
     pub needed: i32,
     pub created: String,
-    pub state: String,
+    pub state: TaskState,
     pub quorum: i32,
     pub calibration: i32,
     pub priority_0: f64,
@@ -242,7 +242,7 @@ impl Scan<'_> {
         let v = self.volunteer;
         let mut values = vec![
             Value::Int(Some(self.project)),
-            Value::String(Some("ongoing".into())),
+            Value::String(Some(sea_orm::ActiveEnum::to_value(&TaskState::Ongoing))),
         ];
         values.push(match Who::of(v) {
             Who::External => Value::String(v.external_uid.clone()),
@@ -286,7 +286,7 @@ impl Scan<'_> {
         }
         let mut query = task::Entity::find()
             .filter(task::Column::ProjectId.eq(self.project))
-            .filter(task::Column::State.eq("ongoing"))
+            .filter(task::Column::State.eq(TaskState::Ongoing))
             .filter(Expr::col(task::Column::NTaskRuns).lt(Expr::col(task::Column::NAnswers)))
             .filter(Expr::exists(answered).not());
         query = match self.order {

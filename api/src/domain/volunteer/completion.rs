@@ -14,7 +14,7 @@ use crate::{
     error::ApiResult,
     store::{
         counters::Delta,
-        entities::{result, task, task_run},
+        entities::{result, task, task::TaskState, task_run},
         now,
     },
 };
@@ -38,7 +38,7 @@ pub fn first_answer_delta(anonymous: bool) -> Delta {
 /// stops being the last version). Runs inside the caller's transaction.
 pub async fn complete(txn: &DatabaseTransaction, t: &task::Model) -> ApiResult<result::Model> {
     task::Entity::update_many()
-        .col_expr(task::Column::State, Expr::value("completed"))
+        .col_expr(task::Column::State, Expr::value(TaskState::Completed))
         .filter(task::Column::Id.eq(t.id))
         .exec(txn)
         .await?;
@@ -98,9 +98,9 @@ pub fn new_result(project_id: i32, task_id: i32, runs: &[task_run::Model]) -> re
 /// After a redundancy change: completes a task that now has enough answers, or reopens one
 /// that no longer does. Returns the counter change.
 pub async fn settle(txn: &DatabaseTransaction, t: &task::Model) -> ApiResult<Delta> {
-    if t.state == "completed" && t.n_task_runs < t.n_answers {
+    if t.state == TaskState::Completed && t.n_task_runs < t.n_answers {
         task::Entity::update_many()
-            .col_expr(task::Column::State, Expr::value("ongoing"))
+            .col_expr(task::Column::State, Expr::value(TaskState::Ongoing))
             .filter(task::Column::Id.eq(t.id))
             .exec(txn)
             .await?;
@@ -109,7 +109,7 @@ pub async fn settle(txn: &DatabaseTransaction, t: &task::Model) -> ApiResult<Del
             ..Delta::default()
         });
     }
-    if t.state == "ongoing" && t.n_task_runs > 0 && t.n_task_runs >= t.n_answers {
+    if t.state == TaskState::Ongoing && t.n_task_runs > 0 && t.n_task_runs >= t.n_answers {
         complete(txn, t).await?;
         return Ok(Delta {
             completed_tasks: 1,

@@ -23,7 +23,7 @@ use crate::{
     infra::Infra,
     kv::{OnGrant, Reservation},
     store::{
-        entities::{project, task, task_run},
+        entities::{project, task, task::TaskState, task_run},
         now,
     },
 };
@@ -380,7 +380,8 @@ async fn confirm_hold(
 ) -> ApiResult<Option<task::Model>> {
     let current = task::Entity::find_by_id(id).one(&infra.db).await?;
     let fits = current.filter(|t| {
-        t.state == "ongoing" && i64::from(t.n_task_runs) + holders <= i64::from(t.n_answers)
+        t.state == TaskState::Ongoing
+            && i64::from(t.n_task_runs) + holders <= i64::from(t.n_answers)
     });
     if fits.is_none() {
         infra.kv.release(id, &volunteer.key).await;
@@ -397,7 +398,7 @@ async fn refresh(state: &Infra, rows: Vec<Candidate>) -> ApiResult<Vec<Candidate
     if rows.is_empty() {
         return Ok(rows);
     }
-    let fresh: Vec<(i32, i32, i32, String)> = task::Entity::find()
+    let fresh: Vec<(i32, i32, i32, TaskState)> = task::Entity::find()
         .select_only()
         .columns([
             task::Column::Id,
@@ -409,7 +410,7 @@ async fn refresh(state: &Infra, rows: Vec<Candidate>) -> ApiResult<Vec<Candidate
         .into_tuple()
         .all(&state.db)
         .await?;
-    let fresh: std::collections::HashMap<i32, (i32, i32, String)> = fresh
+    let fresh: std::collections::HashMap<i32, (i32, i32, TaskState)> = fresh
         .into_iter()
         .map(|(id, runs, needed, st)| (id, (runs, needed, st)))
         .collect();
@@ -417,7 +418,7 @@ async fn refresh(state: &Infra, rows: Vec<Candidate>) -> ApiResult<Vec<Candidate
         .into_iter()
         .filter_map(|c| {
             let (runs, needed, st) = fresh.get(&c.id)?;
-            (st == "ongoing" && runs < needed).then_some(Candidate {
+            (*st == TaskState::Ongoing && runs < needed).then_some(Candidate {
                 runs: *runs,
                 needed: *needed,
                 ..c
@@ -591,7 +592,7 @@ async fn start(
             (Some(cursor), Some(clock)) => (Some(cursor), Some(clock)),
             _ => match infra.kv.get_with_clock(cursor_key).await {
                 Ok((cursor, clock)) => (cursor.and_then(|c| c.parse().ok()), Some(clock)),
-                Err(()) => (None, None),
+                Err(_) => (None, None),
             },
         };
         let oldest_open = match cursor {
@@ -601,7 +602,7 @@ async fn start(
                     .select_only()
                     .column_as(task::Column::Id.min(), "lo")
                     .filter(task::Column::ProjectId.eq(project))
-                    .filter(task::Column::State.eq("ongoing"))
+                    .filter(task::Column::State.eq(TaskState::Ongoing))
                     .into_tuple::<Option<i32>>()
                     .one(&infra.read_db),
             )
@@ -989,7 +990,7 @@ mod tests {
             runs: 0,
             needed: 3,
             created: String::new(),
-            state: "ongoing".into(),
+            state: TaskState::Ongoing,
             quorum: 0,
             calibration: 0,
             priority_0: 0.0,

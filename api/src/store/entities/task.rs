@@ -8,7 +8,7 @@ pub struct Model {
     pub id: i32,
     pub created: String,
     pub project_id: i32,
-    pub state: String,
+    pub state: TaskState,
     pub quorum: i32,
     pub calibration: i32,
     #[sea_orm(column_name = "priority_0")]
@@ -23,6 +23,20 @@ pub struct Model {
     /// never written by them (see `resources::TASK_FIELDS`).
     #[serde(default)]
     pub n_task_runs: i32,
+}
+
+/// Where a task is in its life: open for answers, or completed with a result. A completed task
+/// reopens when its redundancy is raised above its answers.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+#[serde(rename_all = "lowercase")]
+pub enum TaskState {
+    #[sea_orm(string_value = "ongoing")]
+    Ongoing,
+    #[sea_orm(string_value = "completed")]
+    Completed,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

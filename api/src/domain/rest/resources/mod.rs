@@ -42,7 +42,7 @@ use crate::{
         counters::{self, Delta},
         entities::{
             announcement, blogpost, category, helpingmaterial, page, project, project_owner,
-            result, task, task_run, user,
+            result, task, task::TaskState, task_run, user,
         },
         now,
     },

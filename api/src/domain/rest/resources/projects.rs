@@ -157,6 +157,13 @@ impl Resource for Project {
     const CLASS: &'static str = "Project";
     const FIELDS: &'static [Field] = PROJECT_FIELDS;
     const PARENTS: &'static [&'static str] = &["category"];
+    const CACHED_PUBLIC_LISTING: bool = true;
+    const STATS: bool = true;
+
+    fn refused_key(key: &str) -> Option<ApiError> {
+        (key == "published")
+            .then(|| ApiError::forbidden("You cannot publish a project via the API"))
+    }
 
     fn stale_keys(m: &project::Model) -> Vec<String> {
         let mut keys = crate::domain::platform::cache::keys_for_project(m.id);

@@ -41,6 +41,7 @@ impl Resource for Task {
     const CLASS: &'static str = "Task";
     const FIELDS: &'static [Field] = TASK_FIELDS;
     const PARENTS: &'static [&'static str] = &["project"];
+    const LIST_KEYS: &'static [&'static str] = &["external_uid"];
 
     fn stale_keys(m: &task::Model) -> Vec<String> {
         // Task writes touch the project's `updated`, which listings show.
@@ -174,7 +175,11 @@ impl Resource for Task {
         let delta = Delta {
             tasks: -1,
             task_runs: -i64::from(m.n_task_runs),
-            completed_tasks: if m.state == "completed" { -1 } else { 0 },
+            completed_tasks: if m.state == TaskState::Completed {
+                -1
+            } else {
+                0
+            },
             results: -(results as i64),
             answers_expected: -i64::from(m.n_answers),
             ..Delta::default()

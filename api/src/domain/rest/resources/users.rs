@@ -41,6 +41,7 @@ impl Resource for User {
     const TARGET: &'static str = "user";
     const CLASS: &'static str = "User";
     const FIELDS: &'static [Field] = USER_FIELDS;
+    const LINKS: bool = false;
 
     fn stale_keys(m: &user::Model) -> Vec<String> {
         vec![
