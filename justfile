@@ -123,6 +123,8 @@ lint:
     cargo fmt --all -- --check
     cargo fmt --manifest-path web/Cargo.toml -- --check
     cargo clippy --workspace --all-targets -- -D warnings
+    rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+    cargo clippy --manifest-path web/Cargo.toml --target wasm32-unknown-unknown --target-dir target -- -D warnings
 
 # Format all code.
 fmt:

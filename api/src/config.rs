@@ -9,20 +9,20 @@ use clap::Args;
 /// Every field can be given as a flag or as the environment variable named beside it; the
 /// defaults make `tessera serve` work with nothing installed (SQLite under `./data`, in-process
 /// cache).
-#[derive(Args, Clone)]
+#[derive(Args, Clone, Debug)]
 pub struct Config {
     /// Database URL: `sqlite://path?mode=rwc` or `postgres://user@host/db`.
     /// Defaults to a SQLite file under the data folder.
     #[arg(long, env = "DATABASE_URL")]
-    pub database_url: Option<String>,
+    pub database_url: Option<ServerUrl>,
 
     /// Optional read replica used for listings and stats.
     #[arg(long, env = "DATABASE_REPLICA_URL")]
-    pub database_replica_url: Option<String>,
+    pub database_replica_url: Option<ServerUrl>,
 
     /// Redis URL (`redis://127.0.0.1:6379`); unset means the in-process store.
     #[arg(long, env = "REDIS_URL")]
-    pub redis_url: Option<String>,
+    pub redis_url: Option<ServerUrl>,
 
     /// Redis Sentinel nodes as `host:port,host:port`; takes precedence over `REDIS_URL`.
     #[arg(long, env = "REDIS_SENTINELS")]
@@ -44,8 +44,8 @@ pub struct Config {
     pub answer_batching: bool,
 
     /// Answer batches written at once, each for its share of the tasks. One is fastest on a
-    /// 2-core host (bigger batches: `just bench`, 1,600-1,760 pairs/s against 1,340-1,550 with
-    /// two); more can help where the database has cores to spare.
+    /// 2-core host (bigger batches; see BENCHMARKS.md); more can help where the database has
+    /// cores to spare.
     #[arg(long, env = "TESSERA_ANSWER_WRITERS", default_value_t = 1,
           value_parser = clap::value_parser!(u8).range(1..=16))]
     pub answer_writers: u8,
@@ -72,7 +72,7 @@ pub struct Config {
     /// Secret that signs access tokens. When unset, one is generated once and kept in the
     /// database, so tokens survive restarts and every instance on the database accepts them.
     #[arg(long, env = "TESSERA_SECRET", hide_env_values = true)]
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
 
     /// Lifetime of access tokens issued by `/api/auth/login`, in seconds.
     #[arg(long, env = "TESSERA_TOKEN_TTL", default_value_t = 86_400)]
@@ -116,7 +116,7 @@ pub struct Config {
 
     /// When set, `/metrics` answers only requests with `Authorization: Bearer <token>`.
     #[arg(long, env = "TESSERA_METRICS_TOKEN", hide_env_values = true)]
-    pub metrics_token: Option<String>,
+    pub metrics_token: Option<Secret>,
 
     /// Do not apply pending migrations when serving (run `tessera migrate` as its own step).
     #[arg(long, env = "TESSERA_NO_MIGRATE", default_value_t = false)]
@@ -205,7 +205,7 @@ impl Config {
     /// The database URL in effect, falling back to the embedded SQLite file.
     pub fn database_url(&self) -> String {
         match &self.database_url {
-            Some(url) if !url.is_empty() => url.clone(),
+            Some(url) if !url.expose().is_empty() => url.expose().to_string(),
             _ => format!(
                 "sqlite://{}?mode=rwc",
                 self.data_dir.join("tessera.db").display()
@@ -258,46 +258,83 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-impl fmt::Debug for Config {
+/// A secret (the token-signing key, the metrics token): `Debug` shows `***`, so logging the
+/// configuration never logs it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("database_url", &redact_url(&self.database_url()))
-            .field(
-                "database_replica_url",
-                &self.database_replica_url.as_deref().map(redact_url),
-            )
-            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
-            .field("redis_sentinels", &self.redis_sentinels)
-            .field("redis_service_name", &self.redis_service_name)
-            .field("redis_key_prefix", &self.redis_key_prefix)
-            .field("stamp_ttl", &self.stamp_ttl)
-            .field("answer_batching", &self.answer_batching)
-            .field("answer_writers", &self.answer_writers)
-            .field("addr", &self.addr)
-            .field("public_url", &self.public_url)
-            .field("rate_limit", &self.rate_limit)
-            .field("secret", &self.secret.as_ref().map(|_| "***"))
-            .field("token_ttl", &self.token_ttl)
-            .field("data_dir", &self.data_dir)
-            .field("web_dir", &self.web_dir)
-            .field("max_upload_bytes", &self.max_upload_bytes)
-            .field("max_answer_bytes", &self.max_answer_bytes)
-            .field("max_json_bytes", &self.max_json_bytes)
-            .field("max_holds", &self.max_holds)
-            .field("signin_window_secs", &self.signin_window_secs)
-            .field("trusted_proxies", &self.trusted_proxies)
-            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
-            .field("no_migrate", &self.no_migrate)
-            .field("workers", &self.workers)
-            .field("job_lease_secs", &self.job_lease_secs)
-            .field("webhook_allow", &self.webhook_allow)
-            .finish()
+        f.write_str("***")
+    }
+}
+
+/// The URL of a server (database, Redis), which may carry a password: `Debug` hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ServerUrl(String);
+
+impl ServerUrl {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for ServerUrl {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl From<&str> for ServerUrl {
+    fn from(s: &str) -> Self {
+        Self(s.to_string())
+    }
+}
+
+impl fmt::Debug for ServerUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&redact_url(&self.0), f)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::*;
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let config = Config::from_args([
+            "--database-url",
+            "postgres://u:dbpass@h/db",
+            "--database-replica-url",
+            "postgres://u:replicapass@h2/db",
+            "--redis-url",
+            "redis://:redispass@h:6379",
+            "--secret",
+            "signing-secret",
+            "--metrics-token",
+            "metrics-secret",
+        ])
+        .expect("config");
+        let shown = format!("{config:?}");
+        for secret in ["dbpass", "replicapass", "redispass", "signing-secret", "metrics-secret"] {
+            assert!(!shown.contains(secret), "{secret} shown in {shown}");
+        }
+        assert!(shown.contains("postgres://u:***@h/db"), "{shown}");
+        assert!(shown.contains("max_holds"), "every other field is shown: {shown}");
+    }
 
     #[test]
     fn passwords_are_redacted() {

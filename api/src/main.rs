@@ -183,11 +183,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => {
             tracing::debug!(config = ?cli.config, "configuration");
             let acceptor = server::bind(&cli.config).await?;
-            let state = server::build_state(cli.config).await?;
+            let state = Box::pin(server::build_state(cli.config)).await?;
             server::serve(state, acceptor, server::shutdown_signal()).await?;
         }
         Command::Worker { concurrency } => {
-            let state = server::build_state(cli.config).await?;
+            let state = Box::pin(server::build_state(cli.config)).await?;
             server::work(state, concurrency, server::shutdown_signal()).await;
         }
         Command::Migrate => {
@@ -210,7 +210,7 @@ async fn main() -> anyhow::Result<()> {
             let password = password.trim_end_matches(['\r', '\n']).to_string();
             let mut config = cli.config;
             config.no_migrate = false;
-            let state = server::build_state(config).await?;
+            let state = Box::pin(server::build_state(config)).await?;
             let user = accounts::register(
                 &state.infra,
                 NewAccount {
@@ -235,7 +235,7 @@ async fn main() -> anyhow::Result<()> {
             format,
             zip,
             output,
-        } => export(&cli.config, &project, &table, &format, zip, output).await?,
+        } => Box::pin(export(&cli.config, &project, &table, &format, zip, output)).await?,
     }
     Ok(())
 }

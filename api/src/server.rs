@@ -8,7 +8,7 @@ use poem::{
 };
 
 use crate::{
-    app, auth::token::TokenKeys, config::Config, domain::volunteer::LoopState, infra::Infra,
+    app, auth::token::TokenKeys, config::{Config, ServerUrl}, domain::volunteer::LoopState, infra::Infra,
     kv::Kv, state::AppState, storage::LocalDisk, store,
 };
 
@@ -16,31 +16,33 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
     config.rate_limit().map_err(anyhow::Error::msg)?;
     let trusted_proxies = config.trusted_proxies().map_err(anyhow::Error::msg)?;
     let url = config.database_url();
-    let db = store::connect(&url).await?;
+    let db = Box::pin(store::connect(&url)).await?;
     if !config.no_migrate {
         store::migrate(&db).await?;
     }
     let read_db = match &config.database_replica_url {
-        Some(replica) if !replica.is_empty() => store::connect(replica).await?,
+        Some(replica) if !replica.expose().is_empty() => {
+            Box::pin(store::connect(replica.expose())).await?
+        }
         _ => db.clone(),
     };
     // Without TESSERA_SECRET, tokens are signed with a secret kept in the database: they
     // survive restarts and every instance on the database accepts them.
     let secret = match &config.secret {
-        Some(s) if !s.is_empty() => s.as_bytes().to_vec(),
-        _ => store::settings::get_or_create(
+        Some(s) if !s.expose().is_empty() => s.expose().as_bytes().to_vec(),
+        _ => Box::pin(store::settings::get_or_create(
             &db,
             store::settings::TOKEN_SECRET,
             store::settings::random_secret,
-        )
+        ))
         .await?
         .into_bytes(),
     };
-    let anon_key = store::settings::get_or_create(
+    let anon_key = Box::pin(store::settings::get_or_create(
         &db,
         store::settings::ANON_KEY,
         store::settings::random_secret,
-    )
+    ))
     .await?
     .into_bytes();
     // Two databases sharing one Redis (staging and production, a restored copy) must never see
@@ -48,15 +50,15 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
     let prefix = match &config.redis_key_prefix {
         Some(p) => p.clone(),
         None => {
-            let id = store::settings::get_or_create(&db, store::settings::DATABASE_ID, || {
+            let id = Box::pin(store::settings::get_or_create(&db, store::settings::DATABASE_ID, || {
                 uuid::Uuid::new_v4().simple().to_string()
-            })
+            }))
             .await?;
             format!("tessera:{id}:")
         }
     };
     let kv = Kv::connect(
-        config.redis_url.as_deref(),
+        config.redis_url.as_ref().map(ServerUrl::expose),
         config.redis_sentinels.as_deref(),
         Some(&config.redis_service_name),
         &prefix,

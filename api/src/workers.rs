@@ -49,17 +49,17 @@ impl Worker {
             if *stop.borrow() {
                 break;
             }
-            self.schedule(&mut last_slot).await;
+            Box::pin(self.schedule(&mut last_slot)).await;
             if last_gauge.elapsed() > Duration::from_secs(10) {
                 self.refresh_gauges().await;
                 last_gauge = Instant::now();
             }
-            let claimed = queue::claim(
+            let claimed = Box::pin(queue::claim(
                 &self.state.infra.db,
                 &self.id,
                 cfg.job_lease(),
                 self.concurrency as u64,
-            )
+            ))
             .await;
             match claimed {
                 Ok(jobs) if !jobs.is_empty() => {
@@ -92,7 +92,7 @@ impl Worker {
                 dedupe_key: Some(format!("periodic:{}:{slot}", kind.name())),
                 ..NewJob::new(kind, serde_json::json!({}))
             };
-            match queue::enqueue(&self.state.infra.db, job).await {
+            match Box::pin(queue::enqueue(&self.state.infra.db, job)).await {
                 Ok(_) => {
                     last_slot.insert(kind.name(), slot);
                 }
@@ -124,7 +124,7 @@ impl Worker {
         let cfg = &self.state.infra.config;
         // Leave the lease some room, so a slow job fails here before another worker takes it.
         let limit = cfg.job_lease().mul_f64(0.8);
-        let outcome = match tokio::time::timeout(limit, dispatch(&self.state, job)).await {
+        let outcome = match Box::pin(tokio::time::timeout(limit, dispatch(&self.state, job))).await {
             Ok(outcome) => outcome,
             Err(_) => Err(JobError::Retry(format!(
                 "timed out after {} s",
@@ -182,11 +182,11 @@ async fn dispatch(state: &Arc<AppState>, job: &job::Model) -> Result<(), JobErro
     };
     match Kind::parse(&job.kind) {
         Some(Kind::WebhookDeliver) => {
-            crate::domain::platform::webhooks::deliver(
+            Box::pin(crate::domain::platform::webhooks::deliver(
                 &state.infra,
                 id_field("delivery_id")?,
                 &attempt,
-            )
+            ))
             .await
         }
         Some(Kind::RebuildStats) => {
@@ -201,7 +201,7 @@ async fn dispatch(state: &Arc<AppState>, job: &job::Model) -> Result<(), JobErro
             let week_ago = (chrono::Utc::now() - chrono::Duration::days(7))
                 .format("%Y-%m-%dT%H:%M:%S%.6f")
                 .to_string();
-            queue::purge(&state.infra.db, &week_ago).await?;
+            Box::pin(queue::purge(&state.infra.db, &week_ago)).await?;
             Ok(())
         }
         Some(Kind::Probe) => {

@@ -345,7 +345,7 @@ async fn run_loop(
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 if let Some(mb) = rss_mb(pid) {
-                    let mut m = max_rss.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut m = max_rss.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     *m = m.max(mb);
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -421,9 +421,9 @@ async fn run_loop(
                     }
                 }
             }
-            let _ = nh.lock().unwrap_or_else(|p| p.into_inner()).add(&local_n);
-            let _ = th.lock().unwrap_or_else(|p| p.into_inner()).add(&local_t);
-            let _ = ph.lock().unwrap_or_else(|p| p.into_inner()).add(&local_p);
+            let _ = nh.lock().unwrap_or_else(std::sync::PoisonError::into_inner).add(&local_n);
+            let _ = th.lock().unwrap_or_else(std::sync::PoisonError::into_inner).add(&local_t);
+            let _ = ph.lock().unwrap_or_else(std::sync::PoisonError::into_inner).add(&local_p);
         }));
     }
     tokio::time::sleep(Duration::from_secs(seconds)).await;
@@ -439,7 +439,7 @@ async fn run_loop(
     let machine_busy = spent(|c| c.busy) / spent(|c| c.total).max(1.0);
     let ms = |h: &Arc<Mutex<Histogram<u64>>>, q: f64| {
         h.lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .value_at_quantile(q) as f64
             / 1000.0
     };
@@ -459,7 +459,7 @@ async fn run_loop(
             "errors": errors.load(Ordering::Relaxed),
             "surplus": surplus.load(Ordering::Relaxed),
             "empty": empty.load(Ordering::Relaxed),
-            "server_max_rss_mb": *max_rss.lock().unwrap_or_else(|p| p.into_inner()),
+            "server_max_rss_mb": *max_rss.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
             "cpu_us_per_pair": {
                 "api": per_pair(|c| c.api),
                 "postgres": per_pair(|c| c.postgres),

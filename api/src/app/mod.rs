@@ -179,7 +179,8 @@ fn metrics(state: poem::web::Data<&Arc<AppState>>, req: &Request) -> Response {
         .infra
         .config
         .metrics_token
-        .as_deref()
+        .as_ref()
+        .map(crate::config::Secret::expose)
         .filter(|t| !t.is_empty())
     {
         use subtle::ConstantTimeEq;
@@ -238,8 +239,6 @@ async fn log_requests<E: Endpoint>(next: E, req: Request) -> poem::Result<Respon
     let path = req.uri().path().to_string();
     let span = tracing::info_span!("request", request_id = %id, %method, %path);
     let started = Instant::now();
-    // Boxed here, the router's future (2.5 KB, measured; poem boxes only the endpoints nested
-    // in it) is copied once; inline, every layer above would copy it again.
     let result = Box::pin(next.call(req)).instrument(span.clone()).await;
     let mut resp = match result {
         Ok(r) => r.into_response(),
@@ -358,9 +357,6 @@ async fn take_body<E: Endpoint>(
             }
         }
     }
-    // Boxed here, the router's future (2.5 KB, measured; poem boxes only the endpoints nested
-    // in it) is copied once rather than by each layer above (the rate limit, the error
-    // rendering, the metrics).
     Ok(match Box::pin(next.call(req)).await {
         Ok(r) => r.into_response(),
         Err(e) => e.into_response(),

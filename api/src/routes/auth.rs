@@ -119,7 +119,7 @@ impl AuthApi {
             .name
             .or(req.email_addr)
             .ok_or_else(|| ApiError::value("give name or email_addr"))?;
-        let user = accounts::login(&state.infra, &login, req.password).await?;
+        let user = Box::pin(accounts::login(&state.infra, &login, req.password)).await?;
         Ok(Json(TokenResponse {
             access_token: state.infra.tokens.issue(user.id, user.token_version)?,
             token_type: "Bearer".into(),
@@ -186,7 +186,7 @@ impl AuthApi {
         caller: Caller,
     ) -> Result<JsonOf<schemas::User>, ApiError> {
         let user = signed_in(&caller)?;
-        let updated = accounts::regenerate_api_key(&state.infra, &state.accounts, user.id).await?;
+        let updated = Box::pin(accounts::regenerate_api_key(&state.infra, &state.accounts, user.id)).await?;
         Ok(JsonOf::new(account(&caller, &updated)))
     }
 }
@@ -207,7 +207,7 @@ impl ProjectActionsApi {
         id: Path<i32>,
     ) -> Result<JsonOf<schemas::Project>, ApiError> {
         let ctx = state.ctx(&caller);
-        let model = resources::publish(ctx, id.0).await?;
+        let model = Box::pin(resources::publish(ctx, id.0)).await?;
         Ok(JsonOf::new(Value::Object(owner_view(&model))))
     }
 
@@ -224,7 +224,7 @@ impl ProjectActionsApi {
         body: Json<TransferRequest>,
     ) -> Result<JsonOf<schemas::Project>, ApiError> {
         let ctx = state.ctx(&caller);
-        let model = resources::transfer(ctx, id.0, body.0.owner_id).await?;
+        let model = Box::pin(resources::transfer(ctx, id.0, body.0.owner_id)).await?;
         Ok(JsonOf::new(Value::Object(owner_view(&model))))
     }
 
@@ -239,7 +239,7 @@ impl ProjectActionsApi {
         id: Path<i32>,
     ) -> Result<JsonOf<schemas::Project>, ApiError> {
         let ctx = state.ctx(&caller);
-        let model = resources::rotate_secret(ctx, id.0).await?;
+        let model = Box::pin(resources::rotate_secret(ctx, id.0)).await?;
         Ok(JsonOf::new(Value::Object(owner_view(&model))))
     }
 }

@@ -49,7 +49,7 @@ pub fn client_ip(req: &Request, trusted: &[ipnet::IpNet]) -> String {
     let peer = req
         .remote_addr()
         .as_socket_addr()
-        .map(|a| a.ip())
+        .map(std::net::SocketAddr::ip)
         .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
     let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(&peer) {
@@ -71,8 +71,7 @@ pub fn client_ip(req: &Request, trusted: &[ipnet::IpNet]) -> String {
         .to_string()
 }
 
-/// Who sent the request. Its lookups are awaited boxed: every request's future would
-/// otherwise carry (and copy) their kilobytes, even the many that send no credential.
+/// Who sent the request.
 pub async fn resolve(state: &AppState, req: &Request) -> Result<Caller, ApiError> {
     let ip = client_ip(req, &state.trusted_proxies);
     let user = match credential(req) {

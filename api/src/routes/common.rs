@@ -61,12 +61,12 @@ pub fn parse_list(req: &Request, extra: &[&str]) -> ApiResult<ListParams> {
                     ApiError::value(format!(
                         "invalid literal for int() with base 10: last_id='{value}'"
                     ))
-                })?)
+                })?);
             }
             "orderby" => p.orderby = Some(value),
             "desc" => {
                 p.desc = fuzzy_bool(&value)
-                    .ok_or_else(|| ApiError::value(format!("invalid truth value '{value}'")))?
+                    .ok_or_else(|| ApiError::value(format!("invalid truth value '{value}'")))?;
             }
             "all" => p.all = value == "1",
             "fulltextsearch" => p.fulltext = value == "1",
@@ -185,7 +185,7 @@ impl<T: Type> Body<T> {
             if req.headers().get("content-length").is_none() {
                 return Err(ApiError::value("multipart uploads need a Content-Length"));
             }
-            return Self::parse_multipart(req, body).await;
+            return Box::pin(Self::parse_multipart(req, body)).await;
         }
         // Answers have their own, smaller limit.
         let answer = req.uri().path().starts_with("/taskrun");
@@ -198,10 +198,10 @@ impl<T: Type> Body<T> {
                     s.infra.config.max_json_bytes
                 }
             });
-        let bytes = body
+        let bytes = Box::pin(body
             .take()
             .map_err(ApiError::internal)?
-            .into_bytes_limit(limit)
+            .into_bytes_limit(limit))
             .await
             .map_err(|e| {
                 if e.to_string().to_ascii_lowercase().contains("too large") {
@@ -242,14 +242,14 @@ impl<T: Type> Body<T> {
             let name = field.name().unwrap_or_default().to_string();
             if name == "file" {
                 let file_name = field.file_name().map(str::to_string);
-                let bytes = field
-                    .bytes()
+                let bytes = Box::pin(field
+                    .bytes())
                     .await
                     .map_err(|e| ApiError::PayloadTooLarge(e.to_string()))?;
                 file = Some(UploadedFile { file_name, bytes });
             } else {
-                let text = field
-                    .text()
+                let text = Box::pin(field
+                    .text())
                     .await
                     .map_err(|e| ApiError::value(e.to_string()))?;
                 let value = if name == "info" {
@@ -301,7 +301,7 @@ impl<'a, T: Type> ApiExtractor<'a> for Body<T> {
         body: &mut RequestBody,
         _: ExtractParamOptions<()>,
     ) -> poem::Result<Self> {
-        Ok(Self::parse(req, body).await?)
+        Ok(Box::pin(Self::parse(req, body)).await?)
     }
 }
 

@@ -116,14 +116,14 @@ impl ExportApi {
         let short_name = project.short_name.clone();
         let project_id = project.id;
         tokio::spawn(async move {
-            let written = export::write(
+            let written = Box::pin(export::write(
                 &state.infra.read_db,
                 project_id,
                 &short_name,
                 spec,
                 writer,
                 &|_| {},
-            )
+            ))
             .await;
             if let Err(e) = written {
                 // The client sees a truncated file (and a broken zip); the cause is logged.

@@ -75,7 +75,7 @@ rest::resource_api!(TaskRunApi, res::TaskRun, schemas::TaskRun, "ApiTags::Taskru
         #[oai(name = "Idempotency-Key")]
         idempotency_key: poem_openapi::param::Header<Option<String>>,
     ) -> Result<common::JsonOf<schemas::TaskRun>, crate::error::ApiError> {
-        volunteer::answer(&state, caller, req, body, idempotency_key).await
+        Box::pin(volunteer::answer(&state, caller, req, body, idempotency_key)).await
     }
 });
 rest::resource_api!(ResultApi, res::ResultResource, schemas::Result, "ApiTags::Result", list: "/result", item: "/result/:id", filters: [project_id, task_id, last_version], create: create);

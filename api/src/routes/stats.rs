@@ -68,7 +68,7 @@ impl StatsApi {
         let full = full_flag(full.0.as_deref());
         let mut out = Vec::with_capacity(projects.len());
         for p in &projects {
-            out.push(stats::project_stats(&state.infra, p, full).await?);
+            out.push(Box::pin(stats::project_stats(&state.infra, p, full)).await?);
         }
         Ok(JsonOf::new(Value::Array(out)))
     }
@@ -87,7 +87,7 @@ impl StatsApi {
         let project = crud::get::<resources::Project>(ctx, id.0).await?;
         let full = full_flag(full.0.as_deref());
         Ok(JsonOf::new(
-            stats::project_stats(&state.infra, &project, full).await?,
+            Box::pin(stats::project_stats(&state.infra, &project, full)).await?,
         ))
     }
 
@@ -124,7 +124,7 @@ impl StatsApi {
             crud::get::<resources::Project>(ctx, id).await?;
         }
         let board =
-            stats::leaderboard(&state.infra, project_id.0, caller.user_id(), window.0).await?;
+            Box::pin(stats::leaderboard(&state.infra, project_id.0, caller.user_id(), window.0)).await?;
         Ok(JsonOf::new(board))
     }
 }

@@ -382,7 +382,7 @@ pub async fn answer(
     // answer until it expired, keeping the task from its last volunteer.
     let (state, idempotency) = (Arc::clone(state), idempotency_key.0);
     let submitted = tokio::spawn(async move {
-        let submitted = answers::submit(
+        let submitted = Box::pin(answers::submit(
             &state.infra,
             &state.volunteer,
             &project,
@@ -390,7 +390,7 @@ pub async fn answer(
             &volunteer,
             answer,
             idempotency.as_deref(),
-        )
+        ))
         .await;
         match (&submitted, stored) {
             (Err(_), stored) => Box::pin(uploads::forget(&state.infra, stored)).await,

@@ -92,7 +92,7 @@ impl WebhookApi {
         id: Path<i32>,
     ) -> Result<Json<schemas::WebhookSettings>, ApiError> {
         let p = owned_project(&state, &caller, id.0).await?;
-        let ep = webhooks::endpoint(&state.infra.db, p.id).await?;
+        let ep = Box::pin(webhooks::endpoint(&state.infra.db, p.id)).await?;
         Ok(Json(settings(&p, ep)))
     }
 
@@ -118,7 +118,7 @@ impl WebhookApi {
             url,
             events: body.0.events,
         };
-        let (p, ep) = webhooks::change_settings(&state.infra, state.local(), &p, change).await?;
+        let (p, ep) = Box::pin(webhooks::change_settings(&state.infra, state.local(), &p, change)).await?;
         Ok(Json(settings(&p, ep)))
     }
 
@@ -131,7 +131,7 @@ impl WebhookApi {
         id: Path<i32>,
     ) -> Result<Json<schemas::WebhookSettings>, ApiError> {
         let p = owned_project(&state, &caller, id.0).await?;
-        let ep = webhooks::configure(&state.infra.db, p.id, None, true).await?;
+        let ep = Box::pin(webhooks::configure(&state.infra.db, p.id, None, true)).await?;
         Ok(Json(settings(&p, ep)))
     }
 
@@ -144,7 +144,7 @@ impl WebhookApi {
         id: Path<i32>,
     ) -> Result<Queued, ApiError> {
         let p = owned_project(&state, &caller, id.0).await?;
-        let d = webhooks::ping(&state.infra, &p).await?;
+        let d = Box::pin(webhooks::ping(&state.infra, &p)).await?;
         Ok(Queued::Accepted(Json(d.into())))
     }
 
@@ -204,7 +204,7 @@ impl WebhookApi {
     ) -> Result<Queued, ApiError> {
         let p = owned_project(&state, &caller, id.0).await?;
         let d = webhooks::delivery(&state.infra.db, p.id, delivery_id.0).await?;
-        let d = webhooks::redeliver(&state.infra, d).await?;
+        let d = Box::pin(webhooks::redeliver(&state.infra, d)).await?;
         Ok(Queued::Accepted(Json(d.into())))
     }
 }

@@ -49,8 +49,6 @@ impl HotReads {
 
     /// All rows of `stmt`, as `ConnectionTrait::query_all_raw` gives them.
     pub async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        // The other paths' futures are boxed: the pool's `acquire` alone is kilobytes, which
-        // every `newtask` would otherwise carry (and copy) for a path it rarely takes.
         if self.db.get_database_backend() != DbBackend::Postgres {
             return Box::pin(self.db.query_all_raw(stmt)).await;
         }
@@ -81,8 +79,8 @@ impl HotReads {
     ) -> Result<Vec<QueryResult>, DbErr> {
         let pool = self.db.get_postgres_connection_pool();
         loop {
-            let mut conn = pool
-                .acquire()
+            let mut conn = Box::pin(pool
+                .acquire())
                 .await
                 .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(e.into())))?;
             // After a lost connection the pool's idle ones may be as dead: each is checked

@@ -161,13 +161,13 @@ pub async fn enqueue(db: &impl ConnectionTrait, job: NewJob) -> Result<Option<i3
         updated: Set(stamp),
         ..Default::default()
     };
-    let inserted = job::Entity::insert(model)
+    let inserted = Box::pin(job::Entity::insert(model)
         .on_conflict(
             OnConflict::column(job::Column::DedupeKey)
                 .do_nothing()
                 .to_owned(),
         )
-        .exec(db)
+        .exec(db))
         .await;
     match inserted {
         Ok(res) => Ok(Some(res.last_insert_id)),
@@ -207,7 +207,7 @@ pub async fn claim(
         pick.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
     }
     let txn = crate::store::begin_write(db).await?;
-    let claimed = job::Entity::update_many()
+    let claimed = Box::pin(job::Entity::update_many()
         .col_expr(job::Column::Status, Expr::value(RUNNING))
         .col_expr(
             job::Column::Attempts,
@@ -228,7 +228,7 @@ pub async fn claim(
             .into(),
         )
         .filter(job::Column::Id.in_subquery(pick))
-        .exec_with_returning(&txn)
+        .exec_with_returning(&txn))
         .await?;
     txn.commit().await?;
     Ok(claimed)
@@ -360,10 +360,10 @@ pub async fn counts(db: &impl ConnectionTrait) -> Result<Vec<(String, i64)>, DbE
 
 /// Deletes finished jobs (done, or failed) last touched before `before` (ISO text).
 pub async fn purge(db: &impl ConnectionTrait, before: &str) -> Result<u64, DbErr> {
-    let res = job::Entity::delete_many()
+    let res = Box::pin(job::Entity::delete_many()
         .filter(job::Column::Status.is_in([DONE, FAILED]))
         .filter(job::Column::Updated.lt(before))
-        .exec(db)
+        .exec(db))
         .await?;
     Ok(res.rows_affected)
 }

@@ -45,7 +45,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     } else {
         opts.max_connections(32).min_connections(2);
     }
-    Database::connect(opts).await
+    Box::pin(Database::connect(opts)).await
 }
 
 fn sqlite_path(url: &str) -> Option<String> {

@@ -808,11 +808,12 @@ async fn project_secrets_rotate(app: TestApp) {
 /// Two databases sharing one Redis under the default prefix never see each other's holds:
 /// task ids start at 1 in both.
 async fn redis_keys_belong_to_their_database() {
+        use sea_orm::EntityTrait;
     if !crate::common::redis_available() {
         return;
     }
     let default_prefix = |c: &mut Config| {
-        c.redis_url = Some(crate::common::redis_url());
+        c.redis_url = Some(crate::common::redis_url().into());
         c.redis_key_prefix = None;
     };
     let (Some(a), Some(b)) = (
@@ -847,7 +848,6 @@ async fn redis_keys_belong_to_their_database() {
             1,
             "a hold of the other database hid the task"
         );
-        use sea_orm::EntityTrait;
         let id = tessera_api::store::entities::site_setting::Entity::find_by_id(
             tessera_api::store::settings::DATABASE_ID,
         )
@@ -1238,6 +1238,8 @@ async fn holds_are_bounded(app: TestApp) {
 }
 
 async fn the_first_account_is_the_only_admin(app: TestApp) {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    use tessera_api::store::entities::user;
     let mut joins = vec![];
     for i in 0..8 {
         let (client, base) = (app.client.clone(), app.base.clone());
@@ -1254,8 +1256,6 @@ async fn the_first_account_is_the_only_admin(app: TestApp) {
     for j in joins {
         assert!(j.await.expect("join").is_success());
     }
-    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-    use tessera_api::store::entities::user;
     let admins = user::Entity::find()
         .filter(user::Column::Admin.eq(true))
         .count(&app.state.infra.db)
@@ -1570,7 +1570,7 @@ async fn security_headers(app: TestApp) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_can_require_a_token() {
     let app = TestApp::configured(false, &|c: &mut Config| {
-        c.metrics_token = Some("scrape-me".into());
+        c.metrics_token = Some(String::from("scrape-me").into());
     })
     .await
     .expect("app");

@@ -190,6 +190,15 @@ async fn readiness_checks_redis_when_configured() {
 
 /// Webhooks ignore proxy variables: with every proxy variable pointing at a closed port, a
 /// delivery still reaches its receiver directly.
+/// Stops the server however the test ends.
+struct Killed(std::process::Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[tokio::test]
 async fn webhooks_ignore_proxy_variables() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -215,14 +224,6 @@ async fn webhooks_ignore_proxy_variables() {
     let closed = format!("http://127.0.0.1:{}", free_port());
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    /// Stops the server however the test ends.
-    struct Killed(std::process::Child);
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let mut cmd = tessera(&dir);
     for var in [
         "HTTP_PROXY",

@@ -210,7 +210,13 @@ impl TestApp {
         let dir =
             std::env::temp_dir().join(format!("tessera-test-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let redis = self.state.infra.config.redis_url.clone();
+        let redis = self
+            .state
+            .infra
+            .config
+            .redis_url
+            .as_ref()
+            .map(|u| u.expose().to_string());
         let mut other = Self::start_full(
             self.state.infra.config.database_url(),
             dir,
@@ -290,7 +296,7 @@ impl TestApp {
         ])
         .expect("config");
         let mut config = Config {
-            redis_url: redis,
+            redis_url: redis.map(Into::into),
             redis_sentinels: None,
             redis_key_prefix: redis_prefix.clone(),
             database_replica_url: None,

@@ -1,5 +1,8 @@
 //! Integration tests: the real server over HTTP, on SQLite and on PostgreSQL.
 
+// A test's futures are awaited once each: their size costs nothing that matters here.
+#![allow(clippy::large_futures)]
+
 mod common;
 
 mod accounts;

@@ -151,7 +151,7 @@ async fn filters_and_pagination(app: TestApp) {
     };
 
     // limit: default 20, at most 100, 0 gives [], garbage falls back to 20, negative is refused.
-    assert_eq!(ids(get("".into()).await.ok()).len(), 20);
+    assert_eq!(ids(get(String::new()).await.ok()).len(), 20);
     assert_eq!(ids(get("limit=500".into()).await.ok()).len(), 100);
     assert_eq!(get("limit=0".into()).await.ok(), &json!([]));
     assert_eq!(ids(get("limit=abc".into()).await.ok()).len(), 20);

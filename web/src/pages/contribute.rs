@@ -68,7 +68,7 @@ fn Contributor(project: Project) -> impl IntoView {
         } => {
             phase.set(Phase::SignIn(message.unwrap_or_else(|| {
                 "Sign in to contribute to this project.".into()
-            })))
+            })));
         }
         other => phase.set(Phase::Failed(other.to_string())),
     };

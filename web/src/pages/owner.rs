@@ -89,7 +89,7 @@ fn ProjectEditor(existing: Option<Project>) -> impl IntoView {
     let text = |v: Option<&str>| RwSignal::new(v.unwrap_or_default().to_owned());
     let name = text(existing.as_ref().map(|p| p.name.as_str()));
     let short = text(existing.as_ref().map(|p| p.short_name.as_str()));
-    let description = text(existing.as_ref().map(|p| p.description()));
+    let description = text(existing.as_ref().map(super::super::api::Project::description));
     let long_description = text(
         existing
             .as_ref()
@@ -326,37 +326,22 @@ fn ProjectEditor(existing: Option<Project>) -> impl IntoView {
 // ---------------------------------------------------------------------------------------------
 // Importing tasks
 
-/// RFC 4180 CSV: quoted fields, doubled quotes, CRLF or LF line ends.
-pub fn parse_csv(text: &str) -> Vec<Vec<String>> {
+/// The rows of a CSV file (RFC 4180: quoted fields, doubled quotes, CRLF or LF line ends), read
+/// by the `csv` crate; rows may differ in length (the importer names the ones that do).
+pub fn parse_csv(text: &str) -> Result<Vec<Vec<String>>, String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
     let mut rows = Vec::new();
-    let mut row = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = text.trim_start_matches('\u{feff}').chars().peekable();
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            (true, '"') => quoted = false,
-            (true, c) => field.push(c),
-            (false, '"') if field.is_empty() => quoted = true,
-            (false, ',') => row.push(std::mem::take(&mut field)),
-            (false, '\r') => {}
-            (false, '\n') => {
-                row.push(std::mem::take(&mut field));
-                rows.push(std::mem::take(&mut row));
-            }
-            (false, c) => field.push(c),
+    for record in reader.records() {
+        let record = record.map_err(|e| format!("not a CSV file: {e}"))?;
+        let row: Vec<String> = record.iter().map(str::to_owned).collect();
+        if !(row.len() == 1 && row[0].trim().is_empty()) {
+            rows.push(row);
         }
     }
-    if !field.is_empty() || !row.is_empty() {
-        row.push(field);
-        rows.push(row);
-    }
-    rows.retain(|r| !(r.len() == 1 && r[0].trim().is_empty()));
-    rows
+    Ok(rows)
 }
 
 /// One task to create, or why a row cannot be one.
@@ -366,7 +351,10 @@ type Parsed = Result<(Value, Option<i64>), String>;
 const TASK_COLUMNS: [&str; 1] = ["n_answers"];
 
 fn rows_from_csv(text: &str) -> Vec<Parsed> {
-    let mut rows = parse_csv(text).into_iter();
+    let mut rows = match parse_csv(text) {
+        Ok(rows) => rows.into_iter(),
+        Err(why) => return vec![Err(why)],
+    };
     let Some(header) = rows.next() else {
         return vec![Err("the file is empty".into())];
     };

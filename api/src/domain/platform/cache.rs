@@ -180,7 +180,6 @@ impl AccountRows {
         if let Some(row) = self.by_id.get(&id) {
             return Ok(Some(row));
         }
-        // Boxed: a miss is rare, and its query's future would weigh on every hit's.
         let Some(row) = Box::pin(user::Entity::find_by_id(id).one(db)).await? else {
             return Ok(None);
         };
@@ -267,7 +266,6 @@ impl ProjectRows {
         if let Some(row) = self.rows.get(&id) {
             return Ok(Some(row));
         }
-        // Boxed: a miss is rare, and its query's future would weigh on every hit's.
         let Some(row) = Box::pin(project::Entity::find_by_id(id).one(db)).await? else {
             return Ok(None);
         };

@@ -399,7 +399,7 @@ pub async fn write<C: ConnectionTrait, W: AsyncWrite + Unpin>(
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> std::io::Result<u64> {
     if !spec.zip {
-        let n = write_rows(db, project_id, spec, &mut out, progress).await?;
+        let n = Box::pin(write_rows(db, project_id, spec, &mut out, progress)).await?;
         out.shutdown().await?;
         return Ok(n);
     }
@@ -410,7 +410,7 @@ pub async fn write<C: ConnectionTrait, W: AsyncWrite + Unpin>(
         .await
         .map_err(io)?
         .compat_write();
-    let n = write_rows(db, project_id, spec, &mut member, progress).await?;
+    let n = Box::pin(write_rows(db, project_id, spec, &mut member, progress)).await?;
     member.into_inner().close().await.map_err(io)?;
     let mut inner = zip.close().await.map_err(io)?.into_inner();
     inner.shutdown().await?;

@@ -57,6 +57,7 @@ pub async fn record_answer(
     finished: &str,
     completed: bool,
 ) -> Result<Delta, DbErr> {
+    use project_activity::Column as A;
     use project_volunteer::Column as V;
     let bump = || {
         project_volunteer::Entity::update_many()
@@ -67,7 +68,7 @@ pub async fn record_answer(
     };
     let mut delta = Delta::default();
     if bump().exec(txn).await?.rows_affected == 0 {
-        let inserted = project_volunteer::Entity::insert(project_volunteer::ActiveModel {
+        let inserted = Box::pin(project_volunteer::Entity::insert(project_volunteer::ActiveModel {
             project_id: sea_orm::Set(project_id),
             volunteer: sea_orm::Set(v.key.clone()),
             user_id: sea_orm::Set(v.user_id),
@@ -81,7 +82,7 @@ pub async fn record_answer(
                 .do_nothing()
                 .to_owned(),
         )
-        .exec_without_returning(txn)
+        .exec_without_returning(txn))
         .await;
         match inserted {
             Ok(n) if n > 0 => {
@@ -99,10 +100,9 @@ pub async fn record_answer(
         }
     }
 
-    use project_activity::Column as A;
     let hour = chrono::Utc::now().timestamp() / 3600;
     let add = |c: A| Expr::col((project_activity::Entity, c)).add(Expr::col((Excluded, c)));
-    project_activity::Entity::insert(project_activity::ActiveModel {
+    Box::pin(project_activity::Entity::insert(project_activity::ActiveModel {
         project_id: sea_orm::Set(project_id),
         hour: sea_orm::Set(hour),
         shard: sea_orm::Set(shard),
@@ -119,7 +119,7 @@ pub async fn record_answer(
             ])
             .to_owned(),
     )
-    .exec_without_returning(txn)
+    .exec_without_returning(txn))
     .await?;
     Ok(delta)
 }
@@ -293,9 +293,9 @@ fn iso(t: chrono::DateTime<chrono::Utc>) -> String {
 /// A project's statistics in PYBOSSA's `projectstats` shape; `full` adds the chart series.
 pub async fn project_stats(state: &Infra, p: &project::Model, full: bool) -> ApiResult<Json> {
     let key = cache::project_stats_key(p.id, full);
-    cache::cached(state, "projectstats", &key, STATS_TTL, || {
+    Box::pin(cache::cached(state, "projectstats", &key, STATS_TTL, || {
         compute_project_stats(state, p, full)
-    })
+    }))
     .await
 }
 

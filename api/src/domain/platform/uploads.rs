@@ -197,7 +197,7 @@ pub async fn replace(
     object_id: i32,
     key: &str,
 ) -> ApiResult<Vec<String>> {
-    let old = release(txn, target, object_id).await?;
+    let old = Box::pin(release(txn, target, object_id)).await?;
     record(txn, target, object_id, key).await?;
     Ok(old)
 }
@@ -235,9 +235,9 @@ pub async fn release(
         .all(txn)
         .await?;
     if !keys.is_empty() {
-        upload::Entity::delete_many()
+        Box::pin(upload::Entity::delete_many()
             .filter(upload::Column::StorageKey.is_in(keys.clone()))
-            .exec(txn)
+            .exec(txn))
             .await?;
     }
     Ok(keys)
@@ -265,7 +265,7 @@ fn child_ids(child: &str, project_id: i32) -> sea_orm::sea_query::SelectStatemen
             .from(page::Entity)
             .and_where(page::Column::ProjectId.eq(project_id)),
     };
-    q.to_owned()
+    q.clone()
 }
 
 /// Deletes stored files; a failure is logged, never returned (the row is already written).

@@ -70,7 +70,7 @@ pub async fn endpoint(
         return Ok(found);
     }
     let stamp = now();
-    let created = webhook_endpoint::Entity::insert(webhook_endpoint::ActiveModel {
+    let created = Box::pin(webhook_endpoint::Entity::insert(webhook_endpoint::ActiveModel {
         project_id: Set(project_id),
         secret: Set(new_secret()),
         events: Set(json!(DEFAULT_EVENTS)),
@@ -82,7 +82,7 @@ pub async fn endpoint(
             .do_nothing()
             .to_owned(),
     )
-    .exec_without_returning(db)
+    .exec_without_returning(db))
     .await;
     match created {
         Ok(_) | Err(DbErr::RecordNotInserted) => {}
@@ -101,7 +101,7 @@ pub async fn configure(
     events: Option<Vec<String>>,
     rotate: bool,
 ) -> Result<webhook_endpoint::Model, DbErr> {
-    let current = endpoint(db, project_id).await?;
+    let current = Box::pin(endpoint(db, project_id)).await?;
     let mut model: webhook_endpoint::ActiveModel = current.into();
     if let Some(events) = events {
         model.events = Set(json!(events));
@@ -155,7 +155,7 @@ pub async fn record(
     data: Json,
 ) -> Result<webhook_delivery::Model, DbErr> {
     let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
-    record_with_id(db, attempts, p, event, data, id).await
+    Box::pin(record_with_id(db, attempts, p, event, data, id)).await
 }
 
 async fn record_with_id(
@@ -182,7 +182,7 @@ async fn record_with_id(
     }
     .insert(db)
     .await?;
-    jobs::enqueue(db, NewJob::webhook(delivery.id, attempts)).await?;
+    Box::pin(jobs::enqueue(db, NewJob::webhook(delivery.id, attempts))).await?;
     Ok(delivery)
 }
 
@@ -206,7 +206,7 @@ pub async fn on_answer(
     if !has_webhook(p) {
         return Ok(0);
     }
-    let ep = endpoint(db, p.id).await?;
+    let ep = Box::pin(endpoint(db, p.id)).await?;
     let mut n = 0;
     if subscribed(&ep, TASKRUN_CREATED) {
         let r = ev.run;
@@ -215,7 +215,7 @@ pub async fn on_answer(
             "user_id": r.user_id, "external_uid": r.external_uid, "created": r.created,
             "finish_time": r.finish_time, "info": r.info,
         });
-        record(db, attempts, p, TASKRUN_CREATED, data).await?;
+        Box::pin(record(db, attempts, p, TASKRUN_CREATED, data)).await?;
         n += 1;
     }
     if let Some((t, res)) = ev.completed
@@ -225,7 +225,7 @@ pub async fn on_answer(
             "project_id": p.id, "project_short_name": p.short_name, "task_id": t.id,
             "result_id": res.id, "n_answers": t.n_answers, "result": res.info,
         });
-        record(db, attempts, p, TASK_COMPLETED, data).await?;
+        Box::pin(record(db, attempts, p, TASK_COMPLETED, data)).await?;
         n += 1;
     }
     Ok(n)
@@ -243,7 +243,7 @@ pub async fn after_completion(state: &Infra, p: &project::Model) -> Result<bool,
         return Ok(false);
     }
     let txn = crate::store::begin_write(&state.db).await?;
-    let ep = endpoint(&txn, p.id).await?;
+    let ep = Box::pin(endpoint(&txn, p.id)).await?;
     if !subscribed(&ep, PROJECT_COMPLETED) {
         return Ok(false);
     }
@@ -260,14 +260,14 @@ pub async fn after_completion(state: &Infra, p: &project::Model) -> Result<bool,
         "project_id": p.id, "project_short_name": p.short_name,
         "n_tasks": t.n_tasks, "n_task_runs": t.n_task_runs,
     });
-    match record_with_id(
+    match Box::pin(record_with_id(
         &txn,
         state.config.webhook_attempts,
         p,
         PROJECT_COMPLETED,
         data,
         id,
-    )
+    ))
     .await
     {
         Ok(_) => {}
@@ -297,10 +297,10 @@ pub async fn redeliver(
     model.status = Set(PENDING.into());
     model.updated = Set(now());
     let updated = model.update(&txn).await?;
-    jobs::enqueue(
+    Box::pin(jobs::enqueue(
         &txn,
         NewJob::webhook(updated.id, state.config.webhook_attempts),
-    )
+    ))
     .await?;
     txn.commit().await?;
     state.jobs_wake.notify_one();
@@ -363,7 +363,7 @@ pub async fn change_settings(
             .exec(&txn)
             .await?;
     }
-    let ep = configure(&txn, p.id, change.events, false).await?;
+    let ep = Box::pin(configure(&txn, p.id, change.events, false)).await?;
     txn.commit().await?;
     // The loop reads the URL from its copy of the row.
     local.projects.forget(p.id);
@@ -382,13 +382,13 @@ pub async fn ping(infra: &Infra, p: &project::Model) -> ApiResult<webhook_delive
         ));
     }
     let txn = crate::store::begin_write(&infra.db).await?;
-    let d = record(
+    let d = Box::pin(record(
         &txn,
         infra.config.webhook_attempts,
         p,
         PING,
         json!({"project_id": p.id, "project_short_name": p.short_name}),
-    )
+    ))
     .await?;
     txn.commit().await?;
     infra.jobs_wake.notify_one();
@@ -494,7 +494,7 @@ pub async fn deliver(state: &Infra, delivery_id: i32, attempt: &Attempt) -> Resu
         Ok(t) => t,
         Err(msg) => return refuse(db, &d, msg).await,
     };
-    let ep = endpoint(db, p.id).await?;
+    let ep = Box::pin(endpoint(db, p.id)).await?;
     let body = serde_json::to_vec(&d.payload).map_err(|e| JobError::Permanent(e.to_string()))?;
     let timestamp = chrono::Utc::now().timestamp();
     let Some(signature) = sign(&ep.secret, &d.message_id, timestamp, &body) else {

@@ -339,8 +339,6 @@ async fn take(ctx: &Recording<'_>, row: task_run::Model) -> ApiResult<Option<Tak
             }));
         }
     }
-    // Boxed: its future is kilobytes, which every batched answer would carry for a path it
-    // rarely takes (with batches, only an answer the batch left).
     let fast = ctx.batcher.is_none();
     Box::pin(take_alone(ctx, row, postgres, fast)).await
 }
@@ -382,7 +380,7 @@ async fn take_alone(
     let counted = if postgres {
         count_in_one_statement(&txn, ctx, &row, false).await
     } else {
-        count_step_by_step(&txn, ctx, row).await
+        Box::pin(count_step_by_step(&txn, ctx, row)).await
     };
     let counted = match counted {
         Ok(Some(counted)) => counted,
@@ -420,7 +418,7 @@ async fn take_alone(
         webhook: url,
         ..ctx.project.clone()
     });
-    let events = webhooks::on_answer(
+    let events = Box::pin(webhooks::on_answer(
         &txn,
         ctx.infra.config.webhook_attempts,
         fresh.as_ref().unwrap_or(ctx.project),
@@ -428,7 +426,7 @@ async fn take_alone(
             run: &run,
             completed: result.as_ref().map(|r| (&current, r)),
         },
-    )
+    ))
     .await?;
     txn.commit().await?;
     Ok(Some(Taken {
@@ -557,7 +555,7 @@ async fn count_step_by_step(
     ctx: &Recording<'_>,
     run: task_run::Model,
 ) -> Result<Option<Counted>, DbErr> {
-    let counted = task::Entity::update_many()
+    let counted = Box::pin(task::Entity::update_many()
         .col_expr(
             task::Column::NTaskRuns,
             Expr::col(task::Column::NTaskRuns).add(1),
@@ -566,7 +564,7 @@ async fn count_step_by_step(
         .filter(task::Column::ProjectId.eq(run.project_id))
         .filter(task::Column::State.eq(TaskState::Ongoing))
         .filter(Expr::col(task::Column::NTaskRuns).lt(Expr::col(task::Column::NAnswers)))
-        .exec_with_returning(txn)
+        .exec_with_returning(txn))
         .await?;
     let Some(mut current) = counted.into_iter().next() else {
         return Ok(None);
@@ -595,14 +593,14 @@ async fn count_step_by_step(
         ..Delta::default()
     };
     counters::add_to_shard(txn, run.project_id, ctx.shard, delta).await?;
-    let newcomer = stats::record_answer(
+    let newcomer = Box::pin(stats::record_answer(
         txn,
         run.project_id,
         ctx.shard,
         ctx.volunteer,
         &run.finish_time,
         completed,
-    )
+    ))
     .await?;
     Ok(Some(Counted {
         run,

@@ -1,7 +1,7 @@
 //! Group commit of answers (PostgreSQL). Most of what an answer costs the database is fixed per
 //! statement and per commit, not per row, and a task's answers arrive together: answers that
-//! queue while a batch is being written go together in the next one, one transaction (measured
-//! on `bench/db_ceiling.py`'s replay: 8 answers to a statement, 4.3× the answers per second).
+//! queue while a batch is being written go together in the next one, one transaction (the gain
+//! is in BENCHMARKS.md).
 //! The transaction is the batch statement, then, only when the batch needs them, one statement
 //! that reads the answers of the tasks it completed and one that writes their results, and one
 //! that counts the volunteers it saw first. Answers for a project with a webhook (their events
@@ -65,9 +65,8 @@ struct Pending {
 }
 
 /// Writers that each take the answers for their share of the tasks: a task's answers always
-/// meet in one writer, so two batches in flight never wait for each other's row locks (with
-/// writers sharing all tasks, measured: a batch spent most of its time waiting for the other's
-/// transaction on the task rows they both had).
+/// meet in one writer, so two batches in flight never wait for each other's row locks on the
+/// task rows they would both have.
 pub struct Batcher {
     writers: Vec<mpsc::Sender<Pending>>,
 }
@@ -94,7 +93,7 @@ impl Batcher {
                                 Err(_) => break,
                             }
                         }
-                        let outcome = if write(&db, &kv, &mut batch).await {
+                        let outcome = if Box::pin(write(&db, &kv, &mut batch)).await {
                             "written"
                         } else {
                             "failed"
@@ -150,13 +149,13 @@ async fn write(db: &DatabaseConnection, kv: &Kv, batch: &mut Vec<Pending>) -> bo
         BATCH_SQL,
         [Json::Array(input).into(), shard.into()],
     );
-    let mut written = in_transaction(db, &stmt, batch, shard).await;
+    let mut written = Box::pin(in_transaction(db, &stmt, batch, shard)).await;
     if let Err(e) = &written
         && matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
     {
         // An answer its volunteer gave after the statement's snapshot (a retry, a double click):
         // once more, with a snapshot that sees it and leaves it out.
-        written = in_transaction(db, &stmt, batch, shard).await;
+        written = Box::pin(in_transaction(db, &stmt, batch, shard)).await;
     }
     let mut outcomes: Vec<Outcome> = batch.iter().map(|_| Ok(None)).collect();
     let ok = written.is_ok();
@@ -215,7 +214,7 @@ async fn in_transaction(
     shard: i32,
 ) -> Result<Vec<(usize, Batched)>, DbErr> {
     let txn = crate::store::begin_write(db).await?;
-    match record(&txn, stmt, batch, shard).await {
+    match Box::pin(record(&txn, stmt, batch, shard)).await {
         Ok(taken) => {
             txn.commit().await?;
             Ok(taken)
@@ -273,7 +272,7 @@ async fn record(
         counters::add_to_shard(txn, project_id, shard, delta).await?;
     }
     if !completed.is_empty() {
-        write_results(txn, &completed).await?;
+        Box::pin(write_results(txn, &completed)).await?;
     }
     Ok(taken)
 }
@@ -301,8 +300,8 @@ async fn write_results(txn: &DatabaseTransaction, tasks: &[i32]) -> Result<(), D
             models.len()
         )));
     }
-    result::Entity::insert_many(models)
-        .exec_without_returning(txn)
+    Box::pin(result::Entity::insert_many(models)
+        .exec_without_returning(txn))
         .await?;
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! The candidate read of a `newtask` scan: a batch of the project's open tasks that the
 //! volunteer has not answered, in the scan's order. Its SQL text depends only on the scan's
 //! shape (order, kind of volunteer, which filters apply), so it is built once per shape and
-//! kept; only the values change from read to read. Building it with sea-query on every read was
-//! about a tenth of the API's CPU in the volunteer loop.
+//! kept; only the values change from read to read (building it on every read was a sizeable
+//! share of the API's CPU in the loop; see BENCHMARKS.md).
 
 use std::{collections::HashMap, sync::Mutex};
 
@@ -222,7 +222,7 @@ impl Scan<'_> {
             }
         };
         // Literal numbers, not parameters: with `LIMIT $n` PostgreSQL re-planned this query on
-        // every call (a generic plan cannot see the limit), a fifth of its time here.
+        // every call (a generic plan cannot see the limit).
         stmt.sql.push_str(&format!(" LIMIT {size} OFFSET {skip}"));
         lp.hot_reads
             .query_all(stmt)

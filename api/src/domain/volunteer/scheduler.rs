@@ -105,9 +105,9 @@ const MAX_BATCHES: u64 = 8;
 
 /// How far into a project's scan the task handed out was lately (a moving average, per
 /// project, in this process). Concurrent volunteers hold the tasks at the front of an
-/// oldest-first scan, so the first free one sits about a third of the volunteers in (measured
-/// with 64: median 15, at most 23): a first read that small, or far larger, costs a second read
-/// or rows read for nothing. The tasks found full are left out of the read (see [`FullTasks`]),
+/// oldest-first scan, so the first free one sits about a third of the volunteers in (see
+/// BENCHMARKS.md): a first read that small, or far larger, costs a second read or rows read
+/// for nothing. The tasks found full are left out of the read (see [`FullTasks`]),
 /// so this counts the rows still read before a free one.
 #[derive(Default)]
 pub struct ScanDepth(std::sync::Mutex<std::collections::HashMap<i32, u32>>);
@@ -284,9 +284,8 @@ impl Volunteers {
 
 /// Tasks this instance found full lately (held by as many volunteers as they still need), per
 /// project: the next scans leave them out in SQL rather than read them and ask the store about
-/// each. With many volunteers the front of an oldest-first scan is all such tasks (measured with
-/// 64: the first free one sat 15 rows in), each costing the database a row and an exclusion
-/// probe, and the store a hold read. Only a hint: a task whose hold expired meanwhile is left out
+/// each. With many volunteers the front of an oldest-first scan is all such tasks, each costing
+/// the database a row and an exclusion probe, and the store a hold read. Only a hint: a task whose hold expired meanwhile is left out
 /// for at most [`FULL_FOR`] more, and a scan that finds nothing looks again without it.
 #[derive(Default)]
 pub struct FullTasks(std::sync::Mutex<LocalFull>);
@@ -572,7 +571,7 @@ impl Start {
 /// Where this scan starts, and the store's clock before the counts are read: holds answered
 /// since then still take their place (see `Kv::reserve_first`), so a hold needs no re-check of
 /// the count afterwards. No clock with a replica, whose counts may be older than that, nor for
-/// the incremental scheduler. The queries off the common path are awaited boxed.
+/// the incremental scheduler.
 async fn start(
     infra: &Infra,
     lp: &LoopState,
@@ -583,8 +582,8 @@ async fn start(
     let primary = infra
         .config
         .database_replica_url
-        .as_deref()
-        .is_none_or(str::is_empty);
+        .as_ref()
+        .is_none_or(|url| url.expose().is_empty());
     if plan.use_cursor {
         // A cursor this instance set lately, with the store's clock as last seen, saves asking
         // the store for both.
@@ -868,8 +867,7 @@ impl HandOut<'_> {
 }
 
 /// Hands out tasks: the plan, where the scan starts, the scan with its holds, then the
-/// hand-out's stamps. The queries off the common path are awaited boxed: a future awaited
-/// inline is copied along with its caller's, and a query's is kilobytes.
+/// hand-out's stamps.
 pub async fn new_tasks(
     infra: &Infra,
     lp: &LoopState,
@@ -1237,7 +1235,7 @@ mod tests {
             "unit",
         ])
         .expect("config");
-        let state = crate::server::build_state(config).await.expect("state");
+        let state = Box::pin(crate::server::build_state(config)).await.expect("state");
         Site { state, dir }
     }
 
@@ -1262,23 +1260,23 @@ mod tests {
         };
         let ctx = site.state.ctx(&caller);
         let body = |v: Json| v.as_object().cloned().expect("object");
-        let p = rest::crud::create::<rest::resources::Project>(
+        let p = Box::pin(rest::crud::create::<rest::resources::Project>(
             ctx,
             body(serde_json::json!({
                 "name": "P", "short_name": "p", "description": "d",
                 "info": { "sched": sched },
             })),
             None,
-        )
+        ))
         .await
         .expect("project");
         let mut ids = vec![];
         for i in 0..n {
-            let t = rest::crud::create::<rest::resources::Task>(
+            let t = Box::pin(rest::crud::create::<rest::resources::Task>(
                 ctx,
                 body(serde_json::json!({ "project_id": p.id, "n_answers": 3, "info": { "i": i } })),
                 None,
-            )
+            ))
             .await
             .expect("task");
             ids.push(t.id);
@@ -1326,7 +1324,7 @@ mod tests {
 
     #[tokio::test]
     async fn hold_takes_the_first_task_with_room_and_remembers_the_full_ones() {
-        let site = site().await;
+        let site = Box::pin(site()).await;
         let kv = &site.state.infra.kv;
         let ttl = Duration::from_secs(60);
         // Task 1 has one place left, which someone else holds.
@@ -1377,8 +1375,9 @@ mod tests {
 
     #[tokio::test]
     async fn hold_gives_back_a_task_that_filled_when_marks_are_not_trusted() {
-        let site = site().await;
-        let (_, ids) = project_with_tasks(&site, "default", 2).await;
+        use sea_orm::ConnectionTrait;
+        let site = Box::pin(site()).await;
+        let (_, ids) = Box::pin(project_with_tasks(&site, "default", 2)).await;
         let plan = Plan::new(&project(serde_json::json!({})), &query(1, 0), 10).expect("plan");
         let me = volunteer("me");
         let key = cursor_key(1, "me");
@@ -1386,7 +1385,6 @@ mod tests {
         // The read said two places were left in the first task; the database says none.
         let mut rest = candidates(&ids, 3);
         rest[0].runs = 1;
-        use sea_orm::ConnectionTrait;
         let sql = format!(
             "UPDATE task SET n_task_runs = 3, state = 'completed' WHERE id = {}",
             ids[0]
@@ -1413,8 +1411,8 @@ mod tests {
 
     #[tokio::test]
     async fn scan_resumes_at_the_cursor_and_wraps_round() {
-        let site = site().await;
-        let (p, ids) = project_with_tasks(&site, "default", 5).await;
+        let site = Box::pin(site()).await;
+        let (p, ids) = Box::pin(project_with_tasks(&site, "default", 5)).await;
         let plan = Plan::new(&p, &query(5, 0), 10).expect("plan");
         let me = volunteer("me");
         let key = cursor_key(p.id, "me");
@@ -1436,8 +1434,8 @@ mod tests {
 
     #[tokio::test]
     async fn scan_looks_again_before_saying_nothing_is_left() {
-        let site = site().await;
-        let (p, ids) = project_with_tasks(&site, "default", 1).await;
+        let site = Box::pin(site()).await;
+        let (p, ids) = Box::pin(project_with_tasks(&site, "default", 1)).await;
         let plan = Plan::new(&p, &query(1, 0), 10).expect("plan");
         let me = volunteer("me");
         let key = cursor_key(p.id, "me");

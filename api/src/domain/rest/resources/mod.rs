@@ -71,7 +71,7 @@ pub fn owner_ids(p: &project::Model) -> Vec<i32> {
         .and_then(Json::as_array)
         .map(|a| {
             a.iter()
-                .filter_map(|v| v.as_i64())
+                .filter_map(serde_json::Value::as_i64)
                 .filter_map(|v| i32::try_from(v).ok())
                 .collect()
         })

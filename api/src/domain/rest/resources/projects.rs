@@ -84,9 +84,9 @@ fn parse_owner_ids(v: &Json) -> ApiResult<Vec<i32>> {
 }
 
 async fn sync_owners(txn: &DatabaseTransaction, p: &project::Model) -> ApiResult<()> {
-    project_owner::Entity::delete_many()
+    Box::pin(project_owner::Entity::delete_many()
         .filter(project_owner::Column::ProjectId.eq(p.id))
-        .exec(txn)
+        .exec(txn))
         .await?;
     let rows = owner_ids(p)
         .into_iter()
@@ -94,8 +94,8 @@ async fn sync_owners(txn: &DatabaseTransaction, p: &project::Model) -> ApiResult
             project_id: sea_orm::Set(p.id),
             user_id: sea_orm::Set(uid),
         });
-    project_owner::Entity::insert_many(rows)
-        .exec_without_returning(txn)
+    Box::pin(project_owner::Entity::insert_many(rows)
+        .exec_without_returning(txn))
         .await?;
     Ok(())
 }
@@ -256,13 +256,13 @@ impl Resource for Project {
                             info: Set(Some(json!({}))),
                             ..Default::default()
                         };
-                        match category::Entity::insert(general)
+                        match Box::pin(category::Entity::insert(general)
                             .on_conflict(
                                 sea_orm::sea_query::OnConflict::column(category::Column::ShortName)
                                     .do_nothing()
                                     .to_owned(),
                             )
-                            .exec_without_returning(&ctx.infra.db)
+                            .exec_without_returning(&ctx.infra.db))
                             .await
                         {
                             Ok(_) | Err(sea_orm::DbErr::RecordNotInserted) => {}
@@ -289,8 +289,8 @@ impl Resource for Project {
         txn: &DatabaseTransaction,
         m: &project::Model,
     ) -> ApiResult<()> {
-        sync_owners(txn, m).await?;
-        counters::init(txn, m.id).await?;
+        Box::pin(sync_owners(txn, m)).await?;
+        Box::pin(counters::init(txn, m.id)).await?;
         Ok(())
     }
 
@@ -321,7 +321,7 @@ impl Resource for Project {
     ) -> ApiResult<()> {
         if owner_ids(old) != owner_ids(new) {
             check_accounts(txn, &owner_ids(new)).await?;
-            sync_owners(txn, new).await?;
+            Box::pin(sync_owners(txn, new)).await?;
         }
         Ok(())
     }
@@ -384,7 +384,7 @@ pub async fn transfer(ctx: Ctx<'_>, id: i32, new_owner: i32) -> ApiResult<projec
     am.owners_ids = Set(Some(json!(owners)));
     am.updated = Set(now());
     let updated = sea_orm::ActiveModelTrait::update(am, &txn).await?;
-    sync_owners(&txn, &updated).await?;
+    Box::pin(sync_owners(&txn, &updated)).await?;
     txn.commit().await?;
     forget(ctx, &updated).await;
     Ok(updated)

@@ -92,16 +92,16 @@ impl Resource for TaskRun {
             .filter(task::Column::Id.eq(m.task_id))
             .exec(txn)
             .await?;
-        counters::add(
+        Box::pin(counters::add(
             txn,
             m.project_id,
             Delta {
                 task_runs: -1,
                 ..Delta::default()
             },
-        )
+        ))
         .await?;
-        crate::store::jobs::enqueue(txn, crate::store::jobs::NewJob::rebuild_stats(m.project_id))
+        Box::pin(crate::store::jobs::enqueue(txn, crate::store::jobs::NewJob::rebuild_stats(m.project_id)))
             .await?;
         Ok(())
     }

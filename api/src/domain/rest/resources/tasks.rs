@@ -112,7 +112,7 @@ impl Resource for Task {
         txn: &DatabaseTransaction,
         m: &task::Model,
     ) -> ApiResult<()> {
-        counters::add(
+        Box::pin(counters::add(
             txn,
             m.project_id,
             Delta {
@@ -120,7 +120,7 @@ impl Resource for Task {
                 answers_expected: i64::from(m.n_answers),
                 ..Delta::default()
             },
-        )
+        ))
         .await?;
         touch_project(txn, m.project_id).await
     }
@@ -144,7 +144,7 @@ impl Resource for Task {
         if old.n_answers != new.n_answers {
             let mut delta = crate::domain::volunteer::completion::settle(txn, new).await?;
             delta.answers_expected = i64::from(new.n_answers) - i64::from(old.n_answers);
-            counters::add(txn, new.project_id, delta).await?;
+            Box::pin(counters::add(txn, new.project_id, delta)).await?;
         }
         touch_project(txn, new.project_id).await
     }
@@ -184,13 +184,13 @@ impl Resource for Task {
             answers_expected: -i64::from(m.n_answers),
             ..Delta::default()
         };
-        counters::add(txn, m.project_id, delta).await?;
+        Box::pin(counters::add(txn, m.project_id, delta)).await?;
         if m.n_task_runs > 0 {
             // Its answers went with it: recount the project's volunteers and activity.
-            crate::store::jobs::enqueue(
+            Box::pin(crate::store::jobs::enqueue(
                 txn,
                 crate::store::jobs::NewJob::rebuild_stats(m.project_id),
-            )
+            ))
             .await?;
         }
         touch_project(txn, m.project_id).await
