@@ -329,11 +329,20 @@ mod tests {
         ])
         .expect("config");
         let shown = format!("{config:?}");
-        for secret in ["dbpass", "replicapass", "redispass", "signing-secret", "metrics-secret"] {
+        for secret in [
+            "dbpass",
+            "replicapass",
+            "redispass",
+            "signing-secret",
+            "metrics-secret",
+        ] {
             assert!(!shown.contains(secret), "{secret} shown in {shown}");
         }
         assert!(shown.contains("postgres://u:***@h/db"), "{shown}");
-        assert!(shown.contains("max_holds"), "every other field is shown: {shown}");
+        assert!(
+            shown.contains("max_holds"),
+            "every other field is shown: {shown}"
+        );
     }
 
     #[test]

@@ -8,8 +8,15 @@ use poem::{
 };
 
 use crate::{
-    app, auth::token::TokenKeys, config::{Config, ServerUrl}, domain::volunteer::LoopState, infra::Infra,
-    kv::Kv, state::AppState, storage::LocalDisk, store,
+    app,
+    auth::token::TokenKeys,
+    config::{Config, ServerUrl},
+    domain::volunteer::LoopState,
+    infra::Infra,
+    kv::Kv,
+    state::AppState,
+    storage::LocalDisk,
+    store,
 };
 
 pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
@@ -50,9 +57,11 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
     let prefix = match &config.redis_key_prefix {
         Some(p) => p.clone(),
         None => {
-            let id = Box::pin(store::settings::get_or_create(&db, store::settings::DATABASE_ID, || {
-                uuid::Uuid::new_v4().simple().to_string()
-            }))
+            let id = Box::pin(store::settings::get_or_create(
+                &db,
+                store::settings::DATABASE_ID,
+                || uuid::Uuid::new_v4().simple().to_string(),
+            ))
             .await?;
             format!("tessera:{id}:")
         }

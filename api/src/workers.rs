@@ -124,7 +124,8 @@ impl Worker {
         let cfg = &self.state.infra.config;
         // Leave the lease some room, so a slow job fails here before another worker takes it.
         let limit = cfg.job_lease().mul_f64(0.8);
-        let outcome = match Box::pin(tokio::time::timeout(limit, dispatch(&self.state, job))).await {
+        let outcome = match Box::pin(tokio::time::timeout(limit, dispatch(&self.state, job))).await
+        {
             Ok(outcome) => outcome,
             Err(_) => Err(JobError::Retry(format!(
                 "timed out after {} s",

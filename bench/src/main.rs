@@ -345,7 +345,9 @@ async fn run_loop(
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 if let Some(mb) = rss_mb(pid) {
-                    let mut m = max_rss.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let mut m = max_rss
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
                     *m = m.max(mb);
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -421,9 +423,18 @@ async fn run_loop(
                     }
                 }
             }
-            let _ = nh.lock().unwrap_or_else(std::sync::PoisonError::into_inner).add(&local_n);
-            let _ = th.lock().unwrap_or_else(std::sync::PoisonError::into_inner).add(&local_t);
-            let _ = ph.lock().unwrap_or_else(std::sync::PoisonError::into_inner).add(&local_p);
+            let _ = nh
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .add(&local_n);
+            let _ = th
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .add(&local_t);
+            let _ = ph
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .add(&local_p);
         }));
     }
     tokio::time::sleep(Duration::from_secs(seconds)).await;

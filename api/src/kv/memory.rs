@@ -108,7 +108,10 @@ impl MemoryKv {
         since: Option<i64>,
     ) -> Reservation {
         let live = |t: i64| t > now || (t < 0 && -t > now - MARK_MS);
-        let mut holds = self.holds.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut holds = self
+            .holds
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if holds.len() % SWEEP_EVERY == SWEEP_EVERY - 1 {
             holds.retain(|_, h| {
                 h.retain(|_, t| live(*t));
@@ -137,12 +140,18 @@ impl MemoryKv {
     /// After an answer: the hold becomes a mark of when it was answered (negative), kept
     /// `MARK_MS`.
     pub fn mark_answered(&self, task: i32, uid: &str, now: i64) {
-        let mut holds = self.holds.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut holds = self
+            .holds
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         holds.entry(task).or_default().insert(uid.to_string(), -now);
     }
 
     pub fn holds(&self, task: i32, uid: &str, now: i64) -> bool {
-        let holds = self.holds.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let holds = self
+            .holds
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         holds
             .get(&task)
             .and_then(|h| h.get(uid))
@@ -150,14 +159,20 @@ impl MemoryKv {
     }
 
     pub fn holders(&self, task: i32, now: i64) -> i64 {
-        let holds = self.holds.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let holds = self
+            .holds
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         holds
             .get(&task)
             .map_or(0, |h| h.values().filter(|t| **t > now).count() as i64)
     }
 
     pub fn release(&self, task: i32, uid: &str) {
-        let mut holds = self.holds.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut holds = self
+            .holds
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(h) = holds.get_mut(&task) {
             h.remove(uid);
             if h.is_empty() {

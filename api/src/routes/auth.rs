@@ -186,7 +186,12 @@ impl AuthApi {
         caller: Caller,
     ) -> Result<JsonOf<schemas::User>, ApiError> {
         let user = signed_in(&caller)?;
-        let updated = Box::pin(accounts::regenerate_api_key(&state.infra, &state.accounts, user.id)).await?;
+        let updated = Box::pin(accounts::regenerate_api_key(
+            &state.infra,
+            &state.accounts,
+            user.id,
+        ))
+        .await?;
         Ok(JsonOf::new(account(&caller, &updated)))
     }
 }

@@ -198,20 +198,21 @@ impl<T: Type> Body<T> {
                     s.infra.config.max_json_bytes
                 }
             });
-        let bytes = Box::pin(body
-            .take()
-            .map_err(ApiError::internal)?
-            .into_bytes_limit(limit))
-            .await
-            .map_err(|e| {
-                if e.to_string().to_ascii_lowercase().contains("too large") {
-                    ApiError::PayloadTooLarge(format!(
-                        "the request body may be at most {limit} bytes here"
-                    ))
-                } else {
-                    ApiError::value(e.to_string())
-                }
-            })?;
+        let bytes = Box::pin(
+            body.take()
+                .map_err(ApiError::internal)?
+                .into_bytes_limit(limit),
+        )
+        .await
+        .map_err(|e| {
+            if e.to_string().to_ascii_lowercase().contains("too large") {
+                ApiError::PayloadTooLarge(format!(
+                    "the request body may be at most {limit} bytes here"
+                ))
+            } else {
+                ApiError::value(e.to_string())
+            }
+        })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::value("Expecting value: line 1 column 1 (char 0)"));
         }
@@ -242,14 +243,12 @@ impl<T: Type> Body<T> {
             let name = field.name().unwrap_or_default().to_string();
             if name == "file" {
                 let file_name = field.file_name().map(str::to_string);
-                let bytes = Box::pin(field
-                    .bytes())
+                let bytes = Box::pin(field.bytes())
                     .await
                     .map_err(|e| ApiError::PayloadTooLarge(e.to_string()))?;
                 file = Some(UploadedFile { file_name, bytes });
             } else {
-                let text = Box::pin(field
-                    .text())
+                let text = Box::pin(field.text())
                     .await
                     .map_err(|e| ApiError::value(e.to_string()))?;
                 let value = if name == "info" {

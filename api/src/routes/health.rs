@@ -20,8 +20,12 @@ pub fn live() -> Json<Value> {
 /// The process can serve: the database answers, and Redis when it is configured.
 #[handler]
 pub async fn ready(state: Data<&Arc<AppState>>) -> (StatusCode, Json<Value>) {
-    let db = Box::pin(state.infra.db.ping()).await.map_err(|e| e.to_string());
-    let kv = Box::pin(state.infra.kv.ping()).await.map_err(|e| e.to_string());
+    let db = Box::pin(state.infra.db.ping())
+        .await
+        .map_err(|e| e.to_string());
+    let kv = Box::pin(state.infra.kv.ping())
+        .await
+        .map_err(|e| e.to_string());
     let ok = db.is_ok() && kv.is_ok();
     let status = if ok {
         StatusCode::OK

@@ -123,8 +123,13 @@ impl StatsApi {
             let ctx = state.ctx(&caller);
             crud::get::<resources::Project>(ctx, id).await?;
         }
-        let board =
-            Box::pin(stats::leaderboard(&state.infra, project_id.0, caller.user_id(), window.0)).await?;
+        let board = Box::pin(stats::leaderboard(
+            &state.infra,
+            project_id.0,
+            caller.user_id(),
+            window.0,
+        ))
+        .await?;
         Ok(JsonOf::new(board))
     }
 }

@@ -118,7 +118,13 @@ impl WebhookApi {
             url,
             events: body.0.events,
         };
-        let (p, ep) = Box::pin(webhooks::change_settings(&state.infra, state.local(), &p, change)).await?;
+        let (p, ep) = Box::pin(webhooks::change_settings(
+            &state.infra,
+            state.local(),
+            &p,
+            change,
+        ))
+        .await?;
         Ok(Json(settings(&p, ep)))
     }
 

@@ -52,9 +52,7 @@ pub async fn init(db: &impl ConnectionTrait, project_id: i32) -> Result<(), DbEr
         n_volunteers_anon: sea_orm::Set(0),
         n_answers_expected: sea_orm::Set(0),
     });
-    Box::pin(project_counter::Entity::insert_many(rows)
-        .exec_without_returning(db))
-        .await?;
+    Box::pin(project_counter::Entity::insert_many(rows).exec_without_returning(db)).await?;
     Ok(())
 }
 

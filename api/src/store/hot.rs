@@ -79,8 +79,7 @@ impl HotReads {
     ) -> Result<Vec<QueryResult>, DbErr> {
         let pool = self.db.get_postgres_connection_pool();
         loop {
-            let mut conn = Box::pin(pool
-                .acquire())
+            let mut conn = Box::pin(pool.acquire())
                 .await
                 .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(e.into())))?;
             // After a lost connection the pool's idle ones may be as dead: each is checked

@@ -161,14 +161,16 @@ pub async fn enqueue(db: &impl ConnectionTrait, job: NewJob) -> Result<Option<i3
         updated: Set(stamp),
         ..Default::default()
     };
-    let inserted = Box::pin(job::Entity::insert(model)
-        .on_conflict(
-            OnConflict::column(job::Column::DedupeKey)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec(db))
-        .await;
+    let inserted = Box::pin(
+        job::Entity::insert(model)
+            .on_conflict(
+                OnConflict::column(job::Column::DedupeKey)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec(db),
+    )
+    .await;
     match inserted {
         Ok(res) => Ok(Some(res.last_insert_id)),
         Err(DbErr::RecordNotInserted) => Ok(None),
@@ -207,29 +209,31 @@ pub async fn claim(
         pick.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
     }
     let txn = crate::store::begin_write(db).await?;
-    let claimed = Box::pin(job::Entity::update_many()
-        .col_expr(job::Column::Status, Expr::value(RUNNING))
-        .col_expr(
-            job::Column::Attempts,
-            Expr::col(job::Column::Attempts).add(1),
-        )
-        .col_expr(job::Column::LockedBy, Expr::value(worker))
-        .col_expr(job::Column::LockedUntil, Expr::value(at + millis(lease)))
-        .col_expr(job::Column::Updated, Expr::value(now()))
-        // A claimed rebuild no longer blocks a new one (one asked for while it runs must run
-        // again after it); periodic slots keep their key so no other process repeats them.
-        .col_expr(
-            job::Column::DedupeKey,
-            Expr::case(
-                Expr::col(job::Column::DedupeKey).like(format!("%{COALESCE}")),
-                Expr::value(Option::<String>::None),
+    let claimed = Box::pin(
+        job::Entity::update_many()
+            .col_expr(job::Column::Status, Expr::value(RUNNING))
+            .col_expr(
+                job::Column::Attempts,
+                Expr::col(job::Column::Attempts).add(1),
             )
-            .finally(Expr::col(job::Column::DedupeKey))
-            .into(),
-        )
-        .filter(job::Column::Id.in_subquery(pick))
-        .exec_with_returning(&txn))
-        .await?;
+            .col_expr(job::Column::LockedBy, Expr::value(worker))
+            .col_expr(job::Column::LockedUntil, Expr::value(at + millis(lease)))
+            .col_expr(job::Column::Updated, Expr::value(now()))
+            // A claimed rebuild no longer blocks a new one (one asked for while it runs must run
+            // again after it); periodic slots keep their key so no other process repeats them.
+            .col_expr(
+                job::Column::DedupeKey,
+                Expr::case(
+                    Expr::col(job::Column::DedupeKey).like(format!("%{COALESCE}")),
+                    Expr::value(Option::<String>::None),
+                )
+                .finally(Expr::col(job::Column::DedupeKey))
+                .into(),
+            )
+            .filter(job::Column::Id.in_subquery(pick))
+            .exec_with_returning(&txn),
+    )
+    .await?;
     txn.commit().await?;
     Ok(claimed)
 }
@@ -360,10 +364,12 @@ pub async fn counts(db: &impl ConnectionTrait) -> Result<Vec<(String, i64)>, DbE
 
 /// Deletes finished jobs (done, or failed) last touched before `before` (ISO text).
 pub async fn purge(db: &impl ConnectionTrait, before: &str) -> Result<u64, DbErr> {
-    let res = Box::pin(job::Entity::delete_many()
-        .filter(job::Column::Status.is_in([DONE, FAILED]))
-        .filter(job::Column::Updated.lt(before))
-        .exec(db))
-        .await?;
+    let res = Box::pin(
+        job::Entity::delete_many()
+            .filter(job::Column::Status.is_in([DONE, FAILED]))
+            .filter(job::Column::Updated.lt(before))
+            .exec(db),
+    )
+    .await?;
     Ok(res.rows_affected)
 }

@@ -22,17 +22,19 @@ pub async fn get_or_create(
     if let Some(found) = site_setting::Entity::find_by_id(key).one(db).await? {
         return Ok(found.value);
     }
-    let inserted = Box::pin(site_setting::Entity::insert(site_setting::ActiveModel {
-        key: Set(key.to_string()),
-        value: Set(make()),
-        created: Set(super::now()),
-    })
-    .on_conflict(
-        OnConflict::column(site_setting::Column::Key)
-            .do_nothing()
-            .to_owned(),
+    let inserted = Box::pin(
+        site_setting::Entity::insert(site_setting::ActiveModel {
+            key: Set(key.to_string()),
+            value: Set(make()),
+            created: Set(super::now()),
+        })
+        .on_conflict(
+            OnConflict::column(site_setting::Column::Key)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db),
     )
-    .exec_without_returning(db))
     .await;
     match inserted {
         Ok(_) | Err(DbErr::RecordNotInserted) => {}

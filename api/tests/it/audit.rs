@@ -808,7 +808,7 @@ async fn project_secrets_rotate(app: TestApp) {
 /// Two databases sharing one Redis under the default prefix never see each other's holds:
 /// task ids start at 1 in both.
 async fn redis_keys_belong_to_their_database() {
-        use sea_orm::EntityTrait;
+    use sea_orm::EntityTrait;
     if !crate::common::redis_available() {
         return;
     }

@@ -425,7 +425,8 @@ impl TestApp {
         self.state
             .volunteer
             .projects
-            .forget(i32::try_from(id).expect("id"));
+            .forget(i32::try_from(id).expect("id"))
+            .await;
         id
     }
 

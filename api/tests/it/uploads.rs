@@ -213,7 +213,11 @@ fn stored_files(app: &TestApp) -> usize {
     std::fs::read_dir(app.data_dir.join("uploads"))
         .map(|dirs| {
             dirs.flatten()
-                .map(|d| std::fs::read_dir(d.path()).map(std::iter::Iterator::count).unwrap_or(0))
+                .map(|d| {
+                    std::fs::read_dir(d.path())
+                        .map(std::iter::Iterator::count)
+                        .unwrap_or(0)
+                })
                 .sum()
         })
         .unwrap_or(0)

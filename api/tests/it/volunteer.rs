@@ -577,7 +577,7 @@ async fn anonymous_and_external_volunteers(app: TestApp) {
             .await
             .expect("secret");
         // This instance keeps the row a second otherwise.
-        app_ref.state.volunteer.projects.forget(id);
+        app_ref.state.volunteer.projects.forget(id).await;
     };
     set_secret("changed".into()).await;
     again().await.err(401, "Unauthorized");

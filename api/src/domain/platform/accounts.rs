@@ -384,7 +384,7 @@ pub async fn revoke_tokens(state: &Infra, accounts: &AccountRows, user_id: i32) 
         .filter(user::Column::Id.eq(user_id))
         .exec(&state.db)
         .await?;
-    accounts.forget(user_id);
+    accounts.forget(user_id).await;
     Ok(())
 }
 
@@ -405,7 +405,7 @@ pub async fn regenerate_api_key(
     am.token_version = Set(version + 1);
     let updated = am.update(&txn).await?;
     txn.commit().await?;
-    accounts.forget(user_id);
+    accounts.forget(user_id).await;
     Ok(updated)
 }
 
@@ -434,7 +434,7 @@ pub async fn change_password(
     am.api_key = Set(new_api_key());
     am.token_version = Set(user.token_version + 1);
     let updated = am.update(&state.db).await?;
-    accounts.forget(user.id);
+    accounts.forget(user.id).await;
     Ok(updated)
 }
 

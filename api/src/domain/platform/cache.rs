@@ -10,7 +10,7 @@ use sea_orm::{ConnectionTrait, EntityTrait};
 use serde_json::Value as Json;
 
 use crate::{
-    error::ApiResult,
+    error::{ApiError, ApiResult},
     infra::Infra,
     kv::Kv,
     store::entities::{project, user},
@@ -124,10 +124,10 @@ pub struct LocalRows<'a> {
 pub async fn invalidate(kv: &Kv, local: LocalRows<'_>, keys: &[String]) {
     for key in keys {
         if let Some(id) = key.strip_prefix(PROJECT_ROW).and_then(|id| id.parse().ok()) {
-            local.projects.forget(id);
+            local.projects.forget(id).await;
         }
         if let Some(id) = key.strip_prefix(ACCOUNT_ROW).and_then(|id| id.parse().ok()) {
-            local.accounts.forget(id);
+            local.accounts.forget(id).await;
         }
     }
     kv.delete_many(keys).await;
@@ -151,18 +151,18 @@ const ACCOUNT_ROWS_MAX: u64 = 16_384;
 /// database round trip per request. Keyed by id, with the api keys seen leading to their id; a
 /// key is always compared with the row's own (in constant time) before it is taken.
 pub struct AccountRows {
-    by_id: moka::sync::Cache<i32, Arc<user::Model>>,
-    by_key: moka::sync::Cache<String, i32>,
+    by_id: moka::future::Cache<i32, Arc<user::Model>>,
+    by_key: moka::future::Cache<String, i32>,
 }
 
 impl Default for AccountRows {
     fn default() -> Self {
         Self {
-            by_id: moka::sync::Cache::builder()
+            by_id: moka::future::Cache::builder()
                 .max_capacity(ACCOUNT_ROWS_MAX)
                 .time_to_live(ACCOUNT_ROW_TTL)
                 .build(),
-            by_key: moka::sync::Cache::builder()
+            by_key: moka::future::Cache::builder()
                 .max_capacity(ACCOUNT_ROWS_MAX)
                 .time_to_live(ACCOUNT_ROW_TTL)
                 .build(),
@@ -177,15 +177,11 @@ impl AccountRows {
         db: &impl ConnectionTrait,
         id: i32,
     ) -> ApiResult<Option<Arc<user::Model>>> {
-        if let Some(row) = self.by_id.get(&id) {
+        if let Some(row) = self.by_id.get(&id).await {
             return Ok(Some(row));
         }
-        let Some(row) = Box::pin(user::Entity::find_by_id(id).one(db)).await? else {
-            return Ok(None);
-        };
-        let row = Arc::new(row);
-        self.by_id.insert(id, row.clone());
-        Ok(Some(row))
+        let read = async { Ok(user::Entity::find_by_id(id).one(db).await?.map(Arc::new)) };
+        Box::pin(load(&self.by_id, id, read)).await
     }
 
     /// The account whose api key this is.
@@ -197,7 +193,7 @@ impl AccountRows {
         use sea_orm::{ColumnTrait, QueryFilter};
         use subtle::ConstantTimeEq;
         let same = |u: &user::Model| bool::from(u.api_key.as_bytes().ct_eq(key.as_bytes()));
-        if let Some(id) = self.by_key.get(key)
+        if let Some(id) = self.by_key.get(key).await
             && let Some(row) = self.by_id(db, id).await?
             && same(&row)
         {
@@ -205,24 +201,64 @@ impl AccountRows {
         }
         // Looked up through the unique index, then confirmed in constant time so the
         // comparison itself leaks nothing about how much of a key matched.
-        let found = Box::pin(
-            user::Entity::find()
+        let read = async {
+            let found = user::Entity::find()
                 .filter(user::Column::ApiKey.eq(key))
-                .one(db),
-        )
-        .await?
-        .filter(|u| same(u));
-        let Some(row) = found else {
+                .one(db)
+                .await?
+                .filter(|u| same(u));
+            if let Some(row) = &found {
+                self.by_id.insert(row.id, Arc::new(row.clone())).await;
+            }
+            Ok(found.map(|u| u.id))
+        };
+        let Some(id) = Box::pin(load(&self.by_key, key.to_string(), read)).await? else {
             return Ok(None);
         };
-        let row = Arc::new(row);
-        self.by_id.insert(row.id, row.clone());
-        self.by_key.insert(key.to_string(), row.id);
-        Ok(Some(row))
+        Ok(self.by_id(db, id).await?.filter(|row| same(row)))
     }
 
-    pub fn forget(&self, id: i32) {
-        self.by_id.invalidate(&id);
+    pub async fn forget(&self, id: i32) {
+        self.by_id.invalidate(&id).await;
+    }
+}
+
+/// Why a load kept nothing: there is no such row, or the database failed.
+enum Miss {
+    Absent,
+    Db(sea_orm::DbErr),
+}
+
+/// Reads what `key` names into `cache` once however many ask at the same moment: callers that
+/// miss together wait for the first one's read (moka's `try_get_with`). Finding nothing is not
+/// kept.
+async fn load<K, V>(
+    cache: &moka::future::Cache<K, V>,
+    key: K,
+    read: impl Future<Output = Result<Option<V>, sea_orm::DbErr>>,
+) -> ApiResult<Option<V>>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    let init = async {
+        match read.await {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => Err(Miss::Absent),
+            Err(e) => Err(Miss::Db(e)),
+        }
+    };
+    match cache.try_get_with(key, init).await {
+        Ok(v) => Ok(Some(v)),
+        Err(miss) => match Arc::try_unwrap(miss) {
+            Ok(Miss::Absent) => Ok(None),
+            Ok(Miss::Db(e)) => Err(e.into()),
+            // Several callers waited on the one read that failed.
+            Err(shared) => match &*shared {
+                Miss::Absent => Ok(None),
+                Miss::Db(e) => Err(ApiError::Unavailable(format!("the database failed: {e}"))),
+            },
+        },
     }
 }
 
@@ -243,13 +279,13 @@ const PROJECT_ROWS_MAX: u64 = 4096;
 /// two of a pair's database round trips. A write in this process drops the row at once
 /// ([`invalidate`] with [`project_row_key`]); other instances see it within `PROJECT_ROW_TTL`.
 pub struct ProjectRows {
-    rows: moka::sync::Cache<i32, Arc<project::Model>>,
+    rows: moka::future::Cache<i32, Arc<project::Model>>,
 }
 
 impl Default for ProjectRows {
     fn default() -> Self {
         Self {
-            rows: moka::sync::Cache::builder()
+            rows: moka::future::Cache::builder()
                 .max_capacity(PROJECT_ROWS_MAX)
                 .time_to_live(PROJECT_ROW_TTL)
                 .build(),
@@ -263,18 +299,54 @@ impl ProjectRows {
         db: &impl ConnectionTrait,
         id: i32,
     ) -> ApiResult<Option<Arc<project::Model>>> {
-        if let Some(row) = self.rows.get(&id) {
+        if let Some(row) = self.rows.get(&id).await {
             return Ok(Some(row));
         }
-        let Some(row) = Box::pin(project::Entity::find_by_id(id).one(db)).await? else {
-            return Ok(None);
-        };
-        let row = Arc::new(row);
-        self.rows.insert(id, row.clone());
-        Ok(Some(row))
+        let read = async { Ok(project::Entity::find_by_id(id).one(db).await?.map(Arc::new)) };
+        Box::pin(load(&self.rows, id, read)).await
     }
 
-    pub fn forget(&self, id: i32) {
-        self.rows.invalidate(&id);
+    pub async fn forget(&self, id: i32) {
+        self.rows.invalidate(&id).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn callers_that_miss_together_share_one_read() {
+        let cache: moka::future::Cache<i32, Arc<String>> = moka::future::Cache::new(8);
+        let reads = AtomicUsize::new(0);
+        let read = |found: bool| {
+            let reads = &reads;
+            async move {
+                reads.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Ok(found.then(|| Arc::new("row".to_string())))
+            }
+        };
+        let got =
+            futures_util::future::join_all((0..10).map(|_| load(&cache, 1, read(true)))).await;
+        assert!(
+            got.iter()
+                .all(|g| matches!(g, Ok(Some(v)) if v.as_str() == "row"))
+        );
+        assert_eq!(reads.load(Ordering::SeqCst), 1, "one read for ten callers");
+        // Then it is kept.
+        assert!(Box::pin(load(&cache, 1, read(true))).await.is_ok());
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        // Finding nothing is not kept: the next caller reads again.
+        assert!(matches!(
+            Box::pin(load(&cache, 2, read(false))).await,
+            Ok(None)
+        ));
+        assert!(matches!(
+            Box::pin(load(&cache, 2, read(false))).await,
+            Ok(None)
+        ));
+        assert_eq!(reads.load(Ordering::SeqCst), 3);
     }
 }

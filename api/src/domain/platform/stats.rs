@@ -68,21 +68,23 @@ pub async fn record_answer(
     };
     let mut delta = Delta::default();
     if bump().exec(txn).await?.rows_affected == 0 {
-        let inserted = Box::pin(project_volunteer::Entity::insert(project_volunteer::ActiveModel {
-            project_id: sea_orm::Set(project_id),
-            volunteer: sea_orm::Set(v.key.clone()),
-            user_id: sea_orm::Set(v.user_id),
-            anonymous: sea_orm::Set(v.is_anonymous()),
-            n_answers: sea_orm::Set(1),
-            first_answer: sea_orm::Set(finished.to_string()),
-            last_answer: sea_orm::Set(finished.to_string()),
-        })
-        .on_conflict(
-            OnConflict::columns([V::ProjectId, V::Volunteer])
-                .do_nothing()
-                .to_owned(),
+        let inserted = Box::pin(
+            project_volunteer::Entity::insert(project_volunteer::ActiveModel {
+                project_id: sea_orm::Set(project_id),
+                volunteer: sea_orm::Set(v.key.clone()),
+                user_id: sea_orm::Set(v.user_id),
+                anonymous: sea_orm::Set(v.is_anonymous()),
+                n_answers: sea_orm::Set(1),
+                first_answer: sea_orm::Set(finished.to_string()),
+                last_answer: sea_orm::Set(finished.to_string()),
+            })
+            .on_conflict(
+                OnConflict::columns([V::ProjectId, V::Volunteer])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(txn),
         )
-        .exec_without_returning(txn))
         .await;
         match inserted {
             Ok(n) if n > 0 => {
@@ -102,24 +104,26 @@ pub async fn record_answer(
 
     let hour = chrono::Utc::now().timestamp() / 3600;
     let add = |c: A| Expr::col((project_activity::Entity, c)).add(Expr::col((Excluded, c)));
-    Box::pin(project_activity::Entity::insert(project_activity::ActiveModel {
-        project_id: sea_orm::Set(project_id),
-        hour: sea_orm::Set(hour),
-        shard: sea_orm::Set(shard),
-        n_answers: sea_orm::Set(1),
-        n_anon: sea_orm::Set(i64::from(v.is_anonymous())),
-        n_completed: sea_orm::Set(i64::from(completed)),
-    })
-    .on_conflict(
-        OnConflict::columns([A::ProjectId, A::Hour, A::Shard])
-            .values([
-                (A::NAnswers, add(A::NAnswers)),
-                (A::NAnon, add(A::NAnon)),
-                (A::NCompleted, add(A::NCompleted)),
-            ])
-            .to_owned(),
+    Box::pin(
+        project_activity::Entity::insert(project_activity::ActiveModel {
+            project_id: sea_orm::Set(project_id),
+            hour: sea_orm::Set(hour),
+            shard: sea_orm::Set(shard),
+            n_answers: sea_orm::Set(1),
+            n_anon: sea_orm::Set(i64::from(v.is_anonymous())),
+            n_completed: sea_orm::Set(i64::from(completed)),
+        })
+        .on_conflict(
+            OnConflict::columns([A::ProjectId, A::Hour, A::Shard])
+                .values([
+                    (A::NAnswers, add(A::NAnswers)),
+                    (A::NAnon, add(A::NAnon)),
+                    (A::NCompleted, add(A::NCompleted)),
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(txn),
     )
-    .exec_without_returning(txn))
     .await?;
     Ok(delta)
 }
@@ -293,9 +297,13 @@ fn iso(t: chrono::DateTime<chrono::Utc>) -> String {
 /// A project's statistics in PYBOSSA's `projectstats` shape; `full` adds the chart series.
 pub async fn project_stats(state: &Infra, p: &project::Model, full: bool) -> ApiResult<Json> {
     let key = cache::project_stats_key(p.id, full);
-    Box::pin(cache::cached(state, "projectstats", &key, STATS_TTL, || {
-        compute_project_stats(state, p, full)
-    }))
+    Box::pin(cache::cached(
+        state,
+        "projectstats",
+        &key,
+        STATS_TTL,
+        || compute_project_stats(state, p, full),
+    ))
     .await
 }
 

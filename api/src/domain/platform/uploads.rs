@@ -235,10 +235,12 @@ pub async fn release(
         .all(txn)
         .await?;
     if !keys.is_empty() {
-        Box::pin(upload::Entity::delete_many()
-            .filter(upload::Column::StorageKey.is_in(keys.clone()))
-            .exec(txn))
-            .await?;
+        Box::pin(
+            upload::Entity::delete_many()
+                .filter(upload::Column::StorageKey.is_in(keys.clone()))
+                .exec(txn),
+        )
+        .await?;
     }
     Ok(keys)
 }

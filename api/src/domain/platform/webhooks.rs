@@ -70,19 +70,21 @@ pub async fn endpoint(
         return Ok(found);
     }
     let stamp = now();
-    let created = Box::pin(webhook_endpoint::Entity::insert(webhook_endpoint::ActiveModel {
-        project_id: Set(project_id),
-        secret: Set(new_secret()),
-        events: Set(json!(DEFAULT_EVENTS)),
-        created: Set(stamp.clone()),
-        updated: Set(stamp),
-    })
-    .on_conflict(
-        sea_orm::sea_query::OnConflict::column(webhook_endpoint::Column::ProjectId)
-            .do_nothing()
-            .to_owned(),
+    let created = Box::pin(
+        webhook_endpoint::Entity::insert(webhook_endpoint::ActiveModel {
+            project_id: Set(project_id),
+            secret: Set(new_secret()),
+            events: Set(json!(DEFAULT_EVENTS)),
+            created: Set(stamp.clone()),
+            updated: Set(stamp),
+        })
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::column(webhook_endpoint::Column::ProjectId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db),
     )
-    .exec_without_returning(db))
     .await;
     match created {
         Ok(_) | Err(DbErr::RecordNotInserted) => {}
@@ -366,7 +368,7 @@ pub async fn change_settings(
     let ep = Box::pin(configure(&txn, p.id, change.events, false)).await?;
     txn.commit().await?;
     // The loop reads the URL from its copy of the row.
-    local.projects.forget(p.id);
+    local.projects.forget(p.id).await;
     let p = project::Entity::find_by_id(p.id)
         .one(&infra.db)
         .await?

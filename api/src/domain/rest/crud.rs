@@ -686,7 +686,15 @@ pub async fn update<R: Resource>(
     R::may_write(ctx, &txn, &model).await?;
     R::after_update(ctx, &txn, &existing, &model).await?;
     let replaced = match file {
-        Some(key) => Box::pin(crate::domain::platform::uploads::replace(&txn, R::TARGET, id, key)).await?,
+        Some(key) => {
+            Box::pin(crate::domain::platform::uploads::replace(
+                &txn,
+                R::TARGET,
+                id,
+                key,
+            ))
+            .await?
+        }
         None => Vec::new(),
     };
     txn.commit().await?;
@@ -705,7 +713,12 @@ pub async fn delete<R: Resource>(ctx: Ctx<'_>, id: i32) -> ApiResult<(Model<R>, 
     R::before_delete(ctx, &existing).await?;
     let txn = crate::store::begin_write(&ctx.infra.db).await?;
     R::after_delete(ctx, &txn, &existing).await?;
-    let files = Box::pin(crate::domain::platform::uploads::release(&txn, R::TARGET, id)).await?;
+    let files = Box::pin(crate::domain::platform::uploads::release(
+        &txn,
+        R::TARGET,
+        id,
+    ))
+    .await?;
     existing.clone().delete(&txn).await?;
     txn.commit().await?;
     crate::domain::platform::cache::invalidate(&ctx.infra.kv, ctx.local, &R::stale_keys(&existing))

@@ -555,17 +555,19 @@ async fn count_step_by_step(
     ctx: &Recording<'_>,
     run: task_run::Model,
 ) -> Result<Option<Counted>, DbErr> {
-    let counted = Box::pin(task::Entity::update_many()
-        .col_expr(
-            task::Column::NTaskRuns,
-            Expr::col(task::Column::NTaskRuns).add(1),
-        )
-        .filter(task::Column::Id.eq(run.task_id))
-        .filter(task::Column::ProjectId.eq(run.project_id))
-        .filter(task::Column::State.eq(TaskState::Ongoing))
-        .filter(Expr::col(task::Column::NTaskRuns).lt(Expr::col(task::Column::NAnswers)))
-        .exec_with_returning(txn))
-        .await?;
+    let counted = Box::pin(
+        task::Entity::update_many()
+            .col_expr(
+                task::Column::NTaskRuns,
+                Expr::col(task::Column::NTaskRuns).add(1),
+            )
+            .filter(task::Column::Id.eq(run.task_id))
+            .filter(task::Column::ProjectId.eq(run.project_id))
+            .filter(task::Column::State.eq(TaskState::Ongoing))
+            .filter(Expr::col(task::Column::NTaskRuns).lt(Expr::col(task::Column::NAnswers)))
+            .exec_with_returning(txn),
+    )
+    .await?;
     let Some(mut current) = counted.into_iter().next() else {
         return Ok(None);
     };

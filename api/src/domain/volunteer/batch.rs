@@ -300,9 +300,7 @@ async fn write_results(txn: &DatabaseTransaction, tasks: &[i32]) -> Result<(), D
             models.len()
         )));
     }
-    Box::pin(result::Entity::insert_many(models)
-        .exec_without_returning(txn))
-        .await?;
+    Box::pin(result::Entity::insert_many(models).exec_without_returning(txn)).await?;
     Ok(())
 }
 

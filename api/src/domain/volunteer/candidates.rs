@@ -162,7 +162,8 @@ struct Shape {
     left_out: bool,
 }
 
-/// The candidate reads' SQL, per shape, as sea-query built it the first time.
+/// The candidate reads' SQL, per shape, as sea-query built it the first time. A plain map: there
+/// are a few dozen shapes at most, so nothing ever needs evicting.
 #[derive(Default)]
 pub struct CandidateSql(Mutex<HashMap<Shape, std::sync::Arc<str>>>);
 

@@ -109,28 +109,36 @@ const MAX_BATCHES: u64 = 8;
 /// BENCHMARKS.md): a first read that small, or far larger, costs a second read or rows read
 /// for nothing. The tasks found full are left out of the read (see [`FullTasks`]),
 /// so this counts the rows still read before a free one.
-#[derive(Default)]
-pub struct ScanDepth(std::sync::Mutex<std::collections::HashMap<i32, u32>>);
+pub struct ScanDepth(moka::sync::Cache<i32, u32>);
+
+/// Projects whose scan depth is kept at most; past it the least used go (and start again from
+/// the smallest first read).
+const SCAN_DEPTHS_MAX: u64 = 16_384;
+
+impl Default for ScanDepth {
+    fn default() -> Self {
+        Self(moka::sync::Cache::new(SCAN_DEPTHS_MAX))
+    }
+}
 
 impl ScanDepth {
     /// Rows for a scan's first read: half again the average depth, and some.
     fn first_batch(&self, project: i32) -> u64 {
-        let avg16 = self
-            .0
-            .lock()
-            .map(|m| m.get(&project).copied().unwrap_or(0))
-            .unwrap_or(0);
+        let avg16 = self.0.get(&project).unwrap_or(0);
         (u64::from(avg16) * 3 / 32 + 8).clamp(FIRST_BATCH, BATCH)
     }
 
     /// A task handed out `depth` rows into a scan.
     fn record(&self, project: i32, depth: usize) {
         let depth = Ord::min(u32::try_from(depth).unwrap_or(u32::MAX), 1024);
-        if let Ok(mut m) = self.0.lock() {
-            // Sixteenths of a row; each new depth weighs an eighth.
-            let avg16 = m.entry(project).or_insert(depth * 16);
-            *avg16 = *avg16 - *avg16 / 8 + depth * 2;
-        }
+        // Sixteenths of a row; each new depth weighs an eighth.
+        self.0.entry(project).and_upsert_with(|found| match found {
+            Some(avg16) => {
+                let avg16 = avg16.into_value();
+                avg16 - avg16 / 8 + depth * 2
+            }
+            None => depth * 16,
+        });
     }
 }
 
@@ -141,6 +149,10 @@ impl ScanDepth {
 /// keeps the cursor too, for the other instances: one that missed a volunteer's last few
 /// hand-outs starts that many tasks back, which the scan's own exclusion of answered tasks
 /// makes right, and costs as many index probes.
+///
+/// Hand-written rather than a `moka` cache: an entry changes in place on every hand-out and
+/// answer, and goes only when its cursor is old *and* none of its holds is live, which no
+/// time-to-live or time-to-idle expresses. It is bounded all the same (`LOCAL_VOLUNTEERS_MAX`).
 #[derive(Default)]
 pub struct Volunteers(std::sync::Mutex<LocalVolunteers>);
 
@@ -287,6 +299,9 @@ impl Volunteers {
 /// each. With many volunteers the front of an oldest-first scan is all such tasks, each costing
 /// the database a row and an exclusion probe, and the store a hold read. Only a hint: a task whose hold expired meanwhile is left out
 /// for at most [`FULL_FOR`] more, and a scan that finds nothing looks again without it.
+///
+/// An ordered map rather than a cache crate: a scan asks for the tasks of one project on one
+/// side of its pivot, a range no hash-keyed cache can answer. Swept and bounded by hand.
 #[derive(Default)]
 pub struct FullTasks(std::sync::Mutex<LocalFull>);
 
@@ -1235,7 +1250,9 @@ mod tests {
             "unit",
         ])
         .expect("config");
-        let state = Box::pin(crate::server::build_state(config)).await.expect("state");
+        let state = Box::pin(crate::server::build_state(config))
+            .await
+            .expect("state");
         Site { state, dir }
     }
 

@@ -84,19 +84,19 @@ fn parse_owner_ids(v: &Json) -> ApiResult<Vec<i32>> {
 }
 
 async fn sync_owners(txn: &DatabaseTransaction, p: &project::Model) -> ApiResult<()> {
-    Box::pin(project_owner::Entity::delete_many()
-        .filter(project_owner::Column::ProjectId.eq(p.id))
-        .exec(txn))
-        .await?;
+    Box::pin(
+        project_owner::Entity::delete_many()
+            .filter(project_owner::Column::ProjectId.eq(p.id))
+            .exec(txn),
+    )
+    .await?;
     let rows = owner_ids(p)
         .into_iter()
         .map(|uid| project_owner::ActiveModel {
             project_id: sea_orm::Set(p.id),
             user_id: sea_orm::Set(uid),
         });
-    Box::pin(project_owner::Entity::insert_many(rows)
-        .exec_without_returning(txn))
-        .await?;
+    Box::pin(project_owner::Entity::insert_many(rows).exec_without_returning(txn)).await?;
     Ok(())
 }
 
@@ -256,14 +256,18 @@ impl Resource for Project {
                             info: Set(Some(json!({}))),
                             ..Default::default()
                         };
-                        match Box::pin(category::Entity::insert(general)
-                            .on_conflict(
-                                sea_orm::sea_query::OnConflict::column(category::Column::ShortName)
+                        match Box::pin(
+                            category::Entity::insert(general)
+                                .on_conflict(
+                                    sea_orm::sea_query::OnConflict::column(
+                                        category::Column::ShortName,
+                                    )
                                     .do_nothing()
                                     .to_owned(),
-                            )
-                            .exec_without_returning(&ctx.infra.db))
-                            .await
+                                )
+                                .exec_without_returning(&ctx.infra.db),
+                        )
+                        .await
                         {
                             Ok(_) | Err(sea_orm::DbErr::RecordNotInserted) => {}
                             Err(e) => return Err(e.into()),

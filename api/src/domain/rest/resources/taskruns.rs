@@ -101,8 +101,11 @@ impl Resource for TaskRun {
             },
         ))
         .await?;
-        Box::pin(crate::store::jobs::enqueue(txn, crate::store::jobs::NewJob::rebuild_stats(m.project_id)))
-            .await?;
+        Box::pin(crate::store::jobs::enqueue(
+            txn,
+            crate::store::jobs::NewJob::rebuild_stats(m.project_id),
+        ))
+        .await?;
         Ok(())
     }
 }
