@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod ids;
 pub mod infra;
 pub mod kv;
 pub mod metrics;

@@ -13,6 +13,7 @@ use std::{
 use moka::sync::Cache;
 
 use super::Reservation;
+use crate::ids::TaskId;
 
 /// The most the values may weigh, in bytes of keys and values; past it the least used go.
 pub const VALUES_WEIGHT: u64 = 64 * 1024 * 1024;
@@ -41,7 +42,7 @@ impl moka::Expiry<String, Timed> for Until {
 
 pub struct MemoryKv {
     values: Cache<String, Timed>,
-    holds: Mutex<HashMap<i32, HashMap<String, i64>>>,
+    holds: Mutex<HashMap<TaskId, HashMap<String, i64>>>,
 }
 
 impl Default for MemoryKv {
@@ -100,7 +101,7 @@ impl MemoryKv {
     /// volunteer's own mark means they answered it, and it is never held for them again.
     pub fn reserve(
         &self,
-        task: i32,
+        task: TaskId,
         uid: &str,
         capacity: i64,
         now: i64,
@@ -139,7 +140,7 @@ impl MemoryKv {
 
     /// After an answer: the hold becomes a mark of when it was answered (negative), kept
     /// `MARK_MS`.
-    pub fn mark_answered(&self, task: i32, uid: &str, now: i64) {
+    pub fn mark_answered(&self, task: TaskId, uid: &str, now: i64) {
         let mut holds = self
             .holds
             .lock()
@@ -147,7 +148,7 @@ impl MemoryKv {
         holds.entry(task).or_default().insert(uid.to_string(), -now);
     }
 
-    pub fn holds(&self, task: i32, uid: &str, now: i64) -> bool {
+    pub fn holds(&self, task: TaskId, uid: &str, now: i64) -> bool {
         let holds = self
             .holds
             .lock()
@@ -158,7 +159,7 @@ impl MemoryKv {
             .is_some_and(|t| *t > now)
     }
 
-    pub fn holders(&self, task: i32, now: i64) -> i64 {
+    pub fn holders(&self, task: TaskId, now: i64) -> i64 {
         let holds = self
             .holds
             .lock()
@@ -168,7 +169,7 @@ impl MemoryKv {
             .map_or(0, |h| h.values().filter(|t| **t > now).count() as i64)
     }
 
-    pub fn release(&self, task: i32, uid: &str) {
+    pub fn release(&self, task: TaskId, uid: &str) {
         let mut holds = self
             .holds
             .lock()
@@ -188,7 +189,7 @@ mod tests {
 
     /// `Some(until)` when granted.
     fn hold(kv: &MemoryKv, uid: &str, cap: i64, now: i64, since: Option<i64>) -> Option<i64> {
-        match kv.reserve(1, uid, cap, now, now + 100, since) {
+        match kv.reserve(TaskId(1), uid, cap, now, now + 100, since) {
             Reservation::Granted(until) => Some(until),
             Reservation::Full => None,
         }
@@ -227,18 +228,18 @@ mod tests {
         // A holder may renew; an expired hold frees its place.
         assert_eq!(hold(&kv, "a", 2, 50, None), Some(150));
         assert_eq!(hold(&kv, "c", 2, 120, None), Some(220));
-        assert_eq!(kv.holders(1, 120), 2);
-        kv.release(1, "a");
-        assert!(!kv.holds(1, "a", 120));
-        assert!(kv.holds(1, "c", 120));
+        assert_eq!(kv.holders(TaskId(1), 120), 2);
+        kv.release(TaskId(1), "a");
+        assert!(!kv.holds(TaskId(1), "a", 120));
+        assert!(kv.holds(TaskId(1), "c", 120));
     }
 
     #[test]
     fn answered_marks_count_for_scans_read_before_them() {
         let kv = MemoryKv::default();
         assert_eq!(hold(&kv, "a", 1, 0, None), Some(100));
-        kv.mark_answered(1, "a", 50);
-        assert!(!kv.holds(1, "a", 60));
+        kv.mark_answered(TaskId(1), "a", 50);
+        assert!(!kv.holds(TaskId(1), "a", 60));
         // Counts read at 40 miss that answer: its mark keeps the place taken.
         assert_eq!(hold(&kv, "b", 1, 60, Some(40)), None);
         // Counts read at 55 include it (the caller's capacity already says so).

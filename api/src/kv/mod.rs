@@ -21,11 +21,13 @@ use std::{
 
 use fred::{prelude::*, types::scripts::Script};
 
+use crate::ids::TaskId;
+
 pub use memory::MemoryKv;
 
 /// A volunteer's (by its key) request stamp on a task: when `newtask` handed it out. The scripts
 /// below build the same key.
-pub fn stamp_key(task_id: i32, volunteer_key: &str) -> String {
+pub fn stamp_key(task_id: TaskId, volunteer_key: &str) -> String {
     format!("stamp:{task_id}:{volunteer_key}")
 }
 
@@ -395,7 +397,13 @@ impl Kv {
 
     /// Asks to hold `task` for `uid` while at most `capacity` volunteers hold it. Degrades to
     /// granted when Redis fails.
-    pub async fn reserve(&self, task: i32, uid: &str, capacity: i64, ttl: Duration) -> Reservation {
+    pub async fn reserve(
+        &self,
+        task: TaskId,
+        uid: &str,
+        capacity: i64,
+        ttl: Duration,
+    ) -> Reservation {
         if capacity <= 0 {
             return Reservation::Full;
         }
@@ -418,7 +426,7 @@ impl Kv {
     /// caller must re-check the count after the hold.
     pub async fn reserve_first(
         &self,
-        candidates: &[(i32, i64)],
+        candidates: &[(TaskId, i64)],
         uid: &str,
         ttl: Duration,
         on_grant: Option<&OnGrant<'_>>,
@@ -482,7 +490,7 @@ impl Kv {
                 args.push(since.unwrap_or(-1).into());
                 args.push(self.prefix.as_str().into());
                 args.extend(candidates.iter().map(|(_, cap)| Value::from(*cap)));
-                args.extend(candidates.iter().map(|(t, _)| Value::from(i64::from(*t))));
+                args.extend(candidates.iter().map(|(t, _)| Value::from(i64::from(t.0))));
                 match Box::pin(
                     RESERVE_FIRST.evalsha_with_reload::<(i64, i64, i64), _, _>(c, keys, args),
                 )
@@ -545,7 +553,7 @@ impl Kv {
     /// After answers committed (`(task, volunteer)` each): their holds become marks (see
     /// [`ANSWERED_LUA`]), and their stamps and the cache entries they made stale go, in one
     /// round trip however many answers (a batch's).
-    pub async fn answered(&self, answers: &[(i32, &str)], stale: &[String]) {
+    pub async fn answered(&self, answers: &[(TaskId, &str)], stale: &[String]) {
         if answers.is_empty() {
             return;
         }
@@ -568,7 +576,7 @@ impl Kv {
                 args.extend(
                     answers
                         .iter()
-                        .map(|(task, _)| Value::from(i64::from(*task))),
+                        .map(|(task, _)| Value::from(i64::from(task.0))),
                 );
                 args.extend(answers.iter().map(|(_, uid)| Value::from(*uid)));
                 if let Err(e) =
@@ -639,7 +647,7 @@ impl Kv {
     }
 
     /// Whether `uid` holds `task` now. Degrades to `true`.
-    pub async fn holds(&self, task: i32, uid: &str) -> bool {
+    pub async fn holds(&self, task: TaskId, uid: &str) -> bool {
         let now = now_ms();
         match &self.inner {
             Inner::Memory(m) => m.holds(task, uid, now),
@@ -658,7 +666,7 @@ impl Kv {
     }
 
     /// Live holders of `task`. Degrades to 0.
-    pub async fn holders(&self, task: i32) -> i64 {
+    pub async fn holders(&self, task: TaskId) -> i64 {
         let now = now_ms();
         match &self.inner {
             Inner::Memory(m) => m.holders(task, now),
@@ -682,7 +690,7 @@ impl Kv {
         }
     }
 
-    pub async fn release(&self, task: i32, uid: &str) {
+    pub async fn release(&self, task: TaskId, uid: &str) {
         match &self.inner {
             Inner::Memory(m) => m.release(task, uid),
             Inner::Redis(_) if self.tripped() => (),

@@ -28,6 +28,7 @@ use crate::{
         volunteer::scheduler::{self, NewTaskQuery},
     },
     error::{ApiError, ApiResult},
+    ids::{ProjectId, TaskId},
     state::AppState,
     store::entities::project,
 };
@@ -324,8 +325,8 @@ pub async fn answer(
     let (task, project, volunteer) = match fast {
         Some((task_id, project, volunteer)) => (
             answers::TaskRef {
-                id: task_id,
-                project_id: project.id,
+                id: TaskId(task_id),
+                project_id: ProjectId(project.id),
             },
             project,
             volunteer,
@@ -344,8 +345,8 @@ pub async fn answer(
                 .ok_or(ApiError::NotFound)?;
             let volunteer = identify(&project)?;
             let task = answers::TaskRef {
-                id: task.id,
-                project_id: task.project_id,
+                id: TaskId(task.id),
+                project_id: ProjectId(task.project_id),
             };
             (task, project, volunteer)
         }
@@ -368,7 +369,9 @@ pub async fn answer(
         );
     }
     let answer = NewAnswer {
-        project_id: project_id.ok_or_else(|| ApiError::forbidden("Invalid project_id"))?,
+        project_id: project_id
+            .map(ProjectId)
+            .ok_or_else(|| ApiError::forbidden("Invalid project_id"))?,
         task_id: task.id,
         info: fields.remove("info"),
         media_url: fields

@@ -27,6 +27,7 @@ const FLOORS: &[(&str, u8)] = &[
     ("auth::token", 0),
     ("config", 0),
     ("error", 0),
+    ("ids", 0),
     ("metrics", 0),
     ("storage", 0),
 ];

@@ -10,6 +10,7 @@ use std::{
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tessera_api::ids::TaskId;
 
 use crate::{
     common::{Resp, TestApp, User},
@@ -826,7 +827,7 @@ async fn task_found_full_is_not_lost_when_freed(app: TestApp) {
         newtask(&app, project, Some(&vols[0]), "").await.ok()["id"],
         tasks[0]
     );
-    let task = i32::try_from(tasks[0]).expect("id");
+    let task = TaskId(i32::try_from(tasks[0]).expect("id"));
     app.state
         .infra
         .kv
@@ -1253,28 +1254,33 @@ async fn answered_holds_count_for_scans_read_before() {
         let (_, read) = kv.get_with_clock("no-such-key").await.expect("clock");
         assert!(estimate <= read, "{store}: {estimate} > {read}");
         let held = kv
-            .reserve_first(&[(7, 1)], "a", ttl, None, Some(before))
+            .reserve_first(&[(TaskId(7), 1)], "a", ttl, None, Some(before))
             .await;
         assert_eq!(held.map(|h| h.holders), Some(1), "{store}");
-        kv.answered(&[(7, "a")], &[]).await;
-        assert!(!kv.holds(7, "a").await, "{store}: answered, no longer held");
+        kv.answered(&[(TaskId(7), "a")], &[]).await;
+        assert!(
+            !kv.holds(TaskId(7), "a").await,
+            "{store}: answered, no longer held"
+        );
         // Counts read before the answer still show a place: the mark takes it.
         let again = kv
-            .reserve_first(&[(7, 1)], "b", ttl, None, Some(before))
+            .reserve_first(&[(TaskId(7), 1)], "b", ttl, None, Some(before))
             .await;
         assert!(
             again.is_none(),
             "{store}: the answer's place was handed out again"
         );
         // Without `since` the caller re-reads the count, and marks are ignored.
-        let unchecked = kv.reserve_first(&[(7, 1)], "b", ttl, None, None).await;
+        let unchecked = kv
+            .reserve_first(&[(TaskId(7), 1)], "b", ttl, None, None)
+            .await;
         assert!(unchecked.is_some(), "{store}");
-        kv.release(7, "b").await;
+        kv.release(TaskId(7), "b").await;
         // Counts read after the answer include it: no mark is counted twice.
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         let (_, after) = kv.get_with_clock("no-such-key").await.expect("clock");
         let later = kv
-            .reserve_first(&[(7, 1)], "b", ttl, None, Some(after))
+            .reserve_first(&[(TaskId(7), 1)], "b", ttl, None, Some(after))
             .await;
         assert!(later.is_some(), "{store}");
         kv.delete_many(&["hold:7".to_string()]).await;
@@ -1286,7 +1292,7 @@ async fn answered_holds_count_for_scans_read_before() {
             stamp_ttl: ttl,
             cursor: None,
         };
-        for (task, uid) in [(8, "a"), (9, "b")] {
+        for (task, uid) in [(TaskId(8), "a"), (TaskId(9), "b")] {
             assert!(
                 kv.reserve_first(&[(task, 1)], uid, ttl, Some(&grant), None)
                     .await
@@ -1296,9 +1302,12 @@ async fn answered_holds_count_for_scans_read_before() {
             assert!(kv.get(&stamp).await.expect("get").is_some(), "{store}");
         }
         kv.set("cache:x", "1", ttl).await;
-        kv.answered(&[(8, "a"), (9, "b")], &["cache:x".to_string()])
-            .await;
-        for (task, uid) in [(8, "a"), (9, "b")] {
+        kv.answered(
+            &[(TaskId(8), "a"), (TaskId(9), "b")],
+            &["cache:x".to_string()],
+        )
+        .await;
+        for (task, uid) in [(TaskId(8), "a"), (TaskId(9), "b")] {
             assert!(!kv.holds(task, uid).await, "{store}: {task} answered");
             let stamp = tessera_api::kv::stamp_key(task, uid);
             assert_eq!(kv.get(&stamp).await, Ok(None), "{store}: stamp of {task}");

@@ -72,7 +72,7 @@ pub async fn record_answer(
             project_volunteer::Entity::insert(project_volunteer::ActiveModel {
                 project_id: sea_orm::Set(project_id),
                 volunteer: sea_orm::Set(v.key.clone()),
-                user_id: sea_orm::Set(v.user_id),
+                user_id: sea_orm::Set(v.user_id.map(|u| u.0)),
                 anonymous: sea_orm::Set(v.is_anonymous()),
                 n_answers: sea_orm::Set(1),
                 first_answer: sea_orm::Set(finished.to_string()),

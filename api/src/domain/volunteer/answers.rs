@@ -27,6 +27,7 @@ use crate::domain::{
 };
 use crate::{
     error::{ApiError, ApiResult},
+    ids::{ProjectId, TaskId},
     infra::Infra,
     store::{
         counters::{self, Delta},
@@ -36,8 +37,8 @@ use crate::{
 };
 
 pub struct NewAnswer {
-    pub project_id: i32,
-    pub task_id: i32,
+    pub project_id: ProjectId,
+    pub task_id: TaskId,
     pub info: Option<Json>,
     pub media_url: Option<String>,
 }
@@ -47,8 +48,8 @@ pub struct NewAnswer {
 /// first.
 #[derive(Debug, Clone, Copy)]
 pub struct TaskRef {
-    pub id: i32,
-    pub project_id: i32,
+    pub id: TaskId,
+    pub project_id: ProjectId,
 }
 
 fn first_request() -> ApiError {
@@ -74,8 +75,8 @@ fn idempotency_key(volunteer: &Volunteer, key: &str) -> String {
 fn request_mark(task: TaskRef, answer: &NewAnswer) -> String {
     use sha2::Digest;
     let mut h = sha2::Sha256::new();
-    h.update(task.project_id.to_le_bytes());
-    h.update(task.id.to_le_bytes());
+    h.update(task.project_id.0.to_le_bytes());
+    h.update(task.id.0.to_le_bytes());
     h.update(serde_json::to_vec(&answer.info).unwrap_or_default());
     h.update(answer.media_url.as_deref().unwrap_or("").as_bytes());
     let digest = h.finalize();
@@ -92,7 +93,7 @@ fn key_reused() -> ApiError {
 
 async fn existing_answer(
     db: &impl ConnectionTrait,
-    task_id: i32,
+    task_id: TaskId,
     v: &Volunteer,
 ) -> ApiResult<Option<task_run::Model>> {
     Ok(task_run::Entity::find()
@@ -114,7 +115,7 @@ async fn refusal(
     idempotency: Option<&str>,
     counted: bool,
 ) -> ApiResult<task_run::Model> {
-    let found = task::Entity::find_by_id(task.id)
+    let found = task::Entity::find_by_id(task.id.0)
         .select_only()
         .column(task::Column::ProjectId)
         .into_tuple::<i32>()
@@ -122,7 +123,7 @@ async fn refusal(
         .await?;
     match found {
         None => return Err(ApiError::forbidden("Invalid task_id")),
-        Some(p) if p != task.project_id => return Err(ApiError::forbidden("Invalid project_id")),
+        Some(p) if p != task.project_id.0 => return Err(ApiError::forbidden("Invalid project_id")),
         Some(_) => {}
     }
     match existing_answer(&state.db, task.id, volunteer).await? {
@@ -176,14 +177,14 @@ pub async fn submit(
         let run =
             Box::pin(task_run::Entity::find_by_id(id.parse::<i32>().unwrap_or(-1)).one(&state.db))
                 .await?;
-        if let Some(run) = run.filter(|r| r.task_id == task.id) {
+        if let Some(run) = run.filter(|r| r.task_id == task.id.0) {
             return Ok(run);
         }
     }
     // The stamp as this instance set it, or as the store has it.
     let stamp = match lp
         .volunteers
-        .stamp(&cursor_key(project.id, &volunteer.key), task.id)
+        .stamp(&cursor_key(task.project_id, &volunteer.key), task.id)
     {
         Some(at) => Ok(Some(at)),
         None => state.kv.get(&stamp_key(task.id, &volunteer.key)).await,
@@ -205,9 +206,9 @@ pub async fn submit(
     let row = task_run::Model {
         id: 0,
         created: requested,
-        project_id: task.project_id,
-        task_id: task.id,
-        user_id: volunteer.user_id,
+        project_id: task.project_id.0,
+        task_id: task.id.0,
+        user_id: volunteer.user_id.map(|u| u.0),
         user_ip: volunteer.user_ip.clone(),
         finish_time: finished,
         timeout: None,
@@ -258,10 +259,10 @@ pub async fn submit(
         state.jobs_wake.notify_one();
     }
     lp.volunteers
-        .answered(&cursor_key(project.id, &volunteer.key), task.id);
+        .answered(&cursor_key(task.project_id, &volunteer.key), task.id);
     if completed {
         state.metrics.tasks_completed.inc();
-        lp.full_tasks.completed(project.id, task.id);
+        lp.full_tasks.completed(task.project_id, task.id);
         let project = fresh.as_ref().unwrap_or(project);
         if let Err(e) = Box::pin(webhooks::after_completion(state, project)).await {
             tracing::warn!(project = project.id, error = %e, "project completion check failed");

@@ -19,6 +19,7 @@ use serde_json::{Value as Json, json};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
+    ids::TaskId,
     kv::Kv,
     metrics::OutcomeLabels,
     store::{
@@ -193,9 +194,14 @@ async fn write(db: &DatabaseConnection, kv: &Kv, batch: &mut Vec<Pending>) -> bo
 /// answer's hold becomes a mark and its stamp goes, with the cache entries the batch made stale:
 /// one round trip for the batch rather than one per answer.
 async fn mark_answered(kv: &Kv, batch: &[Pending], taken: &[(usize, Batched)]) {
-    let answers: Vec<(i32, &str)> = taken
+    let answers: Vec<(TaskId, &str)> = taken
         .iter()
-        .map(|(i, b)| (b.run.task_id, batch[*i].entry.volunteer_key.as_str()))
+        .map(|(i, b)| {
+            (
+                TaskId(b.run.task_id),
+                batch[*i].entry.volunteer_key.as_str(),
+            )
+        })
         .collect();
     let projects: BTreeSet<i32> = taken.iter().map(|(_, b)| b.run.project_id).collect();
     let stale: BTreeSet<String> = projects

@@ -16,6 +16,7 @@ use crate::domain::volunteer::identity::Volunteer;
 use crate::{
     domain::volunteer::LoopState,
     error::{ApiError, ApiResult},
+    ids::{ProjectId, TaskId},
     infra::Infra,
     store::entities::{task, task::TaskState, task_run},
 };
@@ -24,7 +25,7 @@ use crate::{
 /// returned.
 #[derive(Debug, Clone)]
 pub(super) struct Candidate {
-    pub id: i32,
+    pub id: TaskId,
     pub runs: i32,
     pub needed: i32,
     pub created: String,
@@ -44,7 +45,7 @@ impl Candidate {
 
     fn read(row: &QueryResult) -> Result<Self, DbErr> {
         Ok(Self {
-            id: row.try_get_by_index(0)?,
+            id: TaskId(row.try_get_by_index(0)?),
             runs: row.try_get_by_index(1)?,
             needed: row.try_get_by_index(2)?,
             created: row.try_get_by_index(3)?,
@@ -57,16 +58,16 @@ impl Candidate {
         })
     }
 
-    pub fn into_model(self, project_id: i32) -> Result<task::Model, DbErr> {
+    pub fn into_model(self, project_id: ProjectId) -> Result<task::Model, DbErr> {
         let json = |s: Option<String>| {
             s.map(|s| serde_json::from_str(&s))
                 .transpose()
                 .map_err(|e| DbErr::Type(format!("task JSON: {e}")))
         };
         Ok(task::Model {
-            id: self.id,
+            id: self.id.0,
             created: self.created,
-            project_id,
+            project_id: project_id.0,
             state: self.state,
             quorum: self.quorum,
             calibration: self.calibration,
@@ -148,9 +149,9 @@ impl Who {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum Bound {
     /// Tasks from this id on.
-    From(i32),
+    From(TaskId),
     /// Tasks before this id.
-    Before(i32),
+    Before(TaskId),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -169,7 +170,7 @@ pub struct CandidateSql(Mutex<HashMap<Shape, std::sync::Arc<str>>>);
 
 /// One scan's reads: of which project, for whom, in which order.
 pub(super) struct Scan<'a> {
-    pub project: i32,
+    pub project: ProjectId,
     pub volunteer: &'a Volunteer,
     pub order: ScanOrder,
 }
@@ -182,7 +183,7 @@ impl Scan<'_> {
         state: &Infra,
         lp: &LoopState,
         bound: Option<Bound>,
-        left_out: &[i32],
+        left_out: &[TaskId],
         size: u64,
         skip: u64,
     ) -> Result<Vec<Candidate>, DbErr> {
@@ -242,12 +243,12 @@ impl Scan<'_> {
     ) -> Vec<Value> {
         let v = self.volunteer;
         let mut values = vec![
-            Value::Int(Some(self.project)),
+            Value::Int(Some(self.project.0)),
             Value::String(Some(sea_orm::ActiveEnum::to_value(&TaskState::Ongoing))),
         ];
         values.push(match Who::of(v) {
             Who::External => Value::String(v.external_uid.clone()),
-            Who::User => Value::Int(v.user_id),
+            Who::User => Value::Int(v.user_id.map(|u| u.0)),
             Who::Address => Value::String(v.user_ip.clone()),
             Who::Nobody => Value::Int(Some(-1)),
         });
@@ -255,7 +256,7 @@ impl Scan<'_> {
             values.push(Value::BigUnsigned(Some(0)));
         }
         if let Some(Bound::From(id) | Bound::Before(id)) = bound {
-            values.push(Value::Int(Some(id)));
+            values.push(Value::Int(Some(id.0)));
         }
         values.extend(left_out);
         values
@@ -347,12 +348,15 @@ impl Scan<'_> {
 
 /// Task ids as one parameter: a PostgreSQL array (sent in binary, not as text for the server
 /// to parse), or a JSON array for SQLite.
-fn id_list(backend: DbBackend, ids: &[i32]) -> Value {
+fn id_list(backend: DbBackend, ids: &[TaskId]) -> Value {
     match backend {
-        DbBackend::Postgres => Value::from(ids.to_vec()),
+        DbBackend::Postgres => Value::from(ids.iter().map(|t| t.0).collect::<Vec<i32>>()),
         _ => Value::String(Some(format!(
             "[{}]",
-            ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
+            ids.iter()
+                .map(TaskId::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
         ))),
     }
 }
@@ -363,6 +367,7 @@ mod tests {
 
     use super::{Bound, Scan, ScanOrder};
     use crate::domain::volunteer::identity::Volunteer;
+    use crate::ids::{ProjectId, TaskId};
 
     /// Every shape's values, as kept, line up with the statement sea-query builds.
     #[test]
@@ -375,7 +380,7 @@ mod tests {
                 key: "x".into(),
             },
             Volunteer {
-                user_id: Some(7),
+                user_id: Some(crate::ids::UserId(7)),
                 user_ip: None,
                 external_uid: None,
                 key: "u7".into(),
@@ -408,10 +413,16 @@ mod tests {
         for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
             for volunteer in &volunteers {
                 for order in orders {
-                    for bound in [None, Some(Bound::From(5)), Some(Bound::Before(9))] {
-                        for left_out in [None, Some(super::id_list(backend, &[3, 4]))] {
+                    for bound in [
+                        None,
+                        Some(Bound::From(TaskId(5))),
+                        Some(Bound::Before(TaskId(9))),
+                    ] {
+                        for left_out in
+                            [None, Some(super::id_list(backend, &[TaskId(3), TaskId(4)]))]
+                        {
                             let scan = Scan {
-                                project: 42,
+                                project: ProjectId(42),
                                 volunteer,
                                 order,
                             };

@@ -13,12 +13,13 @@ use subtle::ConstantTimeEq;
 use crate::{
     auth::Caller,
     error::{ApiError, ApiResult},
+    ids::UserId,
     store::entities::{project, task_run},
 };
 
 #[derive(Debug, Clone)]
 pub struct Volunteer {
-    pub user_id: Option<i32>,
+    pub user_id: Option<UserId>,
     /// Anonymised address, only for anonymous volunteers.
     pub user_ip: Option<String>,
     pub external_uid: Option<String>,
@@ -92,7 +93,7 @@ pub fn volunteer(
     }
     Ok(match caller.user_id() {
         Some(id) => Volunteer {
-            user_id: Some(id),
+            user_id: Some(UserId(id)),
             user_ip: None,
             external_uid: None,
             key: format!("u{id}"),

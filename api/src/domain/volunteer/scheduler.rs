@@ -20,6 +20,7 @@ use crate::domain::{
 use crate::{
     domain::volunteer::LoopState,
     error::{ApiError, ApiResult},
+    ids::{ProjectId, TaskId},
     infra::Infra,
     kv::{OnGrant, Reservation},
     store::{
@@ -109,7 +110,7 @@ const MAX_BATCHES: u64 = 8;
 /// BENCHMARKS.md): a first read that small, or far larger, costs a second read or rows read
 /// for nothing. The tasks found full are left out of the read (see [`FullTasks`]),
 /// so this counts the rows still read before a free one.
-pub struct ScanDepth(moka::sync::Cache<i32, u32>);
+pub struct ScanDepth(moka::sync::Cache<ProjectId, u32>);
 
 /// Projects whose scan depth is kept at most; past it the least used go (and start again from
 /// the smallest first read).
@@ -123,13 +124,13 @@ impl Default for ScanDepth {
 
 impl ScanDepth {
     /// Rows for a scan's first read: half again the average depth, and some.
-    fn first_batch(&self, project: i32) -> u64 {
+    fn first_batch(&self, project: ProjectId) -> u64 {
         let avg16 = self.0.get(&project).unwrap_or(0);
         (u64::from(avg16) * 3 / 32 + 8).clamp(FIRST_BATCH, BATCH)
     }
 
     /// A task handed out `depth` rows into a scan.
-    fn record(&self, project: i32, depth: usize) {
+    fn record(&self, project: ProjectId, depth: usize) {
         let depth = Ord::min(u32::try_from(depth).unwrap_or(u32::MAX), 1024);
         // Sixteenths of a row; each new depth weighs an eighth.
         self.0.entry(project).and_upsert_with(|found| match found {
@@ -164,11 +165,11 @@ struct LocalVolunteers {
 }
 
 struct LocalVolunteer {
-    cursor: Option<(i32, std::time::Instant)>,
+    cursor: Option<(TaskId, std::time::Instant)>,
     /// Tasks held, until when.
-    held: Vec<(i32, std::time::Instant)>,
+    held: Vec<(TaskId, std::time::Instant)>,
     /// Tasks stamped here: the stamp's value, until when.
-    stamps: Vec<(i32, String, std::time::Instant)>,
+    stamps: Vec<(TaskId, String, std::time::Instant)>,
 }
 
 impl LocalVolunteer {
@@ -186,12 +187,12 @@ const LOCAL_HOLDS: usize = 16;
 const LOCAL_VOLUNTEERS_MAX: usize = 65_536;
 
 /// The key of a volunteer's cursor in a project, here and in the store.
-pub fn cursor_key(project: i32, volunteer_key: &str) -> String {
+pub fn cursor_key(project: ProjectId, volunteer_key: &str) -> String {
     format!("cursor:{project}:{volunteer_key}")
 }
 
 impl Volunteers {
-    fn get(&self, key: &str) -> Option<i32> {
+    fn get(&self, key: &str) -> Option<TaskId> {
         let cursors = self.0.lock().ok()?;
         let (id, at) = cursors.map.get(key)?.cursor?;
         (at.elapsed() < LOCAL_CURSOR).then_some(id)
@@ -223,11 +224,11 @@ impl Volunteers {
         cursors.map.insert(key.to_owned(), entry);
     }
 
-    fn set(&self, key: &str, task: i32) {
+    fn set(&self, key: &str, task: TaskId) {
         self.with(key, |v| v.cursor = Some((task, std::time::Instant::now())));
     }
 
-    fn held(&self, key: &str, task: i32, ttl: Duration) {
+    fn held(&self, key: &str, task: TaskId, ttl: Duration) {
         let now = std::time::Instant::now();
         self.with(key, |v| {
             v.held.retain(|(t, until)| *t != task && *until > now);
@@ -240,7 +241,14 @@ impl Volunteers {
 
     /// The volunteer's stamp on `task`, set here with the store's (`since` is taken before the
     /// store's, so this one ends first).
-    fn stamped(&self, key: &str, task: i32, value: &str, since: std::time::Instant, ttl: Duration) {
+    fn stamped(
+        &self,
+        key: &str,
+        task: TaskId,
+        value: &str,
+        since: std::time::Instant,
+        ttl: Duration,
+    ) {
         self.with(key, |v| {
             let now = std::time::Instant::now();
             v.stamps.retain(|(t, _, until)| *t != task && *until > now);
@@ -257,7 +265,7 @@ impl Volunteers {
     /// scan takes back a hold it just granted; the copy here outlives the last only when that
     /// scan ran on another instance, or when the store lost its keys. Either way the volunteer
     /// did request the task here, which is what the stamp vouches for.
-    pub fn stamp(&self, key: &str, task: i32) -> Option<String> {
+    pub fn stamp(&self, key: &str, task: TaskId) -> Option<String> {
         let cursors = self.0.lock().ok()?;
         let now = std::time::Instant::now();
         cursors
@@ -269,7 +277,7 @@ impl Volunteers {
     }
 
     /// The tasks this instance holds for the volunteer.
-    fn holding(&self, key: &str) -> Vec<i32> {
+    fn holding(&self, key: &str) -> Vec<TaskId> {
         let Ok(cursors) = self.0.lock() else {
             return vec![];
         };
@@ -284,7 +292,7 @@ impl Volunteers {
     }
 
     /// The volunteer answered `task`, or its hold was taken back: no longer held nor stamped.
-    pub fn answered(&self, key: &str, task: i32) {
+    pub fn answered(&self, key: &str, task: TaskId) {
         if let Ok(mut cursors) = self.0.lock()
             && let Some(v) = cursors.map.get_mut(key)
         {
@@ -308,7 +316,7 @@ pub struct FullTasks(std::sync::Mutex<LocalFull>);
 #[derive(Default)]
 struct LocalFull {
     /// (project, task) → until when it is taken as full.
-    until: std::collections::BTreeMap<(i32, i32), std::time::Instant>,
+    until: std::collections::BTreeMap<(ProjectId, TaskId), std::time::Instant>,
     /// Size at which the expired ones are swept next.
     sweep_at: usize,
 }
@@ -320,7 +328,7 @@ const FULL_FOR: Duration = Duration::from_secs(1);
 const MAX_LEFT_OUT: usize = 64;
 
 impl FullTasks {
-    fn saw_full(&self, project: i32, tasks: impl IntoIterator<Item = i32>) {
+    fn saw_full(&self, project: ProjectId, tasks: impl IntoIterator<Item = TaskId>) {
         let Ok(mut full) = self.0.lock() else {
             return;
         };
@@ -339,7 +347,7 @@ impl FullTasks {
 
     /// Drops the candidates found full since they were read (by the other scans meanwhile),
     /// but those in `mine` (the volunteer's own holds).
-    fn drop_full(&self, project: i32, mine: &[i32], candidates: &mut Vec<Candidate>) {
+    fn drop_full(&self, project: ProjectId, mine: &[TaskId], candidates: &mut Vec<Candidate>) {
         let Ok(full) = self.0.lock() else {
             return;
         };
@@ -355,22 +363,24 @@ impl FullTasks {
 
     /// A task completed: scans leave it out anyway, and it would take the place of one that is
     /// only full.
-    pub fn completed(&self, project: i32, task: i32) {
+    pub fn completed(&self, project: ProjectId, task: TaskId) {
         if let Ok(mut full) = self.0.lock() {
             full.until.remove(&(project, task));
         }
     }
 
     /// Tasks of the project within `bound`, found full lately, but those in `mine`.
-    fn left_out(&self, project: i32, mine: &[i32], bound: Option<Bound>) -> Vec<i32> {
+    fn left_out(&self, project: ProjectId, mine: &[TaskId], bound: Option<Bound>) -> Vec<TaskId> {
         let Ok(full) = self.0.lock() else {
             return vec![];
         };
         let now = std::time::Instant::now();
         let range = match bound {
-            Some(Bound::From(p)) => (project, p)..=(project, i32::MAX),
-            Some(Bound::Before(p)) => (project, i32::MIN)..=(project, p.saturating_sub(1)),
-            None => (project, i32::MIN)..=(project, i32::MAX),
+            Some(Bound::From(p)) => (project, p)..=(project, TaskId(i32::MAX)),
+            Some(Bound::Before(p)) => {
+                (project, TaskId(i32::MIN))..=(project, TaskId(p.0.saturating_sub(1)))
+            }
+            None => (project, TaskId(i32::MIN))..=(project, TaskId(i32::MAX)),
         };
         full.until
             .range(range)
@@ -387,12 +397,12 @@ impl FullTasks {
 /// then counted twice (we back off), never missed.
 async fn confirm_hold(
     infra: &Infra,
-    id: i32,
+    id: TaskId,
     holders: i64,
     volunteer: &Volunteer,
     stamped: Option<&str>,
 ) -> ApiResult<Option<task::Model>> {
-    let current = task::Entity::find_by_id(id).one(&infra.db).await?;
+    let current = task::Entity::find_by_id(id.0).one(&infra.db).await?;
     let fits = current.filter(|t| {
         t.state == TaskState::Ongoing
             && i64::from(t.n_task_runs) + holders <= i64::from(t.n_answers)
@@ -431,7 +441,7 @@ async fn refresh(state: &Infra, rows: Vec<Candidate>) -> ApiResult<Vec<Candidate
     Ok(rows
         .into_iter()
         .filter_map(|c| {
-            let (runs, needed, st) = fresh.get(&c.id)?;
+            let (runs, needed, st) = fresh.get(&c.id.0)?;
             (*st == TaskState::Ongoing && runs < needed).then_some(Candidate {
                 runs: *runs,
                 needed: *needed,
@@ -513,7 +523,7 @@ impl Plan {
 /// Where a scan starts, and whether it then wraps round to the tasks before that.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Start {
-    pub pivot: Option<i32>,
+    pub pivot: Option<TaskId>,
     pub wrap: bool,
 }
 
@@ -533,10 +543,10 @@ impl Start {
 
     /// Random: at a task id drawn between the project's lowest and highest, wrapping round, so
     /// the index does the work.
-    pub fn random(ids: Option<(i32, i32)>, draw: impl FnOnce(i32, i32) -> i32) -> Self {
+    pub fn random(ids: Option<(TaskId, TaskId)>, draw: impl FnOnce(i32, i32) -> i32) -> Self {
         match ids {
             Some((lo, hi)) if lo <= hi => Self {
-                pivot: Some(draw(lo, hi)),
+                pivot: Some(TaskId(draw(lo.0, hi.0))),
                 wrap: true,
             },
             _ => Self::FIRST,
@@ -546,7 +556,7 @@ impl Start {
     /// Oldest first: at the volunteer's cursor, wrapping round; without one, at the project's
     /// oldest open task, before which nothing is open. The lower bound also keeps PostgreSQL
     /// from walking other projects' rows along the primary key.
-    pub fn at_cursor(cursor: Option<i32>, oldest_open: Option<i32>) -> Self {
+    pub fn at_cursor(cursor: Option<TaskId>, oldest_open: Option<TaskId>) -> Self {
         match cursor {
             Some(at) => Self {
                 pivot: Some(at),
@@ -591,7 +601,7 @@ async fn start(
     infra: &Infra,
     lp: &LoopState,
     plan: &Plan,
-    project: i32,
+    project: ProjectId,
     cursor_key: &str,
 ) -> ApiResult<(Start, Option<i64>)> {
     let primary = infra
@@ -605,7 +615,9 @@ async fn start(
         let (cursor, clock) = match (lp.volunteers.get(cursor_key), infra.kv.clock()) {
             (Some(cursor), Some(clock)) => (Some(cursor), Some(clock)),
             _ => match infra.kv.get_with_clock(cursor_key).await {
-                Ok((cursor, clock)) => (cursor.and_then(|c| c.parse().ok()), Some(clock)),
+                Ok((cursor, clock)) => {
+                    (cursor.and_then(|c| c.parse().ok()).map(TaskId), Some(clock))
+                }
                 Err(_) => (None, None),
             },
         };
@@ -624,7 +636,7 @@ async fn start(
             .flatten(),
         };
         return Ok((
-            Start::at_cursor(cursor, oldest_open),
+            Start::at_cursor(cursor, oldest_open.map(TaskId)),
             clock.filter(|_| primary),
         ));
     }
@@ -645,7 +657,7 @@ async fn start(
             .one(&infra.read_db),
     )
     .await?;
-    let ids = ids.and_then(|(lo, hi)| Some((lo?, hi?)));
+    let ids = ids.and_then(|(lo, hi)| Some((TaskId(lo?), TaskId(hi?))));
     let start = Start::random(ids, |lo, hi| rand::rng().random_range(lo..=hi));
     Ok((start, since))
 }
@@ -655,7 +667,7 @@ struct HandOut<'a> {
     infra: &'a Infra,
     lp: &'a LoopState,
     plan: &'a Plan,
-    project: i32,
+    project: ProjectId,
     volunteer: &'a Volunteer,
     cursor_key: &'a str,
     /// When the volunteer asked: the value of the stamps.
@@ -663,7 +675,7 @@ struct HandOut<'a> {
     requested_at: std::time::Instant,
     stamp_ttl: Duration,
     /// The tasks this instance holds for the volunteer: never left out of their scan as full.
-    mine: Vec<i32>,
+    mine: Vec<TaskId>,
 }
 
 /// What a scan found: the tasks held, with when each hold ends, or (incremental) candidates with
@@ -803,7 +815,8 @@ impl HandOut<'_> {
         let (lp, plan, project) = (self.lp, self.plan, self.project);
         let single = plan.single();
         let window = rest.len().min(BATCH as usize);
-        let candidates: Vec<(i32, i64)> = rest[..window].iter().map(|c| (c.id, c.room())).collect();
+        let candidates: Vec<(TaskId, i64)> =
+            rest[..window].iter().map(|c| (c.id, c.room())).collect();
         // A single hand-out is stamped (and the cursor moved) with its hold.
         let on_grant = OnGrant {
             stamp: &self.requested,
@@ -891,13 +904,14 @@ pub async fn new_tasks(
     q: &NewTaskQuery,
 ) -> ApiResult<HandedOut> {
     let plan = Plan::new(project, q, infra.config.max_holds)?;
-    let cursor_key = cursor_key(project.id, &volunteer.key);
-    let (start, since) = start(infra, lp, &plan, project.id, &cursor_key).await?;
+    let project_id = ProjectId(project.id);
+    let cursor_key = cursor_key(project_id, &volunteer.key);
+    let (start, since) = start(infra, lp, &plan, project_id, &cursor_key).await?;
     let hand_out = HandOut {
         infra,
         lp,
         plan: &plan,
-        project: project.id,
+        project: project_id,
         volunteer,
         cursor_key: &cursor_key,
         requested: now(),
@@ -921,7 +935,7 @@ pub async fn new_tasks(
         "newtask scan"
     );
 
-    let chosen_first = chosen.iter().map(|(t, _)| t.id).min();
+    let chosen_first = chosen.iter().map(|(t, _)| TaskId(t.id)).min();
     let mut picked: Vec<(task::Model, i64)> = if plan.pools() {
         let mut picked = vec![];
         if !pool.is_empty() {
@@ -931,7 +945,7 @@ pub async fn new_tasks(
                 .reserve(c.id, &volunteer.key, c.room(), plan.ttl)
                 .await
             {
-                picked.push((c.into_model(project.id)?, until));
+                picked.push((c.into_model(project_id)?, until));
             }
         }
         picked
@@ -967,10 +981,15 @@ pub async fn new_tasks(
         let mut entries: Vec<(String, String, Duration)> = picked
             .iter()
             .map(|(t, _)| {
-                lp.volunteers
-                    .stamped(&cursor_key, t.id, &requested, requested_at, stamp_ttl);
+                lp.volunteers.stamped(
+                    &cursor_key,
+                    TaskId(t.id),
+                    &requested,
+                    requested_at,
+                    stamp_ttl,
+                );
                 (
-                    stamp_key(t.id, &volunteer.key),
+                    stamp_key(TaskId(t.id), &volunteer.key),
                     requested.clone(),
                     stamp_ttl,
                 )
@@ -997,9 +1016,13 @@ pub async fn new_tasks(
 mod tests {
     use super::*;
 
+    fn ids(n: &[i32]) -> Vec<TaskId> {
+        n.iter().copied().map(TaskId).collect()
+    }
+
     fn candidate(id: i32) -> Candidate {
         Candidate {
-            id,
+            id: TaskId(id),
             runs: 0,
             needed: 3,
             created: String::new(),
@@ -1015,52 +1038,66 @@ mod tests {
     #[test]
     fn tasks_found_full_are_left_out_per_project_and_range() {
         let full = FullTasks::default();
-        full.saw_full(1, [5, 7, 9]);
-        full.saw_full(2, [6]);
-        assert_eq!(full.left_out(1, &[], None), vec![5, 7, 9]);
+        full.saw_full(ProjectId(1), [5, 7, 9].map(TaskId));
+        full.saw_full(ProjectId(2), [6].map(TaskId));
         assert_eq!(
-            full.left_out(1, &[], Some(Bound::From(7))),
-            vec![7, 9],
+            full.left_out(ProjectId(1), &ids(&[]), None),
+            ids(&[5, 7, 9])
+        );
+        assert_eq!(
+            full.left_out(ProjectId(1), &ids(&[]), Some(Bound::From(TaskId(7)))),
+            ids(&[7, 9]),
             "from the cursor on"
         );
         assert_eq!(
-            full.left_out(1, &[], Some(Bound::Before(7))),
-            vec![5],
+            full.left_out(ProjectId(1), &ids(&[]), Some(Bound::Before(TaskId(7)))),
+            ids(&[5]),
             "before it"
         );
-        assert_eq!(full.left_out(2, &[], None), vec![6]);
-        assert_eq!(full.left_out(1, &[9], None), vec![5, 7], "not one I hold");
-        full.completed(1, 7);
-        assert_eq!(full.left_out(1, &[], None), vec![5, 9]);
+        assert_eq!(full.left_out(ProjectId(2), &ids(&[]), None), ids(&[6]));
+        assert_eq!(
+            full.left_out(ProjectId(1), &ids(&[9]), None),
+            ids(&[5, 7]),
+            "not one I hold"
+        );
+        full.completed(ProjectId(1), TaskId(7));
+        assert_eq!(full.left_out(ProjectId(1), &ids(&[]), None), ids(&[5, 9]));
         let mut read: Vec<Candidate> = (4..=9).map(candidate).collect();
-        full.drop_full(1, &[5], &mut read);
+        full.drop_full(ProjectId(1), &ids(&[5]), &mut read);
         assert_eq!(
             read.iter().map(|c| c.id).collect::<Vec<_>>(),
-            vec![4, 5, 6, 7, 8],
+            ids(&[4, 5, 6, 7, 8]),
             "found full since they were read, but the one I hold"
         );
-        full.saw_full(3, 0..1000);
-        assert_eq!(full.left_out(3, &[], None).len(), MAX_LEFT_OUT);
+        full.saw_full(ProjectId(3), (0..1000).map(TaskId));
+        assert_eq!(
+            full.left_out(ProjectId(3), &ids(&[]), None).len(),
+            MAX_LEFT_OUT
+        );
     }
 
     #[test]
     fn first_read_follows_where_scans_found_a_task() {
         let depth = ScanDepth::default();
-        assert_eq!(depth.first_batch(1), FIRST_BATCH, "nothing known yet");
+        assert_eq!(
+            depth.first_batch(ProjectId(1)),
+            FIRST_BATCH,
+            "nothing known yet"
+        );
         for _ in 0..50 {
-            depth.record(1, 15);
+            depth.record(ProjectId(1), 15);
         }
-        assert_eq!(depth.first_batch(1), 15 * 3 / 2 + 8);
-        assert_eq!(depth.first_batch(2), FIRST_BATCH, "per project");
+        assert_eq!(depth.first_batch(ProjectId(1)), 15 * 3 / 2 + 8);
+        assert_eq!(depth.first_batch(ProjectId(2)), FIRST_BATCH, "per project");
         for _ in 0..50 {
-            depth.record(1, 500);
+            depth.record(ProjectId(1), 500);
         }
-        assert_eq!(depth.first_batch(1), BATCH, "capped");
+        assert_eq!(depth.first_batch(ProjectId(1)), BATCH, "capped");
         for _ in 0..100 {
-            depth.record(1, 0);
+            depth.record(ProjectId(1), 0);
         }
         assert_eq!(
-            depth.first_batch(1),
+            depth.first_batch(ProjectId(1)),
             FIRST_BATCH,
             "back down when found at once"
         );
@@ -1190,36 +1227,36 @@ mod tests {
                 first: true
             }]
         );
-        let at = Start::at_cursor(Some(7), None);
+        let at = Start::at_cursor(Some(TaskId(7)), None);
         assert_eq!(
             at.passes(),
             vec![
                 Pass {
-                    bound: Some(Bound::From(7)),
+                    bound: Some(Bound::From(TaskId(7))),
                     first: true
                 },
                 Pass {
-                    bound: Some(Bound::Before(7)),
+                    bound: Some(Bound::Before(TaskId(7))),
                     first: false
                 },
             ],
             "from the cursor on, then wrapping round"
         );
-        let fresh = Start::at_cursor(None, Some(3));
+        let fresh = Start::at_cursor(None, Some(TaskId(3)));
         assert_eq!(
             fresh.passes(),
             vec![Pass {
-                bound: Some(Bound::From(3)),
+                bound: Some(Bound::From(TaskId(3))),
                 first: true
             }],
             "nothing open before the oldest open task"
         );
         assert_eq!(Start::at_cursor(None, None), Start::FIRST);
-        let random = Start::random(Some((10, 20)), |lo, hi| {
+        let random = Start::random(Some((TaskId(10), TaskId(20))), |lo, hi| {
             assert_eq!((lo, hi), (10, 20));
             15
         });
-        assert_eq!(random.pivot, Some(15));
+        assert_eq!(random.pivot, Some(TaskId(15)));
         assert_eq!(random.passes().len(), 2, "random wraps round");
         assert_eq!(Start::random(None, |_, _| unreachable!()), Start::FIRST);
     }
@@ -1320,7 +1357,7 @@ mod tests {
             infra: &site.state.infra,
             lp: &site.state.volunteer,
             plan,
-            project: 1,
+            project: ProjectId(1),
             volunteer,
             cursor_key,
             requested: now(),
@@ -1345,10 +1382,10 @@ mod tests {
         let kv = &site.state.infra.kv;
         let ttl = Duration::from_secs(60);
         // Task 1 has one place left, which someone else holds.
-        kv.reserve(1, "other", 1, ttl).await;
+        kv.reserve(TaskId(1), "other", 1, ttl).await;
         let plan = Plan::new(&project(serde_json::json!({})), &query(1, 0), 10).expect("plan");
         let me = volunteer("me");
-        let key = cursor_key(1, "me");
+        let key = cursor_key(ProjectId(1), "me");
         let h = hand_out(&site, &plan, &me, &key);
         let mut rest = candidates(&[1, 2, 3], 1);
         let clock = kv.clock();
@@ -1360,26 +1397,30 @@ mod tests {
         assert!(until > 0);
         assert_eq!(
             rest.iter().map(|c| c.id).collect::<Vec<_>>(),
-            vec![3],
+            ids(&[3]),
             "the held one and those before it are taken off"
         );
         let lp = &site.state.volunteer;
         assert_eq!(
-            lp.full_tasks.left_out(1, &[], None),
-            vec![1, 2],
+            lp.full_tasks.left_out(ProjectId(1), &[], None),
+            ids(&[1, 2]),
             "1 had no room, and this hold took 2's last place"
         );
-        assert_eq!(lp.volunteers.holding(&key), vec![2]);
+        assert_eq!(lp.volunteers.holding(&key), ids(&[2]));
         assert!(
-            lp.volunteers.stamp(&key, 2).is_some(),
+            lp.volunteers.stamp(&key, TaskId(2)).is_some(),
             "a single hand-out is stamped with its hold"
         );
-        assert_eq!(lp.volunteers.get(&key), Some(2), "and moves the cursor");
-        assert!(kv.holds(2, "me").await);
+        assert_eq!(
+            lp.volunteers.get(&key),
+            Some(TaskId(2)),
+            "and moves the cursor"
+        );
+        assert!(kv.holds(TaskId(2), "me").await);
 
         // Nothing with room: the window goes, remembered as full.
         let other = volunteer("other");
-        let other_key = cursor_key(1, "other");
+        let other_key = cursor_key(ProjectId(1), "other");
         let h = hand_out(&site, &plan, &other, &other_key);
         let mut rest = candidates(&[2], 1);
         let step = h
@@ -1397,7 +1438,7 @@ mod tests {
         let (_, ids) = Box::pin(project_with_tasks(&site, "default", 2)).await;
         let plan = Plan::new(&project(serde_json::json!({})), &query(1, 0), 10).expect("plan");
         let me = volunteer("me");
-        let key = cursor_key(1, "me");
+        let key = cursor_key(ProjectId(1), "me");
         let h = hand_out(&site, &plan, &me, &key);
         // The read said two places were left in the first task; the database says none.
         let mut rest = candidates(&ids, 3);
@@ -1415,7 +1456,7 @@ mod tests {
         let step = h.hold_next(&mut rest, None, None).await.expect("hold");
         assert!(matches!(step, Step::Stale), "{step:?}");
         assert!(
-            !site.state.infra.kv.holds(ids[0], "me").await,
+            !site.state.infra.kv.holds(TaskId(ids[0]), "me").await,
             "the hold is given back"
         );
         assert!(site.state.volunteer.volunteers.holding(&key).is_empty());
@@ -1432,14 +1473,14 @@ mod tests {
         let (p, ids) = Box::pin(project_with_tasks(&site, "default", 5)).await;
         let plan = Plan::new(&p, &query(5, 0), 10).expect("plan");
         let me = volunteer("me");
-        let key = cursor_key(p.id, "me");
+        let key = cursor_key(ProjectId(p.id), "me");
         let h = HandOut {
-            project: p.id,
+            project: ProjectId(p.id),
             ..hand_out(&site, &plan, &me, &key)
         };
         let found = h
             .scan(
-                Start::at_cursor(Some(ids[2]), None),
+                Start::at_cursor(Some(TaskId(ids[2])), None),
                 site.state.infra.kv.clock(),
             )
             .await
@@ -1455,13 +1496,16 @@ mod tests {
         let (p, ids) = Box::pin(project_with_tasks(&site, "default", 1)).await;
         let plan = Plan::new(&p, &query(1, 0), 10).expect("plan");
         let me = volunteer("me");
-        let key = cursor_key(p.id, "me");
+        let key = cursor_key(ProjectId(p.id), "me");
         let h = HandOut {
-            project: p.id,
+            project: ProjectId(p.id),
             ..hand_out(&site, &plan, &me, &key)
         };
         // Another instance's scan found it full a moment ago; its holds have gone since.
-        site.state.volunteer.full_tasks.saw_full(p.id, [ids[0]]);
+        site.state
+            .volunteer
+            .full_tasks
+            .saw_full(ProjectId(p.id), [TaskId(ids[0])]);
         let found = h
             .scan(Start::FIRST, site.state.infra.kv.clock())
             .await
@@ -1470,12 +1514,12 @@ mod tests {
         // A task truly full (held by three others) is not handed out.
         let (kv, ttl) = (&site.state.infra.kv, Duration::from_secs(60));
         let h2 = HandOut {
-            project: p.id,
+            project: ProjectId(p.id),
             ..hand_out(&site, &plan, &me, &key)
         };
-        kv.release(ids[0], "me").await;
+        kv.release(TaskId(ids[0]), "me").await;
         for who in ["a", "b", "c"] {
-            kv.reserve(ids[0], who, 3, ttl).await;
+            kv.reserve(TaskId(ids[0]), who, 3, ttl).await;
         }
         let found = h2.scan(Start::FIRST, kv.clock()).await.expect("scan");
         assert!(found.chosen.is_empty());
