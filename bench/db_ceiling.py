@@ -5,7 +5,7 @@
 second PostgreSQL could serve on this machine if the API, Redis and the load driver cost nothing,
 with each answer its own statement (the API with TESSERA_ANSWER_BATCHING=false; with batching on,
 the loop can pass this figure).
-The answer statements are read from api/src/domain/answers.rs, so they follow the code; the
+The answer statements are read from api/src/domain/volunteer/{answers,completion}.rs, so they follow the code; the
 candidate read is the SQL the scheduler's first batch sends (as PostgreSQL's statement log shows
 it). Two thirds of pairs take an answer that does not complete its task (one statement); one
 third complete it as the API does with n_answers = 3: the single statement finds it would
@@ -27,13 +27,16 @@ out, project = pathlib.Path(sys.argv[1]), int(sys.argv[2])
 first, last = int(sys.argv[3]), int(sys.argv[4])
 batch = int(sys.argv[5]) if len(sys.argv) > 5 else 0
 root = pathlib.Path(__file__).resolve().parent.parent
-src = (root / "api/src/domain/answers.rs").read_text()
+src = "".join(
+    (root / "api/src/domain/volunteer" / name).read_text()
+    for name in ("answers.rs", "completion.rs")
+)
 
 
 def constant(name: str) -> str:
     m = re.search(r"const " + name + r': &str = r#"(.*?)"#;', src, re.S)
     if not m:
-        sys.exit(f"db_ceiling: {name} not found in answers.rs")
+        sys.exit(f"db_ceiling: {name} not found in answers.rs or completion.rs")
     return m.group(1)
 
 

@@ -92,7 +92,7 @@ mod tests {
     use super::bucket;
 
     #[test]
-    fn buckets_per_resource_and_function() {
+    fn requests_share_a_bucket_per_resource_or_function_not_per_id() {
         assert_eq!(bucket("/task").as_deref(), Some("task"));
         assert_eq!(bucket("/task/5").as_deref(), Some("task"));
         assert_eq!(bucket("/project/5/newtask").as_deref(), Some("newtask"));

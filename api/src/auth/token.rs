@@ -76,7 +76,7 @@ mod tests {
     use super::TokenKeys;
 
     #[test]
-    fn round_trip_and_tamper() {
+    fn a_token_verifies_only_as_issued_with_the_same_key() {
         let keys = TokenKeys::new(b"secret", 60);
         let token = keys.issue(7, 3).expect("issue");
         assert_eq!(keys.verify(&token), Some((7, 3)));

@@ -2,7 +2,7 @@ use serde_json::json;
 
 use crate::{common::TestApp, on_both};
 
-async fn register_login_me(app: TestApp) {
+async fn good_credentials_identify_the_account_bad_ones_are_anonymous(app: TestApp) {
     let admin = app.register("alice").await;
     let bob = app.register("bob").await;
 
@@ -79,7 +79,7 @@ async fn register_login_me(app: TestApp) {
     assert_eq!(TestApp::read(r).await.ok(), &json!([]));
 }
 
-async fn api_key_rotation(app: TestApp) {
+async fn a_new_api_key_replaces_the_old_one_at_once(app: TestApp) {
     let alice = app.register("alice").await;
     let r = app.post("/api/auth/api-key", Some(&alice), json!({})).await;
     let new_key = r.ok()["api_key"].as_str().expect("key").to_string();
@@ -97,7 +97,7 @@ async fn api_key_rotation(app: TestApp) {
         .err(401, "Unauthorized");
 }
 
-async fn registration_errors(app: TestApp) {
+async fn registration_refuses_taken_names_or_emails_and_bad_fields(app: TestApp) {
     app.register("alice").await;
     let dup = app
         .post(
@@ -216,7 +216,7 @@ async fn no_privilege_escalation_or_hash_leak(app: TestApp) {
 }
 
 /// A disabled account cannot sign in, nor use its api key or a token it got before.
-async fn admins_disable_accounts(app: TestApp) {
+async fn only_admins_disable_others_and_disabled_accounts_lose_access(app: TestApp) {
     let admin = app.register("root").await;
     let bob = app.register("bob").await;
     let login = json!({"name": "bob", "password": "correct horse"});
@@ -282,9 +282,9 @@ async fn admins_disable_accounts(app: TestApp) {
 }
 
 on_both!(
-    admins_disable_accounts,
-    register_login_me,
-    api_key_rotation,
-    registration_errors,
+    only_admins_disable_others_and_disabled_accounts_lose_access,
+    good_credentials_identify_the_account_bad_ones_are_anonymous,
+    a_new_api_key_replaces_the_old_one_at_once,
+    registration_refuses_taken_names_or_emails_and_bad_fields,
     no_privilege_escalation_or_hash_leak
 );

@@ -589,7 +589,7 @@ async fn futures_tasks(app: &TestApp, owner: &User, project: i64, n: usize) -> V
     out
 }
 
-async fn tokens_are_revoked(app: TestApp) {
+async fn sign_out_password_or_key_change_ends_every_token(app: TestApp) {
     let ada = app.register("ada").await;
     // Sign-out ends every token of the account.
     let t1 = token(&app, "ada", "correct horse").await;
@@ -727,7 +727,7 @@ async fn account_changes_reach_every_instance(app: TestApp) {
     .await;
 }
 
-async fn project_secrets_rotate(app: TestApp) {
+async fn only_owners_rotate_the_secret_and_old_tokens_stop_working(app: TestApp) {
     let (_, owner, _) = app.seeded().await;
     let other = app.register("other").await;
     let project = app.project(&owner, "ext").await;
@@ -1293,7 +1293,7 @@ async fn participated_works_for_anonymous_volunteers(app: TestApp) {
 // ---------------------------------------------------------------------------------------------
 // 7. Resource limits
 
-async fn limits_hold(app: TestApp) {
+async fn hostile_input_gets_4xx_and_csv_exports_are_capped_and_inert(app: TestApp) {
     let (_, owner, _) = app.seeded().await;
     let project = app.project(&owner, "limits").await;
     // JSON filters: too deep or too wide is a 415, not a 500.
@@ -1526,7 +1526,7 @@ async fn forwarded_addresses_only_from_trusted_proxies() {
     }
 }
 
-async fn security_headers(app: TestApp) {
+async fn every_page_sets_csp_and_only_the_presenter_may_be_framed(app: TestApp) {
     let header = |r: &reqwest::Response, h: &str| {
         r.headers()
             .get(h)
@@ -1664,9 +1664,9 @@ on_every_store!(
     drafts_stay_private,
     uploads_delete_only_their_own_files,
     secrets_survive_and_are_shared,
-    tokens_are_revoked,
+    sign_out_password_or_key_change_ends_every_token,
     account_changes_reach_every_instance,
-    project_secrets_rotate,
+    only_owners_rotate_the_secret_and_old_tokens_stop_working,
     owners_change_only_by_transfer,
     admin_flags_take_booleans,
     accounts_are_unique_whatever_the_case,
@@ -1674,8 +1674,8 @@ on_every_store!(
     holds_are_bounded,
     the_first_account_is_the_only_admin,
     participated_works_for_anonymous_volunteers,
-    limits_hold,
-    security_headers,
+    hostile_input_gets_4xx_and_csv_exports_are_capped_and_inert,
+    every_page_sets_csp_and_only_the_presenter_may_be_framed,
     webhook_answers_are_read_up_to_a_cap,
 );
 

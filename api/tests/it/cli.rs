@@ -46,7 +46,7 @@ async fn wait_ready(base: &str, client: &reqwest::Client) -> reqwest::Response {
 }
 
 #[tokio::test]
-async fn user_create_migrate_serve_and_sigterm() {
+async fn migrate_reruns_safely_and_sigterm_exits_cleanly() {
     let dir = std::env::temp_dir().join(format!("tessera-cli-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("dir");
 

@@ -2,7 +2,7 @@ use serde_json::json;
 
 use crate::{common::TestApp, on_both};
 
-async fn malformed_requests(app: TestApp) {
+async fn malformed_bodies_get_415_but_json_passes_any_content_type(app: TestApp) {
     let (_admin, owner, _) = app.seeded().await;
     let url = format!("{}/api/project?api_key={}", app.base, owner.api_key);
     // Invalid JSON, a non-object, an empty body, a form body: all 415 ValueError/TypeError.
@@ -59,7 +59,7 @@ async fn malformed_requests(app: TestApp) {
     assert_eq!(TestApp::read(r).await.status.as_u16(), 413);
 }
 
-async fn missing_things(app: TestApp) {
+async fn unknown_items_and_routes_404_and_wrong_methods_405(app: TestApp) {
     app.get("/api/project/12345", None)
         .await
         .err(404, "NotFound");
@@ -106,4 +106,7 @@ async fn missing_things(app: TestApp) {
     assert!(ready.headers.get("x-request-id").is_some());
 }
 
-on_both!(malformed_requests, missing_things);
+on_both!(
+    malformed_bodies_get_415_but_json_passes_any_content_type,
+    unknown_items_and_routes_404_and_wrong_methods_405
+);

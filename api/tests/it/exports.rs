@@ -49,7 +49,7 @@ async fn unzip(bytes: Vec<u8>) -> (String, String) {
     (name, text)
 }
 
-async fn exports_in_every_format(app: TestApp) {
+async fn every_format_round_trips_the_rows_for_permitted_callers(app: TestApp) {
     let (_admin, owner, _) = app.seeded().await;
     let project = app.project(&owner, "exp").await;
     for i in 0..3 {
@@ -197,7 +197,7 @@ async fn exports_in_every_format(app: TestApp) {
     assert_eq!(status, 200);
 }
 
-on_both_stores!(exports_in_every_format);
+on_both_stores!(every_format_round_trips_the_rows_for_permitted_callers);
 
 /// Inserts `runs` answers into a new project, straight into the database.
 async fn seed(app: &TestApp, owner: &User, short: &str, runs: usize) -> i64 {

@@ -706,7 +706,7 @@ async fn stats_follow_every_write(app: TestApp) {
 
 /// Statistics are served from the database when the cache store is unreachable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stats_without_a_reachable_cache() {
+async fn stats_come_from_the_database_when_the_cache_is_unreachable() {
     let app = TestApp::sqlite_with_redis("redis://127.0.0.1:1").await;
     let (_, owner, _) = app.seeded().await;
     let project = app.project(&owner, "nocache").await;
@@ -872,7 +872,7 @@ fn redis_server(dir: &std::path::Path, args: &[&str]) -> Child {
 /// Redis through Sentinel: the API finds the master by asking a Sentinel, and stamps, holds and
 /// the cache land there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_through_sentinel() {
+async fn with_sentinel_the_api_finds_and_uses_the_master() {
     if !crate::common::redis_available() {
         return;
     }

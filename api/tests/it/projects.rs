@@ -2,7 +2,7 @@ use serde_json::json;
 
 use crate::{common::TestApp, on_both};
 
-async fn create_and_validate(app: TestApp) {
+async fn projects_belong_to_the_caller_and_bad_input_writes_nothing(app: TestApp) {
     let (_admin, owner, cat) = app.seeded().await;
     let body = json!({"name": "Birds", "short_name": "birds", "description": "Count birds", "category_id": cat, "owner_id": 999});
     app.post("/api/project", None, body.clone())
@@ -86,7 +86,7 @@ async fn create_and_validate(app: TestApp) {
     assert_eq!(all.ok().as_array().map(Vec::len), Some(1));
 }
 
-async fn drafts_visibility_and_owner_context(app: TestApp) {
+async fn others_never_see_drafts_or_secrets_and_lists_default_to_own(app: TestApp) {
     let (admin, owner, _) = app.seeded().await;
     let other = app.register("other").await;
     let draft = app.draft(&owner, "draft").await;
@@ -199,7 +199,7 @@ async fn drafts_visibility_and_owner_context(app: TestApp) {
     assert_eq!(own.json["info"]["private"], 1);
 }
 
-async fn update_and_delete(app: TestApp) {
+async fn strangers_cannot_edit_or_delete_and_absent_keys_keep_values(app: TestApp) {
     let (admin, owner, _) = app.seeded().await;
     let other = app.register("other").await;
     let id = app.project(&owner, "p").await;
@@ -287,7 +287,7 @@ async fn first_project_gets_a_general_category(app: TestApp) {
 
 on_both!(
     first_project_gets_a_general_category,
-    create_and_validate,
-    drafts_visibility_and_owner_context,
-    update_and_delete
+    projects_belong_to_the_caller_and_bad_input_writes_nothing,
+    others_never_see_drafts_or_secrets_and_lists_default_to_own,
+    strangers_cannot_edit_or_delete_and_absent_keys_keep_values
 );

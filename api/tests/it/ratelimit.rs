@@ -68,12 +68,12 @@ async fn limits(app: TestApp) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn in_process() {
+async fn over_the_limit_is_429_per_caller_and_resource_in_process() {
     limits(TestApp::rate_limited("5/60", false).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn in_redis() {
+async fn over_the_limit_is_429_per_caller_and_resource_in_redis() {
     if redis_available() {
         limits(TestApp::rate_limited("5/60", true).await).await;
     }

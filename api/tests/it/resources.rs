@@ -87,7 +87,7 @@ async fn categories_are_admin_managed(app: TestApp) {
     );
 }
 
-async fn announcements(app: TestApp) {
+async fn only_admins_write_announcements_as_themselves(app: TestApp) {
     let admin = app.register("admin").await;
     let user = app.register("user").await;
     let body = json!({"title": "Hello", "body": "News", "published": true});
@@ -127,7 +127,7 @@ async fn announcements(app: TestApp) {
         .ok();
 }
 
-async fn project_materials(app: TestApp) {
+async fn only_owners_write_materials_and_all_read_them_once_published(app: TestApp) {
     let (admin, owner, _) = app.seeded().await;
     let other = app.register("other").await;
     let project = app.draft(&owner, "p").await;
@@ -245,7 +245,7 @@ async fn results_and_taskruns_are_not_created_over_crud(app: TestApp) {
 
 on_both!(
     categories_are_admin_managed,
-    announcements,
-    project_materials,
+    only_admins_write_announcements_as_themselves,
+    only_owners_write_materials_and_all_read_them_once_published,
     results_and_taskruns_are_not_created_over_crud
 );

@@ -10,7 +10,7 @@ fn ids(v: &Value) -> Vec<i64> {
         .collect()
 }
 
-async fn task_crud_and_roles(app: TestApp) {
+async fn only_owners_write_tasks_anyone_reads_them_and_counts_follow(app: TestApp) {
     let (admin, owner, _) = app.seeded().await;
     let other = app.register("other").await;
     let project = app.project(&owner, "p").await;
@@ -131,7 +131,7 @@ async fn task_crud_and_roles(app: TestApp) {
     assert_eq!(stats.ok()["stats"]["n_tasks"], 0);
 }
 
-async fn filters_and_pagination(app: TestApp) {
+async fn paging_and_filters_return_exactly_the_matching_tasks(app: TestApp) {
     let (_admin, owner, _) = app.seeded().await;
     let p1 = app.project(&owner, "p1").await;
     let p2 = app.project(&owner, "p2").await;
@@ -343,7 +343,7 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
-async fn owner_context_and_related(app: TestApp) {
+async fn signed_in_non_owners_see_tasks_only_with_all(app: TestApp) {
     let (_admin, owner, _) = app.seeded().await;
     let other = app.register("other").await;
     let project = app.project(&owner, "p").await;
@@ -394,7 +394,7 @@ async fn owner_context_and_related(app: TestApp) {
 }
 
 on_both!(
-    task_crud_and_roles,
-    filters_and_pagination,
-    owner_context_and_related
+    only_owners_write_tasks_anyone_reads_them_and_counts_follow,
+    paging_and_filters_return_exactly_the_matching_tasks,
+    signed_in_non_owners_see_tasks_only_with_all
 );

@@ -122,7 +122,7 @@ async fn upload_serves_bytes_back(app: TestApp) {
 }
 
 /// Project thumbnails and user avatars: images only, replaced files are deleted.
-async fn thumbnails_and_avatars(app: TestApp) {
+async fn thumbnails_and_avatars_must_be_images_and_replace_old_files(app: TestApp) {
     let (_admin, owner, _) = app.seeded().await;
     let other = app.register("other").await;
     let project = app.project(&owner, "p").await;
@@ -223,4 +223,7 @@ fn stored_files(app: &TestApp) -> usize {
         .unwrap_or(0)
 }
 
-on_both!(upload_serves_bytes_back, thumbnails_and_avatars);
+on_both!(
+    upload_serves_bytes_back,
+    thumbnails_and_avatars_must_be_images_and_replace_old_files
+);

@@ -204,7 +204,7 @@ async fn loop_completes_tasks_with_results(app: TestApp) {
     assert!(text.contains("tessera_redis_errors_total 0"), "{text}");
 }
 
-async fn redundancy_changes_and_surplus(app: TestApp) {
+async fn lowering_redundancy_completes_raising_reopens_surplus_is_409(app: TestApp) {
     let (_admin, owner, _) = app.seeded().await;
     let a = app.register("alice").await;
     let b = app.register("bob").await;
@@ -342,7 +342,7 @@ async fn redundancy_changes_and_surplus(app: TestApp) {
     assert_eq!(old.json[0]["id"], first.json[0]["id"]);
 }
 
-async fn shapes_limits_and_idempotency(app: TestApp) {
+async fn newtask_pages_and_a_retried_answer_returns_the_first(app: TestApp) {
     let (_admin, owner, _) = app.seeded().await;
     let a = app.register("alice").await;
     let (project, tasks) = project_with_tasks(&app, &owner, "p", 3, 1, Value::Null).await;
@@ -449,7 +449,7 @@ async fn answers_refused_in_order(app: TestApp) {
     r.err(409, "Conflict");
 }
 
-async fn anonymous_and_external_volunteers(app: TestApp) {
+async fn anonymous_ips_are_hashed_and_external_uids_need_a_live_token(app: TestApp) {
     let (_admin, owner, _) = app.seeded().await;
     let (project, tasks) = project_with_tasks(&app, &owner, "p", 2, 2, Value::Null).await;
     // Anonymous volunteers are allowed by default and stored with an anonymised address.
@@ -612,7 +612,7 @@ async fn anonymous_and_external_volunteers(app: TestApp) {
         .err(401, "Unauthorized");
 }
 
-async fn schedulers_order_tasks(app: TestApp) {
+async fn each_scheduler_hands_out_tasks_in_its_own_order(app: TestApp) {
     let (_admin, owner, _) = app.seeded().await;
     let a = app.register("alice").await;
     let b = app.register("bob").await;
@@ -671,7 +671,7 @@ async fn schedulers_order_tasks(app: TestApp) {
     assert_eq!(next.ok()["info"]["last_answer"], json!({"text": "draft"}));
 }
 
-async fn locked_scheduler_holds(app: TestApp) {
+async fn locked_tasks_go_to_no_more_holders_than_answers_needed(app: TestApp) {
     let (_admin, owner, _) = app.seeded().await;
     let vols = [
         app.register("v1").await,
@@ -856,12 +856,12 @@ fn chrono_now() -> i64 {
 
 on_both_stores!(
     loop_completes_tasks_with_results,
-    redundancy_changes_and_surplus,
-    shapes_limits_and_idempotency,
+    lowering_redundancy_completes_raising_reopens_surplus_is_409,
+    newtask_pages_and_a_retried_answer_returns_the_first,
     answers_refused_in_order,
-    anonymous_and_external_volunteers,
-    schedulers_order_tasks,
-    locked_scheduler_holds,
+    anonymous_ips_are_hashed_and_external_uids_need_a_live_token,
+    each_scheduler_hands_out_tasks_in_its_own_order,
+    locked_tasks_go_to_no_more_holders_than_answers_needed,
     answer_outlives_its_client_hanging_up,
     task_found_full_is_not_lost_when_freed,
 );
@@ -1128,7 +1128,7 @@ async fn concurrent_volunteers(app: TestApp, sched: &str, n_tasks: usize, volunt
 
 /// With group commit turned off each answer is its own statement: the loop works the same.
 #[tokio::test]
-async fn postgres_without_answer_batching() {
+async fn loop_completes_tasks_with_results_without_answer_batching() {
     if let Some(app) = TestApp::configured(true, &|c| c.answer_batching = false).await {
         loop_completes_tasks_with_results(app).await;
     }
@@ -1137,14 +1137,14 @@ async fn postgres_without_answer_batching() {
 /// A co-located PostgreSQL reached through its Unix socket, as the README suggests and
 /// `just bench` measures: the loop works the same.
 #[tokio::test]
-async fn postgres_over_unix_socket() {
+async fn loop_completes_tasks_with_results_over_a_unix_socket() {
     if let Some(app) = TestApp::postgres_unix_socket().await {
         loop_completes_tasks_with_results(app).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn hundred_volunteers_postgres_redis_default() {
+async fn swarms_give_each_task_exactly_n_answers_on_postgres_redis() {
     if let Some(app) = TestApp::postgres_redis().await {
         concurrent_volunteers(app, "default", 500, 100).await;
     }
@@ -1152,21 +1152,21 @@ async fn hundred_volunteers_postgres_redis_default() {
 
 /// Several batch writers, each with its share of the tasks: the same guarantees.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn hundred_volunteers_postgres_redis_three_answer_writers() {
+async fn swarms_give_each_task_exactly_n_answers_with_three_writers() {
     if let Some(app) = TestApp::configured(true, &|c| c.answer_writers = 3).await {
         concurrent_volunteers(app, "default", 500, 100).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn hundred_volunteers_postgres_redis_locked() {
+async fn swarms_under_the_locked_scheduler_leave_no_surplus() {
     if let Some(app) = TestApp::postgres_redis().await {
         concurrent_volunteers(app, "locked", 500, 100).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn volunteers_sqlite_memory_breadth_first() {
+async fn swarms_give_each_task_exactly_n_answers_breadth_first() {
     concurrent_volunteers(TestApp::sqlite().await, "breadth_first", 150, 30).await;
 }
 

@@ -443,7 +443,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn password_rules() {
+    fn short_blank_common_or_overlong_passwords_are_refused() {
         assert!(check_password("short").is_err());
         assert!(check_password("        ").is_err());
         assert!(check_password("Password123").is_err());
@@ -453,7 +453,7 @@ mod tests {
     }
 
     #[test]
-    fn names_and_addresses() {
+    fn names_cannot_be_emails_and_emails_must_be_well_formed() {
         assert!(check_name("ada.l").is_ok());
         assert!(check_name("ada@example.org").is_err());
         assert!(check_name("").is_err());

@@ -772,7 +772,7 @@ mod tests {
     }
 
     #[test]
-    fn fuzzy_booleans() {
+    fn boolean_words_parse_in_any_case_and_others_are_none() {
         assert_eq!(fuzzy_bool("Yes"), Some(true));
         assert_eq!(fuzzy_bool("0"), Some(false));
         assert_eq!(fuzzy_bool("maybe"), None);

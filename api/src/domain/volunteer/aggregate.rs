@@ -73,7 +73,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scalar_majority() {
+    fn scalar_answers_aggregate_to_the_majority_with_its_agreement() {
         let agg = aggregate(&[json!("cat"), json!("dog"), json!("cat")]).expect("agg");
         assert_eq!(agg["aggregate"]["value"], "cat");
         assert_eq!(agg["aggregate"]["agreement"], 0.667);
@@ -88,7 +88,7 @@ mod tests {
     }
 
     #[test]
-    fn per_field_majority_for_flat_objects() {
+    fn flat_object_answers_take_a_majority_per_field() {
         let agg = aggregate(&[
             json!({"animal": "cat", "count": 2}),
             json!({"animal": "cat", "count": 3}),

@@ -1219,7 +1219,7 @@ mod tests {
     }
 
     #[test]
-    fn start_sets_the_pivot_and_the_passes() {
+    fn scans_wrap_round_only_from_a_cursor_or_a_random_pivot() {
         assert_eq!(
             Start::FIRST.passes(),
             vec![Pass {
