@@ -98,10 +98,14 @@ impl ApiError {
         Self::Internal(err.into())
     }
 
-    /// The error and each of its causes, outermost first: `a: b: c`.
+    /// The error and each of its causes, outermost first: `a: b: c` (an internal error's
+    /// message names its cause already).
     pub fn chain(&self) -> String {
         let mut text = self.to_string();
-        let mut cause = std::error::Error::source(self);
+        let mut cause = match self {
+            Self::Internal(c) => c.source(),
+            other => std::error::Error::source(other),
+        };
         while let Some(c) = cause {
             text.push_str(": ");
             text.push_str(&c.to_string());
@@ -201,6 +205,19 @@ fn target_of(path: &str) -> String {
         (Some("api"), Some(resource)) if !resource.is_empty() => resource.to_string(),
         (Some(first), _) => first.to_string(),
         _ => String::new(),
+    }
+}
+
+impl ApiError {
+    /// A database error several callers share (one read they all waited on): classified as
+    /// [`From<DbErr>`] does for the failures a shared read can meet, without its text.
+    pub fn from_shared_db(err: &DbErr) -> Self {
+        match err {
+            DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => {
+                Self::Unavailable("the database is unavailable".into())
+            }
+            other => Self::internal(other.to_string()),
+        }
     }
 }
 

@@ -130,7 +130,7 @@ async fn export(
         }
     };
     let project = found.ok_or_else(|| anyhow::anyhow!("no project {project:?}"))?;
-    let totals = counters::totals(&db, project.id).await?;
+    let totals = counters::totals(&db, tessera_api::ids::ProjectId(project.id)).await?;
     let total = match spec.table {
         Table::Task => totals.n_tasks,
         Table::TaskRun => totals.n_task_runs,

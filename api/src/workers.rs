@@ -9,6 +9,7 @@ use std::{
 
 use tokio::{sync::watch, task::JoinHandle};
 
+use crate::ids::ProjectId;
 use crate::store::jobs::{self as queue, Attempt, JobError, Kind, NewJob};
 use crate::{metrics::JobLabels, state::AppState, store::entities::job};
 
@@ -191,7 +192,11 @@ async fn dispatch(state: &Arc<AppState>, job: &job::Model) -> Result<(), JobErro
             .await
         }
         Some(Kind::RebuildStats) => {
-            crate::domain::platform::stats::rebuild(&state.infra, id_field("project_id")?).await?;
+            crate::domain::platform::stats::rebuild(
+                &state.infra,
+                ProjectId(id_field("project_id")?),
+            )
+            .await?;
             Ok(())
         }
         Some(Kind::ReconcileStats) => {

@@ -4,6 +4,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, deco
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult};
+use crate::ids::UserId;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -40,7 +41,7 @@ impl TokenKeys {
         self.ttl
     }
 
-    pub fn issue(&self, user_id: i32, version: i32) -> ApiResult<String> {
+    pub fn issue(&self, user_id: UserId, version: i32) -> ApiResult<String> {
         let now = chrono::Utc::now().timestamp().max(0) as u64;
         let claims = Claims {
             sub: user_id.to_string(),
@@ -78,7 +79,7 @@ mod tests {
     #[test]
     fn a_token_verifies_only_as_issued_with_the_same_key() {
         let keys = TokenKeys::new(b"secret", 60);
-        let token = keys.issue(7, 3).expect("issue");
+        let token = keys.issue(crate::ids::UserId(7), 3).expect("issue");
         assert_eq!(keys.verify(&token), Some((7, 3)));
         assert_eq!(TokenKeys::new(b"other", 60).verify(&token), None);
         assert_eq!(keys.verify("garbage"), None);
@@ -111,7 +112,7 @@ mod tests {
     #[test]
     fn expired_tokens_are_refused() {
         let keys = TokenKeys::new(b"secret", 0);
-        let token = keys.issue(7, 0).expect("issue");
+        let token = keys.issue(crate::ids::UserId(7), 0).expect("issue");
         std::thread::sleep(std::time::Duration::from_millis(1100));
         assert_eq!(keys.verify(&token), None);
     }

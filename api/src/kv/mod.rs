@@ -31,8 +31,6 @@ pub fn stamp_key(task_id: TaskId, volunteer_key: &str) -> String {
     format!("stamp:{task_id}:{volunteer_key}")
 }
 
-/// Written by [`Kv::reserve_first`] with the hold it grants, saving the hand-out's own round
-/// trip: the task's request stamp and, optionally, the volunteer's cursor (set to the task).
 /// Why the store could not be asked. Callers degrade either way (compute the value, allow
 /// the request, date an answer now): the store only holds what may be lost.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -44,6 +42,8 @@ pub enum KvError {
     Failed(String),
 }
 
+/// Written by [`Kv::reserve_first`] with the hold it grants, saving the hand-out's own round
+/// trip: the task's request stamp and, optionally, the volunteer's cursor (set to the task).
 pub struct OnGrant<'a> {
     pub stamp: &'a str,
     pub stamp_ttl: Duration,

@@ -11,6 +11,7 @@ use super::{
     common::{Deleted, JsonOf},
     schemas,
 };
+use crate::ids::{ProjectId, UserId};
 use crate::{
     auth::Caller,
     domain::{
@@ -121,7 +122,10 @@ impl AuthApi {
             .ok_or_else(|| ApiError::value("give name or email_addr"))?;
         let user = Box::pin(accounts::login(&state.infra, &login, req.password)).await?;
         Ok(Json(TokenResponse {
-            access_token: state.infra.tokens.issue(user.id, user.token_version)?,
+            access_token: state
+                .infra
+                .tokens
+                .issue(UserId(user.id), user.token_version)?,
             token_type: "Bearer".into(),
             expires_in: state.infra.tokens.ttl(),
         }))
@@ -142,7 +146,7 @@ impl AuthApi {
         caller: Caller,
     ) -> Result<Deleted, ApiError> {
         let user = signed_in(&caller)?;
-        accounts::revoke_tokens(&state.infra, &state.accounts, user.id).await?;
+        accounts::revoke_tokens(&state.infra, &state.accounts, UserId(user.id)).await?;
         Ok(Deleted)
     }
 
@@ -172,7 +176,7 @@ impl AuthApi {
             access_token: state
                 .infra
                 .tokens
-                .issue(updated.id, updated.token_version)?,
+                .issue(UserId(updated.id), updated.token_version)?,
             token_type: "Bearer".into(),
             expires_in: state.infra.tokens.ttl(),
         }))
@@ -212,7 +216,7 @@ impl ProjectActionsApi {
         id: Path<i32>,
     ) -> Result<JsonOf<schemas::Project>, ApiError> {
         let ctx = state.ctx(&caller);
-        let model = Box::pin(resources::publish(ctx, id.0)).await?;
+        let model = Box::pin(resources::publish(ctx, ProjectId(id.0))).await?;
         Ok(JsonOf::new(Value::Object(owner_view(&model))))
     }
 
@@ -229,7 +233,12 @@ impl ProjectActionsApi {
         body: Json<TransferRequest>,
     ) -> Result<JsonOf<schemas::Project>, ApiError> {
         let ctx = state.ctx(&caller);
-        let model = Box::pin(resources::transfer(ctx, id.0, body.0.owner_id)).await?;
+        let model = Box::pin(resources::transfer(
+            ctx,
+            ProjectId(id.0),
+            UserId(body.0.owner_id),
+        ))
+        .await?;
         Ok(JsonOf::new(Value::Object(owner_view(&model))))
     }
 
@@ -244,7 +253,7 @@ impl ProjectActionsApi {
         id: Path<i32>,
     ) -> Result<JsonOf<schemas::Project>, ApiError> {
         let ctx = state.ctx(&caller);
-        let model = Box::pin(resources::rotate_secret(ctx, id.0)).await?;
+        let model = Box::pin(resources::rotate_secret(ctx, ProjectId(id.0))).await?;
         Ok(JsonOf::new(Value::Object(owner_view(&model))))
     }
 }

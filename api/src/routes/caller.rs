@@ -9,6 +9,7 @@ use poem_openapi::{
     registry::{MetaSecurityScheme, Registry},
 };
 
+use crate::ids::UserId;
 use crate::{auth::Caller, error::ApiError, state::AppState};
 
 /// The api key or bearer token a request carries. As in PYBOSSA, an `Authorization` header
@@ -81,7 +82,7 @@ pub async fn resolve(state: &AppState, req: &Request) -> Result<Caller, ApiError
             // key carries an older version.
             Some((id, version)) => state
                 .accounts
-                .by_id(&state.infra.db, id)
+                .by_id(&state.infra.db, UserId(id))
                 .await?
                 .filter(|u| u.token_version == version),
             None => None,

@@ -22,7 +22,6 @@ use crate::{
     state::AppState,
 };
 
-/// Query keys a resource tolerates without treating them as filters.
 /// A row as this caller sees it, with PYBOSSA's links.
 fn present<R: Resource>(
     ctx: Ctx<'_>,

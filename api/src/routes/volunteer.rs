@@ -129,7 +129,7 @@ impl VolunteerApi {
         let project = state
             .volunteer
             .projects
-            .get(&state.infra.db, id.0)
+            .get(&state.infra.db, ProjectId(id.0))
             .await?
             .ok_or(ApiError::NotFound)?;
         // A draft is refused before anything about it is told (its anonymous policy included).
@@ -315,7 +315,7 @@ pub async fn answer(
         (Some(task_id), Some(project_id)) => state
             .volunteer
             .projects
-            .get(&state.infra.db, project_id)
+            .get(&state.infra.db, ProjectId(project_id))
             .await?
             .and_then(|p| identify(&p).ok().map(|v| (task_id, p, v)))
             // Refused anonymous answers go the slow way, to be refused in PYBOSSA's order.
@@ -333,14 +333,14 @@ pub async fn answer(
         ),
         None => {
             let task = match task_id {
-                Some(id) => resources::load_task(&state.infra.db, id).await?,
+                Some(id) => resources::load_task(&state.infra.db, TaskId(id)).await?,
                 None => None,
             };
             let task = task.ok_or_else(|| ApiError::forbidden("Invalid task_id"))?;
             let project = state
                 .volunteer
                 .projects
-                .get(&state.infra.db, task.project_id)
+                .get(&state.infra.db, ProjectId(task.project_id))
                 .await?
                 .ok_or(ApiError::NotFound)?;
             let volunteer = identify(&project)?;
@@ -408,7 +408,7 @@ pub async fn answer(
         submitted
     })
     .await
-    .unwrap_or_else(|e| Err(ApiError::internal(e)));
+    .unwrap_or_else(|e| Err(ApiError::internal(format!("answer task: {e}"))));
     // The volunteer sees the whole of their own answer.
     Ok(JsonOf::new(Value::Object(
         crud::to_map::<resources::TaskRun>(&submitted?, Access::Owner),

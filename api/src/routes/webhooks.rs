@@ -11,6 +11,7 @@ use poem_openapi::{
 };
 
 use super::{ApiTags, schemas};
+use crate::ids::ProjectId;
 use crate::{
     auth::Caller,
     domain::{
@@ -66,7 +67,7 @@ pub enum Queued {
 
 /// The project, if the caller owns it or is an admin.
 async fn owned_project(state: &AppState, caller: &Caller, id: i32) -> ApiResult<project::Model> {
-    let p = load_project(&state.infra.db, id)
+    let p = load_project(&state.infra.db, ProjectId(id))
         .await?
         .ok_or(ApiError::NotFound)?;
     if !(caller.is_admin() || is_owner(caller, &p)) {

@@ -4,6 +4,7 @@
 //! the writer's transaction; a reader sums the shards. Concurrent writers thus rarely touch the
 //! same row, so counts stay exact without a hot row serialising them.
 
+use crate::ids::ProjectId;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
     sea_query::{Expr, ExprTrait, Func},
@@ -39,9 +40,9 @@ pub struct Totals {
 }
 
 /// Creates the zeroed shard rows of a new project.
-pub async fn init(db: &impl ConnectionTrait, project_id: i32) -> Result<(), DbErr> {
+pub async fn init(db: &impl ConnectionTrait, project_id: ProjectId) -> Result<(), DbErr> {
     let rows = (0..SHARDS).map(|shard| project_counter::ActiveModel {
-        project_id: sea_orm::Set(project_id),
+        project_id: sea_orm::Set(project_id.0),
         shard: sea_orm::Set(shard),
         n_tasks: sea_orm::Set(0),
         n_task_runs: sea_orm::Set(0),
@@ -56,11 +57,15 @@ pub async fn init(db: &impl ConnectionTrait, project_id: i32) -> Result<(), DbEr
     Ok(())
 }
 
-pub async fn add(db: &impl ConnectionTrait, project_id: i32, delta: Delta) -> Result<(), DbErr> {
+pub async fn add(
+    db: &impl ConnectionTrait,
+    project_id: ProjectId,
+    delta: Delta,
+) -> Result<(), DbErr> {
     if delta == Delta::default() {
         return Ok(());
     }
-    add_to_shard(db, project_id, random_shard(), delta).await
+    add_to_shard(db, project_id.0, random_shard(), delta).await
 }
 
 pub fn random_shard() -> i32 {
@@ -102,8 +107,8 @@ pub async fn add_to_shard(
 }
 
 /// Sums of the counters of one project, or of every project with `None`.
-pub async fn totals(db: &impl ConnectionTrait, project_id: i32) -> Result<Totals, DbErr> {
-    sum_where(db, Some(project_id)).await
+pub async fn totals(db: &impl ConnectionTrait, project_id: ProjectId) -> Result<Totals, DbErr> {
+    sum_where(db, Some(project_id.0)).await
 }
 
 pub async fn sum_where(

@@ -20,6 +20,7 @@ use sea_orm::{
 };
 use serde_json::{Value as Json, json};
 
+use crate::ids::ProjectId;
 use crate::store::{entities::job, now};
 
 /// Why a job did not succeed.
@@ -122,7 +123,7 @@ impl NewJob {
     }
 
     /// Rebuilds coalesce: while one is waiting, asking again adds nothing.
-    pub fn rebuild_stats(project_id: i32) -> Self {
+    pub fn rebuild_stats(project_id: ProjectId) -> Self {
         Self {
             dedupe_key: Some(format!("stats.rebuild:{project_id}{COALESCE}")),
             delay: Duration::from_millis(200),
@@ -294,11 +295,12 @@ pub async fn fail(
     Ok(give_up)
 }
 
-/// Queues a failed job again with a fresh set of attempts (admins, from the API).
+/// One job.
 pub async fn get(db: &impl ConnectionTrait, id: i32) -> Result<Option<job::Model>, DbErr> {
     job::Entity::find_by_id(id).one(db).await
 }
 
+/// Queues a failed job again with a fresh set of attempts (admins, from the API).
 pub async fn retry(db: &impl ConnectionTrait, id: i32) -> Result<Option<job::Model>, DbErr> {
     let Some(existing) = job::Entity::find_by_id(id).one(db).await? else {
         return Ok(None);

@@ -219,7 +219,9 @@ async fn outcome(app: &TestApp, project: i64) -> Outcome {
         })
         .collect();
     results.sort_by_key(|r| r.0);
-    let totals = counters::totals(db, pid).await.expect("counters");
+    let totals = counters::totals(db, tessera_api::ids::ProjectId(pid))
+        .await
+        .expect("counters");
     let mut volunteers: Vec<_> = project_volunteer::Entity::find()
         .filter(project_volunteer::Column::ProjectId.eq(pid))
         .all(db)

@@ -425,7 +425,7 @@ impl TestApp {
         self.state
             .volunteer
             .projects
-            .forget(i32::try_from(id).expect("id"))
+            .forget(tessera_api::ids::ProjectId(i32::try_from(id).expect("id")))
             .await;
         id
     }

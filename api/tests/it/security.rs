@@ -534,7 +534,11 @@ async fn restore(app: &TestApp, path: &str, before: &Map<String, Value>) {
         "page" => put_back::<page::Entity>(app, before).await,
         other => panic!("no table for {other}"),
     }
-    app.state.volunteer.projects.forget(i32::MAX).await;
+    app.state
+        .volunteer
+        .projects
+        .forget(tessera_api::ids::ProjectId(i32::MAX))
+        .await;
 }
 
 /// A column's value as a query string value.

@@ -578,7 +578,12 @@ async fn anonymous_ips_are_hashed_and_external_uids_need_a_live_token(app: TestA
             .await
             .expect("secret");
         // This instance keeps the row a second otherwise.
-        app_ref.state.volunteer.projects.forget(id).await;
+        app_ref
+            .state
+            .volunteer
+            .projects
+            .forget(tessera_api::ids::ProjectId(id))
+            .await;
     };
     set_secret("changed".into()).await;
     again().await.err(401, "Unauthorized");
@@ -1225,6 +1230,24 @@ async fn redis_going_away_degrades_without_errors() {
     assert_eq!(app.get(&stats, Some(&owner)).await.ok()["n_task_runs"], 6);
     app.get("/api/globalstats", None).await.ok();
     app.get("/api/project", None).await.ok();
+    // The sign-in counter degrades open, as the rate limiter does: with the store gone, wrong
+    // passwords keep getting 401 (never 429, never a 5xx) and the right one still signs in.
+    for _ in 0..8 {
+        app.post(
+            "/api/auth/login",
+            None,
+            json!({"name": "vol", "password": "wrong password"}),
+        )
+        .await
+        .err(401, "Unauthorized");
+    }
+    app.post(
+        "/api/auth/login",
+        None,
+        json!({"name": "vol", "password": "correct horse"}),
+    )
+    .await
+    .ok();
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -89,7 +89,11 @@ fn ProjectEditor(existing: Option<Project>) -> impl IntoView {
     let text = |v: Option<&str>| RwSignal::new(v.unwrap_or_default().to_owned());
     let name = text(existing.as_ref().map(|p| p.name.as_str()));
     let short = text(existing.as_ref().map(|p| p.short_name.as_str()));
-    let description = text(existing.as_ref().map(super::super::api::Project::description));
+    let description = text(
+        existing
+            .as_ref()
+            .map(super::super::api::Project::description),
+    );
     let long_description = text(
         existing
             .as_ref()

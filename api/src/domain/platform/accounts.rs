@@ -7,6 +7,7 @@ use sea_orm::{
 };
 use serde_json::{Map, Value as Json, json};
 
+use crate::ids::UserId;
 use crate::{
     auth::{new_api_key, password},
     domain::platform::cache::AccountRows,
@@ -374,7 +375,11 @@ pub async fn login(state: &Infra, login: &str, pass: String) -> ApiResult<user::
 }
 
 /// Ends every bearer token of the account issued so far.
-pub async fn revoke_tokens(state: &Infra, accounts: &AccountRows, user_id: i32) -> ApiResult<()> {
+pub async fn revoke_tokens(
+    state: &Infra,
+    accounts: &AccountRows,
+    user_id: UserId,
+) -> ApiResult<()> {
     use sea_orm::sea_query::ExprTrait;
     user::Entity::update_many()
         .col_expr(
@@ -405,7 +410,7 @@ pub async fn regenerate_api_key(
     am.token_version = Set(version + 1);
     let updated = am.update(&txn).await?;
     txn.commit().await?;
-    accounts.forget(user_id).await;
+    accounts.forget(UserId(user_id)).await;
     Ok(updated)
 }
 
@@ -434,7 +439,7 @@ pub async fn change_password(
     am.api_key = Set(new_api_key());
     am.token_version = Set(user.token_version + 1);
     let updated = am.update(&state.db).await?;
-    accounts.forget(user.id).await;
+    accounts.forget(UserId(user.id)).await;
     Ok(updated)
 }
 

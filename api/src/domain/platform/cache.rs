@@ -11,6 +11,7 @@ use serde_json::Value as Json;
 
 use crate::{
     error::{ApiError, ApiResult},
+    ids::{ProjectId, UserId},
     infra::Infra,
     kv::Kv,
     store::entities::{project, user},
@@ -25,7 +26,7 @@ pub const PROJECT_LISTINGS: &str = "cache:projects:generation";
 /// How long a public listing may be served from the cache if nothing retires it first.
 const LISTING_TTL: Duration = Duration::from_secs(60);
 
-pub fn project_stats_key(project_id: i32, full: bool) -> String {
+pub fn project_stats_key(project_id: ProjectId, full: bool) -> String {
     if full {
         format!("cache:projectstats:{project_id}:full")
     } else {
@@ -33,12 +34,12 @@ pub fn project_stats_key(project_id: i32, full: bool) -> String {
     }
 }
 
-pub fn project_leaderboard_key(project_id: i32) -> String {
+pub fn project_leaderboard_key(project_id: ProjectId) -> String {
     format!("{LEADERBOARD}:{project_id}")
 }
 
 /// Every entry a change to the project's tasks or answers makes stale.
-pub fn keys_for_project(project_id: i32) -> Vec<String> {
+pub fn keys_for_project(project_id: ProjectId) -> Vec<String> {
     vec![
         project_stats_key(project_id, false),
         project_stats_key(project_id, true),
@@ -124,10 +125,10 @@ pub struct LocalRows<'a> {
 pub async fn invalidate(kv: &Kv, local: LocalRows<'_>, keys: &[String]) {
     for key in keys {
         if let Some(id) = key.strip_prefix(PROJECT_ROW).and_then(|id| id.parse().ok()) {
-            local.projects.forget(id).await;
+            local.projects.forget(ProjectId(id)).await;
         }
         if let Some(id) = key.strip_prefix(ACCOUNT_ROW).and_then(|id| id.parse().ok()) {
-            local.accounts.forget(id).await;
+            local.accounts.forget(UserId(id)).await;
         }
     }
     kv.delete_many(keys).await;
@@ -136,7 +137,7 @@ pub async fn invalidate(kv: &Kv, local: LocalRows<'_>, keys: &[String]) {
 /// Names an account's row among stale keys (see [`AccountRows`]).
 const ACCOUNT_ROW: &str = "cache:account:";
 
-pub fn account_row_key(user_id: i32) -> String {
+pub fn account_row_key(user_id: UserId) -> String {
     format!("{ACCOUNT_ROW}{user_id}")
 }
 
@@ -151,21 +152,15 @@ const ACCOUNT_ROWS_MAX: u64 = 16_384;
 /// database round trip per request. Keyed by id, with the api keys seen leading to their id; a
 /// key is always compared with the row's own (in constant time) before it is taken.
 pub struct AccountRows {
-    by_id: moka::future::Cache<i32, Arc<user::Model>>,
-    by_key: moka::future::Cache<String, i32>,
+    by_id: SharedRows<UserId, Arc<user::Model>>,
+    by_key: SharedRows<String, UserId>,
 }
 
 impl Default for AccountRows {
     fn default() -> Self {
         Self {
-            by_id: moka::future::Cache::builder()
-                .max_capacity(ACCOUNT_ROWS_MAX)
-                .time_to_live(ACCOUNT_ROW_TTL)
-                .build(),
-            by_key: moka::future::Cache::builder()
-                .max_capacity(ACCOUNT_ROWS_MAX)
-                .time_to_live(ACCOUNT_ROW_TTL)
-                .build(),
+            by_id: SharedRows::new(ACCOUNT_ROWS_MAX, ACCOUNT_ROW_TTL),
+            by_key: SharedRows::new(ACCOUNT_ROWS_MAX, ACCOUNT_ROW_TTL),
         }
     }
 }
@@ -175,13 +170,10 @@ impl AccountRows {
     pub async fn by_id(
         &self,
         db: &impl ConnectionTrait,
-        id: i32,
+        id: UserId,
     ) -> ApiResult<Option<Arc<user::Model>>> {
-        if let Some(row) = self.by_id.get(&id).await {
-            return Ok(Some(row));
-        }
-        let read = async { Ok(user::Entity::find_by_id(id).one(db).await?.map(Arc::new)) };
-        Box::pin(load(&self.by_id, id, read)).await
+        let read = || async { Ok(user::Entity::find_by_id(id.0).one(db).await?.map(Arc::new)) };
+        self.by_id.get(id, read).await
     }
 
     /// The account whose api key this is.
@@ -193,33 +185,25 @@ impl AccountRows {
         use sea_orm::{ColumnTrait, QueryFilter};
         use subtle::ConstantTimeEq;
         let same = |u: &user::Model| bool::from(u.api_key.as_bytes().ct_eq(key.as_bytes()));
-        if let Some(id) = self.by_key.get(key).await
-            && let Some(row) = self.by_id(db, id).await?
-            && same(&row)
-        {
-            return Ok(Some(row));
-        }
         // Looked up through the unique index, then confirmed in constant time so the
         // comparison itself leaks nothing about how much of a key matched.
-        let read = async {
+        let read = || async {
             let found = user::Entity::find()
                 .filter(user::Column::ApiKey.eq(key))
                 .one(db)
                 .await?
                 .filter(|u| same(u));
-            if let Some(row) = &found {
-                self.by_id.insert(row.id, Arc::new(row.clone())).await;
-            }
-            Ok(found.map(|u| u.id))
+            Ok(found.map(|u| UserId(u.id)))
         };
-        let Some(id) = Box::pin(load(&self.by_key, key.to_string(), read)).await? else {
+        let Some(id) = self.by_key.get(key.to_string(), read).await? else {
             return Ok(None);
         };
+        // A key that led to an account once is checked against the account's current key.
         Ok(self.by_id(db, id).await?.filter(|row| same(row)))
     }
 
-    pub async fn forget(&self, id: i32) {
-        self.by_id.invalidate(&id).await;
+    pub async fn forget(&self, id: UserId) {
+        self.by_id.forget(id).await;
     }
 }
 
@@ -229,43 +213,96 @@ enum Miss {
     Db(sea_orm::DbErr),
 }
 
-/// Reads what `key` names into `cache` once however many ask at the same moment: callers that
-/// miss together wait for the first one's read (moka's `try_get_with`). Finding nothing is not
-/// kept.
-async fn load<K, V>(
-    cache: &moka::future::Cache<K, V>,
-    key: K,
-    read: impl Future<Output = Result<Option<V>, sea_orm::DbErr>>,
-) -> ApiResult<Option<V>>
+/// Rows kept in process for a moment, read once however many ask at the same moment (callers
+/// that miss together wait for the first one's read: moka's `try_get_with`), and never older
+/// than the last `forget` of their key: a read that began before it is not served, not even to
+/// the callers that joined it after the forget, who read again. Finding nothing is not kept.
+struct SharedRows<K, V> {
+    rows: moka::future::Cache<K, (u64, V)>,
+    /// Counts forgets; a row remembers its value when its read began.
+    clock: std::sync::atomic::AtomicU64,
+    /// When each key was last forgotten, kept longer than any read takes.
+    forgotten: moka::sync::Cache<K, u64>,
+}
+
+/// How long a forget is remembered: past any read in flight when it happened.
+const FORGOTTEN_FOR: Duration = Duration::from_secs(60);
+
+impl<K, V> SharedRows<K, V>
 where
-    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    let init = async {
-        match read.await {
-            Ok(Some(v)) => Ok(v),
-            Ok(None) => Err(Miss::Absent),
-            Err(e) => Err(Miss::Db(e)),
+    fn new(max: u64, ttl: Duration) -> Self {
+        Self {
+            rows: moka::future::Cache::builder()
+                .max_capacity(max)
+                .time_to_live(ttl)
+                .build(),
+            clock: std::sync::atomic::AtomicU64::new(0),
+            forgotten: moka::sync::Cache::builder()
+                .max_capacity(max)
+                .time_to_live(FORGOTTEN_FOR)
+                .build(),
         }
-    };
-    match cache.try_get_with(key, init).await {
-        Ok(v) => Ok(Some(v)),
-        Err(miss) => match Arc::try_unwrap(miss) {
-            Ok(Miss::Absent) => Ok(None),
-            Ok(Miss::Db(e)) => Err(e.into()),
-            // Several callers waited on the one read that failed.
-            Err(shared) => match &*shared {
-                Miss::Absent => Ok(None),
-                Miss::Db(e) => Err(ApiError::Unavailable(format!("the database failed: {e}"))),
+    }
+
+    /// Whether a row read from `read_at` on is still good for `key`.
+    fn current(&self, key: &K, read_at: u64) -> bool {
+        self.forgotten.get(key).is_none_or(|at| at < read_at)
+    }
+
+    async fn get<F, Fut>(&self, key: K, read: F) -> ApiResult<Option<V>>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Option<V>, sea_orm::DbErr>>,
+    {
+        use std::sync::atomic::Ordering;
+        if let Some((read_at, row)) = self.rows.get(&key).await {
+            if self.current(&key, read_at) {
+                return Ok(Some(row));
+            }
+            self.rows.invalidate(&key).await;
+        }
+        let init = async {
+            let read_at = self.clock.load(Ordering::SeqCst) + 1;
+            match read().await {
+                Ok(Some(row)) => Ok((read_at, row)),
+                Ok(None) => Err(Miss::Absent),
+                Err(e) => Err(Miss::Db(e)),
+            }
+        };
+        match Box::pin(self.rows.try_get_with(key.clone(), init)).await {
+            Ok((read_at, row)) if self.current(&key, read_at) => Ok(Some(row)),
+            // The shared read began before a forget: read again, alone.
+            Ok(_) => {
+                self.rows.invalidate(&key).await;
+                Ok(Box::pin(read()).await?)
+            }
+            Err(miss) => match Arc::try_unwrap(miss) {
+                Ok(Miss::Absent) => Ok(None),
+                Ok(Miss::Db(e)) => Err(e.into()),
+                // Several callers waited on the one read that failed.
+                Err(shared) => match &*shared {
+                    Miss::Absent => Ok(None),
+                    Miss::Db(e) => Err(ApiError::from_shared_db(e)),
+                },
             },
-        },
+        }
+    }
+
+    async fn forget(&self, key: K) {
+        use std::sync::atomic::Ordering;
+        let at = self.clock.fetch_add(1, Ordering::SeqCst) + 1;
+        self.forgotten.insert(key.clone(), at);
+        self.rows.invalidate(&key).await;
     }
 }
 
 /// Names a project's row among stale keys (see [`ProjectRows`]).
 const PROJECT_ROW: &str = "cache:project:";
 
-pub fn project_row_key(project_id: i32) -> String {
+pub fn project_row_key(project_id: ProjectId) -> String {
     format!("{PROJECT_ROW}{project_id}")
 }
 
@@ -279,16 +316,13 @@ const PROJECT_ROWS_MAX: u64 = 4096;
 /// two of a pair's database round trips. A write in this process drops the row at once
 /// ([`invalidate`] with [`project_row_key`]); other instances see it within `PROJECT_ROW_TTL`.
 pub struct ProjectRows {
-    rows: moka::future::Cache<i32, Arc<project::Model>>,
+    rows: SharedRows<ProjectId, Arc<project::Model>>,
 }
 
 impl Default for ProjectRows {
     fn default() -> Self {
         Self {
-            rows: moka::future::Cache::builder()
-                .max_capacity(PROJECT_ROWS_MAX)
-                .time_to_live(PROJECT_ROW_TTL)
-                .build(),
+            rows: SharedRows::new(PROJECT_ROWS_MAX, PROJECT_ROW_TTL),
         }
     }
 }
@@ -297,17 +331,19 @@ impl ProjectRows {
     pub async fn get(
         &self,
         db: &impl ConnectionTrait,
-        id: i32,
+        id: ProjectId,
     ) -> ApiResult<Option<Arc<project::Model>>> {
-        if let Some(row) = self.rows.get(&id).await {
-            return Ok(Some(row));
-        }
-        let read = async { Ok(project::Entity::find_by_id(id).one(db).await?.map(Arc::new)) };
-        Box::pin(load(&self.rows, id, read)).await
+        let read = || async {
+            Ok(project::Entity::find_by_id(id.0)
+                .one(db)
+                .await?
+                .map(Arc::new))
+        };
+        self.rows.get(id, read).await
     }
 
-    pub async fn forget(&self, id: i32) {
-        self.rows.invalidate(&id).await;
+    pub async fn forget(&self, id: ProjectId) {
+        self.rows.forget(id).await;
     }
 }
 
@@ -318,35 +354,64 @@ mod tests {
 
     #[tokio::test]
     async fn callers_that_miss_together_share_one_read() {
-        let cache: moka::future::Cache<i32, Arc<String>> = moka::future::Cache::new(8);
+        let rows: SharedRows<i32, Arc<String>> = SharedRows::new(8, Duration::from_secs(60));
         let reads = AtomicUsize::new(0);
         let read = |found: bool| {
             let reads = &reads;
-            async move {
+            move || async move {
                 reads.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 Ok(found.then(|| Arc::new("row".to_string())))
             }
         };
-        let got =
-            futures_util::future::join_all((0..10).map(|_| load(&cache, 1, read(true)))).await;
+        let got = futures_util::future::join_all((0..10).map(|_| rows.get(1, read(true)))).await;
         assert!(
             got.iter()
                 .all(|g| matches!(g, Ok(Some(v)) if v.as_str() == "row"))
         );
         assert_eq!(reads.load(Ordering::SeqCst), 1, "one read for ten callers");
         // Then it is kept.
-        assert!(Box::pin(load(&cache, 1, read(true))).await.is_ok());
+        assert!(Box::pin(rows.get(1, read(true))).await.is_ok());
         assert_eq!(reads.load(Ordering::SeqCst), 1);
         // Finding nothing is not kept: the next caller reads again.
-        assert!(matches!(
-            Box::pin(load(&cache, 2, read(false))).await,
-            Ok(None)
-        ));
-        assert!(matches!(
-            Box::pin(load(&cache, 2, read(false))).await,
-            Ok(None)
-        ));
+        assert!(matches!(Box::pin(rows.get(2, read(false))).await, Ok(None)));
+        assert!(matches!(Box::pin(rows.get(2, read(false))).await, Ok(None)));
         assert_eq!(reads.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_forget_beats_a_read_already_in_flight() {
+        let rows: SharedRows<i32, u32> = SharedRows::new(8, Duration::from_secs(60));
+        let version = std::sync::atomic::AtomicU32::new(1);
+        let read = || async {
+            // The row as the read finds it when it starts, returned a moment later.
+            let seen = version.load(Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Ok(Some(seen))
+        };
+        let early = rows.get(1, read);
+        let write_then_ask = async {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            // A write commits version 2 and forgets the row while the first read is out.
+            version.store(2, Ordering::SeqCst);
+            rows.forget(1).await;
+            rows.get(1, read).await
+        };
+        let (early, late) = futures_util::join!(Box::pin(early), Box::pin(write_then_ask));
+        assert_eq!(
+            early.ok().flatten(),
+            Some(2),
+            "its read saw the old row, but a forget came before it ended: read again"
+        );
+        assert_eq!(
+            late.ok().flatten(),
+            Some(2),
+            "asked after the forget: never the old row"
+        );
+        assert_eq!(
+            Box::pin(rows.get(1, read)).await.ok().flatten(),
+            Some(2),
+            "nor is the old row kept"
+        );
     }
 }

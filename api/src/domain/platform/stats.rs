@@ -17,6 +17,7 @@ use sea_orm::{
 use serde_json::{Value as Json, json};
 
 use crate::domain::{platform::cache, volunteer::identity::Volunteer};
+use crate::ids::ProjectId;
 use crate::{
     error::ApiResult,
     infra::Infra,
@@ -166,7 +167,7 @@ fn duration_ms(backend: DbBackend) -> &'static str {
 /// Recounts one project's counters, volunteers and activity from its tasks, answers and
 /// results. Holds the project's counter rows meanwhile: answers in flight wait for it at their
 /// counter update, before touching the rows recounted here, so none is counted twice or lost.
-pub async fn rebuild(state: &Infra, project_id: i32) -> Result<(), DbErr> {
+pub async fn rebuild(state: &Infra, project_id: ProjectId) -> Result<(), DbErr> {
     recount(&state.db, project_id).await?;
     // Shared entries only: no row kept in process counts answers.
     state
@@ -176,7 +177,7 @@ pub async fn rebuild(state: &Infra, project_id: i32) -> Result<(), DbErr> {
     Ok(())
 }
 
-async fn recount(db: &DatabaseConnection, project_id: i32) -> Result<(), DbErr> {
+async fn recount(db: &DatabaseConnection, project_id: ProjectId) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
     let txn = crate::store::begin_write(db).await?;
     if backend == DbBackend::Postgres {
@@ -251,7 +252,7 @@ pub async fn reconcile_all(state: &Infra) -> Result<(), DbErr> {
         .all(&state.db)
         .await?;
     for id in &ids {
-        rebuild(state, *id).await?;
+        rebuild(state, ProjectId(*id)).await?;
     }
     tracing::info!(projects = ids.len(), "statistics reconciled");
     Ok(())
@@ -296,7 +297,7 @@ fn iso(t: chrono::DateTime<chrono::Utc>) -> String {
 
 /// A project's statistics in PYBOSSA's `projectstats` shape; `full` adds the chart series.
 pub async fn project_stats(state: &Infra, p: &project::Model, full: bool) -> ApiResult<Json> {
-    let key = cache::project_stats_key(p.id, full);
+    let key = cache::project_stats_key(ProjectId(p.id), full);
     Box::pin(cache::cached(
         state,
         "projectstats",
@@ -309,7 +310,7 @@ pub async fn project_stats(state: &Infra, p: &project::Model, full: bool) -> Api
 
 async fn compute_project_stats(state: &Infra, p: &project::Model, full: bool) -> ApiResult<Json> {
     let db = &state.read_db;
-    let t = counters::totals(db, p.id).await?;
+    let t = counters::totals(db, ProjectId(p.id)).await?;
     let n_blogposts = blogpost::Entity::find()
         .filter(blogpost::Column::ProjectId.eq(p.id))
         .count(db)
@@ -653,7 +654,7 @@ pub async fn leaderboard(
     let db = &state.read_db;
     let key = project_id.map_or_else(
         || cache::LEADERBOARD.to_string(),
-        cache::project_leaderboard_key,
+        |id| cache::project_leaderboard_key(ProjectId(id)),
     );
     let top = cache::cached(state, "leaderboard", &key, STATS_TTL, || async {
         let scores = ranked(project_id)

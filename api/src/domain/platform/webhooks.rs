@@ -22,6 +22,7 @@ use sea_orm::{
 use serde_json::{Value as Json, json};
 use sha2::Sha256;
 
+use crate::ids::ProjectId;
 use crate::{
     domain::platform::cache::LocalRows,
     error::{ApiError, ApiResult},
@@ -240,7 +241,7 @@ pub async fn after_completion(state: &Infra, p: &project::Model) -> Result<bool,
     if !has_webhook(p) {
         return Ok(false);
     }
-    let t = crate::store::counters::totals(&state.db, p.id).await?;
+    let t = crate::store::counters::totals(&state.db, ProjectId(p.id)).await?;
     if t.n_tasks == 0 || t.n_completed_tasks < t.n_tasks {
         return Ok(false);
     }
@@ -368,7 +369,7 @@ pub async fn change_settings(
     let ep = Box::pin(configure(&txn, p.id, change.events, false)).await?;
     txn.commit().await?;
     // The loop reads the URL from its copy of the row.
-    local.projects.forget(p.id).await;
+    local.projects.forget(ProjectId(p.id)).await;
     let p = project::Entity::find_by_id(p.id)
         .one(&infra.db)
         .await?

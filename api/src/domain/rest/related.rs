@@ -11,6 +11,7 @@ use crate::domain::{
     rest::crud::{Model, Resource, Viewer},
     rest::resources,
 };
+use crate::ids::ProjectId;
 use crate::{
     error::ApiResult,
     store::{
@@ -144,7 +145,7 @@ pub async fn attach_project_stats(ctx: Ctx<'_>, rows: &mut [Map<String, Json>]) 
         else {
             continue;
         };
-        let t = counters::totals(&ctx.infra.read_db, id).await?;
+        let t = counters::totals(&ctx.infra.read_db, ProjectId(id)).await?;
         let progress = if t.n_tasks > 0 {
             t.n_completed_tasks * 100 / t.n_tasks
         } else {

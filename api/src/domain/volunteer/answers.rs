@@ -275,7 +275,7 @@ pub async fn submit(
             .kv
             .answered(
                 &[(task.id, &volunteer.key)],
-                &cache::keys_for_project(project.id),
+                &cache::keys_for_project(ProjectId(project.id)),
             )
             .await;
     }
@@ -625,7 +625,9 @@ pub async fn progress(
         .filter(v.answered_by())
         .count(&state.read_db)
         .await?;
-    let total = counters::totals(&state.read_db, project.id).await?.n_tasks;
+    let total = counters::totals(&state.read_db, ProjectId(project.id))
+        .await?
+        .n_tasks;
     let total = u64::try_from(total).unwrap_or(0);
     Ok((done, total))
 }

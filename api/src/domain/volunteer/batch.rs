@@ -19,7 +19,7 @@ use serde_json::{Value as Json, json};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    ids::TaskId,
+    ids::{ProjectId, TaskId},
     kv::Kv,
     metrics::OutcomeLabels,
     store::{
@@ -203,7 +203,10 @@ async fn mark_answered(kv: &Kv, batch: &[Pending], taken: &[(usize, Batched)]) {
             )
         })
         .collect();
-    let projects: BTreeSet<i32> = taken.iter().map(|(_, b)| b.run.project_id).collect();
+    let projects: BTreeSet<ProjectId> = taken
+        .iter()
+        .map(|(_, b)| ProjectId(b.run.project_id))
+        .collect();
     let stale: BTreeSet<String> = projects
         .into_iter()
         .flat_map(crate::domain::platform::cache::keys_for_project)

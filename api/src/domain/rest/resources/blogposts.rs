@@ -34,7 +34,7 @@ impl Resource for Blogpost {
     const PARENTS: &'static [&'static str] = &["project"];
 
     fn stale_keys(m: &blogpost::Model) -> Vec<String> {
-        crate::domain::platform::cache::keys_for_project(m.project_id)
+        crate::domain::platform::cache::keys_for_project(ProjectId(m.project_id))
     }
     fn id(m: &blogpost::Model) -> i32 {
         m.id
@@ -56,7 +56,7 @@ impl Resource for Blogpost {
         if ctx.caller.is_admin() {
             return Ok(true);
         }
-        let Some(project) = load_project(&ctx.infra.db, m.project_id).await? else {
+        let Some(project) = load_project(&ctx.infra.db, ProjectId(m.project_id)).await? else {
             return Ok(false);
         };
         Ok(is_owner(ctx.caller, &project) || (project.published && m.published))

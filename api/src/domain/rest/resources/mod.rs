@@ -38,6 +38,7 @@ use crate::domain::{
 use crate::{
     auth::{Caller, new_api_key},
     error::{ApiError, ApiResult},
+    ids::{ProjectId, TaskId, UserId},
     store::{
         counters::{self, Delta},
         entities::{
@@ -101,8 +102,11 @@ pub fn project_visible(caller: &Caller, p: &project::Model) -> bool {
     p.published || owner_or_admin(caller, p)
 }
 
-pub async fn load_project(db: &impl ConnectionTrait, id: i32) -> ApiResult<Option<project::Model>> {
-    Ok(project::Entity::find_by_id(id).one(db).await?)
+pub async fn load_project(
+    db: &impl ConnectionTrait,
+    id: ProjectId,
+) -> ApiResult<Option<project::Model>> {
+    Ok(project::Entity::find_by_id(id.0).one(db).await?)
 }
 
 /// The project with this id or, when `key` is not a number, this short name.
@@ -111,7 +115,7 @@ pub async fn project_by_id_or_name(
     key: &str,
 ) -> ApiResult<project::Model> {
     let found = match key.parse::<i32>() {
-        Ok(id) => load_project(db, id).await?,
+        Ok(id) => load_project(db, ProjectId(id)).await?,
         Err(_) => {
             project::Entity::find()
                 .filter(project::Column::ShortName.eq(key))
@@ -122,8 +126,8 @@ pub async fn project_by_id_or_name(
     found.ok_or(ApiError::NotFound)
 }
 
-pub async fn load_task(db: &impl ConnectionTrait, id: i32) -> ApiResult<Option<task::Model>> {
-    Ok(task::Entity::find_by_id(id).one(db).await?)
+pub async fn load_task(db: &impl ConnectionTrait, id: TaskId) -> ApiResult<Option<task::Model>> {
+    Ok(task::Entity::find_by_id(id.0).one(db).await?)
 }
 
 /// The project named by `project_id` in a create body; PYBOSSA answers 415 when it is missing.
@@ -134,7 +138,7 @@ async fn body_project(ctx: Ctx<'_>, body: &Map<String, Json>) -> ApiResult<proje
         _ => None,
     });
     let project = match id.and_then(|id| i32::try_from(id).ok()) {
-        Some(id) => load_project(&ctx.infra.db, id).await?,
+        Some(id) => load_project(&ctx.infra.db, ProjectId(id)).await?,
         None => None,
     };
     project.ok_or_else(|| ApiError::attribute("'NoneType' object has no attribute 'owner_id'"))
@@ -142,7 +146,7 @@ async fn body_project(ctx: Ctx<'_>, body: &Map<String, Json>) -> ApiResult<proje
 
 /// A row's project, which must exist.
 async fn project_of(db: &impl ConnectionTrait, project_id: i32) -> ApiResult<project::Model> {
-    load_project(db, project_id)
+    load_project(db, ProjectId(project_id))
         .await?
         .ok_or(ApiError::NotFound)
 }
@@ -211,10 +215,12 @@ fn inherits_visibility(
 }
 
 async fn project_readable(ctx: Ctx<'_>, project_id: i32) -> ApiResult<bool> {
-    Ok(match load_project(&ctx.infra.db, project_id).await? {
-        Some(p) => project_visible(ctx.caller, &p),
-        None => ctx.caller.is_admin(),
-    })
+    Ok(
+        match load_project(&ctx.infra.db, ProjectId(project_id)).await? {
+            Some(p) => project_visible(ctx.caller, &p),
+            None => ctx.caller.is_admin(),
+        },
+    )
 }
 
 fn require_user(caller: &Caller) -> ApiResult<i32> {

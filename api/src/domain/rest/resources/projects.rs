@@ -166,9 +166,11 @@ impl Resource for Project {
     }
 
     fn stale_keys(m: &project::Model) -> Vec<String> {
-        let mut keys = crate::domain::platform::cache::keys_for_project(m.id);
+        let mut keys = crate::domain::platform::cache::keys_for_project(ProjectId(m.id));
         keys.push(crate::domain::platform::cache::PROJECT_LISTINGS.into());
-        keys.push(crate::domain::platform::cache::project_row_key(m.id));
+        keys.push(crate::domain::platform::cache::project_row_key(ProjectId(
+            m.id,
+        )));
         keys
     }
     fn id(m: &project::Model) -> i32 {
@@ -294,7 +296,7 @@ impl Resource for Project {
         m: &project::Model,
     ) -> ApiResult<()> {
         Box::pin(sync_owners(txn, m)).await?;
-        Box::pin(counters::init(txn, m.id)).await?;
+        Box::pin(counters::init(txn, ProjectId(m.id))).await?;
         Ok(())
     }
 
@@ -343,12 +345,21 @@ impl Resource for Project {
 }
 
 /// The project, when the caller owns it or is an admin.
-async fn owned_by_caller(ctx: Ctx<'_>, id: i32) -> ApiResult<project::Model> {
-    let existing = crate::domain::rest::crud::find::<Project>(&ctx.infra.db, id).await?;
+async fn owned_by_caller(ctx: Ctx<'_>, id: ProjectId) -> ApiResult<project::Model> {
+    let existing = crate::domain::rest::crud::find::<Project>(&ctx.infra.db, id.0).await?;
     if !owner_or_admin(ctx.caller, &existing) {
         return Err(deny(ctx.caller));
     }
     Ok(existing)
+}
+
+/// Writes a project action's change; a project deleted meanwhile is not found.
+async fn save(am: project::ActiveModel, db: &impl ConnectionTrait) -> ApiResult<project::Model> {
+    match sea_orm::ActiveModelTrait::update(am, db).await {
+        Ok(updated) => Ok(updated),
+        Err(sea_orm::DbErr::RecordNotUpdated) => Err(ApiError::NotFound),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// After a project action: its cached listings, statistics and the loop's copy of its row go.
@@ -363,9 +374,9 @@ async fn forget(ctx: Ctx<'_>, updated: &project::Model) {
 
 /// Makes `new_owner` the project's primary owner (the primary owner or an admin only); the
 /// previous primary owner stays a co-owner.
-pub async fn transfer(ctx: Ctx<'_>, id: i32, new_owner: i32) -> ApiResult<project::Model> {
+pub async fn transfer(ctx: Ctx<'_>, id: ProjectId, new_owner: UserId) -> ApiResult<project::Model> {
     require_user(ctx.caller)?;
-    let existing = crate::domain::rest::crud::find::<Project>(&ctx.infra.db, id).await?;
+    let existing = crate::domain::rest::crud::find::<Project>(&ctx.infra.db, id.0).await?;
     if !project_visible(ctx.caller, &existing) {
         return Err(deny(ctx.caller));
     }
@@ -374,7 +385,7 @@ pub async fn transfer(ctx: Ctx<'_>, id: i32, new_owner: i32) -> ApiResult<projec
             "Only the primary owner or an admin can transfer a project",
         ));
     }
-    let target = user::Entity::find_by_id(new_owner)
+    let target = user::Entity::find_by_id(new_owner.0)
         .one(&ctx.infra.db)
         .await?
         .filter(|u| u.enabled)
@@ -387,7 +398,7 @@ pub async fn transfer(ctx: Ctx<'_>, id: i32, new_owner: i32) -> ApiResult<projec
     am.owner_id = Set(target.id);
     am.owners_ids = Set(Some(json!(owners)));
     am.updated = Set(now());
-    let updated = sea_orm::ActiveModelTrait::update(am, &txn).await?;
+    let updated = save(am, &txn).await?;
     Box::pin(sync_owners(&txn, &updated)).await?;
     txn.commit().await?;
     forget(ctx, &updated).await;
@@ -396,19 +407,19 @@ pub async fn transfer(ctx: Ctx<'_>, id: i32, new_owner: i32) -> ApiResult<projec
 
 /// A new secret key for the project: project tokens signed with the old one are refused from
 /// now on (external users need a new token).
-pub async fn rotate_secret(ctx: Ctx<'_>, id: i32) -> ApiResult<project::Model> {
+pub async fn rotate_secret(ctx: Ctx<'_>, id: ProjectId) -> ApiResult<project::Model> {
     let existing = owned_by_caller(ctx, id).await?;
     let mut am: project::ActiveModel = existing.into();
     am.secret_key = Set(new_api_key());
     am.updated = Set(now());
-    let updated = sea_orm::ActiveModelTrait::update(am, &ctx.infra.db).await?;
+    let updated = save(am, &ctx.infra.db).await?;
     forget(ctx, &updated).await;
     Ok(updated)
 }
 
 /// Publishes the project (owners and admins): it then shows in listings and volunteers get its
 /// tasks. A project needs a task first; publishing twice changes nothing.
-pub async fn publish(ctx: Ctx<'_>, id: i32) -> ApiResult<project::Model> {
+pub async fn publish(ctx: Ctx<'_>, id: ProjectId) -> ApiResult<project::Model> {
     use sea_orm::PaginatorTrait;
     let existing = owned_by_caller(ctx, id).await?;
     let tasks = task::Entity::find()
@@ -426,7 +437,7 @@ pub async fn publish(ctx: Ctx<'_>, id: i32) -> ApiResult<project::Model> {
     let mut am: project::ActiveModel = existing.into();
     am.published = Set(true);
     am.updated = Set(now());
-    let updated = sea_orm::ActiveModelTrait::update(am, &ctx.infra.db).await?;
+    let updated = save(am, &ctx.infra.db).await?;
     forget(ctx, &updated).await;
     Ok(updated)
 }

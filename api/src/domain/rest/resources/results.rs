@@ -22,7 +22,7 @@ impl Resource for ResultResource {
     const CAN_DELETE: bool = false;
 
     fn stale_keys(m: &result::Model) -> Vec<String> {
-        crate::domain::platform::cache::keys_for_project(m.project_id)
+        crate::domain::platform::cache::keys_for_project(ProjectId(m.project_id))
     }
     fn id(m: &result::Model) -> i32 {
         m.id

@@ -45,7 +45,7 @@ impl Resource for TaskRun {
     const CAN_CREATE: bool = false;
 
     fn stale_keys(m: &task_run::Model) -> Vec<String> {
-        crate::domain::platform::cache::keys_for_project(m.project_id)
+        crate::domain::platform::cache::keys_for_project(ProjectId(m.project_id))
     }
     fn id(m: &task_run::Model) -> i32 {
         m.id
@@ -94,7 +94,7 @@ impl Resource for TaskRun {
             .await?;
         Box::pin(counters::add(
             txn,
-            m.project_id,
+            ProjectId(m.project_id),
             Delta {
                 task_runs: -1,
                 ..Delta::default()
@@ -103,7 +103,7 @@ impl Resource for TaskRun {
         .await?;
         Box::pin(crate::store::jobs::enqueue(
             txn,
-            crate::store::jobs::NewJob::rebuild_stats(m.project_id),
+            crate::store::jobs::NewJob::rebuild_stats(ProjectId(m.project_id)),
         ))
         .await?;
         Ok(())

@@ -45,7 +45,7 @@ impl Resource for Task {
 
     fn stale_keys(m: &task::Model) -> Vec<String> {
         // Task writes touch the project's `updated`, which listings show.
-        let mut keys = crate::domain::platform::cache::keys_for_project(m.project_id);
+        let mut keys = crate::domain::platform::cache::keys_for_project(ProjectId(m.project_id));
         keys.push(crate::domain::platform::cache::PROJECT_LISTINGS.into());
         keys
     }
@@ -114,7 +114,7 @@ impl Resource for Task {
     ) -> ApiResult<()> {
         Box::pin(counters::add(
             txn,
-            m.project_id,
+            ProjectId(m.project_id),
             Delta {
                 tasks: 1,
                 answers_expected: i64::from(m.n_answers),
@@ -122,7 +122,7 @@ impl Resource for Task {
             },
         ))
         .await?;
-        touch_project(txn, m.project_id).await
+        touch_project(txn, ProjectId(m.project_id)).await
     }
 
     async fn before_update(
@@ -144,9 +144,9 @@ impl Resource for Task {
         if old.n_answers != new.n_answers {
             let mut delta = crate::domain::volunteer::completion::settle(txn, new).await?;
             delta.answers_expected = i64::from(new.n_answers) - i64::from(old.n_answers);
-            Box::pin(counters::add(txn, new.project_id, delta)).await?;
+            Box::pin(counters::add(txn, ProjectId(new.project_id), delta)).await?;
         }
-        touch_project(txn, new.project_id).await
+        touch_project(txn, ProjectId(new.project_id)).await
     }
 
     async fn before_delete(ctx: Ctx<'_>, m: &task::Model) -> ApiResult<()> {
@@ -184,21 +184,21 @@ impl Resource for Task {
             answers_expected: -i64::from(m.n_answers),
             ..Delta::default()
         };
-        Box::pin(counters::add(txn, m.project_id, delta)).await?;
+        Box::pin(counters::add(txn, ProjectId(m.project_id), delta)).await?;
         if m.n_task_runs > 0 {
             // Its answers went with it: recount the project's volunteers and activity.
             Box::pin(crate::store::jobs::enqueue(
                 txn,
-                crate::store::jobs::NewJob::rebuild_stats(m.project_id),
+                crate::store::jobs::NewJob::rebuild_stats(ProjectId(m.project_id)),
             ))
             .await?;
         }
-        touch_project(txn, m.project_id).await
+        touch_project(txn, ProjectId(m.project_id)).await
     }
 }
 
 /// PYBOSSA refreshes `project.updated` whenever one of its tasks or answers changes.
-pub async fn touch_project(txn: &impl ConnectionTrait, project_id: i32) -> ApiResult<()> {
+pub async fn touch_project(txn: &impl ConnectionTrait, project_id: ProjectId) -> ApiResult<()> {
     project::Entity::update_many()
         .col_expr(project::Column::Updated, Expr::value(now()))
         .filter(project::Column::Id.eq(project_id))

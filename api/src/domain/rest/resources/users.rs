@@ -47,7 +47,7 @@ impl Resource for User {
         vec![
             crate::domain::platform::cache::GLOBAL_STATS.into(),
             crate::domain::platform::cache::LEADERBOARD.into(),
-            crate::domain::platform::cache::account_row_key(m.id),
+            crate::domain::platform::cache::account_row_key(UserId(m.id)),
         ]
     }
     fn id(m: &user::Model) -> i32 {
