@@ -42,6 +42,10 @@ impl moka::Expiry<String, Timed> for Until {
 
 pub struct MemoryKv {
     values: Cache<String, Timed>,
+    /// Per task, its holders and answer marks with their expiry: the twin of the Redis hash per
+    /// task. A map under a lock rather than a cache crate, because a live hold must never be
+    /// evicted (a task would be handed to more volunteers than it needs) and granting one is a
+    /// check of the whole set and an insert in one step; expired entries are swept by hand.
     holds: Mutex<HashMap<TaskId, HashMap<String, i64>>>,
 }
 
