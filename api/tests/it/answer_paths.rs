@@ -69,23 +69,7 @@ async fn replay(app: &TestApp, webhook: bool) -> (Outcome, User, i64) {
         .await
         .ok();
     }
-    let secret = app
-        .get(&format!("/api/project/{project}"), Some(&owner))
-        .await
-        .json["secret_key"]
-        .as_str()
-        .expect("secret")
-        .to_string();
-    let token = app
-        .client
-        .get(format!("{}/api/auth/project/same/token", app.base))
-        .header("authorization", &secret)
-        .send()
-        .await
-        .expect("token")
-        .text()
-        .await
-        .expect("text");
+    let token = app.project_token(&owner, project, "same").await;
 
     // One task at a time, so that which volunteer answers which task is the script's choice,
     // not the scheduler's: three volunteers (a different three each time) answer it, each

@@ -452,6 +452,27 @@ impl TestApp {
         r.ok()["id"].as_i64().expect("id")
     }
 
+    /// A token for the project's external users, as their app gets one: the owner reads the
+    /// project's secret and sends it to the token endpoint.
+    pub async fn project_token(&self, owner: &User, project: i64, short_name: &str) -> String {
+        let secret = self
+            .get(&format!("/api/project/{project}"), Some(owner))
+            .await
+            .json["secret_key"]
+            .as_str()
+            .expect("secret")
+            .to_string();
+        self.client
+            .get(format!("{}/api/auth/project/{short_name}/token", self.base))
+            .header("authorization", secret)
+            .send()
+            .await
+            .expect("token")
+            .text()
+            .await
+            .expect("token")
+    }
+
     /// Admin (first account), a category, and a second ordinary user.
     pub async fn seeded(&self) -> (User, User, i64) {
         let admin = self.register("admin").await;

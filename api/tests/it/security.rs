@@ -287,23 +287,7 @@ async fn world(app: &TestApp) -> World {
     answer(Some(&ordinary), done, victim).await;
     let anon_run = answer(None, open, victim).await;
     // An external user of the victim's own app.
-    let secret = app
-        .get(&format!("/api/project/{victim}"), Some(&admin))
-        .await
-        .json["secret_key"]
-        .as_str()
-        .expect("secret")
-        .to_string();
-    let token = app
-        .client
-        .get(format!("{}/api/auth/project/victim/token", app.base))
-        .header("authorization", &secret)
-        .send()
-        .await
-        .expect("token")
-        .text()
-        .await
-        .expect("token");
+    let token = app.project_token(&admin, victim, "victim").await;
     app.client
         .get(format!(
             "{}/api/project/{victim}/newtask?external_uid=ext-42",

@@ -979,23 +979,7 @@ async fn concurrent_volunteers(app: TestApp, sched: &str, n_tasks: usize, volunt
     for c in creators {
         c.await.expect("creator");
     }
-    let secret = app
-        .get(&format!("/api/project/{project}"), Some(&owner))
-        .await
-        .json["secret_key"]
-        .as_str()
-        .expect("secret")
-        .to_string();
-    let token = app
-        .client
-        .get(format!("{}/api/auth/project/swarm/token", app.base))
-        .header("authorization", secret)
-        .send()
-        .await
-        .expect("token")
-        .text()
-        .await
-        .expect("text");
+    let token = app.project_token(&owner, project, "swarm").await;
 
     let tally = swarm(&app, project, &token, volunteers).await;
     let accepted = tally.accepted.load(Ordering::Relaxed);
