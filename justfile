@@ -92,6 +92,7 @@ e2e: web
 bench:
     cargo build --release -p tessera-api -p tessera-bench
     bench/run.sh
+    bench/import.sh
 
 # Check that PostgreSQL and Redis answer; loud warning locally, failure under CI.
 services:

@@ -90,6 +90,19 @@ pub struct Config {
     #[arg(long, env = "TESSERA_MAX_UPLOAD", default_value_t = 10 * 1024 * 1024)]
     pub max_upload_bytes: usize,
 
+    /// Largest file (or fetched URL) a task import takes, in bytes. The file is spooled to disk,
+    /// never held in memory.
+    #[arg(long, env = "TESSERA_MAX_IMPORT_BYTES", default_value_t = 1024 * 1024 * 1024)]
+    pub max_import_bytes: u64,
+
+    /// Time an import's URL has to answer and send its whole file, in seconds.
+    #[arg(long, env = "TESSERA_IMPORT_FETCH_TIMEOUT", default_value_t = 120)]
+    pub import_fetch_secs: u64,
+
+    /// Longest a long job (an import, a bulk change) may run, in seconds.
+    #[arg(long, env = "TESSERA_LONG_JOB_TIMEOUT", default_value_t = 4 * 3600)]
+    pub long_job_secs: u64,
+
     /// Largest JSON body of an answer (`POST`/`PUT /api/taskrun`), in bytes.
     #[arg(long, env = "TESSERA_MAX_ANSWER_BYTES", default_value_t = 256 * 1024)]
     pub max_answer_bytes: usize,

@@ -67,6 +67,11 @@ pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
+    /// 400 for input Tessera's own endpoints refuse (PYBOSSA's endpoints keep their 415s).
+    pub fn bad_request(msg: impl Into<String>) -> Self {
+        Self::BadRequest(msg.into())
+    }
+
     pub fn value(msg: impl Into<String>) -> Self {
         Self::Invalid {
             cls: "ValueError",

@@ -63,6 +63,9 @@ enum Command {
         #[arg(long, short)]
         output: Option<std::path::PathBuf>,
     },
+    /// Import tasks into a project from a file or a link, with progress: what
+    /// `POST /api/project/{id}/import` does, run in this process.
+    Import(ImportArgs),
 }
 
 #[derive(Subcommand)]
@@ -168,6 +171,120 @@ async fn export(
     Ok(())
 }
 
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// The project's id or short name.
+    #[arg(long)]
+    project: String,
+    /// A CSV, JSON or JSON Lines file on this machine, or an http(s) link (a file, a Google
+    /// Sheets link or an IIIF manifest).
+    source: String,
+    /// `csv`, `json`, `jsonl` or `iiif`; detected when left out.
+    #[arg(long)]
+    format: Option<String>,
+    /// Redundancy of rows that do not give `n_answers`.
+    #[arg(long)]
+    n_answers: Option<i32>,
+    /// Priority of rows that do not give `priority_0`.
+    #[arg(long)]
+    priority: Option<f64>,
+    /// Only read and check the file: print what it holds, write nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+async fn import(config: tessera_api::config::Config, args: ImportArgs) -> anyhow::Result<()> {
+    use tessera_api::domain::platform::import::{self, Options, Source, fetch};
+    let msg = |e: tessera_api::error::ApiError| {
+        anyhow::anyhow!("{}", e.body("POST", "/import").exception_msg)
+    };
+    let state = Box::pin(server::build_state(config)).await?;
+    let infra = &state.infra;
+    let project =
+        tessera_api::domain::rest::resources::project_by_id_or_name(&infra.db, &args.project)
+            .await
+            .map_err(|_| anyhow::anyhow!("no project {:?}", args.project))?;
+    let options = Options {
+        format: args.format,
+        n_answers: args.n_answers,
+        priority_0: args.priority,
+    };
+    let mut format = options.check().map_err(msg)?;
+    let is_url = args.source.starts_with("http://") || args.source.starts_with("https://");
+    let (file, name) = if is_url {
+        eprintln!("fetching {}", args.source);
+        let fetched = Box::pin(fetch::to_temp_file(infra, &args.source))
+            .await
+            .map_err(|f| match f {
+                import::Failure::Refused(why) | import::Failure::Transient(why) => {
+                    anyhow::anyhow!(why)
+                }
+            })?;
+        format = format.or(fetched.format);
+        (fetched.file, args.source.clone())
+    } else {
+        let file = std::fs::File::open(&args.source)
+            .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", args.source))?;
+        format = format.or_else(|| import::Format::from_file_name(&args.source));
+        (file, args.source.clone())
+    };
+    let size = file.metadata().map_or(0, |m| m.len());
+    let counting = import::Counting::new(file);
+    let bytes = counting.bytes.clone();
+    if args.dry_run {
+        let preview = Box::pin(import::preview(Box::new(counting), format, &options))
+            .await
+            .map_err(msg)?;
+        println!("{}", serde_json::to_string_pretty(&preview)?);
+        return Ok(());
+    }
+    let bar = indicatif::ProgressBar::new(size);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:40}] {bytes}/{total_bytes}, {bytes_per_sec}, ETA {eta}",
+        )?
+        .progress_chars("=> "),
+    );
+    let started = Box::pin(import::start(
+        infra,
+        tessera_api::ids::ProjectId(project.id),
+        None,
+        Source::Local { name },
+        &options,
+        false,
+    ))
+    .await
+    .map_err(msg)?;
+    let moved = |counts: &import::Counts| {
+        bar.set_position(bytes.load(std::sync::atomic::Ordering::Relaxed));
+        bar.set_message(format!(
+            "{} created, {} duplicates, {} rejected",
+            counts.created, counts.duplicates, counts.rejected
+        ));
+        async { Ok(()) }
+    };
+    let (counts, failure) = Box::pin(import::run_local(
+        infra,
+        &started,
+        Box::new(counting),
+        format,
+        &options,
+        &moved,
+    ))
+    .await
+    .map_err(msg)?;
+    bar.finish_and_clear();
+    let peak = peak_memory_kb().map_or_else(String::new, |k| format!(" (peak memory {k} kB)"));
+    eprintln!(
+        "import {}: read {} rows, created {} tasks, {} duplicates, {} rejected{peak}",
+        started.id, counts.read, counts.created, counts.duplicates, counts.rejected
+    );
+    if let Some(why) = failure {
+        anyhow::bail!("the import failed: {why}");
+    }
+    Ok(())
+}
+
 /// The process's peak resident memory, where the system says (Linux).
 fn peak_memory_kb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -236,6 +353,7 @@ async fn main() -> anyhow::Result<()> {
             zip,
             output,
         } => Box::pin(export(&cli.config, &project, &table, &format, zip, output)).await?,
+        Command::Import(args) => Box::pin(import(cli.config, args)).await?,
     }
     Ok(())
 }

@@ -12,6 +12,17 @@ pub trait Storage: Send + Sync {
     /// The stored bytes, or `None` when there is no such file.
     async fn get(&self, key: &str) -> ApiResult<Option<Vec<u8>>>;
     async fn delete(&self, key: &str) -> ApiResult<()>;
+    /// Stores what `reader` yields as `container/name`, streamed (imports can be gigabytes);
+    /// refuses with 413 past `cap` bytes, keeping nothing. Returns the key and the size.
+    async fn put_reader(
+        &self,
+        container: &str,
+        name: &str,
+        reader: &mut (dyn tokio::io::AsyncRead + Unpin + Send),
+        cap: u64,
+    ) -> ApiResult<(String, u64)>;
+    /// A blocking reader over a stored file, for parsers that run on a blocking thread.
+    async fn open(&self, key: &str) -> ApiResult<Option<Box<dyn std::io::Read + Send>>>;
 }
 
 pub struct LocalDisk {
@@ -91,6 +102,62 @@ impl Storage for LocalDisk {
             }
         }
         Ok(())
+    }
+
+    async fn put_reader(
+        &self,
+        container: &str,
+        name: &str,
+        reader: &mut (dyn tokio::io::AsyncRead + Unpin + Send),
+        cap: u64,
+    ) -> ApiResult<(String, u64)> {
+        use tokio::io::AsyncReadExt;
+        let key = format!("{container}/{name}");
+        let path = self
+            .path(&key)
+            .ok_or_else(|| ApiError::value("invalid file name"))?;
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(ApiError::internal)?;
+        }
+        let tmp = path.with_extension("part");
+        let mut file = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(ApiError::internal)?;
+        let copied = tokio::io::copy(&mut reader.take(cap + 1), &mut file).await;
+        let size = match copied {
+            Ok(n) if n <= cap => n,
+            Ok(_) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return Err(ApiError::PayloadTooLarge(format!(
+                    "the file may be at most {cap} bytes"
+                )));
+            }
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return Err(ApiError::value(format!("the file could not be read: {e}")));
+            }
+        };
+        tokio::io::AsyncWriteExt::flush(&mut file)
+            .await
+            .map_err(ApiError::internal)?;
+        drop(file);
+        tokio::fs::rename(&tmp, &path)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok((key, size))
+    }
+
+    async fn open(&self, key: &str) -> ApiResult<Option<Box<dyn std::io::Read + Send>>> {
+        let Some(path) = self.path(key) else {
+            return Ok(None);
+        };
+        match std::fs::File::open(path) {
+            Ok(file) => Ok(Some(Box::new(file))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ApiError::internal(e)),
+        }
     }
 }
 

@@ -14,7 +14,8 @@ use crate::store::jobs::{self as queue, Attempt, JobError, Kind, NewJob};
 use crate::{metrics::JobLabels, state::AppState, store::entities::job};
 
 /// What the periodic schedule enqueues, and how often.
-const SCHEDULE: [(Kind, Duration); 2] = [
+const SCHEDULE: [(Kind, Duration); 3] = [
+    (Kind::AutoImport, Duration::from_secs(600)),
     (Kind::PurgeJobs, Duration::from_secs(3600)),
     (Kind::ReconcileStats, Duration::from_secs(24 * 3600)),
 ];
@@ -123,10 +124,23 @@ impl Worker {
 
     async fn execute(&self, job: &job::Model) {
         let cfg = &self.state.infra.config;
-        // Leave the lease some room, so a slow job fails here before another worker takes it.
-        let limit = cfg.job_lease().mul_f64(0.8);
-        let outcome = match Box::pin(tokio::time::timeout(limit, dispatch(&self.state, job))).await
-        {
+        // Leave the lease some room, so a slow job fails here before another worker takes it;
+        // long jobs renew their lease as they go and have a limit of their own.
+        let limit = if Kind::parse(&job.kind).is_some_and(Kind::long_running) {
+            Duration::from_secs(cfg.long_job_secs.max(1))
+        } else {
+            cfg.job_lease().mul_f64(0.8)
+        };
+        let attempt = Attempt {
+            last: job.attempts >= job.max_attempts,
+            lease: queue::Lease {
+                job_id: job.id,
+                worker: self.id.clone(),
+                length: cfg.job_lease(),
+            },
+        };
+        let run = dispatch(&self.state, job, &attempt);
+        let outcome = match Box::pin(tokio::time::timeout(limit, run)).await {
             Ok(outcome) => outcome,
             Err(_) => Err(JobError::Retry(format!(
                 "timed out after {} s",
@@ -171,10 +185,11 @@ impl Worker {
     }
 }
 
-async fn dispatch(state: &Arc<AppState>, job: &job::Model) -> Result<(), JobError> {
-    let attempt = Attempt {
-        last: job.attempts >= job.max_attempts,
-    };
+async fn dispatch(
+    state: &Arc<AppState>,
+    job: &job::Model,
+    attempt: &Attempt,
+) -> Result<(), JobError> {
     let id_field = |name: &str| {
         job.payload
             .get(name)
@@ -187,9 +202,36 @@ async fn dispatch(state: &Arc<AppState>, job: &job::Model) -> Result<(), JobErro
             Box::pin(crate::domain::platform::webhooks::deliver(
                 &state.infra,
                 id_field("delivery_id")?,
-                &attempt,
+                attempt,
             ))
             .await
+        }
+        Some(Kind::ImportTasks) => {
+            Box::pin(crate::domain::platform::import::run(
+                &state.infra,
+                id_field("import_id")?,
+                attempt,
+            ))
+            .await
+        }
+        Some(Kind::AutoImport) => {
+            Box::pin(crate::domain::platform::import::start_scheduled(
+                &state.infra,
+            ))
+            .await?;
+            Ok(())
+        }
+        Some(Kind::BulkTasks) => {
+            let op = serde_json::from_value(job.payload.get("op").cloned().unwrap_or_default())
+                .map_err(|e| JobError::Permanent(format!("bad bulk operation: {e}")))?;
+            Box::pin(crate::domain::platform::bulk::run(
+                &state.infra,
+                ProjectId(id_field("project_id")?),
+                &op,
+                Some(attempt),
+            ))
+            .await?;
+            Ok(())
         }
         Some(Kind::RebuildStats) => {
             crate::domain::platform::stats::rebuild(

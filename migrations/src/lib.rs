@@ -10,6 +10,7 @@ mod m20261127_000005_user_enabled;
 mod m20261127_000006_counter_shards;
 mod m20261202_000007_security;
 mod m20261202_000008_first_category;
+mod m20261202_000009_task_import;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000006_counter_shards::Migration),
             Box::new(m20261202_000007_security::Migration),
             Box::new(m20261202_000008_first_category::Migration),
+            Box::new(m20261202_000009_task_import::Migration),
         ]
     }
 }

@@ -67,6 +67,7 @@ pub fn build(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
             .config
             .max_json_bytes
             .max(state.infra.config.max_answer_bytes),
+        import: state.infra.config.max_import_bytes,
     };
 
     let api_routes = Route::new()
@@ -265,6 +266,41 @@ async fn log_requests<E: Endpoint>(next: E, req: Request) -> poem::Result<Respon
 struct BodyLimits {
     upload: usize,
     json: usize,
+    /// Task import files, spooled to disk rather than held in memory.
+    import: u64,
+}
+
+/// Whether a request is a task import upload (`POST /project/{id}/import`, multipart).
+fn is_import_upload(req: &Request) -> bool {
+    if req.method() != poem::http::Method::POST {
+        return false;
+    }
+    let mut parts = req.uri().path().trim_matches('/').split('/');
+    matches!(
+        (parts.next(), parts.next(), parts.next(), parts.next()),
+        (Some("project"), Some(id), Some("import"), None) if id.bytes().all(|b| b.is_ascii_digit())
+    )
+}
+
+/// Copies a body into an unnamed temporary file, up to `max` bytes, and rewinds it.
+async fn spool_limited(body: poem::Body, max: u64) -> Result<tokio::fs::File, Refused> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let file = tempfile::tempfile().map_err(Refused::Unreadable)?;
+    let mut file = tokio::fs::File::from_std(file);
+    let mut reader = body.into_async_read();
+    let copied = tokio::io::copy(&mut (&mut reader).take(max + 1), &mut file)
+        .await
+        .map_err(Refused::Unreadable)?;
+    if copied > max {
+        let drained = tokio::io::copy(&mut reader.take(DRAIN_MAX + 1), &mut tokio::io::sink())
+            .await
+            .map_err(Refused::Unreadable)?;
+        return Err(Refused::TooLarge {
+            drained: drained <= DRAIN_MAX,
+        });
+    }
+    file.rewind().await.map_err(Refused::Unreadable)?;
+    Ok(file)
 }
 
 /// A body too large is still read (and dropped) up to this much, so that its 413 reaches the
@@ -324,7 +360,35 @@ async fn take_body<E: Endpoint>(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     let chunked = req.headers().contains_key("transfer-encoding");
-    if chunked || declared.is_some_and(|n| n > 0) {
+    if multipart && is_import_upload(&req) && (chunked || declared.is_some_and(|n| n > 0)) {
+        let too_large = crate::error::ApiError::PayloadTooLarge(format!(
+            "an import file may be at most {} bytes",
+            limits.import
+        ));
+        let refuse = |req: &Request, close: bool| {
+            let path = format!("/api{}", req.uri().path());
+            let mut resp = crate::error::json_error(&too_large, req.method().as_str(), &path);
+            if close {
+                resp.headers_mut()
+                    .insert("connection", HeaderValue::from_static("close"));
+            }
+            resp
+        };
+        if declared.is_some_and(|len| len > limits.import) {
+            return Ok(refuse(&req, true));
+        }
+        match spool_limited(req.take_body(), limits.import).await {
+            Ok(file) => req.set_body(poem::Body::from_async_read(file)),
+            Err(Refused::TooLarge { drained }) => return Ok(refuse(&req, !drained)),
+            Err(Refused::Unreadable(e)) => {
+                let err = crate::error::ApiError::value(format!(
+                    "the request body could not be read: {e}"
+                ));
+                let path = format!("/api{}", req.uri().path());
+                return Ok(crate::error::json_error(&err, req.method().as_str(), &path));
+            }
+        }
+    } else if chunked || declared.is_some_and(|n| n > 0) {
         let max = if multipart {
             limits.upload
         } else {

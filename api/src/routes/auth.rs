@@ -242,6 +242,20 @@ impl ProjectActionsApi {
         Ok(JsonOf::new(Value::Object(owner_view(&model))))
     }
 
+    /// Unpublish the project (owners and admins): it leaves listings and volunteers get no more
+    /// of its tasks; tasks, answers and results stay. Publishing again brings it back.
+    #[oai(path = "/project/:id/unpublish", method = "post")]
+    async fn unpublish(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        id: Path<i32>,
+    ) -> Result<JsonOf<schemas::Project>, ApiError> {
+        let ctx = state.ctx(&caller);
+        let model = Box::pin(resources::unpublish(ctx, ProjectId(id.0))).await?;
+        Ok(JsonOf::new(Value::Object(owner_view(&model))))
+    }
+
     /// Replace the project's `secret_key` (owners and admins).
     ///
     /// Project tokens of external users signed with the old secret are refused from then on.

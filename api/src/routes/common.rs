@@ -36,6 +36,7 @@ const LIST_KEYS: &[&str] = &[
     "full",
     "stats",
     "info",
+    "search",
     "_",
 ];
 
@@ -75,6 +76,7 @@ pub fn parse_list(req: &Request, extra: &[&str]) -> ApiResult<ListParams> {
             "stats" => p.stats = !value.is_empty(),
             "full" => p.full = !value.is_empty(),
             "info" => p.info = Some(value),
+            "search" => p.search = Some(value).filter(|v| !v.trim().is_empty()),
             k if LIST_KEYS.contains(&k) || extra.contains(&k) => {}
             _ => p.filters.push((key, value)),
         }

@@ -29,6 +29,16 @@ pub struct Download {
     file_name: String,
 }
 
+impl Download {
+    pub fn new(body: Body, content_type: &'static str, file_name: String) -> Self {
+        Self {
+            body,
+            content_type,
+            file_name,
+        }
+    }
+}
+
 impl IntoResponse for Download {
     fn into_response(self) -> Response {
         Response::builder()

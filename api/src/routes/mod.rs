@@ -5,6 +5,7 @@ pub mod caller;
 pub mod common;
 pub mod export;
 pub mod health;
+pub mod imports;
 pub mod jobs;
 pub mod rest;
 pub mod schemas;
@@ -49,6 +50,8 @@ pub enum ApiTags {
     Webhook,
     /// Background jobs (admins).
     Job,
+    /// Task imports run on the server: files, links, Google Sheets, IIIF manifests.
+    Import,
 }
 
 rest::resource_api!(ProjectApi, res::Project, schemas::Project, "ApiTags::Project", list: "/project", item: "/project/:id", filters: [short_name, name, category_id, owner_id, featured], create: create);
@@ -116,7 +119,8 @@ api_set!(
         stats::StatsApi,
         webhooks::WebhookApi,
         jobs::JobApi,
-        export::ExportApi
+        export::ExportApi,
+        imports::ImportApi
     ),
 );
 

@@ -243,6 +243,9 @@ macro_rules! resource_api {
                 fulltextsearch: poem_openapi::param::Query<Option<String>>,
                 /// Any value: embed related objects.
                 related: poem_openapi::param::Query<Option<String>>,
+                /// Projects only: words that must each be in the name, short name or
+                /// description (case aside); other resources refuse it.
+                search: poem_openapi::param::Query<Option<String>>,
                 $(
                     /// Only rows whose field of this name equals the value (the filters most
                     /// used; every field the caller may read filters the same way).
@@ -260,6 +263,7 @@ macro_rules! resource_api {
                     info,
                     fulltextsearch,
                     related,
+                    search,
                     $($filter,)*
                 );
                 Ok(crate::routes::common::JsonOf::new(

@@ -44,9 +44,37 @@ impl From<crate::error::ApiError> for JobError {
     }
 }
 
-/// Whether this attempt is the job's last (handlers record a final outcome then).
+/// Whether this attempt is the job's last (handlers record a final outcome then), and the lease
+/// a long job renews as it goes.
 pub struct Attempt {
     pub last: bool,
+    pub lease: Lease,
+}
+
+/// A worker's hold on a running job.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    pub job_id: i32,
+    pub worker: String,
+    pub length: Duration,
+}
+
+impl Lease {
+    /// Holds the job for another full lease from now, so no other worker takes over a job that
+    /// is still making progress.
+    pub async fn renew(&self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
+        job::Entity::update_many()
+            .col_expr(
+                job::Column::LockedUntil,
+                Expr::value(epoch_ms() + millis(self.length)),
+            )
+            .filter(job::Column::Id.eq(self.job_id))
+            .filter(job::Column::LockedBy.eq(self.worker.as_str()))
+            .filter(job::Column::Status.eq(RUNNING))
+            .exec(db)
+            .await?;
+        Ok(())
+    }
 }
 
 pub const QUEUED: &str = "queued";
@@ -65,16 +93,25 @@ pub enum Kind {
     ReconcileStats,
     /// Periodic: delete finished jobs older than a week.
     PurgeJobs,
+    /// Import tasks into a project: `{"import_id": n}`.
+    ImportTasks,
+    /// Periodic: start the imports projects scheduled with `info.autoimport`.
+    AutoImport,
+    /// Change or delete the tasks a filter matches: `{"project_id": n, "op": {…}}`.
+    BulkTasks,
     /// Sleeps `{"ms": n}` then succeeds, or fails `{"fail": true}`: for tests and smoke checks.
     Probe,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 8] = [
         Kind::WebhookDeliver,
         Kind::RebuildStats,
         Kind::ReconcileStats,
         Kind::PurgeJobs,
+        Kind::ImportTasks,
+        Kind::AutoImport,
+        Kind::BulkTasks,
         Kind::Probe,
     ];
 
@@ -84,8 +121,17 @@ impl Kind {
             Kind::RebuildStats => "stats.rebuild",
             Kind::ReconcileStats => "stats.reconcile",
             Kind::PurgeJobs => "jobs.purge",
+            Kind::ImportTasks => "tasks.import",
+            Kind::AutoImport => "tasks.autoimport",
+            Kind::BulkTasks => "tasks.bulk",
             Kind::Probe => "probe",
         }
+    }
+
+    /// Jobs that run for minutes and renew their lease as they go, instead of having to end
+    /// within one.
+    pub fn long_running(self) -> bool {
+        matches!(self, Kind::ImportTasks | Kind::BulkTasks)
     }
 
     pub fn parse(name: &str) -> Option<Kind> {

@@ -78,3 +78,17 @@ pub fn now() -> String {
         .format("%Y-%m-%dT%H:%M:%S%.6f")
         .to_string()
 }
+
+/// PYBOSSA refreshes `project.updated` whenever one of its tasks or answers changes.
+pub async fn touch_project(
+    db: &impl sea_orm::ConnectionTrait,
+    project_id: crate::ids::ProjectId,
+) -> Result<(), DbErr> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    entities::project::Entity::update_many()
+        .col_expr(entities::project::Column::Updated, Expr::value(now()))
+        .filter(entities::project::Column::Id.eq(project_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -611,3 +611,21 @@ macro_rules! on_every_store {
         )*
     };
 }
+
+/// Serves `app` on a free loopback port in the background (a webhook receiver, a file server
+/// for import links); returns its address.
+pub async fn serve_locally(app: impl poem::Endpoint + 'static) -> std::net::SocketAddr {
+    use poem::listener::{Acceptor, Listener};
+    let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .expect("bind a local server");
+    let addr = acceptor
+        .local_addr()
+        .into_iter()
+        .next()
+        .and_then(|a| a.as_socket_addr().copied())
+        .expect("addr");
+    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
+    addr
+}

@@ -11,6 +11,7 @@ mod audit;
 mod cli;
 mod errors;
 mod exports;
+mod imports;
 mod layers;
 mod openapi;
 mod platform;

@@ -142,6 +142,10 @@ const WEB_TYPES: &[(&str, &str)] = &[
     ("WebhookSettings", "WebhookSettings"),
     ("Delivery", "WebhookDelivery"),
     ("RunRow", "TaskRun"),
+    ("Import", "Import"),
+    ("ImportPreview", "ImportPreview"),
+    ("RowError", "ImportError"),
+    ("BulkOutcome", "BulkOutcome"),
 ];
 
 /// The fields of each struct in a Rust source, as serde names them.
@@ -235,8 +239,13 @@ fn the_web_app_types_follow_the_spec() {
             .and_then(|paths| paths.iter().find(|(p, _)| normalise(p) == path))
             .map(|(_, op)| &op[method.to_ascii_lowercase()])
             .unwrap_or_else(|| panic!("{method} {path} is not in the spec"));
-        let schema = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-            .as_str()
+        // `application/json`, or poem-openapi's `application/json; charset=utf-8`.
+        let json_body = operation["requestBody"]["content"]
+            .as_object()
+            .and_then(|c| c.iter().find(|(ty, _)| ty.starts_with("application/json")))
+            .map(|(_, body)| body);
+        let schema = json_body
+            .and_then(|b| b["schema"]["$ref"].as_str())
             .and_then(|r| r.rsplit('/').next())
             .unwrap_or_default();
         if schema.is_empty() || keys.is_empty() {

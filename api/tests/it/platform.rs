@@ -11,12 +11,7 @@ use std::{
 
 use base64::{Engine, engine::general_purpose::STANDARD as B64};
 use hmac::{Hmac, Mac};
-use poem::{
-    EndpointExt, Route, Server, handler,
-    http::StatusCode,
-    listener::{Acceptor, Listener, TcpListener},
-    web::Data,
-};
+use poem::{EndpointExt, Route, handler, http::StatusCode, web::Data};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use tessera_api::config::Config;
@@ -81,18 +76,9 @@ impl Receiver {
             always_fail,
             ..Shared::default()
         });
-        let acceptor = TcpListener::bind("127.0.0.1:0")
-            .into_acceptor()
-            .await
-            .expect("bind receiver");
-        let addr = acceptor
-            .local_addr()
-            .into_iter()
-            .next()
-            .and_then(|a| a.as_socket_addr().copied())
-            .expect("addr");
-        let app = Route::new().at("/hook", receive).data(shared.clone());
-        tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
+        let addr =
+            crate::common::serve_locally(Route::new().at("/hook", receive).data(shared.clone()))
+                .await;
         Self {
             url: format!("http://{addr}/hook"),
             shared,

@@ -285,7 +285,114 @@ async fn first_project_gets_a_general_category(app: TestApp) {
     assert_eq!(all.ok().as_array().map(Vec::len), Some(1));
 }
 
+/// Browsing at any size: 500 published projects, every one reachable by paging and by search.
+async fn five_hundred_projects_page_and_search_on_the_server(app: TestApp) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    use tessera_api::store::entities::project;
+    let (_admin, owner, cat) = app.seeded().await;
+    let other_cat = app.category(&_admin, "second").await;
+    for i in 0..500 {
+        let cat_id = if i % 5 == 0 { other_cat } else { cat };
+        let kind = if i % 2 == 0 { "Penguins" } else { "Glaciers" };
+        app.post(
+            "/api/project",
+            Some(&owner),
+            json!({"name": format!("Survey {i:03}"), "short_name": format!("survey-{i:03}"),
+                   "description": format!("Counting {kind} near station {i}"), "category_id": cat_id}),
+        )
+        .await
+        .ok();
+    }
+    app.post(
+        "/api/project",
+        Some(&owner),
+        json!({"name": "Odd 100% one", "short_name": "odd_one", "description": "x", "category_id": cat}),
+    )
+    .await
+    .ok();
+    project::Entity::update_many()
+        .col_expr(project::Column::Published, Expr::value(true))
+        .filter(project::Column::OwnerId.eq(i32::try_from(owner.id).expect("id")))
+        .exec(&app.state.infra.db)
+        .await
+        .expect("publish");
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .expect("list")
+            .iter()
+            .map(|p| p["short_name"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    // Every page is reachable, anonymously and signed in, without overlap.
+    let mut seen = std::collections::HashSet::new();
+    for offset in (0..520).step_by(100) {
+        let page = app
+            .get(&format!("/api/project?limit=100&offset={offset}"), None)
+            .await;
+        for n in names(page.ok()) {
+            assert!(seen.insert(n.clone()), "{n} twice");
+        }
+    }
+    assert_eq!(seen.len(), 501);
+    assert!(seen.contains("survey-499"));
+    // Search: every word must match the name, short name or description, case aside.
+    let found = app.get("/api/project?search=survey%20437", None).await;
+    assert_eq!(names(found.ok()), vec!["survey-437"]);
+    let found = app
+        .get("/api/project?search=PENGUINS&limit=100&offset=200", None)
+        .await;
+    assert_eq!(found.ok().as_array().map(Vec::len), Some(50));
+    let found = app
+        .get(
+            "/api/project?search=glaciers%20station%2049&all=1",
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(
+        names(found.ok()),
+        vec![
+            "survey-049",
+            "survey-149",
+            "survey-249",
+            "survey-349",
+            "survey-449",
+            "survey-491",
+            "survey-493",
+            "survey-495",
+            "survey-497",
+            "survey-499"
+        ]
+    );
+    // Search with a category, and LIKE's wildcards taken literally.
+    let found = app
+        .get(
+            &format!("/api/project?search=penguins&category_id={other_cat}&limit=100"),
+            None,
+        )
+        .await;
+    assert_eq!(found.ok().as_array().map(Vec::len), Some(50));
+    assert_eq!(
+        names(app.get("/api/project?search=100%25", None).await.ok()),
+        vec!["odd_one"]
+    );
+    assert_eq!(
+        names(app.get("/api/project?search=odd_", None).await.ok()),
+        vec!["odd_one"]
+    );
+    // Other resources do not search; too many words is refused.
+    app.get("/api/task?search=x", None)
+        .await
+        .err(415, "AttributeError");
+    app.get(
+        "/api/project?search=a%20b%20c%20d%20e%20f%20g%20h%20i",
+        None,
+    )
+    .await
+    .err(415, "ValueError");
+}
+
 on_both!(
+    five_hundred_projects_page_and_search_on_the_server,
     first_project_gets_a_general_category,
     projects_belong_to_the_caller_and_bad_input_writes_nothing,
     others_never_see_drafts_or_secrets_and_lists_default_to_own,

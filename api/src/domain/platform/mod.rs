@@ -2,8 +2,10 @@
 //! uploaded files and the guard every outbound request passes.
 
 pub mod accounts;
+pub mod bulk;
 pub mod cache;
 pub mod export;
+pub mod import;
 pub mod jobs;
 pub mod outbound;
 pub mod stats;

@@ -42,6 +42,9 @@ pub struct ListParams {
     pub participated: bool,
     pub stats: bool,
     pub full: bool,
+    /// `search=words`: rows whose searchable fields hold every word (Tessera's, beside
+    /// PYBOSSA's filters).
+    pub search: Option<String>,
 }
 
 pub type Model<R> = <<R as Resource>::Entity as EntityTrait>::Model;
@@ -86,6 +89,8 @@ pub trait Resource: Sized + Send + Sync + 'static {
     const STATS: bool = false;
     /// Query keys a listing takes besides the fields (tasks: `external_uid`).
     const LIST_KEYS: &'static [&'static str] = &[];
+    /// Fields `search=` looks in (projects: name, short name, description); none: no search.
+    const SEARCH: &'static [&'static str] = &[];
 
     /// The refusal of a body key that is not the caller's to send, when it has one of its own.
     fn refused_key(_key: &str) -> Option<ApiError> {
@@ -573,6 +578,9 @@ pub fn list_query<R: Resource>(
             params.fulltext,
         )?);
     }
+    if let Some(words) = &params.search {
+        cond = cond.add(search_condition::<R>(ctx.caller, words)?);
+    }
     let id = id_column::<R>();
     let mut order = None;
     if params.last_id.is_none() {
@@ -596,6 +604,40 @@ pub fn list_query<R: Resource>(
         (None, None) => {}
     }
     Ok(select.limit(params.limit))
+}
+
+/// Words searched at most.
+const MAX_SEARCH_WORDS: usize = 8;
+
+/// Every word in one of the resource's searchable fields, case aside.
+fn search_condition<R: Resource>(caller: &Caller, words: &str) -> ApiResult<Condition> {
+    if R::SEARCH.is_empty() {
+        return Err(unknown_attribute::<R>("search"));
+    }
+    let words: Vec<String> = words
+        .split_whitespace()
+        .map(|w| w.chars().take(100).collect::<String>().to_lowercase())
+        .collect();
+    if words.len() > MAX_SEARCH_WORDS {
+        return Err(ApiError::value(format!(
+            "search takes at most {MAX_SEARCH_WORDS} words"
+        )));
+    }
+    let mut all = Condition::all();
+    for word in words {
+        let pattern = format!("%{}%", escape_like(&word));
+        let mut any = Condition::any();
+        for name in R::SEARCH {
+            let mut scope = Condition::all();
+            let (_, col) = listing_column::<R>(caller, name, false, &mut scope)?;
+            any = any.add(
+                Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(col)))
+                    .like(LikeExpr::new(pattern.clone()).escape('\\')),
+            );
+        }
+        all = all.add(any);
+    }
+    Ok(all)
 }
 
 fn escape_like(s: &str) -> String {

@@ -76,6 +76,10 @@ impl Candidate {
             n_answers: self.needed,
             fav_user_ids: json(self.fav_user_ids)?,
             n_task_runs: self.runs,
+            // Not read on the hot path: volunteers see neither.
+            external_id: None,
+            dedup_key: None,
+            gold_answers: None,
         })
     }
 }

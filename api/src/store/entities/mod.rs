@@ -14,6 +14,8 @@ pub mod project_volunteer;
 pub mod result;
 pub mod site_setting;
 pub mod task;
+pub mod task_import;
+pub mod task_import_rejected;
 pub mod task_run;
 pub mod upload;
 pub mod user;

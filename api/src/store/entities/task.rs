@@ -23,6 +23,17 @@ pub struct Model {
     /// never written by them (see `resources::TASK_FIELDS`).
     #[serde(default)]
     pub n_task_runs: i32,
+    /// The owner's own id for the task (unique in its project when set).
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// What makes two imported tasks the same: `x:` + `external_id`, else `h:` + a hash of
+    /// `info`; unique per project. Never shown to clients.
+    #[serde(default, skip_serializing)]
+    pub dedup_key: Option<String>,
+    /// The expected answer of a gold task; only owners read it.
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    #[serde(default)]
+    pub gold_answers: Option<Json>,
 }
 
 /// Where a task is in its life: open for answers, or completed with a result. A completed task

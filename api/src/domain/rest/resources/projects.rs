@@ -148,6 +148,11 @@ fn check_webhook(ctx: Ctx<'_>, body: &Map<String, Json>) -> ApiResult<()> {
         )
         .map_err(|why| ApiError::value(format!("webhook: {why}")))?;
     }
+    // A scheduled re-import must name a URL the outbound guard takes, and a sane period.
+    if let Some(info) = body.get("info") {
+        crate::domain::platform::import::autoimport_of(info, &ctx.infra.config.webhook_allow)
+            .map_err(ApiError::value)?;
+    }
     Ok(())
 }
 
@@ -159,6 +164,7 @@ impl Resource for Project {
     const PARENTS: &'static [&'static str] = &["category"];
     const CACHED_PUBLIC_LISTING: bool = true;
     const STATS: bool = true;
+    const SEARCH: &'static [&'static str] = &["name", "short_name", "description"];
 
     fn refused_key(key: &str) -> Option<ApiError> {
         (key == "published")
@@ -345,7 +351,7 @@ impl Resource for Project {
 }
 
 /// The project, when the caller owns it or is an admin.
-async fn owned_by_caller(ctx: Ctx<'_>, id: ProjectId) -> ApiResult<project::Model> {
+pub async fn owned_by_caller(ctx: Ctx<'_>, id: ProjectId) -> ApiResult<project::Model> {
     let existing = crate::domain::rest::crud::find::<Project>(&ctx.infra.db, id.0).await?;
     if !owner_or_admin(ctx.caller, &existing) {
         return Err(deny(ctx.caller));
@@ -411,6 +417,21 @@ pub async fn rotate_secret(ctx: Ctx<'_>, id: ProjectId) -> ApiResult<project::Mo
     let existing = owned_by_caller(ctx, id).await?;
     let mut am: project::ActiveModel = existing.into();
     am.secret_key = Set(new_api_key());
+    am.updated = Set(now());
+    let updated = save(am, &ctx.infra.db).await?;
+    forget(ctx, &updated).await;
+    Ok(updated)
+}
+
+/// Takes the project out of listings and volunteers' reach again (owners and admins); its
+/// tasks, answers and results stay. Unpublishing twice changes nothing.
+pub async fn unpublish(ctx: Ctx<'_>, id: ProjectId) -> ApiResult<project::Model> {
+    let existing = owned_by_caller(ctx, id).await?;
+    if !existing.published {
+        return Ok(existing);
+    }
+    let mut am: project::ActiveModel = existing.into();
+    am.published = Set(false);
     am.updated = Set(now());
     let updated = save(am, &ctx.infra.db).await?;
     forget(ctx, &updated).await;

@@ -30,6 +30,10 @@ pub const TASK_FIELDS: &[Field] = &[
     owned("priority_0"),
     owned("info"),
     owned("n_answers"),
+    // The owner's id for the task; unique in the project (see `after_create`).
+    owned("external_id"),
+    // A gold task's expected answer: volunteers must never see it.
+    owned("gold_answers").read(Access::Owner).no_filter(),
     field("fav_user_ids").no_sort(),
     // The answers it has: shown, and dropped from bodies (pbs sends tasks back whole).
     field("n_task_runs").write(Write::ReadOnly),
@@ -112,6 +116,7 @@ impl Resource for Task {
         txn: &DatabaseTransaction,
         m: &task::Model,
     ) -> ApiResult<()> {
+        claim_external_id(txn, m).await?;
         Box::pin(counters::add(
             txn,
             ProjectId(m.project_id),
@@ -139,6 +144,9 @@ impl Resource for Task {
         old: &task::Model,
         new: &task::Model,
     ) -> ApiResult<()> {
+        if old.external_id != new.external_id {
+            claim_external_id(txn, new).await?;
+        }
         // A redundancy change completes a task that now has enough answers (with its result),
         // or reopens one that no longer has; any other edit leaves the state alone.
         if old.n_answers != new.n_answers {
@@ -197,12 +205,37 @@ impl Resource for Task {
     }
 }
 
+/// A task's `external_id` is unique in its project, as imports rely on: it takes the task's
+/// dedup key (a task without one keeps none, so tasks created one by one never collide).
+async fn claim_external_id(txn: &DatabaseTransaction, m: &task::Model) -> ApiResult<()> {
+    let key = m
+        .external_id
+        .as_deref()
+        .filter(|id| !id.trim().is_empty())
+        .map(|id| format!("x:{}", id.trim()));
+    let updated = task::Entity::update_many()
+        .col_expr(task::Column::DedupKey, Expr::value(key))
+        .filter(task::Column::Id.eq(m.id))
+        .exec(txn)
+        .await;
+    match updated {
+        Ok(_) => Ok(()),
+        Err(e)
+            if matches!(
+                e.sql_err(),
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+            ) =>
+        {
+            Err(ApiError::Conflict(format!(
+                "a task of this project already has external_id {:?}",
+                m.external_id.as_deref().unwrap_or_default()
+            )))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// PYBOSSA refreshes `project.updated` whenever one of its tasks or answers changes.
 pub async fn touch_project(txn: &impl ConnectionTrait, project_id: ProjectId) -> ApiResult<()> {
-    project::Entity::update_many()
-        .col_expr(project::Column::Updated, Expr::value(now()))
-        .filter(project::Column::Id.eq(project_id))
-        .exec(txn)
-        .await?;
-    Ok(())
+    Ok(crate::store::touch_project(txn, project_id).await?)
 }
