@@ -152,12 +152,12 @@ test("an owner's project is answered by a signed-in and an anonymous volunteer",
   await owner.getByRole("heading", { name: "Import tasks" }).waitFor();
   const csv = ["url_m,n", `"${IMAGE}",0`, `"${IMAGE}",1`, "a,b,c", `"${IMAGE}",2`].join("\n");
   await owner.getByLabel("Answers per task").fill("2");
-  await owner.getByLabel("File (.csv or .json)").setInputFiles({ name: "tasks.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+  await owner.getByLabel("File (.csv, .json, .jsonl)").setInputFiles({ name: "tasks.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
   await owner.getByText("1 row cannot be imported").waitFor();
-  await owner.getByText("row 4: 3 fields, but the header has 2").waitFor();
+  await owner.getByText("line 4: 3 cells where the header row has 2").first().waitFor();
   await owner.screenshot({ path: join(SHOTS, "import.png"), fullPage: true });
   await owner.getByRole("button", { name: "Import 3 tasks" }).click();
-  await owner.getByText("3 of 3 imported").waitFor();
+  await owner.getByText("done: 4 of 4 rows read — 3 created, 0 already there, 1 refused").waitFor();
   await owner.getByRole("link", { name: "See the tasks" }).click();
   await owner.getByRole("button", { name: "Publish" }).click();
   await owner.getByText("Published").waitFor();
@@ -498,4 +498,56 @@ test("signing out ends the session's token on the server too", () => withPages("
   }
   assert.equal(status, 401, "the token still works after signing out");
   await context.close();
+}));
+
+test("an owner imports 5,000 rows under the default rate limit, with live progress", () => withPages("import", async (open) => {
+  // A server of its own, with the rate limit a real site has (300 requests per 15 minutes).
+  const limited = await startServer({ webDir: WEB, rateLimit: null });
+  try {
+    const at = limited.base;
+    const reg = await fetch(at + "/api/auth/register", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: "ivy", email_addr: "ivy@example.org", password: "correct horse" }),
+    }).then((r) => r.json());
+    const made = await fetch(`${at}/api/project?api_key=${reg.api_key}`, {
+      method: "POST",
+      body: JSON.stringify({ name: "Many images", short_name: "many", description: "Five thousand of them" }),
+    });
+    assert.equal(made.status, 200);
+    const page = await open(await browser.newContext());
+    const refused = [];
+    page.on("response", (r) => { if (r.status() === 429) refused.push(r.url()); });
+    await page.goto(at + "/account/signin");
+    await page.getByLabel("Name or e-mail").fill("ivy");
+    await page.getByLabel("Password").fill("correct horse");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("link", { name: "New project" }).waitFor();
+    await page.goto(at + "/project/many/tasks/import");
+    const rows = ["url,question,external_id"];
+    for (let i = 0; i < 5000; i++) rows.push(`https://img.example.org/${i}.jpg,Cat or dog?,img-${i}`);
+    const file = { name: "many.csv", mimeType: "text/csv", buffer: Buffer.from(rows.join("\n")) };
+    await page.getByLabel("File (.csv, .json, .jsonl)").setInputFiles(file);
+    await page.getByText("5000 rows read (CSV), 5000 tasks").waitFor();
+    await page.getByRole("button", { name: "Import 5000 tasks" }).click();
+    const bar = page.getByRole("progressbar", { name: "Imported" });
+    await bar.waitFor();
+    await page.getByText("done: 5000 of 5000 rows read — 5000 created, 0 already there, 0 refused").waitFor({ timeout: 60000 });
+    assert.equal(await bar.getAttribute("aria-valuenow"), "100");
+    await page.screenshot({ path: join(SHOTS, "import-progress.png"), fullPage: true });
+    // The same file again adds nothing.
+    await page.getByLabel("File (.csv, .json, .jsonl)").setInputFiles(file);
+    await page.getByRole("button", { name: "Import 5000 tasks" }).click();
+    await page.getByText("done: 5000 of 5000 rows read — 0 created, 5000 already there, 0 refused").waitFor({ timeout: 60000 });
+    const stats = await fetch(`${at}/api/projectstats/${(await made.json()).id}`, {
+      headers: { authorization: `Bearer ${(await fetch(at + "/api/auth/login", {
+        method: "POST", headers: { "content-type": "application/json" },
+        body: JSON.stringify({ name: "ivy", password: "correct horse" }),
+      }).then((r) => r.json())).access_token}` },
+    }).then((r) => r.json());
+    assert.equal(stats.n_tasks, 5000);
+    assert.deepEqual(refused, [], "requests refused by the rate limit");
+  } finally {
+    limited.stop();
+  }
 }));

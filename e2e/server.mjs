@@ -23,7 +23,8 @@ function freePort() {
 
 /**
  * Starts the server binary (`TESSERA_BIN`, else the debug build).
- * @param {{ webDir?: string, secret?: string }} [options]
+ * @param {{ webDir?: string, secret?: string, rateLimit?: string | null }} [options]
+ *   `rateLimit: null` keeps the server's default limit (tests otherwise turn it off).
  * @returns {Promise<{ base: string, dataDir: string, stop: () => void }>}
  */
 export async function startServer(options = {}) {
@@ -38,7 +39,7 @@ export async function startServer(options = {}) {
       TESSERA_DATA_DIR: dataDir,
       TESSERA_WEB_DIR: options.webDir ?? join(dataDir, "none"),
       TESSERA_SECRET: options.secret ?? "e2e",
-      TESSERA_RATE_LIMIT: "0",
+      ...(options.rateLimit === null ? {} : { TESSERA_RATE_LIMIT: options.rateLimit ?? "0" }),
       RUST_LOG: "warn",
     },
     stdio: ["ignore", "inherit", "inherit"],

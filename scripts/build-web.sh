@@ -59,8 +59,18 @@ else
     echo "$stamp" >"$dist/.stamp"
 fi
 
-# 5. Static files.
+# 5. Static files, and what PYBOSSA presenters expect on their page (jQuery, Bootstrap 3's CSS),
+# at the versions web/package-lock.json pins, served by Tessera rather than a CDN.
 cp web/index.html web/style.css web/boot.js web/presenter.html "$dist/"
+if [[ ! -f web/node_modules/jquery/dist/jquery.min.js || web/package-lock.json -nt web/node_modules ]]; then
+    command -v npm >/dev/null || { echo "error: npm is needed for web/package.json (apt-get install npm)" >&2; exit 1; }
+    say "npm ci (jquery, bootstrap for PYBOSSA presenters)"
+    (cd web && npm ci --ignore-scripts --no-audit --no-fund --silent)
+    touch web/node_modules
+fi
+mkdir -p "$dist/vendor"
+cp web/node_modules/jquery/dist/jquery.min.js "$dist/vendor/jquery.min.js"
+cp web/node_modules/bootstrap/dist/css/bootstrap.min.css "$dist/vendor/bootstrap.min.css"
 
 raw=$(wc -c <"$dist/tessera_web_bg.wasm")
 gz=$(gzip -9 -c "$dist/tessera_web_bg.wasm" | wc -c)

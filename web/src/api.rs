@@ -168,7 +168,7 @@ async fn request<T: DeserializeOwned>(
     } else {
         text
     };
-    serde_json::from_str(&text).map_err(|e| ApiError::Decode(describe(&e)))
+    decode(&text)
 }
 
 async fn request_text(
@@ -176,6 +176,16 @@ async fn request_text(
     url: &str,
     body: Option<&serde_json::Value>,
 ) -> Result<String, ApiError> {
+    send(method, url, body.map(Payload::Json)).await
+}
+
+/// What a request carries: JSON, or a form with a file.
+enum Payload<'a> {
+    Json(&'a serde_json::Value),
+    Form(&'a web_sys::FormData),
+}
+
+async fn send(method: &str, url: &str, body: Option<Payload<'_>>) -> Result<String, ApiError> {
     let window = web_sys::window().ok_or(ApiError::Network)?;
     let init = web_sys::RequestInit::new();
     init.set_method(method);
@@ -183,9 +193,14 @@ async fn request_text(
     if let Some(token) = stored_token() {
         let _ = headers.set("Authorization", &format!("Bearer {token}"));
     }
-    if let Some(body) = body {
-        let _ = headers.set("Content-Type", "application/json");
-        init.set_body(&wasm_bindgen::JsValue::from_str(&body.to_string()));
+    match body {
+        Some(Payload::Json(body)) => {
+            let _ = headers.set("Content-Type", "application/json");
+            init.set_body(&wasm_bindgen::JsValue::from_str(&body.to_string()));
+        }
+        // The browser writes the multipart boundary into the content type itself.
+        Some(Payload::Form(form)) => init.set_body(form),
+        None => {}
     }
     init.set_headers(&headers);
     let response: web_sys::Response = JsFuture::from(window.fetch_with_str_and_init(url, &init))
@@ -210,6 +225,10 @@ async fn request_text(
     Ok(text)
 }
 
+fn decode<T: DeserializeOwned>(text: &str) -> Result<T, ApiError> {
+    serde_json::from_str(text).map_err(|e| ApiError::Decode(describe(&e)))
+}
+
 async fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, ApiError> {
     request("GET", url, None).await
 }
@@ -225,6 +244,33 @@ fn describe(error: &serde_json::Error) -> String {
 /// Up to 100 projects, in the API's order.
 pub async fn list_projects() -> Result<Vec<Project>, ApiError> {
     get_json("/api/project?all=1&limit=100").await
+}
+
+/// Which projects a page of the listing shows.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProjectQuery {
+    pub offset: u64,
+    pub limit: u64,
+    pub category_id: Option<i64>,
+    /// Words the name, short name or description must hold (searched by the server).
+    pub search: String,
+    pub featured: bool,
+}
+
+/// One page of projects, searched and paged by the server, so every project is as reachable
+/// as the first.
+pub async fn project_page(q: ProjectQuery) -> Result<Vec<Project>, ApiError> {
+    let mut url = format!("/api/project?all=1&limit={}&offset={}", q.limit, q.offset);
+    if let Some(id) = q.category_id {
+        url.push_str(&format!("&category_id={id}"));
+    }
+    if !q.search.trim().is_empty() {
+        url.push_str(&format!("&search={}", encode(q.search.trim())));
+    }
+    if q.featured {
+        url.push_str("&featured=true");
+    }
+    get_json(&url).await
 }
 
 /// The project with this short name, or `None` if there is none.
@@ -431,15 +477,6 @@ pub async fn publish(project_id: i64) -> Result<Project, ApiError> {
     .await
 }
 
-pub async fn create_task(
-    project_id: i64,
-    info: serde_json::Value,
-    n_answers: i64,
-) -> Result<serde_json::Value, ApiError> {
-    let body = serde_json::json!({"project_id": project_id, "info": info, "n_answers": n_answers});
-    request("POST", "/api/task", Some(&body)).await
-}
-
 /// A task as the owner's list shows it.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct TaskRow {
@@ -496,18 +533,23 @@ pub async fn download_export(
     zip: bool,
     file_name: String,
 ) -> Result<(), ApiError> {
-    let window = web_sys::window().ok_or(ApiError::Network)?;
     let url = format!(
         "/api/project/{project_id}/export?type={table}&format={format}{}",
         if zip { "&zip=1" } else { "" }
     );
+    download(&url, &file_name).await
+}
+
+/// Fetches `url` with the session's token and hands the answer to the browser as a file.
+pub async fn download(url: &str, file_name: &str) -> Result<(), ApiError> {
+    let window = web_sys::window().ok_or(ApiError::Network)?;
     let init = web_sys::RequestInit::new();
     let headers = web_sys::Headers::new().map_err(|_| ApiError::Network)?;
     if let Some(token) = stored_token() {
         let _ = headers.set("Authorization", &format!("Bearer {token}"));
     }
     init.set_headers(&headers);
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_str_and_init(&url, &init))
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str_and_init(url, &init))
         .await
         .map_err(|_| ApiError::Network)?
         .unchecked_into();
@@ -530,10 +572,197 @@ pub async fn download_export(
         .map_err(|_| ApiError::Network)?
         .unchecked_into();
     anchor.set_href(&href);
-    anchor.set_download(&file_name);
+    anchor.set_download(file_name);
     anchor.click();
     let _ = web_sys::Url::revoke_object_url(&href);
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Imports and bulk task operations (run on the server)
+
+/// A refused row of an import.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct RowError {
+    pub line: i64,
+    pub reason: String,
+}
+
+/// What a dry run found.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct ImportPreview {
+    pub format: String,
+    pub read: u64,
+    pub valid: u64,
+    pub rejected: u64,
+    pub tasks: Vec<serde_json::Value>,
+    pub errors: Vec<RowError>,
+}
+
+/// An import and its counts so far.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Import {
+    pub id: i64,
+    pub status: String,
+    pub source: String,
+    #[serde(default)]
+    pub format: Option<String>,
+    pub read: i64,
+    pub created: i64,
+    pub duplicates: i64,
+    pub rejected: i64,
+    pub errors: Vec<RowError>,
+    #[serde(default)]
+    pub message: Option<String>,
+    pub rejected_url: String,
+}
+
+impl Import {
+    pub fn finished(&self) -> bool {
+        self.status == "done" || self.status == "failed"
+    }
+}
+
+/// Where an import reads from.
+#[derive(Clone)]
+pub enum ImportSource {
+    File(web_sys::File),
+    Url(String),
+}
+
+/// Sends an upload to the importer: a dry run, or the import itself.
+async fn post_import_file(
+    project_id: i64,
+    file: &web_sys::File,
+    n_answers: Option<i64>,
+    dry_run: bool,
+) -> Result<String, ApiError> {
+    let form = web_sys::FormData::new().map_err(|_| ApiError::Network)?;
+    form.append_with_blob_and_filename("file", file, &file.name())
+        .map_err(|_| ApiError::Network)?;
+    if let Some(n) = n_answers {
+        form.append_with_str("n_answers", &n.to_string())
+            .map_err(|_| ApiError::Network)?;
+    }
+    let url = format!(
+        "/api/project/{project_id}/import?dry_run={}",
+        u8::from(dry_run)
+    );
+    send("POST", &url, Some(Payload::Form(&form))).await
+}
+
+/// Sends a link to the importer: a dry run, or the import itself.
+pub async fn post_import_url(
+    project_id: i64,
+    link: &str,
+    n_answers: Option<i64>,
+    dry_run: bool,
+) -> Result<String, ApiError> {
+    let body = serde_json::json!({ "url": link, "n_answers": n_answers, "dry_run": dry_run });
+    request_text(
+        "POST",
+        &format!(
+            "/api/project/{project_id}/import?dry_run={}",
+            u8::from(dry_run)
+        ),
+        Some(&body),
+    )
+    .await
+}
+
+async fn post_import(
+    project_id: i64,
+    source: &ImportSource,
+    n_answers: Option<i64>,
+    dry_run: bool,
+) -> Result<String, ApiError> {
+    match source {
+        ImportSource::File(file) => post_import_file(project_id, file, n_answers, dry_run).await,
+        ImportSource::Url(link) => post_import_url(project_id, link, n_answers, dry_run).await,
+    }
+}
+
+/// Reads and checks a file or link on the server, writing nothing.
+pub async fn preview_import(
+    project_id: i64,
+    source: &ImportSource,
+) -> Result<ImportPreview, ApiError> {
+    decode(&post_import(project_id, source, None, true).await?)
+}
+
+/// Starts an import job.
+pub async fn start_import(
+    project_id: i64,
+    source: &ImportSource,
+    n_answers: Option<i64>,
+) -> Result<Import, ApiError> {
+    decode(&post_import(project_id, source, n_answers, false).await?)
+}
+
+pub async fn import_status(project_id: i64, import_id: i64) -> Result<Import, ApiError> {
+    get_json(&format!("/api/project/{project_id}/import/{import_id}")).await
+}
+
+/// What a bulk operation did.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct BulkOutcome {
+    pub matched: u64,
+    pub updated: u64,
+    pub deleted: u64,
+    pub completed: u64,
+    pub reopened: u64,
+    pub status: String,
+}
+
+/// What a bulk operation does to the tasks it matches.
+#[derive(Clone, Debug)]
+pub enum BulkChange {
+    /// New values: `{"n_answers": …}`, `{"priority_0": …}`, `{"calibration": …}`.
+    Set(serde_json::Value),
+    Delete,
+}
+
+/// Changes or deletes every task of a project a filter matches, in one request.
+pub async fn bulk_tasks(
+    project_id: i64,
+    filter: serde_json::Value,
+    change: BulkChange,
+) -> Result<BulkOutcome, ApiError> {
+    let (set, delete) = match change {
+        BulkChange::Set(values) => (Some(values), false),
+        BulkChange::Delete => (None, true),
+    };
+    let body = serde_json::json!({ "filter": filter, "set": set, "delete": delete });
+    request(
+        "POST",
+        &format!("/api/project/{project_id}/tasks/bulk"),
+        Some(&body),
+    )
+    .await
+}
+
+pub async fn unpublish(project_id: i64) -> Result<Project, ApiError> {
+    request(
+        "POST",
+        &format!("/api/project/{project_id}/unpublish"),
+        Some(&serde_json::json!({})),
+    )
+    .await
+}
+
+pub async fn delete_project(project_id: i64) -> Result<(), ApiError> {
+    request_text("DELETE", &format!("/api/project/{project_id}"), None).await?;
+    Ok(())
+}
+
+/// A new project secret; the old one's external-user tokens stop working at once.
+pub async fn rotate_secret(project_id: i64) -> Result<serde_json::Value, ApiError> {
+    request(
+        "POST",
+        &format!("/api/project/{project_id}/secret"),
+        Some(&serde_json::json!({})),
+    )
+    .await
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -667,36 +896,4 @@ pub async fn set_featured(project_id: i64, featured: bool) -> Result<(), ApiErro
 /// One task (`GET /api/task/{id}`).
 pub async fn task(id: i64) -> Result<Task, ApiError> {
     get_json(&format!("/api/task/{id}")).await
-}
-
-/// Sets `n_answers` on every task of a project whose redundancy differs (as `pbs
-/// update-task-redundancy` does); `progress` gets the tasks changed so far. A task that now has
-/// enough answers completes; one that no longer has reopens.
-pub async fn set_redundancy(
-    project_id: i64,
-    n_answers: i64,
-    progress: impl Fn(usize),
-) -> Result<usize, ApiError> {
-    let mut changed = 0;
-    let mut last_id = 0;
-    loop {
-        let page: Vec<TaskRow> = get_json(&format!(
-            "/api/task?all=1&project_id={project_id}&limit=100&last_id={last_id}"
-        ))
-        .await?;
-        let Some(last) = page.last() else {
-            return Ok(changed);
-        };
-        last_id = last.id;
-        for task in page.iter().filter(|t| t.n_answers != n_answers) {
-            let body = serde_json::json!({ "n_answers": n_answers });
-            let _: serde_json::Value =
-                request("PUT", &format!("/api/task/{}", task.id), Some(&body)).await?;
-            changed += 1;
-            progress(changed);
-        }
-        if page.len() < 100 {
-            return Ok(changed);
-        }
-    }
 }

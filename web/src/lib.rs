@@ -58,6 +58,7 @@ fn App() -> impl IntoView {
                     <Route path=path!("/project/:short_name/stats") view=|| view! { <Manage section=Section::Stats/> }/>
                     <Route path=path!("/project/:short_name/tasks/export") view=|| view! { <Manage section=Section::Export/> }/>
                     <Route path=path!("/project/:short_name/webhook") view=|| view! { <Manage section=Section::Webhook/> }/>
+                    <Route path=path!("/project/:short_name/settings") view=|| view! { <Manage section=Section::Settings/> }/>
                     <Route path=path!("/account/signin") view=SignIn/>
                     <Route path=path!("/account/register") view=SignUp/>
                     <Route path=path!("/account/:name") view=AccountPage/>

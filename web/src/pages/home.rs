@@ -1,9 +1,12 @@
 use leptos::prelude::*;
 
-use crate::api::{self, Project};
+use crate::api;
 use crate::components::{EmptyState, ErrorState, LoadingGrid, ProjectCard};
 
-/// Landing page: what Tessera is, and every project to pick from.
+/// Projects per page of the listing.
+const PAGE: u64 = 24;
+
+/// Landing page: what Tessera is, and every project to pick from, a page at a time.
 #[component]
 pub fn Home() -> impl IntoView {
     crate::set_title(None);
@@ -12,11 +15,73 @@ pub fn Home() -> impl IntoView {
     // `/project/category/{short_name}` shows one category.
     let category = move || params.read().get("category");
     let categories = LocalResource::new(api::categories);
-    let projects = LocalResource::new(api::list_projects);
     let site = LocalResource::new(api::global_stats);
     let (query, set_query) = signal(String::new());
+    // What the server is asked for: the search as typed, settled for a moment.
+    let (search, set_search) = signal(String::new());
+    let offset = RwSignal::new(0u64);
+    Effect::new(move |_| {
+        let typed = query.get();
+        leptos::task::spawn_local(async move {
+            let promise = js_sys::Promise::new(&mut |resolve, _| {
+                if let Some(w) = web_sys::window() {
+                    let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 250);
+                }
+            });
+            let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+            if query.get_untracked() == typed && search.get_untracked() != typed {
+                offset.set(0);
+                set_search.set(typed);
+            }
+        });
+    });
+    // The category's id, once categories are known (`None` inside: no such category).
+    let category_id = move || {
+        category().map(|short| {
+            categories
+                .get()
+                .and_then(Result::ok)
+                .and_then(|list| list.into_iter().find(|c| c.short_name == short))
+                .map(|c| c.id)
+        })
+    };
+    let projects = LocalResource::new(move || {
+        let wanted = category_id();
+        let q = api::ProjectQuery {
+            offset: offset.get(),
+            // One more than shown, to know whether there is a next page.
+            limit: PAGE + 1,
+            category_id: wanted.flatten(),
+            search: search.get(),
+            featured: false,
+        };
+        async move {
+            match wanted {
+                // A category that does not exist (or is not loaded yet) lists nothing.
+                Some(None) => Ok(Vec::new()),
+                _ => api::project_page(q).await,
+            }
+        }
+    });
+    let featured = LocalResource::new(move || {
+        let front = category().is_none() && search.get().trim().is_empty() && offset.get() == 0;
+        async move {
+            if front {
+                api::project_page(api::ProjectQuery {
+                    limit: 12,
+                    featured: true,
+                    ..api::ProjectQuery::default()
+                })
+                .await
+                .unwrap_or_default()
+            } else {
+                Vec::new()
+            }
+        }
+    });
 
-    let list = move || match projects.get() {
+    let list = move || {
+        match projects.get() {
         None => view! { <LoadingGrid/> }.into_any(),
         Some(Err(error)) => view! {
             <ErrorState
@@ -26,7 +91,7 @@ pub fn Home() -> impl IntoView {
             />
         }
         .into_any(),
-        Some(Ok(all)) if all.is_empty() => view! {
+        Some(Ok(page)) if page.is_empty() && offset.get_untracked() == 0 && search.get().trim().is_empty() => view! {
             <EmptyState title="No projects yet">
                 <p>
                     "Projects appear here as soon as someone creates one through the API, "
@@ -35,84 +100,54 @@ pub fn Home() -> impl IntoView {
             </EmptyState>
         }
         .into_any(),
-        Some(Ok(all)) => {
-            let wanted = category().map(|short| {
-                categories
-                    .get()
-                    .and_then(Result::ok)
-                    .and_then(|list| list.into_iter().find(|c| c.short_name == short))
-                    .map(|c| c.id)
-            });
-            let all: Vec<Project> = match wanted {
-                None => all,
-                Some(id) => all
-                    .into_iter()
-                    .filter(|p| id.is_some() && p.category_id == id)
-                    .collect(),
-            };
-            let total = all.len();
-            let needle = query.get().trim().to_lowercase();
-            let featured: Vec<Project> = if category().is_none() && needle.is_empty() {
-                all.iter()
-                    .filter(|p| p.featured == Some(true))
-                    .cloned()
-                    .collect()
+        Some(Ok(page)) if page.is_empty() => view! {
+            <p class="result-count" aria-live="polite">"No project matches"</p>
+            <EmptyState title="No matching projects">
+                <p>"Nothing matches “" {search.get()} "”. Try fewer or shorter words."</p>
+                <button type="button" class="button button-quiet"
+                    on:click=move |_| { set_query.set(String::new()); set_search.set(String::new()); offset.set(0); }>
+                    "Clear search"
+                </button>
+            </EmptyState>
+        }
+        .into_any(),
+        Some(Ok(mut page)) => {
+            let more = page.len() as u64 > PAGE;
+            page.truncate(usize::try_from(PAGE).unwrap_or(24));
+            let from = offset.get_untracked() + 1;
+            let to = offset.get_untracked() + page.len() as u64;
+            let summary = if search.get().trim().is_empty() {
+                format!("Projects {from}–{to}")
             } else {
-                Vec::new()
+                format!("Projects {from}–{to} matching “{}”", search.get().trim())
             };
-            let shown: Vec<Project> = all
-                .into_iter()
-                .filter(|p| {
-                    needle.is_empty()
-                        || p.name.to_lowercase().contains(&needle)
-                        || p.short_name.to_lowercase().contains(&needle)
-                        || p.description().to_lowercase().contains(&needle)
-                })
-                .collect();
-            let summary = match (needle.is_empty(), shown.len()) {
-                (true, 1) => "1 project".to_owned(),
-                (true, n) => format!("{n} projects"),
-                (false, n) => format!("{n} of {total} match"),
-            };
-            if shown.is_empty() {
-                view! {
-                    <p class="result-count" aria-live="polite">{summary}</p>
-                    <EmptyState title="No matching projects">
-                        <p>"Nothing matches “" {query.get()} "”. Try a shorter search."</p>
-                        <button type="button" class="button button-quiet"
-                            on:click=move |_| set_query.set(String::new())>
-                            "Clear search"
-                        </button>
-                    </EmptyState>
-                }
-                .into_any()
-            } else {
-                view! {
-                    {(!featured.is_empty()).then(|| view! {
-                        <h3 class="subsection-title">"Featured"</h3>
-                        <ul class="card-grid featured">
-                            {featured.into_iter()
-                                .map(|project| view! { <ProjectCard project=project/> })
-                                .collect_view()}
-                        </ul>
-                        <h3 class="subsection-title">"All projects"</h3>
-                    })}
-                    <p class="result-count" aria-live="polite">{summary}</p>
-                    <ul class="card-grid">
-                        {shown.into_iter()
+            let front_featured = featured.get().unwrap_or_default();
+            view! {
+                {(!front_featured.is_empty()).then(|| view! {
+                    <h3 class="subsection-title">"Featured"</h3>
+                    <ul class="card-grid featured">
+                        {front_featured.into_iter()
                             .map(|project| view! { <ProjectCard project=project/> })
                             .collect_view()}
                     </ul>
-                }
-                .into_any()
+                    <h3 class="subsection-title">"All projects"</h3>
+                })}
+                <p class="result-count" aria-live="polite">{summary}</p>
+                <ul class="card-grid">
+                    {page.into_iter()
+                        .map(|project| view! { <ProjectCard project=project/> })
+                        .collect_view()}
+                </ul>
+                <nav class="pager" aria-label="Pages of projects">
+                    <button type="button" class="button button-quiet" disabled=move || offset.get() == 0
+                        on:click=move |_| offset.update(|o| *o = o.saturating_sub(PAGE))>"Previous"</button>
+                    <button type="button" class="button button-quiet" disabled=!more
+                        on:click=move |_| offset.update(|o| *o += PAGE)>"Next"</button>
+                </nav>
             }
+            .into_any()
         }
-    };
-
-    let has_projects = move || {
-        projects
-            .get()
-            .is_some_and(|r| r.is_ok_and(|all| !all.is_empty()))
+    }
     };
 
     view! {
@@ -141,18 +176,16 @@ pub fn Home() -> impl IntoView {
                 <Show when=move || session.signed_in()>
                     <a class="button" href="/project/new">"New project"</a>
                 </Show>
-                <Show when=has_projects>
-                    <label class="search">
-                        <span class="visually-hidden">"Search projects"</span>
-                        <input
-                            type="search"
-                            placeholder="Search projects"
-                            autocomplete="off"
-                            prop:value=query
-                            on:input=move |ev| set_query.set(event_target_value(&ev))
-                        />
-                    </label>
-                </Show>
+                <label class="search">
+                    <span class="visually-hidden">"Search projects"</span>
+                    <input
+                        type="search"
+                        placeholder="Search projects"
+                        autocomplete="off"
+                        prop:value=query
+                        on:input=move |ev| set_query.set(event_target_value(&ev))
+                    />
+                </label>
             </div>
             <nav class="chips" aria-label="Categories">
                 <a href="/" aria-current=move || category().is_none().then_some("page")>"All"</a>

@@ -16,15 +16,17 @@ pub enum Section {
     Stats,
     Export,
     Webhook,
+    Settings,
 }
 
 impl Section {
-    const ALL: [(Section, &'static str, &'static str); 5] = [
+    const ALL: [(Section, &'static str, &'static str); 6] = [
         (Section::Tasks, "Tasks", "tasks/browse"),
         (Section::Results, "Results", "results"),
         (Section::Stats, "Statistics", "stats"),
         (Section::Export, "Export", "tasks/export"),
         (Section::Webhook, "Webhook", "webhook"),
+        (Section::Settings, "Settings", "settings"),
     ];
 }
 
@@ -74,6 +76,10 @@ fn Dashboard(project: Project, section: Section) -> impl IntoView {
             view! { <Exports project_id=pid short_name=project.short_name.clone()/> }.into_any()
         }
         Section::Webhook => view! { <Webhook project_id=pid/> }.into_any(),
+        Section::Settings => view! {
+            <Settings project_id=pid name=project.name.clone() short_name=project.short_name.clone() published=published/>
+        }
+        .into_any(),
     };
     view! {
         <nav class="breadcrumb" aria-label="Breadcrumb"><a href=href.clone()>"← " {project.name.clone()}</a></nav>
@@ -156,24 +162,81 @@ fn TaskList(project_id: i64, base: String) -> impl IntoView {
         api::tasks(project_id, (!s.is_empty()).then_some(s), offset.get())
     });
     let count = Signal::derive(move || tasks.get().and_then(Result::ok).map_or(0, |t| t.len()));
+    let priority = RwSignal::new("0".to_owned());
+    // Every change goes to the server as one request over the tasks shown (all, ongoing or
+    // completed), whatever their number.
+    let filter = move || {
+        let s = state.get_untracked();
+        if s.is_empty() {
+            serde_json::json!({})
+        } else {
+            serde_json::json!({ "state": s })
+        }
+    };
+    let run = move |change: api::BulkChange, what: &'static str| {
+        set_status.set(Some("Working…".into()));
+        let shown = filter();
+        spawn_local(async move {
+            let done = api::bulk_tasks(project_id, shown, change).await;
+            set_status.set(Some(match done {
+                Ok(o) if o.status == "queued" => {
+                    format!("{} tasks: the change runs in the background.", o.matched)
+                }
+                Ok(o) => match what {
+                    "delete" => format!("Deleted {} tasks.", o.deleted),
+                    _ => format!(
+                        "Updated {} tasks ({} completed, {} reopened).",
+                        o.updated, o.completed, o.reopened
+                    ),
+                },
+                Err(e) => e.to_string(),
+            }));
+            tasks.refetch();
+        });
+    };
     let apply = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let Ok(n) = redundancy.get_untracked().trim().parse::<i64>() else {
             set_status.set(Some("Answers per task must be a whole number.".into()));
             return;
         };
-        set_status.set(Some("Updating…".into()));
-        spawn_local(async move {
-            let done = api::set_redundancy(project_id, n, |k| {
-                set_status.set(Some(format!("{k} tasks updated…")));
-            })
-            .await;
-            set_status.set(Some(match done {
-                Ok(k) => format!("Done: {k} tasks now ask for {n} answers."),
-                Err(e) => e.to_string(),
-            }));
-            tasks.refetch();
+        run(
+            api::BulkChange::Set(serde_json::json!({ "n_answers": n })),
+            "update",
+        );
+    };
+    let apply_priority = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(p) = priority
+            .get_untracked()
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|p| (0.0..=1.0).contains(p))
+        else {
+            set_status.set(Some("Priority must be a number from 0 to 1.".into()));
+            return;
+        };
+        run(
+            api::BulkChange::Set(serde_json::json!({ "priority_0": p })),
+            "update",
+        );
+    };
+    let delete_shown = move |_| {
+        let which = match state.get_untracked().as_str() {
+            "ongoing" => "all ongoing tasks",
+            "completed" => "all completed tasks",
+            _ => "ALL tasks",
+        };
+        let confirmed = web_sys::window().is_some_and(|w| {
+            w.confirm_with_message(&format!(
+                "Delete {which} of this project, with their answers and results? This cannot be undone."
+            ))
+            .unwrap_or(false)
         });
+        if confirmed {
+            run(api::BulkChange::Delete, "delete");
+        }
     };
     view! {
         <form class="inline-form" on:submit=apply>
@@ -182,9 +245,18 @@ fn TaskList(project_id: i64, base: String) -> impl IntoView {
                 <input type="number" min="1" max="1000" prop:value=redundancy
                     on:input=move |ev| redundancy.set(event_target_value(&ev))/>
             </label>
-            <button type="submit" class="button button-quiet">"Apply to all tasks"</button>
-            <span role="status" class="muted">{move || status.get()}</span>
+            <button type="submit" class="button button-quiet">"Apply to tasks shown"</button>
         </form>
+        <form class="inline-form" on:submit=apply_priority>
+            <label class="field inline">
+                <span>"Priority (0–1)"</span>
+                <input type="number" min="0" max="1" step="0.05" prop:value=priority
+                    on:input=move |ev| priority.set(event_target_value(&ev))/>
+            </label>
+            <button type="submit" class="button button-quiet">"Set priority of tasks shown"</button>
+            <button type="button" class="button button-danger" on:click=delete_shown>"Delete tasks shown"</button>
+        </form>
+        <p role="status" class="muted">{move || status.get()}</p>
         <label class="field inline">
             <span>"Show"</span>
             <select on:change=move |ev| { state.set(event_target_value(&ev)); offset.set(0); }>
@@ -535,5 +607,112 @@ fn Webhook(project_id: i64) -> impl IntoView {
                             }).collect_view()}
             })
         })}
+    }
+}
+
+/// Publishing, the project secret, and deletion, each behind a clear confirmation.
+#[component]
+fn Settings(
+    project_id: i64,
+    name: String,
+    short_name: String,
+    published: RwSignal<bool>,
+) -> impl IntoView {
+    let (status, set_status) = signal(None::<String>);
+    let secret = RwSignal::new(None::<String>);
+    let confirm_text = RwSignal::new(String::new());
+    let toggle = move |_| {
+        spawn_local(async move {
+            let outcome = if published.get_untracked() {
+                api::unpublish(project_id).await
+            } else {
+                api::publish(project_id).await
+            };
+            match outcome {
+                Ok(p) => {
+                    let now = p.published.unwrap_or(false);
+                    published.set(now);
+                    set_status.set(Some(
+                        if now {
+                            "Published."
+                        } else {
+                            "Unpublished: the project is a draft again."
+                        }
+                        .into(),
+                    ));
+                }
+                Err(e) => set_status.set(Some(e.to_string())),
+            }
+        });
+    };
+    let rotate = move |_| {
+        let sure = web_sys::window().is_some_and(|w| {
+            w.confirm_with_message(
+                "Make a new project secret? Apps signing in external users with the old one stop working at once.",
+            )
+            .unwrap_or(false)
+        });
+        if !sure {
+            return;
+        }
+        spawn_local(async move {
+            match api::rotate_secret(project_id).await {
+                Ok(p) => {
+                    secret.set(
+                        p.get("secret_key")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned),
+                    );
+                    set_status.set(Some(
+                        "A new secret is in place; the old one is refused from now on.".into(),
+                    ));
+                }
+                Err(e) => set_status.set(Some(e.to_string())),
+            }
+        });
+    };
+    let expected = short_name.clone();
+    let matches = move || confirm_text.get().trim() == expected;
+    let delete = move |_| {
+        spawn_local(async move {
+            match api::delete_project(project_id).await {
+                Ok(()) => {
+                    if let Some(w) = web_sys::window() {
+                        let _ = w.location().set_href("/");
+                    }
+                }
+                Err(e) => set_status.set(Some(e.to_string())),
+            }
+        });
+    };
+    view! {
+        <section class="settings" aria-label="Settings">
+            <h2 class="section-title">"Visibility"</h2>
+            <p class="muted">{move || if published.get() {
+                "Published: listed on the site, and volunteers get its tasks."
+            } else {
+                "Draft: only its owners see it."
+            }}</p>
+            <button type="button" class="button button-quiet" on:click=toggle>
+                {move || if published.get() { "Unpublish" } else { "Publish" }}
+            </button>
+            <h2 class="section-title">"Project secret"</h2>
+            <p class="muted">"Apps that sign in their own users (external users) use it to get project tokens."</p>
+            {move || secret.get().map(|s| view! { <p>"New secret: " <code class="api-key">{s}</code></p> })}
+            <button type="button" class="button button-quiet" on:click=rotate>"Make a new secret"</button>
+            <h2 class="section-title">"Delete this project"</h2>
+            <p class="muted">{format!(
+                "Deletes “{name}” with all its tasks, answers, results and files. This cannot be undone. Type its short name, {short_name}, to confirm."
+            )}</p>
+            <label class="field inline">
+                <span>"Short name"</span>
+                <input type="text" autocomplete="off" prop:value=confirm_text
+                    on:input=move |ev| confirm_text.set(event_target_value(&ev))/>
+            </label>
+            <button type="button" class="button button-danger" disabled=move || !matches() on:click=delete>
+                {format!("Delete {short_name}")}
+            </button>
+            <p role="status" class="muted">{move || status.get()}</p>
+        </section>
     }
 }

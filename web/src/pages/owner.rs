@@ -330,150 +330,136 @@ fn ProjectEditor(existing: Option<Project>) -> impl IntoView {
 // ---------------------------------------------------------------------------------------------
 // Importing tasks
 
-/// The rows of a CSV file (RFC 4180: quoted fields, doubled quotes, CRLF or LF line ends), read
-/// by the `csv` crate; rows may differ in length (the importer names the ones that do).
-pub fn parse_csv(text: &str) -> Result<Vec<Vec<String>>, String> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
-    let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| format!("not a CSV file: {e}"))?;
-        let row: Vec<String> = record.iter().map(str::to_owned).collect();
-        if !(row.len() == 1 && row[0].trim().is_empty()) {
-            rows.push(row);
+/// Waits in the browser without blocking it.
+async fn sleep_ms(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
         }
-    }
-    Ok(rows)
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
-/// One task to create, or why a row cannot be one.
-type Parsed = Result<(Value, Option<i64>), String>;
-
-/// Task fields PYBOSSA reads from an import row; every other column goes into `info`.
-const TASK_COLUMNS: [&str; 1] = ["n_answers"];
-
-fn rows_from_csv(text: &str) -> Vec<Parsed> {
-    let mut rows = match parse_csv(text) {
-        Ok(rows) => rows.into_iter(),
-        Err(why) => return vec![Err(why)],
-    };
-    let Some(header) = rows.next() else {
-        return vec![Err("the file is empty".into())];
-    };
-    rows.enumerate()
-        .map(|(i, row)| {
-            if row.len() != header.len() {
-                return Err(format!(
-                    "row {}: {} fields, but the header has {}",
-                    i + 2,
-                    row.len(),
-                    header.len()
-                ));
-            }
-            let mut info = Map::new();
-            let mut n_answers = None;
-            for (key, value) in header.iter().zip(row) {
-                if TASK_COLUMNS.contains(&key.as_str()) {
-                    n_answers = Some(value.trim().parse::<i64>().map_err(|_| {
-                        format!(
-                            "row {}: n_answers must be a whole number, not {value:?}",
-                            i + 2
-                        )
-                    })?);
-                } else {
-                    info.insert(key.trim().to_owned(), json!(value));
+/// A preview's first rows as a table: one column per `info` key, then the task fields.
+fn preview_table(tasks: &[Value]) -> impl IntoView + use<> {
+    let mut columns: Vec<String> = Vec::new();
+    for t in tasks {
+        if let Some(info) = t.get("info").and_then(Value::as_object) {
+            for k in info.keys() {
+                if !columns.contains(k) {
+                    columns.push(k.clone());
                 }
             }
-            Ok((Value::Object(info), n_answers))
-        })
-        .collect()
-}
-
-fn rows_from_json(text: &str) -> Vec<Parsed> {
-    let items = match serde_json::from_str::<Value>(text) {
-        Ok(Value::Array(items)) => items,
-        Ok(_) => return vec![Err("the JSON file must hold an array of tasks".into())],
-        Err(e) => return vec![Err(format!("not valid JSON: {e}"))],
+        }
+    }
+    let cell = |v: Option<&Value>| match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(v) => v.to_string(),
     };
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| match item {
-            Value::Object(mut map) => {
-                let n_answers = map.get("n_answers").and_then(Value::as_i64);
-                let info = match map.remove("info") {
-                    Some(info @ Value::Object(_)) => info,
-                    _ => {
-                        map.remove("n_answers");
-                        Value::Object(map)
-                    }
-                };
-                Ok((info, n_answers))
-            }
-            _ => Err(format!("item {}: a task must be a JSON object", i + 1)),
+    let rows: Vec<Vec<String>> = tasks
+        .iter()
+        .map(|t| {
+            let mut row: Vec<String> = vec![cell(t.get("line"))];
+            row.extend(
+                columns
+                    .iter()
+                    .map(|c| cell(t.get("info").and_then(|i| i.get(c)))),
+            );
+            row.push(cell(t.get("n_answers")));
+            row.push(cell(t.get("external_id")));
+            row
         })
-        .collect()
+        .collect();
+    view! {
+        <div class="table-wrap">
+            <table class="table">
+                <thead><tr>
+                    <th scope="col">"Line"</th>
+                    {columns.iter().map(|c| view! { <th scope="col">{c.clone()}</th> }).collect_view()}
+                    <th scope="col">"n_answers"</th>
+                    <th scope="col">"external_id"</th>
+                </tr></thead>
+                <tbody>
+                    {rows.into_iter().map(|r| view! {
+                        <tr>{r.into_iter().map(|c| view! { <td>{c}</td> }).collect_view()}</tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
 }
 
-/// `/project/{short_name}/tasks/import`.
+fn row_errors(errors: &[api::RowError], total: u64) -> impl IntoView + use<> {
+    let items: Vec<String> = errors
+        .iter()
+        .map(|e| format!("line {}: {}", e.line, e.reason))
+        .collect();
+    view! {
+        <div class="form-error" role="alert">
+            <p>{format!("{total} {} cannot be imported:", if total == 1 { "row" } else { "rows" })}</p>
+            <ul>{items.into_iter().take(20).map(|b| view! { <li>{b}</li> }).collect_view()}</ul>
+        </div>
+    }
+}
+
+/// `/project/{short_name}/tasks/import`: the server reads the file or link, shows what it
+/// found, then imports it as a job while the page shows its progress.
 #[component]
 pub fn ImportTasks() -> impl IntoView {
     crate::set_title(Some("Import tasks"));
-    let parsed = RwSignal::new(Vec::<Parsed>::new());
-    let file_name = RwSignal::new(String::new());
+    let source = RwSignal::new(None::<api::ImportSource>);
+    let link = RwSignal::new(String::new());
     let redundancy = RwSignal::new("3".to_owned());
-    let progress = RwSignal::new(None::<(usize, usize)>);
-    let failures = RwSignal::new(Vec::<String>::new());
-    let finished = RwSignal::new(false);
+    let preview = RwSignal::new(None::<Result<api::ImportPreview, String>>);
+    let checking = RwSignal::new(false);
+    let job = RwSignal::new(None::<Result<api::Import, String>>);
 
-    let on_file = move |ev: leptos::ev::Event| {
-        let input: web_sys::HtmlInputElement = event_target(&ev);
-        let Some(file) = input.files().and_then(|f| f.get(0)) else {
-            return;
-        };
-        let name = file.name();
-        finished.set(false);
-        failures.set(Vec::new());
+    let check = move |project_id: i64, chosen: api::ImportSource| {
+        source.set(Some(chosen.clone()));
+        preview.set(None);
+        job.set(None);
+        checking.set(true);
         spawn_local(async move {
-            let text = wasm_bindgen_futures::JsFuture::from(file.text())
-                .await
-                .ok()
-                .and_then(|t| t.as_string())
-                .unwrap_or_default();
-            let rows = if name.to_lowercase().ends_with(".json") {
-                rows_from_json(&text)
-            } else {
-                rows_from_csv(&text)
-            };
-            file_name.set(name);
-            parsed.set(rows);
+            let found = api::preview_import(project_id, &chosen).await;
+            preview.set(Some(found.map_err(|e| e.to_string())));
+            checking.set(false);
         });
+    };
+    let on_file = move |project_id: i64, ev: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = event_target(&ev);
+        if let Some(file) = input.files().and_then(|f| f.get(0)) {
+            check(project_id, api::ImportSource::File(file));
+        }
     };
 
     let import = move |project_id: i64| {
-        let default_n = redundancy
-            .get_untracked()
-            .trim()
-            .parse::<i64>()
-            .unwrap_or(3);
-        let tasks: Vec<(Value, Option<i64>)> = parsed
-            .get_untracked()
-            .into_iter()
-            .filter_map(Result::ok)
-            .collect();
-        let total = tasks.len();
-        progress.set(Some((0, total)));
-        failures.set(Vec::new());
+        let Some(chosen) = source.get_untracked() else {
+            return;
+        };
+        let n = redundancy.get_untracked().trim().parse::<i64>().ok();
+        job.set(None);
         spawn_local(async move {
-            for (i, (info, n)) in tasks.into_iter().enumerate() {
-                if let Err(e) = api::create_task(project_id, info, n.unwrap_or(default_n)).await {
-                    failures.update(|f| f.push(format!("task {}: {e}", i + 1)));
+            let mut current = match api::start_import(project_id, &chosen, n).await {
+                Ok(started) => started,
+                Err(e) => {
+                    job.set(Some(Err(e.to_string())));
+                    return;
                 }
-                progress.set(Some((i + 1, total)));
+            };
+            job.set(Some(Ok(current.clone())));
+            // One status request every half second, whatever the file's size.
+            while !current.finished() {
+                sleep_ms(500).await;
+                match api::import_status(project_id, current.id).await {
+                    Ok(now) => current = now,
+                    Err(e) => {
+                        job.set(Some(Err(e.to_string())));
+                        return;
+                    }
+                }
+                job.set(Some(Ok(current.clone())));
             }
-            finished.set(true);
         });
     };
 
@@ -486,79 +472,92 @@ pub fn ImportTasks() -> impl IntoView {
                         <nav class="breadcrumb" aria-label="Breadcrumb"><a href=p.href()>"← " {p.name.clone()}</a></nav>
                         <h1>"Import tasks"</h1>
                         <p class="muted">
-                            "A CSV file with a header row (each column becomes a field of the task's "
-                            <code>"info"</code> "; an " <code>"n_answers"</code> " column sets its redundancy), "
-                            "or a JSON array of objects."
+                            "A CSV file with a header row, a JSON array of objects, or JSON Lines; or a link to one, "
+                            "to a Google Sheet shared by link, or to an IIIF manifest (one task per page). Columns "
+                            <code>"n_answers"</code> ", " <code>"priority_0"</code> ", " <code>"calibration"</code> ", "
+                            <code>"gold_answers"</code> " and " <code>"external_id"</code> " set those fields; every other column goes into the task's "
+                            <code>"info"</code> ". Rows already imported are skipped, so a grown file can be imported again."
                         </p>
                         <div class="form">
                             <label class="field">
-                                <span>"File (.csv or .json)"</span>
-                                <input type="file" accept=".csv,.json,text/csv,application/json" on:change=on_file/>
+                                <span>"File (.csv, .json, .jsonl)"</span>
+                                <input type="file" accept=".csv,.json,.jsonl,.ndjson,text/csv,application/json"
+                                    on:change=move |ev| on_file(pid, ev)/>
                             </label>
+                            <form class="inline-form" on:submit=move |ev: leptos::ev::SubmitEvent| {
+                                ev.prevent_default();
+                                let url = link.get_untracked().trim().to_owned();
+                                if !url.is_empty() {
+                                    check(pid, api::ImportSource::Url(url));
+                                }
+                            }>
+                                <label class="field inline">
+                                    <span>"or a link"</span>
+                                    <input type="url" placeholder="https://…" prop:value=link
+                                        on:input=move |ev| link.set(event_target_value(&ev))/>
+                                </label>
+                                <button type="submit" class="button button-quiet">"Check the link"</button>
+                            </form>
                             <label class="field">
-                                <span>"Answers per task"</span>
+                                <span>"Answers per task (rows without n_answers)"</span>
                                 <input type="number" min="1" max="1000" prop:value=redundancy
                                     on:input=move |ev| redundancy.set(event_target_value(&ev))/>
                             </label>
                         </div>
-                        {move || {
-                            let rows = parsed.get();
-                            if rows.is_empty() {
-                                return ().into_any();
+                        {move || checking.get().then(|| view! { <p class="muted" role="status">"Reading the file…"</p> })}
+                        {move || preview.get().map(|found| match found {
+                            Err(why) => view! { <div class="form-error" role="alert"><p>{why}</p></div> }.into_any(),
+                            Ok(found) => {
+                                let n = found.valid;
+                                let busy = move || job.get().is_some_and(|j| j.is_ok_and(|j| !j.finished()));
+                                view! {
+                                    <section class="import-preview" aria-label="Preview">
+                                        <h2 class="section-title">{format!("{} rows read ({}), {n} tasks", found.read, found.format.to_uppercase())}</h2>
+                                        {(found.rejected > 0).then(|| row_errors(&found.errors, found.rejected))}
+                                        {preview_table(&found.tasks)}
+                                        <button type="button" class="button" disabled=move || n == 0 || busy()
+                                            on:click=move |_| import(pid)>
+                                            {format!("Import {n} tasks")}
+                                        </button>
+                                    </section>
+                                }.into_any()
                             }
-                            let good: Vec<Value> = rows.iter().filter_map(|r| r.as_ref().ok().map(|(i, _)| i.clone())).collect();
-                            let bad: Vec<String> = rows.iter().filter_map(|r| r.as_ref().err().cloned()).collect();
-                            let columns: Vec<String> = good.first().and_then(Value::as_object)
-                                .map(|m| m.keys().cloned().collect()).unwrap_or_default();
-                            let n = good.len();
-                            view! {
-                                <section class="import-preview" aria-label="Preview">
-                                    <h2 class="section-title">{format!("{} — {n} tasks", file_name.get())}</h2>
-                                    {(!bad.is_empty()).then(|| view! {
-                                        <div class="form-error" role="alert">
-                                            <p>{format!("{} {} cannot be imported:", bad.len(), if bad.len() == 1 { "row" } else { "rows" })}</p>
-                                            <ul>{bad.into_iter().take(20).map(|b| view! { <li>{b}</li> }).collect_view()}</ul>
-                                        </div>
-                                    })}
-                                    <div class="table-wrap">
-                                        <table class="table">
-                                            <thead><tr>{columns.iter().map(|c| view! { <th scope="col">{c.clone()}</th> }).collect_view()}</tr></thead>
-                                            <tbody>
-                                                {good.iter().take(5).map(|row| view! {
-                                                    <tr>{columns.iter().map(|c| {
-                                                        let cell = match row.get(c) {
-                                                            Some(Value::String(s)) => s.clone(),
-                                                            Some(v) => v.to_string(),
-                                                            None => String::new(),
-                                                        };
-                                                        view! { <td>{cell}</td> }
-                                                    }).collect_view()}</tr>
-                                                }).collect_view()}
-                                            </tbody>
-                                        </table>
-                                    </div>
-                                    <button type="button" class="button" disabled=move || n == 0 || progress.get().is_some_and(|(d, t)| d < t)
-                                        on:click=move |_| import(pid)>
-                                        {format!("Import {n} tasks")}
-                                    </button>
-                                </section>
-                            }.into_any()
-                        }}
-                        {move || progress.get().map(|(done, total)| view! {
-                            <div class="numbers">
-                                <div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax=total aria-valuenow=done aria-label="Imported">
-                                    <div class="progress-bar" style=format!("width: {}%", (done * 100).checked_div(total).unwrap_or(100))></div>
-                                </div>
-                                <p class="progress-label" aria-live="polite">{format!("{done} of {total} imported")}</p>
-                            </div>
-                        })}
-                        {move || (!failures.get().is_empty()).then(|| view! {
-                            <div class="form-error" role="alert"><ul>{failures.get().into_iter().map(|f| view! { <li>{f}</li> }).collect_view()}</ul></div>
                         })}
                         {
                             let browse = browse.clone();
-                            move || finished.get().then(|| view! {
-                                <p><a class="button" href=browse.clone()>"See the tasks"</a></p>
+                            move || job.get().map(|state| match state {
+                                Err(why) => view! { <div class="form-error" role="alert"><p>{why}</p></div> }.into_any(),
+                                Ok(j) => {
+                                    let total = preview.get_untracked().and_then(Result::ok).map_or(0, |p| p.read);
+                                    let read = u64::try_from(j.read).unwrap_or(0);
+                                    let pct = if j.status == "done" { 100 } else { (read * 100).checked_div(total).unwrap_or(0).min(100) };
+                                    let rejected_url = j.rejected_url.clone();
+                                    let file = format!("import_{}_rejected.csv", j.id);
+                                    view! {
+                                        <div class="numbers">
+                                            <div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax="100"
+                                                aria-valuenow=pct aria-label="Imported">
+                                                <div class="progress-bar" style=format!("width: {pct}%")></div>
+                                            </div>
+                                            <p class="progress-label" aria-live="polite">
+                                                {format!("{}: {} of {total} rows read — {} created, {} already there, {} refused",
+                                                    j.status, j.read, j.created, j.duplicates, j.rejected)}
+                                            </p>
+                                        </div>
+                                        {j.message.clone().map(|m| view! { <div class="form-error" role="alert"><p>{m}</p></div> })}
+                                        {(j.rejected > 0).then(|| view! {
+                                            {row_errors(&j.errors, u64::try_from(j.rejected).unwrap_or(0))}
+                                            <p><button type="button" class="button button-quiet" on:click=move |_| {
+                                                let url = rejected_url.clone();
+                                                let file = file.clone();
+                                                spawn_local(async move { let _ = api::download(&url, &file).await; });
+                                            }>"Download the refused rows (CSV)"</button></p>
+                                        })}
+                                        {(j.status == "done").then(|| view! {
+                                            <p><a class="button" href=browse.clone()>"See the tasks"</a></p>
+                                        })}
+                                    }.into_any()
+                                }
                             })
                         }
                     }.into_any()
