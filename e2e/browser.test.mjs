@@ -551,3 +551,145 @@ test("an owner imports 5,000 rows under the default rate limit, with live progre
     limited.stop();
   }
 }));
+
+test("a classic PYBOSSA template presenter runs unchanged with jQuery and Bootstrap 3", () => withPages("classic", async (open) => {
+  const ownerToken = await token("olivia", "correct horse");
+  // Written the way PYBOSSA's image templates are: jQuery everywhere, an image loaded with
+  // .load() before the task shows, Bootstrap markup and tooltip, userProgress numbers.
+  const presenter = `
+    <div class="row skeleton">
+      <div class="col-md-6"><a id="photo-link" href="#"></a></div>
+      <div class="col-md-6">
+        <p id="question" class="lead"></p>
+        <button class="btn btn-success btn-answer" value="Yes">Yes</button>
+        <button class="btn btn-danger btn-answer" value="No">No</button>
+        <p>Task <span id="task-id"></span>: <span id="done"></span> of <span id="total"></span> done</p>
+        <div class="progress"><div id="progress" class="progress-bar" style="width: 0%"></div></div>
+        <p id="locale"></p><p id="env"></p>
+      </div>
+    </div>
+    <div id="finish" style="display: none">All done, thank you!</div>
+    <script>
+      function loadUserProgress() {
+        pybossa.userProgress("classic").done(function (data) {
+          var pct = Math.round((data.done * 100) / data.total);
+          $("#progress").css("width", pct + "%").attr("title", pct + "% completed!");
+          $("#progress").tooltip({ placement: "left" });
+          $("#total").text(data.total);
+          $("#done").text(data.done);
+        });
+      }
+      pybossa.taskLoaded(function (task, deferred) {
+        if (!$.isEmptyObject(task)) {
+          var img = $("<img />");
+          img.load(function () { deferred.resolve(task); });
+          img.attr("src", task.info.url_b).addClass("img-thumbnail");
+          task.info.image = img;
+        } else {
+          deferred.resolve(task);
+        }
+      });
+      pybossa.presentTask(function (task, deferred) {
+        if (!$.isEmptyObject(task)) {
+          loadUserProgress();
+          $("#photo-link").html("").append(task.info.image);
+          $("#question").html(task.info.question);
+          $("#task-id").html(pybossa.getCurrentTaskId(window.location.href));
+          $("#locale").text("locale " + $("#PYBOSSA_USER_LOCALE").text());
+          $("#env").text("jQuery " + $.fn.jquery + ", tooltip " + typeof $.fn.tooltip);
+          $(".btn-answer").off("click").on("click", function (evt) {
+            var answer = $(evt.target).attr("value");
+            pybossa.saveTask(task.id, answer).done(function () { deferred.resolve(); });
+          });
+        } else {
+          $(".skeleton").hide();
+          $("#finish").fadeIn(500);
+        }
+      });
+      pybossa.run("classic");
+    </script>`;
+  const project = await api("POST", "/api/project", {
+    name: "Classic template", short_name: "classic", description: "A PYBOSSA template",
+    info: { task_presenter: presenter, presenter_compat: "pybossa" },
+  }, ownerToken);
+  for (const n of [1, 2]) {
+    await api("POST", "/api/task", { project_id: project.id, n_answers: 1, info: { url_b: IMAGE, question: `Is there a sun in picture ${n}?` } }, ownerToken);
+  }
+  await api("POST", `/api/project/${project.id}/publish`, {}, ownerToken);
+
+  const page = await open(await browser.newContext());
+  await signIn(page, "victor");
+  await page.getByRole("link", { name: "victor" }).waitFor();
+  await page.goto(`${base}/project/classic/newtask`);
+  const frame = page.frameLocator("iframe.presenter-frame");
+  await frame.getByText("Is there a sun in picture 1?").waitFor();
+  await frame.getByText(/jQuery 3\.\d+\.\d+, tooltip function/).waitFor();
+  await frame.getByText(/^locale \S+/).waitFor();
+  assert.equal(await frame.locator("#total").innerText(), "2");
+  assert.equal(await frame.locator("#done").innerText(), "0");
+  const first = await frame.locator("#task-id").innerText();
+  assert.match(first, /^\d+$/);
+  await page.screenshot({ path: join(SHOTS, "classic-presenter.png"), fullPage: true });
+  await frame.getByRole("button", { name: "Yes" }).click();
+  await frame.getByText("Is there a sun in picture 2?").waitFor();
+  await frame.locator("#done", { hasText: "1" }).waitFor();
+  await frame.getByRole("button", { name: "No" }).click();
+  await page.getByRole("heading", { name: "Thank you!" }).waitFor();
+  const runs = await api("GET", `/api/taskrun?project_id=${project.id}&all=1`, undefined, ownerToken);
+  assert.deepEqual(runs.map((r) => r.info).sort(), ["No", "Yes"]);
+}));
+
+test("a presenter fetches only from the origins its project lists", () => withPages("connect", async (open) => {
+  const { createServer } = await import("node:http");
+  const hits = { allowed: 0, denied: 0 };
+  const serve = (name) => new Promise((ok) => {
+    const s = createServer((req, res) => {
+      hits[name]++;
+      res.writeHead(200, { "content-type": "application/json", "access-control-allow-origin": "*" });
+      res.end(JSON.stringify({ ok: true, from: name }));
+    });
+    s.listen(0, "127.0.0.1", () => ok(s));
+  });
+  const allowed = await serve("allowed");
+  const denied = await serve("denied");
+  try {
+    const at = (s) => `http://127.0.0.1:${s.address().port}`;
+    const ownerToken = await token("olivia", "correct horse");
+    const presenter = `
+      <p id="out">probing</p><button id="go">Go</button>
+      <script>
+        function probe(url) {
+          return fetch(url).then(function (r) { return r.json(); })
+            .then(function (j) { return j.ok ? "ok" : "bad"; }, function () { return "blocked"; });
+        }
+        pybossa.presentTask(function (task, deferred) {
+          Promise.all([probe("${at(allowed)}/data.json"), probe("${at(denied)}/data.json")]).then(function (r) {
+            document.getElementById("out").textContent = "allowed: " + r[0] + ", denied: " + r[1];
+            document.getElementById("go").onclick = function () {
+              pybossa.saveTask(task.id, { allowed: r[0], denied: r[1] }).done(function () { deferred.resolve(); });
+            };
+          });
+        });
+        pybossa.run("fetcher");
+      </script>`;
+    const project = await api("POST", "/api/project", {
+      name: "Fetcher", short_name: "fetcher", description: "Loads a JSON file",
+      info: { task_presenter: presenter, presenter_connect: [at(allowed)] },
+    }, ownerToken);
+    await api("POST", "/api/task", { project_id: project.id, n_answers: 1, info: { n: 1 } }, ownerToken);
+    await api("POST", `/api/project/${project.id}/publish`, {}, ownerToken);
+    const page = await open(await browser.newContext());
+    await page.goto(`${base}/project/fetcher/newtask`);
+    const frame = page.frameLocator("iframe.presenter-frame");
+    await frame.getByText("allowed: ok, denied: blocked").waitFor();
+    await frame.getByRole("button", { name: "Go" }).click();
+    await page.getByRole("heading", { name: "Thank you!" }).waitFor();
+    const runs = await api("GET", `/api/taskrun?project_id=${project.id}&all=1`, undefined, ownerToken);
+    assert.deepEqual(runs[0].info, { allowed: "ok", denied: "blocked" });
+    assert.equal(hits.denied, 0, "the denied origin was never reached");
+    assert.ok(hits.allowed >= 1);
+  } finally {
+    allowed.close();
+    denied.close();
+  }
+}));

@@ -59,7 +59,7 @@ else
     echo "$stamp" >"$dist/.stamp"
 fi
 
-# 5. Static files, and what PYBOSSA presenters expect on their page (jQuery, Bootstrap 3's CSS),
+# 5. Static files, and what PYBOSSA presenters expect on their page (jQuery, Bootstrap 3),
 # at the versions web/package-lock.json pins, served by Tessera rather than a CDN.
 cp web/index.html web/style.css web/boot.js web/presenter.html "$dist/"
 if [[ ! -f web/node_modules/jquery/dist/jquery.min.js || web/package-lock.json -nt web/node_modules ]]; then
@@ -70,7 +70,9 @@ if [[ ! -f web/node_modules/jquery/dist/jquery.min.js || web/package-lock.json -
 fi
 mkdir -p "$dist/vendor"
 cp web/node_modules/jquery/dist/jquery.min.js "$dist/vendor/jquery.min.js"
+cp web/node_modules/jquery-migrate/dist/jquery-migrate.min.js "$dist/vendor/jquery-migrate.min.js"
 cp web/node_modules/bootstrap/dist/css/bootstrap.min.css "$dist/vendor/bootstrap.min.css"
+cp web/node_modules/bootstrap/dist/js/bootstrap.min.js "$dist/vendor/bootstrap.min.js"
 
 raw=$(wc -c <"$dist/tessera_web_bg.wasm")
 gz=$(gzip -9 -c "$dist/tessera_web_bg.wasm" | wc -c)

@@ -384,6 +384,12 @@ pub async fn new_task(project_id: i64, offset: u32) -> Result<Option<Task>, ApiE
     Ok(None)
 }
 
+/// The volunteer's progress in a project, as pybossa.js's `userProgress` gives it:
+/// `{done, total, remaining}`.
+pub async fn user_progress(project_id: i64) -> Result<serde_json::Value, ApiError> {
+    get_json(&format!("/api/project/{project_id}/userprogress")).await
+}
+
 /// Submits an answer; a retry with the same key is safe.
 pub async fn submit_answer(
     project_id: i64,

@@ -111,7 +111,8 @@ pub fn build(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
         .at("/health/live", get(routes::health::live))
         .at("/health/ready", get(routes::health::ready))
         .at("/metrics", get(metrics))
-        .at("/uploads/:container/:name", get(routes::uploads::serve));
+        .at("/uploads/:container/:name", get(routes::uploads::serve))
+        .at("/presenter.html", get(routes::presenter::frame));
     app = if web_dir.join("index.html").is_file() {
         app.nest(
             "/",

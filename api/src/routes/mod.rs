@@ -7,6 +7,7 @@ pub mod export;
 pub mod health;
 pub mod imports;
 pub mod jobs;
+pub mod presenter;
 pub mod rest;
 pub mod schemas;
 pub mod stats;

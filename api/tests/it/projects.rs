@@ -391,6 +391,103 @@ async fn five_hundred_projects_page_and_search_on_the_server(app: TestApp) {
     .err(415, "ValueError");
 }
 
+/// The presenter's frame is sent with its project's policy: the origins a published project
+/// lists go into `connect-src`, and nothing else does.
+async fn presenter_frames_fetch_only_from_their_projects_origins(postgres: bool) {
+    let web = std::env::temp_dir().join(format!("tessera-web-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&web).expect("web dir");
+    std::fs::write(web.join("index.html"), "<!doctype html><title>app</title>").expect("index");
+    std::fs::write(
+        web.join("presenter.html"),
+        "<!doctype html><title>frame</title>",
+    )
+    .expect("frame");
+    let dir = web.clone();
+    let Some(app) = TestApp::configured(postgres, &move |c| c.web_dir = dir.clone()).await else {
+        return;
+    };
+    let (_admin, owner, _) = app.seeded().await;
+    let project = app.project(&owner, "maps").await;
+    let draft = app.draft(&owner, "draft-maps").await;
+    let origins = json!(["https://tiles.example.org", "http://127.0.0.1:9100/"]);
+    for id in [project, draft] {
+        app.put(
+            &format!("/api/project/{id}"),
+            Some(&owner),
+            json!({"info": {"presenter_connect": origins, "presenter_compat": "pybossa"}}),
+        )
+        .await
+        .ok();
+    }
+    let policy = async |query: &str| {
+        let r = app
+            .client
+            .get(format!("{}/presenter.html{query}", app.base))
+            .send()
+            .await
+            .expect("frame");
+        assert_eq!(r.status(), 200);
+        let csp = r
+            .headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        assert!(csp.starts_with("sandbox allow-scripts;"), "{csp}");
+        assert!(csp.contains("frame-ancestors 'self'"), "{csp}");
+        csp
+    };
+    let csp = policy(&format!("?project={project}&d=1")).await;
+    assert!(
+        csp.contains("connect-src https://tiles.example.org http://127.0.0.1:9100;"),
+        "{csp}"
+    );
+    assert!(
+        csp.contains(&format!("script-src 'unsafe-inline' https: {}", app.base)),
+        "{csp}"
+    );
+    // A draft's, an unknown project's and no project's frame fetch nothing.
+    for query in [
+        format!("?project={draft}"),
+        "?project=99999".into(),
+        "?project=x".into(),
+        String::new(),
+    ] {
+        assert!(
+            policy(&query).await.contains("connect-src 'none'"),
+            "{query}"
+        );
+    }
+    // Only origins are taken, and the list is public like the presenter itself.
+    for bad in [
+        json!(["http://tiles.example.org"]),
+        json!(["https://tiles.example.org/x"]),
+        json!(["*"]),
+        json!("https://tiles.example.org"),
+    ] {
+        app.put(
+            &format!("/api/project/{project}"),
+            Some(&owner),
+            json!({"info": {"presenter_connect": bad}}),
+        )
+        .await
+        .err(415, "ValueError");
+    }
+    let seen = app.get(&format!("/api/project/{project}"), None).await;
+    assert_eq!(seen.ok()["info"]["presenter_connect"], origins);
+    let _ = std::fs::remove_dir_all(&web);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presenter_frames_fetch_only_from_their_projects_origins_sqlite() {
+    presenter_frames_fetch_only_from_their_projects_origins(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presenter_frames_fetch_only_from_their_projects_origins_postgres() {
+    presenter_frames_fetch_only_from_their_projects_origins(true).await;
+}
+
 on_both!(
     five_hundred_projects_page_and_search_on_the_server,
     first_project_gets_a_general_category,

@@ -4,9 +4,11 @@
 //! iframe sandboxed to scripts only: its origin is opaque, so it cannot read the app's storage
 //! (the session token), cookies or DOM, and its Content-Security-Policy (sent by the server with
 //! `/presenter.html`, and repeated in the document) forbids network requests other than loading
-//! scripts, styles and media. It talks to the app only by `postMessage`, through
-//! a bridge that offers the pybossa.js calls PYBOSSA presenters use: `pybossa.taskLoaded`,
-//! `pybossa.presentTask`, `pybossa.saveTask` and `pybossa.run`.
+//! scripts, styles and media, and fetching from the origins its project lists. It talks to the
+//! app only by `postMessage`, through a bridge that offers pybossa.js's public calls (`run`,
+//! `newTask`, `taskLoaded`, `presentTask`, `saveTask`, `userProgress`, `getCurrentTaskId`,
+//! `setEndpoint`); with `info.presenter_compat = "pybossa"` the page has jQuery and Bootstrap 3
+//! as PYBOSSA's task page has.
 
 use leptos::html::Iframe;
 use leptos::prelude::*;
@@ -16,7 +18,9 @@ use wasm_bindgen::JsCast;
 /// Inside the frame: the pybossa.js calls, over `postMessage` to the app.
 const BRIDGE: &str = r#"(function () {
   var app = window.parent;
+  // With jQuery on the page (PYBOSSA's environment), its deferreds, as pybossa.js returns.
   function Deferred() {
+    if (window.jQuery && window.jQuery.Deferred) return window.jQuery.Deferred();
     var ok = [], bad = [], state = 0, value;
     var d = {
       resolve: function (v) { if (!state) { state = 1; value = v; ok.forEach(function (f) { f(v); }); } return d; },
@@ -25,25 +29,35 @@ const BRIDGE: &str = r#"(function () {
       fail: function (f) { if (state === 2) f(value); else if (!state) bad.push(f); return d; },
       then: function (f, g) { if (f) d.done(f); if (g) d.fail(g); return d; },
       always: function (f) { return d.done(f).fail(f); },
+      state: function () { return ["pending", "resolved", "rejected"][state]; },
       promise: function () { return d; }
     };
     return d;
   }
   var loaded = function (task, deferred) { deferred.resolve(task); };
   var present = function () {};
-  var pending = {}, seq = 0, current = null, started = false;
+  var pending = {}, seq = 0, current = null, started = false, endpoint = "";
+  function ask(message) {
+    var d = Deferred(), req = ++seq;
+    pending[req] = d;
+    message.req = req;
+    app.postMessage(message, "*");
+    return d.promise();
+  }
   window.pybossa = {
     taskLoaded: function (f) { loaded = f; },
     presentTask: function (f) { present = f; },
     saveTask: function (taskId, answer) {
       if (arguments.length < 2) { answer = taskId; taskId = current && current.id; }
-      var d = Deferred(), req = ++seq;
-      pending[req] = d;
-      app.postMessage({ tessera: "save", req: req, task_id: taskId, answer: answer === undefined ? null : answer }, "*");
-      return d;
+      if (taskId && typeof taskId === "object") taskId = taskId.id;
+      return ask({ tessera: "save", task_id: taskId, answer: answer === undefined ? null : answer });
     },
+    // The app hands tasks out; the name a PYBOSSA presenter passes is its own project's.
     run: function () { if (!started) { started = true; app.postMessage({ tessera: "ready" }, "*"); } },
-    userProgress: function () { return Deferred().resolve({ done: 0, total: 0 }); }
+    newTask: function () { return ask({ tessera: "ask", kind: "newtask" }); },
+    userProgress: function () { return ask({ tessera: "ask", kind: "progress" }); },
+    getCurrentTaskId: function () { return current && current.id ? current.id : false; },
+    setEndpoint: function (e) { endpoint = e || ""; return endpoint; }
   };
   window.addEventListener("message", function (ev) {
     if (ev.source !== app) return;
@@ -57,7 +71,7 @@ const BRIDGE: &str = r#"(function () {
         present(task, shown);
       });
       loaded(m.task, first);
-    } else if (m.tessera === "saved") {
+    } else if (m.tessera === "saved" || m.tessera === "answer") {
       var d = pending[m.req];
       delete pending[m.req];
       if (d) { if (m.ok) d.resolve(m.result); else d.reject(m.error); }
@@ -65,9 +79,65 @@ const BRIDGE: &str = r#"(function () {
   });
 })();"#;
 
-/// What a presenter may load: scripts, styles and media over the network; no requests of its
-/// own (`connect-src 'none'`), no forms, no navigation of the app.
-const CSP: &str = "default-src 'none'; script-src 'unsafe-inline' https:; style-src 'unsafe-inline' https:; img-src https: http: data: blob:; media-src https: http: data: blob:; font-src https: data:; connect-src 'none'; form-action 'none'; base-uri 'none'";
+/// What the frame offers a presenter besides the bridge.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FrameEnv {
+    /// Origins the presenter may fetch from (`info.presenter_connect`).
+    pub connect: Vec<String>,
+    /// PYBOSSA's task page environment (`info.presenter_compat = "pybossa"`): jQuery (with
+    /// jquery-migrate, for presenters written for jQuery 1 and 2) and Bootstrap 3, served by
+    /// this site.
+    pub pybossa: bool,
+    /// The volunteer's language, in `#PYBOSSA_USER_LOCALE`.
+    pub locale: String,
+}
+
+impl FrameEnv {
+    /// A project's frame settings, from its `info`.
+    pub fn of(info: &Value) -> Self {
+        let connect = info
+            .get("presenter_connect")
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|s| s.trim_end_matches('/').to_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let pybossa = info.get("presenter_compat").and_then(Value::as_str) == Some("pybossa");
+        let locale = web_sys::window()
+            .and_then(|w| w.navigator().language())
+            .unwrap_or_else(|| "en".to_owned());
+        Self {
+            connect,
+            pybossa,
+            locale,
+        }
+    }
+}
+
+/// This site's origin, which the frame's copies of jQuery and Bootstrap come from.
+fn own_origin() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().origin().ok())
+        .unwrap_or_default()
+}
+
+/// What a presenter may load: scripts, styles and media over the network; requests of its own
+/// only to the origins its project lists; no forms, no navigation of the app. The server sends
+/// the same policy with the frame (both apply).
+fn csp(env: &FrameEnv, own: &str) -> String {
+    let connect = if env.connect.is_empty() {
+        "'none'".to_owned()
+    } else {
+        env.connect.join(" ")
+    };
+    format!(
+        "default-src 'none'; script-src 'unsafe-inline' https: {own}; style-src 'unsafe-inline' https: {own}; img-src https: http: data: blob:; media-src https: http: data: blob:; font-src https: data: {own}; connect-src {connect}; form-action 'none'; base-uri 'none'"
+    )
+}
 
 const FRAME_STYLE: &str = "body{font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;padding:16px;color:#1c1d21;background:#fff}img{max-width:100%;height:auto;border-radius:8px}button{font:inherit;padding:.55em 1.1em;border-radius:8px;border:1px solid #0f766e;background:#0f766e;color:#fff;cursor:pointer;margin:.25em .4em .25em 0}button.secondary{background:#fff;color:#0f766e}button:focus-visible,textarea:focus-visible{outline:3px solid #2563eb;outline-offset:2px}textarea{width:100%;box-sizing:border-box;min-height:7em;font:inherit;padding:.5em;border-radius:8px;border:1px solid #cfcac0}.q{font-weight:600;font-size:1.1em;margin:.5em 0}.fields{display:grid;grid-template-columns:max-content 1fr;gap:.25em 1em;margin:.5em 0}.fields dt{color:#5e616b}@media (prefers-color-scheme:dark){body{background:#16181d;color:#e8e8ea}button.secondary{background:#16181d}textarea{background:#0e1014;color:#e8e8ea;border-color:#3a3d46}}";
 
@@ -77,11 +147,21 @@ fn escape_attr(s: &str) -> String {
         .replace('<', "&lt;")
 }
 
-/// The document the frame runs: CSP, base style, the bridge, then the presenter.
-pub fn frame_document(presenter: &str) -> String {
+/// The document the frame runs: CSP, base style (or PYBOSSA's page: jQuery and Bootstrap 3),
+/// the bridge, the locale element PYBOSSA presenters read, then the presenter.
+pub fn frame_document(presenter: &str, env: &FrameEnv) -> String {
+    let own = own_origin();
+    let page = if env.pybossa {
+        format!(
+            "<link rel=\"stylesheet\" href=\"{own}/vendor/bootstrap.min.css\"><script src=\"{own}/vendor/jquery.min.js\"></script><script src=\"{own}/vendor/jquery-migrate.min.js\"></script><script src=\"{own}/vendor/bootstrap.min.js\"></script>"
+        )
+    } else {
+        format!("<style>{FRAME_STYLE}</style>")
+    };
     format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"Content-Security-Policy\" content=\"{}\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><style>{FRAME_STYLE}</style><script>{BRIDGE}</script></head><body>{presenter}</body></html>",
-        escape_attr(CSP)
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"Content-Security-Policy\" content=\"{}\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">{page}<script>{BRIDGE}</script></head><body><div id=\"PYBOSSA_USER_LOCALE\" hidden>{}</div>{presenter}</body></html>",
+        escape_attr(&csp(env, &own)),
+        escape_attr(&env.locale)
     )
 }
 
@@ -182,6 +262,17 @@ pub enum FrameMessage {
     },
     /// The presenter finished the task: show the next.
     Next,
+    /// `pybossa.userProgress()` or `pybossa.newTask()`: answered with `answer`.
+    Ask { req: i64, kind: Ask },
+}
+
+/// What a presenter may ask the app for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    /// The volunteer's progress: `{done, total, remaining}`.
+    Progress,
+    /// A task to show (`{}` when none is left).
+    NewTask,
 }
 
 /// Whether the frame's boot page asks for its document.
@@ -199,6 +290,14 @@ fn parse(data: &wasm_bindgen::JsValue) -> Option<FrameMessage> {
     match v.get("tessera")?.as_str()? {
         "ready" => Some(FrameMessage::Ready),
         "next" => Some(FrameMessage::Next),
+        "ask" => Some(FrameMessage::Ask {
+            req: v.get("req")?.as_i64()?,
+            kind: match v.get("kind")?.as_str()? {
+                "progress" => Ask::Progress,
+                "newtask" => Ask::NewTask,
+                _ => return None,
+            },
+        }),
         "save" => Some(FrameMessage::Save {
             req: v.get("req")?.as_i64()?,
             task_id: v.get("task_id").and_then(Value::as_i64).unwrap_or(-1),
@@ -227,14 +326,32 @@ pub fn post(frame: &NodeRef<Iframe>, message: &Value) {
     }
 }
 
+/// Answers a presenter's question (`Ask`) inside the frame.
+pub fn answer(frame: &NodeRef<Iframe>, req: i64, result: Result<Value, String>) {
+    let message = match result {
+        Ok(result) => json!({"tessera": "answer", "req": req, "ok": true, "result": result}),
+        Err(error) => json!({"tessera": "answer", "req": req, "ok": false, "error": error}),
+    };
+    post(frame, &message);
+}
+
 /// The sandboxed frame; `on_message` gets what the presenter sends (only from this frame).
+/// `project` names the project whose frame policy the server sends (the origins it may fetch
+/// from).
 #[component]
 pub fn PresenterFrame(
     document: String,
     frame: NodeRef<Iframe>,
     on_message: impl Fn(FrameMessage) + 'static,
+    #[prop(optional)] project: Option<i64>,
 ) -> impl IntoView {
-    let src = format!("/presenter.html?d={:016x}", fingerprint(&document));
+    let src = match project {
+        Some(id) => format!(
+            "/presenter.html?project={id}&d={:016x}",
+            fingerprint(&document)
+        ),
+        None => format!("/presenter.html?d={:016x}", fingerprint(&document)),
+    };
     let handle = window_event_listener(leptos::ev::message, move |ev: web_sys::MessageEvent| {
         let Some(own) = frame.get_untracked().and_then(|f| f.content_window()) else {
             return;
@@ -286,5 +403,17 @@ pub fn preview_handler(
             on_answer(answer.to_string());
             post(&frame, &json!({"tessera": "saved", "req": req, "ok": true}));
         }
+        FrameMessage::Ask {
+            req,
+            kind: Ask::Progress,
+        } => answer(
+            &frame,
+            req,
+            Ok(json!({"done": 0, "total": 1, "remaining": 1})),
+        ),
+        FrameMessage::Ask {
+            req,
+            kind: Ask::NewTask,
+        } => answer(&frame, req, Ok(task.clone())),
     }
 }

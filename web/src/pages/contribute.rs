@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::api::{self, ApiError, Project, Task};
 use crate::components::presenter::{
-    FrameMessage, PresenterFrame, frame_document, post, presenter_for,
+    Ask, FrameEnv, FrameMessage, PresenterFrame, answer, frame_document, post, presenter_for,
 };
 use crate::components::route_project;
 use crate::session::use_session;
@@ -127,6 +127,25 @@ fn Contributor(project: Project) -> impl IntoView {
                 }
             });
         }
+        // pybossa.js's own calls, answered from the API.
+        FrameMessage::Ask {
+            req,
+            kind: Ask::Progress,
+        } => spawn_local(async move {
+            let progress = api::user_progress(pid).await.map_err(|e| e.to_string());
+            answer(&frame, req, progress);
+        }),
+        FrameMessage::Ask {
+            req,
+            kind: Ask::NewTask,
+        } => spawn_local(async move {
+            let task = api::new_task(pid, 0).await.map_err(|e| e.to_string());
+            answer(
+                &frame,
+                req,
+                task.map(|t| t.unwrap_or_else(|| serde_json::json!({}))),
+            );
+        }),
         FrameMessage::Next => match next.get_untracked() {
             Some(task) => {
                 next.set(None);
@@ -136,7 +155,7 @@ fn Contributor(project: Project) -> impl IntoView {
         },
     };
 
-    let document = frame_document(&presenter_for(&project.info));
+    let document = frame_document(&presenter_for(&project.info), &FrameEnv::of(&project.info));
     let project_href = project.href();
     let sign_in_href = format!(
         "/account/signin?next={}",
@@ -165,7 +184,7 @@ fn Contributor(project: Project) -> impl IntoView {
         </div>
         {move || notice.get().map(|n| view! { <p class="form-error" role="alert">{n}</p> })}
         <div class="presenter" class:hidden=move || phase.get() != Phase::Working>
-            <PresenterFrame document=document frame=frame on_message=on_message/>
+            <PresenterFrame document=document frame=frame on_message=on_message project=pid/>
         </div>
         {move || match phase.get() {
             Phase::Loading => view! { <p role="status" class="state">"Finding a task for you…"</p> }.into_any(),

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use crate::api::{self, Project};
 use crate::components::presenter::{
-    PresenterFrame, frame_document, presenter_for, preview_handler,
+    FrameEnv, PresenterFrame, frame_document, presenter_for, preview_handler,
 };
 use crate::components::{ErrorState, route_project};
 use crate::session::use_session;
@@ -225,7 +225,8 @@ fn ProjectEditor(existing: Option<Project>) -> impl IntoView {
     let frame = NodeRef::<Iframe>::new();
     let (previewed, set_previewed) = signal(None::<String>);
     let preview = move || {
-        let doc = frame_document(&presenter_for(&presenter_info()));
+        let info = presenter_info();
+        let doc = frame_document(&presenter_for(&info), &FrameEnv::of(&info));
         let on_message = preview_handler(frame, sample_task(), move |a| set_previewed.set(Some(a)));
         view! { <PresenterFrame document=doc frame=frame on_message=on_message/> }
     };

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::api::{self, Project};
 use crate::components::presenter::{
-    PresenterFrame, frame_document, presenter_for, preview_handler,
+    FrameEnv, PresenterFrame, frame_document, presenter_for, preview_handler,
 };
 use crate::components::{loaded, route_project};
 use crate::session::use_session;
@@ -37,6 +37,7 @@ fn TaskView(project: Project, task_id: i64) -> impl IntoView {
     let frame = NodeRef::<Iframe>::new();
     let (answer, set_answer) = signal(None::<String>);
     let info = project.info.clone();
+    let pid = project.id;
     let manages = {
         let project = project.clone();
         move || {
@@ -64,11 +65,11 @@ fn TaskView(project: Project, task_id: i64) -> impl IntoView {
                 }
                 .into_any();
             }
-            let doc = frame_document(&presenter_for(&info));
+            let doc = frame_document(&presenter_for(&info), &FrameEnv::of(&info));
             let on_message = preview_handler(frame, t, move |a| set_answer.set(Some(a)));
             view! {
                 <p class="muted">"A preview for the project's owners: answers given here are not stored."</p>
-                <div class="presenter"><PresenterFrame document=doc frame=frame on_message=on_message/></div>
+                <div class="presenter"><PresenterFrame document=doc frame=frame on_message=on_message project=pid/></div>
                 <p class="muted" aria-live="polite">
                     {move || answer.get().map(|a| format!("The answer would be saved as {a}"))}
                 </p>

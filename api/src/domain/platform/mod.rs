@@ -8,6 +8,7 @@ pub mod export;
 pub mod import;
 pub mod jobs;
 pub mod outbound;
+pub mod presenter;
 pub mod stats;
 pub mod uploads;
 pub mod webhooks;

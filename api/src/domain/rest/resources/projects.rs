@@ -10,6 +10,10 @@ const PUBLIC_INFO_KEYS: &[&str] = &[
     "thumbnail",
     "thumbnail_url",
     "task_presenter",
+    // What the presenter's frame may fetch from, and the PYBOSSA page environment it wants:
+    // both shape the public frame, so they are public.
+    "presenter_connect",
+    "presenter_compat",
     "template",
     "tutorial",
     "sched",
@@ -148,10 +152,12 @@ fn check_webhook(ctx: Ctx<'_>, body: &Map<String, Json>) -> ApiResult<()> {
         )
         .map_err(|why| ApiError::value(format!("webhook: {why}")))?;
     }
-    // A scheduled re-import must name a URL the outbound guard takes, and a sane period.
+    // A scheduled re-import must name a URL the outbound guard takes, and a sane period; a
+    // presenter's origins must be origins.
     if let Some(info) = body.get("info") {
         crate::domain::platform::import::autoimport_of(info, &ctx.infra.config.webhook_allow)
             .map_err(ApiError::value)?;
+        crate::domain::platform::presenter::connect_origins(info).map_err(ApiError::value)?;
     }
     Ok(())
 }
