@@ -229,8 +229,8 @@ test("an owner's project is answered by a signed-in and an anonymous volunteer",
   // Raising the redundancy reopens the completed tasks.
   await owner.goto(`${base}/project/sunmoon/tasks/browse`);
   await owner.getByLabel("Answers per task").fill("3");
-  await owner.getByRole("button", { name: "Apply to all tasks" }).click();
-  await owner.getByText("Done: 3 tasks now ask for 3 answers.").waitFor();
+  await owner.getByRole("button", { name: "Apply to tasks shown" }).click();
+  await owner.getByText("Updated 3 tasks (0 completed, 3 reopened).").waitFor();
   assert.equal((await api("GET", `/api/projectstats/${project.id}`)).n_completed_tasks, 0);
 
   // The volunteer's own page shows the api key on demand.
