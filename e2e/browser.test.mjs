@@ -693,3 +693,26 @@ test("a presenter fetches only from the origins its project lists", () => withPa
     denied.close();
   }
 }));
+
+test("site announcements show as a banner each browser can dismiss", () => withPages("banner", async (open) => {
+  // The site's first account (olivia) is its admin.
+  const adminToken = await token("olivia", "correct horse");
+  await api("POST", "/api/announcement", { title: "Drafts stay hidden", body: "not yet", published: false }, adminToken);
+  const first = await api("POST", "/api/announcement", { title: "Maintenance", body: "The site pauses on Sunday at 06:00 UTC.", published: true }, adminToken);
+  const page = await open(await browser.newContext());
+  await page.goto(base + "/");
+  const banner = page.getByRole("complementary", { name: "Announcement" });
+  await banner.getByText("The site pauses on Sunday at 06:00 UTC.").waitFor();
+  assert.equal(await page.getByText("Drafts stay hidden").count(), 0);
+  await page.screenshot({ path: join(SHOTS, "announcement.png") });
+  await banner.getByRole("button", { name: "Dismiss the announcement" }).click();
+  await banner.waitFor({ state: "detached" });
+  // Dismissed stays dismissed in this browser, on every page; a new one shows.
+  await page.goto(base + "/about");
+  await page.getByRole("heading", { level: 1 }).first().waitFor();
+  assert.equal(await page.getByRole("complementary", { name: "Announcement" }).count(), 0);
+  await api("POST", "/api/announcement", { title: "New", body: "Tutorials are here.", published: true }, adminToken);
+  await page.reload();
+  await page.getByRole("complementary", { name: "Announcement" }).getByText("Tutorials are here.").waitFor();
+  assert.ok(first.id > 0);
+}));

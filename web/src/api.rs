@@ -384,6 +384,44 @@ pub async fn new_task(project_id: i64, offset: u32) -> Result<Option<Task>, ApiE
     Ok(None)
 }
 
+/// A site announcement, as the banner shows it.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Announcement {
+    pub id: i64,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub body: Option<String>,
+}
+
+/// The newest published announcements.
+pub async fn announcements() -> Result<Vec<Announcement>, ApiError> {
+    get_json("/api/announcement?published=true&orderby=id&desc=true&limit=5").await
+}
+
+const DISMISSED_KEY: &str = "tessera.dismissed";
+
+/// Announcements this browser has dismissed.
+pub fn dismissed_announcements() -> Vec<i64> {
+    storage()
+        .and_then(|s| s.get_item(DISMISSED_KEY).ok().flatten())
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+pub fn dismiss_announcement(id: i64) {
+    let mut ids = dismissed_announcements();
+    if !ids.contains(&id) {
+        ids.push(id);
+        // The newest fifty are enough to remember.
+        let skip = ids.len().saturating_sub(50);
+        ids.drain(..skip);
+    }
+    if let Some(s) = storage() {
+        let _ = s.set_item(DISMISSED_KEY, &serde_json::json!(ids).to_string());
+    }
+}
+
 /// The volunteer's progress in a project, as pybossa.js's `userProgress` gives it:
 /// `{done, total, remaining}`.
 pub async fn user_progress(project_id: i64) -> Result<serde_json::Value, ApiError> {

@@ -13,7 +13,7 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 use wasm_bindgen::prelude::wasm_bindgen;
 
-use components::{SiteFooter, SiteHeader};
+use components::{AnnouncementBanner, SiteFooter, SiteHeader};
 use pages::{
     About, AccountPage, Admin, Contribute, Home, ImportTasks, Manage, NotFound, ProjectEditorPage,
     ProjectPage, Section, SignIn, SignUp, TaskPage,
@@ -41,6 +41,7 @@ fn App() -> impl IntoView {
         <Router>
             <a class="skip-link" href="#main">"Skip to content"</a>
             <SiteHeader/>
+            <AnnouncementBanner/>
             <main id="main" class="main" tabindex="-1">
                 <Routes fallback=|| view! { <NotFound/> }>
                     <Route path=path!("/") view=Home/>

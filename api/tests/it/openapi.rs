@@ -146,6 +146,7 @@ const WEB_TYPES: &[(&str, &str)] = &[
     ("ImportPreview", "ImportPreview"),
     ("RowError", "ImportError"),
     ("BulkOutcome", "BulkOutcome"),
+    ("Announcement", "Announcement"),
 ];
 
 /// The fields of each struct in a Rust source, as serde names them.

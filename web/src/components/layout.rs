@@ -59,6 +59,37 @@ pub fn SiteHeader() -> impl IntoView {
     }
 }
 
+/// The newest site announcement this browser has not dismissed, above every page.
+#[component]
+pub fn AnnouncementBanner() -> impl IntoView {
+    let list = LocalResource::new(crate::api::announcements);
+    let dismissed = RwSignal::new(crate::api::dismissed_announcements());
+    move || {
+        let shown = list
+            .get()
+            .and_then(Result::ok)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|a| !dismissed.get().contains(&a.id))?;
+        let id = shown.id;
+        Some(view! {
+            <aside class="announcement" aria-label="Announcement">
+                <div class="container announcement-inner">
+                    <p>
+                        {shown.title.clone().map(|t| view! { <strong>{t}</strong> " " })}
+                        {shown.body.clone().unwrap_or_default()}
+                    </p>
+                    <button type="button" class="link-button" aria-label="Dismiss the announcement"
+                        on:click=move |_| {
+                            crate::api::dismiss_announcement(id);
+                            dismissed.update(|d| d.push(id));
+                        }>"Dismiss"</button>
+                </div>
+            </aside>
+        })
+    }
+}
+
 #[component]
 pub fn SiteFooter() -> impl IntoView {
     view! {
