@@ -62,23 +62,10 @@ pub fn is_safe_segment(part: &str) -> bool {
 #[async_trait::async_trait]
 impl Storage for LocalDisk {
     async fn put(&self, container: &str, name: &str, bytes: &[u8]) -> ApiResult<String> {
-        let key = format!("{container}/{name}");
-        let path = self
-            .path(&key)
-            .ok_or_else(|| ApiError::value("invalid file name"))?;
-        if let Some(dir) = path.parent() {
-            tokio::fs::create_dir_all(dir)
-                .await
-                .map_err(ApiError::internal)?;
-        }
-        // Write then rename, so a reader never sees half a file.
-        let tmp = path.with_extension("part");
-        tokio::fs::write(&tmp, bytes)
-            .await
-            .map_err(ApiError::internal)?;
-        tokio::fs::rename(&tmp, &path)
-            .await
-            .map_err(ApiError::internal)?;
+        let mut reader = bytes;
+        let (key, _) = self
+            .put_reader(container, name, &mut reader, bytes.len() as u64)
+            .await?;
         Ok(key)
     }
 
@@ -121,6 +108,7 @@ impl Storage for LocalDisk {
                 .await
                 .map_err(ApiError::internal)?;
         }
+        // Write then rename, so a reader never sees half a file.
         let tmp = path.with_extension("part");
         let mut file = tokio::fs::File::create(&tmp)
             .await

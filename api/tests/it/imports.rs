@@ -553,11 +553,21 @@ async fn links_go_through_the_outbound_guard_postgres() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn projects_reimport_their_link_on_a_schedule() {
+async fn projects_reimport_their_link_on_a_schedule_sqlite() {
+    projects_reimport_their_link_on_a_schedule(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projects_reimport_their_link_on_a_schedule_postgres() {
+    projects_reimport_their_link_on_a_schedule(true).await;
+}
+
+async fn projects_reimport_their_link_on_a_schedule(postgres: bool) {
     let files = Files::start().await;
-    let app = TestApp::configured(false, &|c| c.webhook_allow = "127.0.0.1".into())
-        .await
-        .expect("sqlite");
+    let Some(app) = TestApp::configured(postgres, &|c| c.webhook_allow = "127.0.0.1".into()).await
+    else {
+        return;
+    };
     let (_, owner, _) = app.seeded().await;
     let project = app.project(&owner, "auto").await;
     // A bad schedule is refused when set.

@@ -793,7 +793,8 @@ pub async fn start_scheduled(infra: &Infra) -> Result<usize, sea_orm::DbErr> {
         .select_only()
         .column(project::Column::Id)
         .column(project::Column::Info)
-        .filter(Expr::cust("info IS NOT NULL"))
+        // Only projects whose info names the key (most never do: their presenters stay unread).
+        .filter(Expr::cust("CAST(info AS TEXT) LIKE '%\"autoimport\"%'"))
         .order_by_asc(project::Column::Id)
         .into_tuple()
         .all(&infra.db)
