@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod caller;
 pub mod common;
+pub mod content;
 pub mod export;
 pub mod health;
 pub mod imports;
@@ -53,6 +54,9 @@ pub enum ApiTags {
     Job,
     /// Task imports run on the server: files, links, Google Sheets, IIIF manifests.
     Import,
+    /// What volunteers read, rendered: a project's description, blog and its Atom feed, pages,
+    /// field guide; Markdown previews.
+    Content,
 }
 
 rest::resource_api!(ProjectApi, res::Project, schemas::Project, "ApiTags::Project", list: "/project", item: "/project/:id", filters: [short_name, name, category_id, owner_id, featured], create: create);
@@ -121,7 +125,8 @@ api_set!(
         webhooks::WebhookApi,
         jobs::JobApi,
         export::ExportApi,
-        imports::ImportApi
+        imports::ImportApi,
+        content::ContentApi
     ),
 );
 

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod bulk;
 pub mod cache;
+pub mod content;
 pub mod export;
 pub mod import;
 pub mod jobs;
