@@ -147,7 +147,9 @@ impl ContentApi {
     ) -> Result<JsonOf<ProjectContent>, ApiError> {
         let project = readable(&state, &caller, &id.0).await?;
         let ctx = state.ctx(&caller);
-        Ok(JsonOf::new(content::overview(ctx, &project).await?))
+        Ok(JsonOf::new(
+            Box::pin(content::overview(ctx, &project)).await?,
+        ))
     }
 
     /// A project's blog, newest first, each post rendered from Markdown. Drafts only for the
@@ -167,7 +169,7 @@ impl ContentApi {
         let project = readable(&state, &caller, &id.0).await?;
         let ctx = state.ctx(&caller);
         let page = content::posts(ctx, &project, limit.0.unwrap_or(10), offset.0.unwrap_or(0));
-        Ok(JsonOf::new(page.await?))
+        Ok(JsonOf::new(Box::pin(page).await?))
     }
 
     /// One blog post, rendered (404 when it is not this project's, or a draft the caller may
@@ -183,7 +185,9 @@ impl ContentApi {
     ) -> Result<JsonOf<Post>, ApiError> {
         let project = readable(&state, &caller, &id.0).await?;
         let ctx = state.ctx(&caller);
-        Ok(JsonOf::new(content::post(ctx, &project, post_id.0).await?))
+        Ok(JsonOf::new(
+            Box::pin(content::post(ctx, &project, post_id.0)).await?,
+        ))
     }
 
     /// The blog's Atom feed: the latest 50 published posts with their HTML, linking to the
@@ -201,7 +205,7 @@ impl ContentApi {
         let site = super::common::base_url(req, state.infra.config.public_url.as_deref());
         let ctx = state.ctx(&caller);
         Ok(AtomFeed::Ok(PlainText(
-            content::feed(ctx, &project, &site).await?,
+            Box::pin(content::feed(ctx, &project, &site)).await?,
         )))
     }
 
@@ -217,7 +221,9 @@ impl ContentApi {
     ) -> Result<JsonOf<PageContent>, ApiError> {
         let project = readable(&state, &caller, &id.0).await?;
         let ctx = state.ctx(&caller);
-        Ok(JsonOf::new(content::page(ctx, &project, &slug.0).await?))
+        Ok(JsonOf::new(
+            Box::pin(content::page(ctx, &project, &slug.0)).await?,
+        ))
     }
 
     /// Markdown rendered as the project page renders it, for previews while writing

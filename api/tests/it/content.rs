@@ -82,7 +82,11 @@ async fn markdown_is_rendered_and_nothing_executable_survives(app: TestApp) {
     )
     .await
     .err(400, "BadRequest");
-    for bad in [json!({"text": {}}), json!({}), json!({"text": "a", "html": "b"})] {
+    for bad in [
+        json!({"text": {}}),
+        json!({}),
+        json!({"text": "a", "html": "b"}),
+    ] {
         // Malformed bodies get the API-wide 415 of a payload that does not parse.
         app.post("/api/markdown", Some(&owner), bad)
             .await
