@@ -716,3 +716,208 @@ test("site announcements show as a banner each browser can dismiss", () => withP
   await page.getByRole("complementary", { name: "Announcement" }).getByText("Tutorials are here.").waitFor();
   assert.ok(first.id > 0);
 }));
+
+/// A project with one simple presenter, `n` tasks and whatever `info` adds; published.
+async function simpleProject(ownerToken, shortName, info, n = 2) {
+  const presenter = `
+    <p id="q"></p><button id="yes">Yes</button>
+    <script>
+      pybossa.taskLoaded(function (task, deferred) { deferred.resolve(task); });
+      pybossa.presentTask(function (task, deferred) {
+        document.getElementById("q").textContent = "Question " + task.info.n;
+        document.getElementById("yes").onclick = function () {
+          pybossa.saveTask(task.id, "yes").done(function () { deferred.resolve(); });
+        };
+      });
+      pybossa.run(${JSON.stringify(shortName)});
+    </script>`;
+  const project = await api("POST", "/api/project", {
+    name: `Project ${shortName}`, short_name: shortName, description: "For the browser tests",
+    info: { task_presenter: presenter, ...info },
+  }, ownerToken);
+  for (let i = 1; i <= n; i++) {
+    await api("POST", "/api/task", { project_id: project.id, n_answers: 1, info: { n: i } }, ownerToken);
+  }
+  await api("POST", `/api/project/${project.id}/publish`, {}, ownerToken);
+  return project;
+}
+
+test("the tutorial opens on a volunteer's first visit only, and can be reopened", () => withPages("tutorial", async (open) => {
+  const ownerToken = await token("olivia", "correct horse");
+  // PYBOSSA's tutorials are HTML with their own script and a link to the tasks.
+  const tutorial = `
+    <h2 id="t-head">How to spot a heron</h2>
+    <p id="t-script">waiting</p>
+    <a id="t-start" href="/project/tutored/newtask">Start</a>
+    <script>document.getElementById("t-script").textContent = "script ran";</script>`;
+  await simpleProject(ownerToken, "tutored", { tutorial });
+
+  const page = await open(await browser.newContext());
+  await page.goto(`${base}/project/tutored/newtask`);
+  const dialog = page.getByRole("dialog", { name: "Tutorial" });
+  await dialog.waitFor();
+  const tframe = dialog.frameLocator("iframe");
+  await tframe.getByText("How to spot a heron").waitFor();
+  await tframe.getByText("script ran").waitFor();
+  // The tutorial runs in the presenters' sandbox: an opaque origin, no way to the app.
+  const sandbox = await dialog.locator("iframe").getAttribute("sandbox");
+  assert.ok(sandbox.includes("allow-scripts") && !sandbox.includes("allow-same-origin"), sandbox);
+  // Focus is in the dialog, so Escape closes it.
+  await page.keyboard.press("Escape");
+  await dialog.waitFor({ state: "detached" });
+  await page.frameLocator("iframe.presenter-frame").getByText(/Question \d/).waitFor();
+
+  // Second visit: straight to the task.
+  await page.reload();
+  await page.frameLocator("iframe.presenter-frame").getByText(/Question \d/).waitFor();
+  assert.equal(await page.getByRole("dialog").count(), 0);
+
+  // Reopened with its button; its own "Start" link closes it.
+  await page.getByRole("button", { name: "Tutorial" }).click();
+  await dialog.waitFor();
+  await dialog.frameLocator("iframe").getByRole("link", { name: "Start" }).click();
+  await dialog.waitFor({ state: "detached" });
+  assert.match(page.url(), /\/project\/tutored\/newtask$/);
+
+  // And at PYBOSSA's address, from the project page's link.
+  await page.goto(`${base}/project/tutored`);
+  await page.getByRole("link", { name: "Tutorial" }).click();
+  await page.waitForURL(/\/project\/tutored\/tutorial$/);
+  await page.frameLocator("iframe").getByText("How to spot a heron").waitFor();
+
+  // Without a tutorial, no dialog and no button.
+  await simpleProject(ownerToken, "untutored", {});
+  await page.goto(`${base}/project/untutored/newtask`);
+  await page.frameLocator("iframe.presenter-frame").getByText(/Question \d/).waitFor();
+  assert.equal(await page.getByRole("dialog").count(), 0);
+  assert.equal(await page.getByRole("button", { name: "Tutorial" }).count(), 0);
+}));
+
+test("the field guide opens beside the task, searches, and works from the keyboard", () => withPages("guide", async (open) => {
+  const ownerToken = await token("olivia", "correct horse");
+  const project = await simpleProject(ownerToken, "guided", {});
+  const entries = [
+    { title: "Grey heron", body: "Long legs, **grey** back, an S-shaped neck.", priority: 0.9 },
+    { title: "Little egret", body: "White all over, with yellow feet.", priority: 0.5 },
+    { title: "Cormorant", body: "Dark, swims low; dries its wings <strong>open</strong>.", priority: 0.1 },
+  ];
+  for (const e of entries) {
+    await api("POST", "/api/helpingmaterial", { project_id: project.id, priority: e.priority, info: { title: e.title, body: e.body } }, ownerToken);
+  }
+
+  for (const viewport of [{ width: 1280, height: 900 }, { width: 390, height: 844 }]) {
+    const page = await open(await browser.newContext({ viewport }));
+    await page.goto(`${base}/project/guided/newtask`);
+    const frame = page.frameLocator("iframe.presenter-frame");
+    await frame.getByText(/Question \d/).waitFor();
+    const toggle = page.getByRole("button", { name: "Field guide", exact: true });
+    assert.equal(await toggle.getAttribute("aria-expanded"), "false");
+    await toggle.click();
+    const guide = page.getByRole("complementary", { name: "Field guide" });
+    await guide.waitFor();
+    assert.equal(await toggle.getAttribute("aria-expanded"), "true");
+    // Opening puts focus in its search box.
+    await page.waitForFunction(() => document.activeElement?.id === "field-guide-search");
+    // Ordered by priority; the Markdown is rendered.
+    const titles = await guide.locator("summary").allInnerTexts();
+    assert.deepEqual(titles, ["Grey heron", "Little egret", "Cormorant"]);
+    await guide.getByText("Grey heron").click();
+    assert.equal(await guide.locator("strong", { hasText: "grey" }).count(), 1);
+
+    // Never over the task: the drawer and the presenter do not overlap.
+    const a = await guide.boundingBox();
+    const b = await page.locator("iframe.presenter-frame").boundingBox();
+    const overlap = a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+    assert.ok(!overlap, `guide ${JSON.stringify(a)} covers the task ${JSON.stringify(b)} at ${viewport.width}px`);
+    if (viewport.width >= 1000) assert.ok(a.x >= b.x + b.width, "beside the task on a wide screen");
+    if (viewport.width === 1280) await page.screenshot({ path: join(SHOTS, "field-guide.png") });
+
+    // It searches titles and text, not the markup.
+    await page.getByLabel("Search the field guide").focus();
+    await page.keyboard.type("yellow");
+    assert.deepEqual(await guide.locator("summary").allInnerTexts(), ["Little egret"]);
+    await page.getByLabel("Search the field guide").fill("strong");
+    await guide.getByText("Nothing in the guide matches.").waitFor();
+    await page.getByLabel("Search the field guide").fill("CORMORANT");
+    assert.deepEqual(await guide.locator("summary").allInnerTexts(), ["Cormorant"]);
+
+    // Escape closes it and gives focus back to its button; the task goes on.
+    await page.keyboard.press("Escape");
+    await guide.waitFor({ state: "hidden" });
+    assert.equal(await page.evaluate(() => document.activeElement?.id), "field-guide-toggle");
+    assert.equal(await toggle.getAttribute("aria-expanded"), "false");
+    await page.keyboard.press("Enter");
+    await guide.waitFor();
+    await page.getByRole("button", { name: "Close the field guide" }).click();
+    await guide.waitFor({ state: "hidden" });
+  }
+
+  // A project without helping materials shows no guide button.
+  await simpleProject(ownerToken, "unguided", {});
+  const page = await open(await browser.newContext());
+  await page.goto(`${base}/project/unguided/newtask`);
+  await page.frameLocator("iframe.presenter-frame").getByText(/Question \d/).waitFor();
+  assert.equal(await page.getByRole("button", { name: "Field guide", exact: true }).count(), 0);
+}));
+
+test("an owner writes the description and a post with a preview; volunteers read them", () => withPages("content", async (open) => {
+  const ownerToken = await token("olivia", "correct horse");
+  const project = await simpleProject(ownerToken, "newsy", {});
+  const owner = await open(await browser.newContext());
+  await signIn(owner, "olivia");
+  await owner.getByRole("link", { name: "olivia" }).waitFor();
+  await owner.goto(`${base}/project/newsy/content`);
+
+  // The description: Markdown, previewed as the server renders it; raw HTML never runs.
+  const description = owner.getByRole("textbox", { name: "Long description" });
+  await description.fill("## Why herons\n\nWe count **every** heron.\n\n<img src=x onerror=\"document.title='owned'\">");
+  const preview = owner.getByRole("region", { name: "Long description: preview" });
+  await preview.locator("strong", { hasText: "every" }).waitFor();
+  assert.equal(await preview.locator("[onerror]").count(), 0);
+  await owner.getByRole("button", { name: "Save description" }).click();
+  await owner.getByText("Description saved.").waitFor();
+
+  // A post, previewed, published.
+  await owner.getByRole("button", { name: "New post" }).click();
+  await owner.getByRole("textbox", { name: "Title" }).fill("First herons of spring");
+  await owner.getByRole("textbox", { name: "Text", exact: true }).fill("Thanks to *you*, 300 herons so far. [Read more](https://example.org/herons)");
+  await owner.locator(".row-form .markdown-preview em", { hasText: "you" }).waitFor();
+  await owner.getByLabel(/Published/).check();
+  await owner.getByRole("button", { name: "Save", exact: true }).click();
+  await owner.getByText("Post saved.").waitFor();
+  await owner.getByRole("listitem").filter({ hasText: "First herons of spring" }).waitFor();
+  await owner.screenshot({ path: join(SHOTS, "content-editor.png"), fullPage: true });
+
+  // A volunteer reads them on the project page, the blog and the post's own page.
+  const page = await open(await browser.newContext());
+  await page.goto(`${base}/project/newsy`);
+  const about = page.getByRole("region", { name: "About this project" });
+  await about.getByRole("heading", { name: "Why herons" }).waitFor();
+  await about.locator("strong", { hasText: "every" }).waitFor();
+  assert.notEqual(await page.title(), "owned");
+  const news = page.getByRole("region", { name: "News" });
+  await news.getByRole("link", { name: "First herons of spring" }).click();
+  await page.waitForURL(new RegExp(`/project/newsy/\\d+$`));
+  await page.getByRole("heading", { level: 1, name: "First herons of spring" }).waitFor();
+  await page.locator("article em", { hasText: "you" }).waitFor();
+  assert.equal(await page.getByRole("link", { name: "Read more" }).getAttribute("rel"), "noopener noreferrer nofollow ugc");
+  const feedHref = await page.locator("link#feed-link").getAttribute("href");
+  assert.equal(feedHref, `/api/project/${project.id}/blog.atom`);
+  const feed = await fetch(base + feedHref);
+  assert.match(feed.headers.get("content-type"), /application\/atom\+xml/);
+  assert.match(await feed.text(), /First herons of spring/);
+  await page.getByRole("link", { name: "All posts" }).click();
+  await page.waitForURL(/\/project\/newsy\/blog$/);
+  await page.getByRole("heading", { level: 2, name: "First herons of spring" }).waitFor();
+  // Pages are listed on the project page and live at PYBOSSA's address.
+  await api("POST", "/api/page", { project_id: project.id, slug: "faq", info: { title: "Questions", body: "**Can I help?** Yes." } }, ownerToken);
+  await page.goto(`${base}/project/newsy`);
+  await page.getByRole("navigation", { name: "Project pages" }).getByRole("link", { name: "Questions" }).click();
+  await page.waitForURL(/\/project\/newsy\/page\/faq$/);
+  await page.locator("article strong", { hasText: "Can I help?" }).waitFor();
+  // A post id that is not a number, or does not exist, is not a page.
+  await page.goto(`${base}/project/newsy/999999`);
+  await page.getByRole("heading", { name: "This post does not exist" }).waitFor();
+  await page.goto(`${base}/project/newsy/page/nope`);
+  await page.getByRole("heading", { name: "This page does not exist" }).waitFor();
+}));

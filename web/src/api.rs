@@ -126,7 +126,7 @@ fn error_from_body(status: u16, body: &str) -> ApiError {
     ApiError::Status { status, message }
 }
 
-fn encode(component: &str) -> String {
+pub fn encode(component: &str) -> String {
     String::from(js_sys::encode_uri_component(component))
 }
 
@@ -940,4 +940,138 @@ pub async fn set_featured(project_id: i64, featured: bool) -> Result<(), ApiErro
 /// One task (`GET /api/task/{id}`).
 pub async fn task(id: i64) -> Result<Task, ApiError> {
     get_json(&format!("/api/task/{id}")).await
+}
+
+/// A blog post as the content endpoints render it.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Post {
+    pub id: i64,
+    pub title: String,
+    pub created: String,
+    #[serde(default)]
+    pub published: bool,
+    #[serde(default)]
+    pub author: Option<String>,
+    /// Sanitised HTML (in a single post or a page of the blog).
+    #[serde(default)]
+    pub html: Option<String>,
+    /// Plain text (in the latest posts of an overview).
+    #[serde(default)]
+    pub excerpt: Option<String>,
+}
+
+/// A project page: its slug, title and (when asked for alone) sanitised HTML.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct PageContent {
+    pub id: i64,
+    pub slug: String,
+    pub title: String,
+    #[serde(default)]
+    pub html: Option<String>,
+}
+
+/// One entry of a project's field guide (a helping material), rendered.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct GuideEntry {
+    pub id: i64,
+    pub title: String,
+    pub html: String,
+    #[serde(default)]
+    pub media_url: Option<String>,
+}
+
+/// What a project shows volunteers, rendered by the server.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct ProjectContent {
+    pub description_html: String,
+    pub tutorial: bool,
+    pub posts: Vec<Post>,
+    pub more_posts: bool,
+    pub pages: Vec<PageContent>,
+    pub field_guide: Vec<GuideEntry>,
+}
+
+pub async fn project_content(project_id: i64) -> Result<ProjectContent, ApiError> {
+    get_json(&format!("/api/project/{project_id}/content")).await
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct PostPage {
+    pub items: Vec<Post>,
+    pub has_more: bool,
+}
+
+pub async fn blog(project_id: i64, offset: u64) -> Result<PostPage, ApiError> {
+    get_json(&format!(
+        "/api/project/{project_id}/blog?limit=10&offset={offset}"
+    ))
+    .await
+}
+
+pub async fn blog_post(project_id: i64, post_id: i64) -> Result<Post, ApiError> {
+    get_json(&format!("/api/project/{project_id}/blog/{post_id}")).await
+}
+
+pub async fn content_page(project_id: i64, slug: String) -> Result<PageContent, ApiError> {
+    get_json(&format!("/api/project/{project_id}/page/{}", encode(&slug))).await
+}
+
+#[derive(Deserialize)]
+struct Rendered {
+    html: String,
+}
+
+/// Markdown rendered and sanitised by the server, exactly as volunteers will see it.
+pub async fn render_markdown(text: String) -> Result<String, ApiError> {
+    let body = serde_json::json!({ "text": text });
+    let rendered: Rendered = request("POST", "/api/markdown", Some(&body)).await?;
+    Ok(rendered.html)
+}
+
+/// The PYBOSSA resources holding a project's content, as owners edit them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContentKind {
+    Blogpost,
+    Page,
+    HelpingMaterial,
+}
+
+impl ContentKind {
+    /// The collection's path (written out, so the spec test sees every path the app calls).
+    fn path(self) -> &'static str {
+        match self {
+            ContentKind::Blogpost => "/api/blogpost",
+            ContentKind::Page => "/api/page",
+            ContentKind::HelpingMaterial => "/api/helpingmaterial",
+        }
+    }
+}
+
+/// A project's rows of one kind, newest first.
+pub async fn content_rows(
+    kind: ContentKind,
+    project_id: i64,
+) -> Result<Vec<serde_json::Value>, ApiError> {
+    get_json(&format!(
+        "{}?project_id={project_id}&all=1&limit=100&orderby=id&desc=true",
+        kind.path()
+    ))
+    .await
+}
+
+/// Creates (`id` None) or updates a content row.
+pub async fn save_content_row(
+    kind: ContentKind,
+    id: Option<i64>,
+    body: serde_json::Value,
+) -> Result<serde_json::Value, ApiError> {
+    match id {
+        None => request("POST", kind.path(), Some(&body)).await,
+        Some(id) => request("PUT", &format!("{}/{id}", kind.path()), Some(&body)).await,
+    }
+}
+
+pub async fn delete_content_row(kind: ContentKind, id: i64) -> Result<(), ApiError> {
+    request_text("DELETE", &format!("{}/{id}", kind.path()), None).await?;
+    Ok(())
 }

@@ -15,8 +15,9 @@ use wasm_bindgen::prelude::wasm_bindgen;
 
 use components::{AnnouncementBanner, SiteFooter, SiteHeader};
 use pages::{
-    About, AccountPage, Admin, Contribute, Home, ImportTasks, Manage, NotFound, ProjectEditorPage,
-    ProjectPage, Section, SignIn, SignUp, TaskPage,
+    About, AccountPage, Admin, BlogPage, ContentPage, Contribute, Home, ImportTasks, Manage,
+    NotFound, PostPage, ProjectEditorPage, ProjectPage, Section, SignIn, SignUp, TaskPage,
+    TutorialPage,
 };
 
 /// Entry point, run by the generated JS module's `init()`.
@@ -60,6 +61,12 @@ fn App() -> impl IntoView {
                     <Route path=path!("/project/:short_name/tasks/export") view=|| view! { <Manage section=Section::Export/> }/>
                     <Route path=path!("/project/:short_name/webhook") view=|| view! { <Manage section=Section::Webhook/> }/>
                     <Route path=path!("/project/:short_name/settings") view=|| view! { <Manage section=Section::Settings/> }/>
+                    <Route path=path!("/project/:short_name/content") view=|| view! { <Manage section=Section::Content/> }/>
+                    <Route path=path!("/project/:short_name/new-blogpost") view=|| view! { <Manage section=Section::Content/> }/>
+                    <Route path=path!("/project/:short_name/blog") view=BlogPage/>
+                    <Route path=path!("/project/:short_name/tutorial") view=TutorialPage/>
+                    <Route path=path!("/project/:short_name/page/:slug") view=ContentPage/>
+                    <Route path=path!("/project/:short_name/:id") view=PostPage/>
                     <Route path=path!("/account/signin") view=SignIn/>
                     <Route path=path!("/account/register") view=SignUp/>
                     <Route path=path!("/account/:name") view=AccountPage/>

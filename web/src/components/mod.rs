@@ -1,5 +1,6 @@
 //! Pieces shared by several pages.
 
+pub mod content;
 mod layout;
 pub mod presenter;
 mod project_card;

@@ -59,6 +59,16 @@ const BRIDGE: &str = r#"(function () {
     getCurrentTaskId: function () { return current && current.id ? current.id : false; },
     setEndpoint: function (e) { endpoint = e || ""; return endpoint; }
   };
+  // The frame may not navigate: a link the page does not handle itself goes to the app, which
+  // opens it in a tab of its own (or, in a tutorial, starts the tasks).
+  document.addEventListener("click", function (ev) {
+    if (ev.defaultPrevented || !ev.target || !ev.target.closest) return;
+    var a = ev.target.closest("a[href]");
+    var href = a ? a.getAttribute("href") || "" : "";
+    if (!href || href.charAt(0) === '#' || /^\s*javascript:/i.test(href)) return;
+    ev.preventDefault();
+    app.postMessage({ tessera: "link", href: a.href }, "*");
+  });
   window.addEventListener("message", function (ev) {
     if (ev.source !== app) return;
     var m = ev.data || {};
@@ -264,6 +274,17 @@ pub enum FrameMessage {
     Next,
     /// `pybossa.userProgress()` or `pybossa.newTask()`: answered with `answer`.
     Ask { req: i64, kind: Ask },
+    /// A link the volunteer followed (absolute).
+    Link(String),
+}
+
+/// Opens a link a frame asked for in a new tab, when it is a web address.
+pub fn open_link(href: &str) {
+    if (href.starts_with("https://") || href.starts_with("http://"))
+        && let Some(window) = web_sys::window()
+    {
+        let _ = window.open_with_url_and_target_and_features(href, "_blank", "noopener,noreferrer");
+    }
 }
 
 /// What a presenter may ask the app for.
@@ -290,6 +311,7 @@ fn parse(data: &wasm_bindgen::JsValue) -> Option<FrameMessage> {
     match v.get("tessera")?.as_str()? {
         "ready" => Some(FrameMessage::Ready),
         "next" => Some(FrameMessage::Next),
+        "link" => Some(FrameMessage::Link(v.get("href")?.as_str()?.to_owned())),
         "ask" => Some(FrameMessage::Ask {
             req: v.get("req")?.as_i64()?,
             kind: match v.get("kind")?.as_str()? {
@@ -415,5 +437,6 @@ pub fn preview_handler(
             req,
             kind: Ask::NewTask,
         } => answer(&frame, req, Ok(task.clone())),
+        FrameMessage::Link(href) => open_link(&href),
     }
 }

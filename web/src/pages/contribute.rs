@@ -6,8 +6,10 @@ use leptos::task::spawn_local;
 use serde_json::json;
 
 use crate::api::{self, ApiError, Project, Task};
+use crate::components::content::{FieldGuide, TutorialDialog, tutorial_seen};
 use crate::components::presenter::{
-    Ask, FrameEnv, FrameMessage, PresenterFrame, answer, frame_document, post, presenter_for,
+    Ask, FrameEnv, FrameMessage, PresenterFrame, answer, frame_document, open_link, post,
+    presenter_for,
 };
 use crate::components::route_project;
 use crate::session::use_session;
@@ -146,6 +148,7 @@ fn Contributor(project: Project) -> impl IntoView {
                 task.map(|t| t.unwrap_or_else(|| serde_json::json!({}))),
             );
         }),
+        FrameMessage::Link(href) => open_link(&href),
         FrameMessage::Next => match next.get_untracked() {
             Some(task) => {
                 next.set(None);
@@ -156,6 +159,22 @@ fn Contributor(project: Project) -> impl IntoView {
     };
 
     let document = frame_document(&presenter_for(&project.info), &FrameEnv::of(&project.info));
+    // The tutorial opens by itself on a volunteer's first visit; the field guide on demand.
+    let has_tutorial = project
+        .info
+        .get("tutorial")
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(|t| !t.trim().is_empty());
+    let tutorial_open = RwSignal::new(has_tutorial && !tutorial_seen(pid));
+    let guide_open = RwSignal::new(false);
+    let content = LocalResource::new(move || api::project_content(pid));
+    let guide = move || {
+        content
+            .get()
+            .and_then(Result::ok)
+            .map(|c| c.field_guide)
+            .unwrap_or_default()
+    };
     let project_href = project.href();
     let sign_in_href = format!(
         "/account/signin?next={}",
@@ -182,10 +201,27 @@ fn Contributor(project: Project) -> impl IntoView {
                 })}
             </p>
         </div>
+        <p class="contribute-tools">
+            {has_tutorial.then(|| view! {
+                <button type="button" class="button button-quiet" on:click=move |_| tutorial_open.set(true)>"Tutorial"</button>
+            })}
+            {move || (!guide().is_empty()).then(|| view! {
+                <button type="button" id="field-guide-toggle" class="button button-quiet"
+                    aria-controls="field-guide" aria-expanded=move || guide_open.get().to_string()
+                    on:click=move |_| guide_open.update(|o| *o = !*o)>"Field guide"</button>
+            })}
+        </p>
         {move || notice.get().map(|n| view! { <p class="form-error" role="alert">{n}</p> })}
-        <div class="presenter" class:hidden=move || phase.get() != Phase::Working>
-            <PresenterFrame document=document frame=frame on_message=on_message project=pid/>
+        <div class="contribute-layout" class:with-guide=move || guide_open.get()>
+            <div class="presenter" class:hidden=move || phase.get() != Phase::Working>
+                <PresenterFrame document=document frame=frame on_message=on_message project=pid/>
+            </div>
+            {move || {
+                let entries = guide();
+                (!entries.is_empty()).then(|| view! { <FieldGuide entries=entries open=guide_open/> })
+            }}
         </div>
+        {has_tutorial.then(|| view! { <TutorialDialog project_id=pid info=project.info.clone() open=tutorial_open/> })}
         {move || match phase.get() {
             Phase::Loading => view! { <p role="status" class="state">"Finding a task for you…"</p> }.into_any(),
             Phase::Working => ().into_any(),

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::api::{self, Project};
 use crate::components::{format_date, loaded, route_project};
+use crate::pages::content_editor::ContentEditor;
 use crate::session::use_session;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -16,16 +17,18 @@ pub enum Section {
     Stats,
     Export,
     Webhook,
+    Content,
     Settings,
 }
 
 impl Section {
-    const ALL: [(Section, &'static str, &'static str); 6] = [
+    const ALL: [(Section, &'static str, &'static str); 7] = [
         (Section::Tasks, "Tasks", "tasks/browse"),
         (Section::Results, "Results", "results"),
         (Section::Stats, "Statistics", "stats"),
         (Section::Export, "Export", "tasks/export"),
         (Section::Webhook, "Webhook", "webhook"),
+        (Section::Content, "Content", "content"),
         (Section::Settings, "Settings", "settings"),
     ];
 }
@@ -76,6 +79,7 @@ fn Dashboard(project: Project, section: Section) -> impl IntoView {
             view! { <Exports project_id=pid short_name=project.short_name.clone()/> }.into_any()
         }
         Section::Webhook => view! { <Webhook project_id=pid/> }.into_any(),
+        Section::Content => view! { <ContentEditor project=project.clone()/> }.into_any(),
         Section::Settings => view! {
             <Settings project_id=pid name=project.name.clone() short_name=project.short_name.clone() published=published/>
         }

@@ -3,6 +3,8 @@
 mod about;
 mod account;
 mod admin;
+mod blog;
+mod content_editor;
 mod contribute;
 mod home;
 mod manage;
@@ -14,6 +16,7 @@ mod task;
 pub use about::About;
 pub use account::{AccountPage, SignIn, SignUp};
 pub use admin::Admin;
+pub use blog::{BlogPage, ContentPage, PostPage, TutorialPage};
 pub use contribute::Contribute;
 pub use home::Home;
 pub use manage::{Manage, Section};

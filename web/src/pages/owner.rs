@@ -7,6 +7,7 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 use serde_json::{Map, Value, json};
 
 use crate::api::{self, Project};
+use crate::components::content::MarkdownField;
 use crate::components::presenter::{
     FrameEnv, PresenterFrame, frame_document, presenter_for, preview_handler,
 };
@@ -255,11 +256,8 @@ fn ProjectEditor(existing: Option<Project>) -> impl IntoView {
                 {input("Name", name, true, "")}
                 {input("Short name", short, true, "Used in links: letters, digits, - _ .")}
                 {input("Description", description, true, "One sentence shown on cards")}
-                <label class="field">
-                    <span>"Long description"</span>
-                    <textarea rows="4" prop:value=long_description
-                        on:input=move |ev| long_description.set(event_target_value(&ev))></textarea>
-                </label>
+                <MarkdownField label="Long description" value=long_description rows=6
+                    hint="Markdown, shown on the project page; previewed as volunteers will see it."/>
                 <label class="field">
                     <span>"Category"</span>
                     <select prop:value=category on:change=move |ev| category.set(event_target_value(&ev))>

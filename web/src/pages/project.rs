@@ -2,6 +2,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use crate::api;
+use crate::components::content::Rendered;
 use crate::components::{ErrorState, ProjectThumb, format_date};
 
 /// `/project/{short_name}`: one project's details.
@@ -82,6 +83,7 @@ pub fn ProjectPage() -> impl IntoView {
                             </p>
                         </div>
                     </div>
+                    <ProjectContentView project=p.clone()/>
                     <ProjectNumbers project_id=p.id/>
                     <dl class="facts">
                         <div class="fact">
@@ -116,6 +118,63 @@ pub fn ProjectPage() -> impl IntoView {
             </nav>
             {body}
         </div>
+    }
+}
+
+/// The long description (Markdown, rendered and sanitised by the server), the tutorial, the
+/// latest blog posts and the project's pages.
+#[component]
+fn ProjectContentView(project: api::Project) -> impl IntoView {
+    let pid = project.id;
+    let href = project.href();
+    let content = LocalResource::new(move || api::project_content(pid));
+    move || {
+        let Some(Ok(c)) = content.get() else {
+            return ().into_any();
+        };
+        let href = href.clone();
+        view! {
+            {(!c.description_html.trim().is_empty()).then(|| view! {
+                <section class="long-description" aria-label="About this project">
+                    <Rendered html=c.description_html.clone()/>
+                </section>
+            })}
+            {c.tutorial.then(|| view! {
+                <p><a class="button button-quiet" href=format!("{href}/tutorial")>"Tutorial"</a></p>
+            })}
+            {(!c.posts.is_empty()).then(|| {
+                let blog = format!("{href}/blog");
+                view! {
+                    <section class="project-blog" aria-labelledby="news">
+                        <h2 id="news" class="section-title">"News"</h2>
+                        <ul class="post-list">
+                            {c.posts.iter().map(|post| view! {
+                                <li>
+                                    <a href=format!("{href}/{}", post.id)>{post.title.clone()}</a>
+                                    <span class="post-meta">" · " {format_date(&post.created)}</span>
+                                    {post.excerpt.clone().map(|e| view! { <p class="muted">{e}</p> })}
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                        <p>
+                            <a href=blog>{if c.more_posts { "All posts" } else { "Blog" }}</a>
+                            " · "
+                            <a href=format!("/api/project/{pid}/blog.atom")>"Atom feed"</a>
+                        </p>
+                    </section>
+                }
+            })}
+            {(!c.pages.is_empty()).then(|| view! {
+                <nav class="project-pages" aria-label="Project pages">
+                    <ul class="post-list">
+                        {c.pages.iter().map(|page| view! {
+                            <li><a href=format!("{href}/page/{}", api::encode(&page.slug))>{page.title.clone()}</a></li>
+                        }).collect_view()}
+                    </ul>
+                </nav>
+            })}
+        }
+        .into_any()
     }
 }
 
