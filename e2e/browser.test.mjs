@@ -921,3 +921,42 @@ test("an owner writes the description and a post with a preview; volunteers read
   await page.goto(`${base}/project/newsy/page/nope`);
   await page.getByRole("heading", { name: "This page does not exist" }).waitFor();
 }));
+
+test("an admin writes, previews, unpublishes and deletes announcements in the admin page", () => withPages("announce", async (open) => {
+  const admin = await open(await browser.newContext());
+  await signIn(admin, "olivia");
+  await admin.getByRole("link", { name: "olivia" }).waitFor();
+  await admin.goto(base + "/admin");
+  const section = admin.getByRole("region", { name: "Announcements" });
+  await section.getByRole("button", { name: "New announcement" }).click();
+  await section.getByRole("textbox", { name: "Title" }).fill("Heron week");
+  await section.getByRole("textbox", { name: "Text" }).fill("Every answer counts <b>double</b> until Sunday.");
+  // The preview is the banner as volunteers will see it: text, not HTML.
+  const preview = section.getByRole("region", { name: "Banner preview" });
+  await preview.getByText("Every answer counts <b>double</b> until Sunday.").waitFor();
+  assert.equal(await preview.locator("b").count(), 0);
+  await section.getByRole("button", { name: "Save the announcement" }).click();
+  const row = section.getByRole("listitem").filter({ hasText: "Heron week" });
+  await row.waitFor();
+
+  const visitor = await open(await browser.newContext());
+  await visitor.goto(base + "/");
+  const banner = visitor.getByRole("complementary", { name: "Announcement" });
+  await banner.getByText("Heron week").waitFor();
+
+  // Back to a draft: gone from the banner, still in the admin's list.
+  await row.getByRole("button", { name: "Edit" }).click();
+  await section.getByLabel(/Published/).uncheck();
+  await section.getByRole("button", { name: "Save the announcement" }).click();
+  await row.getByText("draft").waitFor();
+  await visitor.reload();
+  await visitor.getByRole("heading", { level: 1 }).first().waitFor();
+  await visitor.waitForLoadState("networkidle");
+  assert.equal(await visitor.getByText("Heron week").count(), 0);
+
+  admin.once("dialog", (d) => d.accept());
+  await row.getByRole("button", { name: "Delete" }).click();
+  await row.waitFor({ state: "detached" });
+  const left = await api("GET", "/api/announcement?all=1", undefined, await token("olivia", "correct horse"));
+  assert.ok(!left.some((a) => a.title === "Heron week"));
+}));

@@ -392,6 +392,29 @@ pub struct Announcement {
     pub title: Option<String>,
     #[serde(default)]
     pub body: Option<String>,
+    #[serde(default)]
+    pub published: bool,
+    #[serde(default)]
+    pub created: Option<String>,
+}
+
+/// Every announcement, drafts too (admins), newest first.
+pub async fn all_announcements() -> Result<Vec<Announcement>, ApiError> {
+    get_json("/api/announcement?orderby=id&desc=true&limit=100").await
+}
+
+/// Creates (`id` None) or updates an announcement (admins).
+pub async fn save_announcement(id: Option<i64>, body: serde_json::Value) -> Result<(), ApiError> {
+    let _: serde_json::Value = match id {
+        None => request("POST", "/api/announcement", Some(&body)).await?,
+        Some(id) => request("PUT", &format!("/api/announcement/{id}"), Some(&body)).await?,
+    };
+    Ok(())
+}
+
+pub async fn delete_announcement(id: i64) -> Result<(), ApiError> {
+    request_text("DELETE", &format!("/api/announcement/{id}"), None).await?;
+    Ok(())
 }
 
 /// The newest published announcements.

@@ -59,6 +59,16 @@ pub fn SiteHeader() -> impl IntoView {
     }
 }
 
+/// An announcement's words as the banner shows them (text, never HTML).
+pub fn announcement_text(title: Option<String>, body: String) -> impl IntoView {
+    view! {
+        <p>
+            {title.filter(|t| !t.trim().is_empty()).map(|t| view! { <strong>{t}</strong> " " })}
+            {body}
+        </p>
+    }
+}
+
 /// The newest site announcement this browser has not dismissed, above every page.
 #[component]
 pub fn AnnouncementBanner() -> impl IntoView {
@@ -75,10 +85,7 @@ pub fn AnnouncementBanner() -> impl IntoView {
         Some(view! {
             <aside class="announcement" aria-label="Announcement">
                 <div class="container announcement-inner">
-                    <p>
-                        {shown.title.clone().map(|t| view! { <strong>{t}</strong> " " })}
-                        {shown.body.clone().unwrap_or_default()}
-                    </p>
+                    {announcement_text(shown.title.clone(), shown.body.clone().unwrap_or_default())}
                     <button type="button" class="link-button" aria-label="Dismiss the announcement"
                         on:click=move |_| {
                             crate::api::dismiss_announcement(id);

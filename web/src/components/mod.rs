@@ -6,7 +6,7 @@ pub mod presenter;
 mod project_card;
 mod states;
 
-pub use layout::{AnnouncementBanner, SiteFooter, SiteHeader};
+pub use layout::{AnnouncementBanner, SiteFooter, SiteHeader, announcement_text};
 pub use project_card::{ProjectCard, ProjectThumb};
 pub use states::{EmptyState, ErrorState, LoadingGrid, loaded, route_project};
 

@@ -1,10 +1,10 @@
-//! `/admin`: accounts, categories and featured projects (site admins).
+//! `/admin`: accounts, categories, featured projects and announcements (site admins).
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api;
-use crate::components::{format_date, loaded};
+use crate::components::{announcement_text, format_date, loaded};
 use crate::session::use_session;
 
 #[component]
@@ -20,6 +20,7 @@ pub fn Admin() -> impl IntoView {
                         <Users/>
                         <Categories/>
                         <Featured/>
+                        <Announcements/>
                     </div>
                 }.into_any(),
                 _ if !session.checked.get() => view! { <p role="status">"Loading…"</p> }.into_any(),
@@ -199,6 +200,125 @@ fn Featured() -> impl IntoView {
                     }).collect_view()}
                 </ul>
             }.into_any())}
+        </section>
+    }
+}
+
+/// Site announcements: written with a live preview of the banner, published or kept as drafts.
+#[component]
+fn Announcements() -> impl IntoView {
+    let list = LocalResource::new(api::all_announcements);
+    let editing = RwSignal::new(None::<Option<i64>>);
+    let title = RwSignal::new(String::new());
+    let body = RwSignal::new(String::new());
+    let published = RwSignal::new(true);
+    let (error, set_error) = signal(None::<String>);
+    let edit = move |a: Option<api::Announcement>| {
+        set_error.set(None);
+        title.set(a.as_ref().and_then(|a| a.title.clone()).unwrap_or_default());
+        body.set(a.as_ref().and_then(|a| a.body.clone()).unwrap_or_default());
+        published.set(a.as_ref().is_none_or(|a| a.published));
+        editing.set(Some(a.map(|a| a.id)));
+    };
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(id) = editing.get_untracked() else {
+            return;
+        };
+        let payload = serde_json::json!({
+            "title": title.get_untracked().trim(),
+            "body": body.get_untracked().trim(),
+            "published": published.get_untracked(),
+        });
+        spawn_local(async move {
+            match api::save_announcement(id, payload).await {
+                Ok(()) => {
+                    editing.set(None);
+                    list.refetch();
+                }
+                Err(e) => set_error.set(Some(e.to_string())),
+            }
+        });
+    };
+    view! {
+        <section aria-labelledby="announcements-h">
+            <h2 id="announcements-h" class="section-title">"Announcements"</h2>
+            <p class="muted">"The newest published one shows above every page until a browser dismisses it."</p>
+            {move || error.get().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
+            {loaded(list, "the announcements", move |all| {
+                if all.is_empty() {
+                    return view! { <p class="muted">"No announcements yet."</p> }.into_any();
+                }
+                view! {
+                    <ul class="editor-rows">
+                        {all.into_iter().map(|a| {
+                            let id = a.id;
+                            let label = a.title.clone().filter(|t| !t.is_empty())
+                                .or_else(|| a.body.clone()).unwrap_or_default();
+                            let confirm = format!("Delete the announcement “{label}”?");
+                            let row = a.clone();
+                            view! {
+                                <li>
+                                    <strong>{label}</strong>
+                                    <span class="post-meta">
+                                        {a.created.as_deref().map(format_date).unwrap_or_default()}
+                                        {(!a.published).then_some(" · draft")}
+                                    </span>
+                                    <span class="row-actions">
+                                        <button type="button" class="button button-quiet"
+                                            on:click=move |_| edit(Some(row.clone()))>"Edit"</button>
+                                        <button type="button" class="button button-quiet" on:click=move |_| {
+                                            let ok = web_sys::window()
+                                                .and_then(|w| w.confirm_with_message(&confirm).ok())
+                                                .unwrap_or(false);
+                                            if ok {
+                                                spawn_local(async move {
+                                                    outcome(api::delete_announcement(id).await, set_error);
+                                                    list.refetch();
+                                                });
+                                            }
+                                        }>"Delete"</button>
+                                    </span>
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                }
+                .into_any()
+            })}
+            {move || match editing.get() {
+                None => view! {
+                    <button type="button" class="button" on:click=move |_| edit(None)>"New announcement"</button>
+                }.into_any(),
+                Some(id) => view! {
+                    <form class="form narrow" on:submit=save>
+                        <h3>{if id.is_some() { "Edit the announcement" } else { "New announcement" }}</h3>
+                        <label class="field">
+                            <span>"Title"</span>
+                            <input type="text" prop:value=title on:input=move |ev| title.set(event_target_value(&ev))/>
+                        </label>
+                        <label class="field">
+                            <span>"Text"</span>
+                            <textarea rows=3 required prop:value=body on:input=move |ev| body.set(event_target_value(&ev))></textarea>
+                        </label>
+                        <label class="check">
+                            <input type="checkbox" prop:checked=published
+                                on:change=move |ev| published.set(event_target_checked(&ev))/>
+                            " Published (a draft is seen by administrators only)"
+                        </label>
+                        <div class="announcement announcement-preview" role="region" aria-label="Banner preview">
+                            <div class="announcement-inner">
+                                {move || announcement_text(Some(title.get()), body.get())}
+                            </div>
+                        </div>
+                        <p>
+                            <button type="submit" class="button">"Save the announcement"</button>
+                            " "
+                            <button type="button" class="button button-quiet" on:click=move |_| editing.set(None)>"Cancel"</button>
+                        </p>
+                    </form>
+                }.into_any(),
+            }}
         </section>
     }
 }
