@@ -31,6 +31,9 @@ pub enum ApiError {
     Unauthorized(Option<String>),
     #[error("forbidden")]
     Forbidden(Option<String>),
+    /// A volunteer below the project's quiz pass mark asked for a task (403 `QuizFailed`).
+    #[error("quiz failed: {0}")]
+    QuizFailed(String),
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -132,7 +135,7 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::QuizFailed(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -156,6 +159,7 @@ impl ApiError {
                 "Forbidden",
                 m.clone().unwrap_or_else(|| FORBIDDEN_MSG.into()),
             ),
+            Self::QuizFailed(m) => ("QuizFailed", m.clone()),
             Self::NotFound => ("NotFound", NOT_FOUND_MSG.into()),
             Self::MethodNotAllowed => ("MethodNotAllowed", METHOD_MSG.into()),
             Self::Conflict(m) => ("Conflict", m.clone()),

@@ -11,6 +11,7 @@ mod m20261127_000006_counter_shards;
 mod m20261202_000007_security;
 mod m20261202_000008_first_category;
 mod m20261202_000009_task_import;
+mod m20261203_000010_gold;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_security::Migration),
             Box::new(m20261202_000008_first_category::Migration),
             Box::new(m20261202_000009_task_import::Migration),
+            Box::new(m20261203_000010_gold::Migration),
         ]
     }
 }

@@ -38,7 +38,15 @@ pub struct Project {
     pub contacted: Option<bool>,
     pub owner_id: Option<i64>,
     pub category_id: Option<i64>,
-    /// Free-form settings: `task_presenter`, `sched`, `thumbnail_url`, …
+    /// Free-form settings: `task_presenter`, `sched`, `thumbnail_url`, … Checked keys:
+    /// `quality` (owners only), `{"aggregation": "majority" | "weighted" | "dawid_skene",
+    /// "gold_rate": 0..1 (default 0.1: the share of tasks served that are gold, after the quiz),
+    /// "quiz": {"tasks": 1..1000, "pass_ratio": 0..1 (default 0.8)}: a volunteer's first `tasks`
+    /// tasks are gold, and below `pass_ratio` right `newtask` answers 403 `QuizFailed`,
+    /// "retire": {"min_answers": n, "confidence": (0, 1]}, "feedback": bool (the answer to a
+    /// gold task comes back with the correct one), "compare": {"<field>" (or "answer" for a
+    /// scalar): {"tolerance": number, "exact": bool}}}`; a bad value is a 415 naming the
+    /// setting. `autoimport` `{url, every_hours}`; `presenter_connect` (https origins).
     pub info: Option<Json>,
     pub owners_ids: Option<Vec<i64>>,
     /// With `stats=1`: the project's counters.
@@ -78,10 +86,18 @@ pub struct Task {
     #[oai(read_only)]
     pub state: Option<String>,
     pub quorum: Option<i64>,
+    /// 1: a gold task, whose correct answer is `gold_answers`; mixed into what volunteers are
+    /// served (`info.quality` of the project), never completed, never counted as work. Read by
+    /// the project's owners and admins only.
     pub calibration: Option<i64>,
     pub priority_0: Option<f64>,
     pub info: Option<Json>,
     pub n_answers: Option<i64>,
+    /// The owner's own id for the task, unique in the project (re-imports skip it).
+    pub external_id: Option<String>,
+    /// A gold task's correct answer: a string, number or boolean, or a flat object of them
+    /// (judged field by field). Required with `calibration: 1`. Owners and admins only.
+    pub gold_answers: Option<Json>,
     #[oai(read_only)]
     pub fav_user_ids: Option<Vec<i64>>,
     /// Answers given so far (ignored when sent).
@@ -121,6 +137,10 @@ pub struct TaskRun {
     pub external_uid: Option<String>,
     pub media_url: Option<String>,
     pub info: Option<Json>,
+    /// In the answer to `POST /api/taskrun` for a gold task, when the project's
+    /// `info.quality.feedback` is on: `{"correct": bool, "answer": <gold_answers>}`.
+    #[oai(read_only)]
+    pub gold: Option<Json>,
     #[oai(read_only)]
     pub task: Option<Json>,
     #[oai(read_only)]

@@ -107,6 +107,9 @@ impl VolunteerApi {
     /// volunteer (`info.timeout` seconds, default 3600) and counts toward the answers it still
     /// needs, so concurrent volunteers spread out. The answer must come within the stamp's
     /// lifetime. External users pass `external_uid` with the project token as a bearer token.
+    /// Gold tasks (`calibration: 1`) come in at the project's `info.quality.gold_rate`, and
+    /// first, for its `quiz`; a volunteer who failed the quiz gets 403 `QuizFailed`, with a
+    /// message to show them. A task handed out never shows `gold_answers` nor `calibration`.
     #[oai(path = "/project/:id/newtask", method = "get")]
     #[allow(clippy::too_many_arguments)]
     async fn newtask(
@@ -398,7 +401,8 @@ pub async fn answer(
         match (&submitted, stored) {
             (Err(_), stored) => Box::pin(uploads::forget(&state.infra, stored)).await,
             // The answer's file is recorded with it: deleting the answer deletes it.
-            (Ok(run), Some(key)) => {
+            (Ok(answered), Some(key)) => {
+                let run = &answered.run;
                 if let Err(e) = uploads::record(&state.infra.db, "taskrun", run.id, &key).await {
                     tracing::warn!(error = %e, "could not record an answer's file");
                 }
@@ -409,8 +413,12 @@ pub async fn answer(
     })
     .await
     .unwrap_or_else(|e| Err(ApiError::internal(format!("answer task: {e}"))));
-    // The volunteer sees the whole of their own answer.
-    Ok(JsonOf::new(Value::Object(
-        crud::to_map::<resources::TaskRun>(&submitted?, Access::Owner),
-    )))
+    // The volunteer sees the whole of their own answer, and with the project's `feedback`, the
+    // verdict on a gold task.
+    let submitted = submitted?;
+    let mut body = crud::to_map::<resources::TaskRun>(&submitted.run, Access::Owner);
+    if let Some(gold) = submitted.gold {
+        body.insert("gold".into(), gold);
+    }
+    Ok(JsonOf::new(Value::Object(body)))
 }

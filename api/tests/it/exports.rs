@@ -277,6 +277,10 @@ fn export_cli(app: &TestApp, project: i64, out: &std::path::Path) -> i64 {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DATABASE_URL", app.state.infra.config.database_url())
         .env("RUST_LOG", "warn")
+        // jemalloc keeps freed pages for ten seconds, in whichever arena the thread that freed
+        // them uses: the peak then depends on which threads ran the export, not on how much it
+        // held. Freed pages go back at once, so the peak measures what the export keeps.
+        .env("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
         .output()
         .expect("run export");
     let stderr = String::from_utf8_lossy(&output.stderr);

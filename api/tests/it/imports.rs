@@ -58,7 +58,13 @@ async fn finished(app: &TestApp, owner: &User, project: i64, import: &Value) -> 
     }
 }
 
-async fn import_file(app: &TestApp, owner: &User, project: i64, name: &str, body: &str) -> Value {
+pub(crate) async fn import_file(
+    app: &TestApp,
+    owner: &User,
+    project: i64,
+    name: &str,
+    body: &str,
+) -> Value {
     let r = upload(app, Some(owner), project, name, body, "").await;
     assert_eq!(r.status, 202, "{}", r.text);
     finished(app, owner, project, &r.json).await
@@ -70,7 +76,7 @@ fn counts(report: &Value) -> (i64, i64, i64, i64) {
 }
 
 /// The project's counters agree with its rows.
-async fn assert_counters(app: &TestApp, project: i64) {
+pub(crate) async fn assert_counters(app: &TestApp, project: i64) {
     let db = &app.state.infra.db;
     let id = i32::try_from(project).expect("id");
     let totals = counters::totals(db, ProjectId(id)).await.expect("totals");
@@ -93,8 +99,10 @@ async fn assert_counters(app: &TestApp, project: i64) {
         .iter()
         .filter(|t| t.state == task::TaskState::Completed)
         .count();
-    let expected: i64 = tasks.iter().map(|t| i64::from(t.n_answers)).sum();
-    assert_eq!(totals.n_tasks, tasks.len() as i64, "n_tasks");
+    // Gold tasks are not part of the work the counters measure (their answers are answers).
+    let work: Vec<&task::Model> = tasks.iter().filter(|t| t.calibration == 0).collect();
+    let expected: i64 = work.iter().map(|t| i64::from(t.n_answers)).sum();
+    assert_eq!(totals.n_tasks, work.len() as i64, "n_tasks");
     assert_eq!(totals.n_task_runs, runs as i64, "n_task_runs");
     assert_eq!(totals.n_results, results as i64, "n_results");
     assert_eq!(
@@ -657,15 +665,23 @@ async fn bulk_operations_change_and_delete_matching_tasks(app: TestApp) {
     let (_, owner, _) = app.seeded().await;
     let volunteer = app.register("volunteer").await;
     let project = app.project(&owner, "bulk").await;
+    // The odd rows carry a gold answer, so that they can become gold tasks below.
     let rows: String = (0..10)
-        .map(|i| format!("{i},{},2\n", if i % 2 == 0 { "even" } else { "odd" }))
+        .map(|i| {
+            let (kind, gold) = if i % 2 == 0 {
+                ("even", "")
+            } else {
+                ("odd", "yes")
+            };
+            format!("{i},{kind},2,{gold}\n")
+        })
         .collect();
     let report = import_file(
         &app,
         &owner,
         project,
         "t.csv",
-        &format!("n,kind,n_answers\n{rows}"),
+        &format!("n,kind,n_answers,gold_answers\n{rows}"),
     )
     .await;
     assert_eq!(report["created"], 10, "{report}");
@@ -705,6 +721,8 @@ async fn bulk_operations_change_and_delete_matching_tasks(app: TestApp) {
     assert_eq!(r.ok()["updated"], 5, "{}", r.text);
     let r = bulk(json!({"filter": {"info": {"kind": "odd"}}, "set": {"calibration": 1}})).await;
     assert_eq!(r.ok()["updated"], 5, "{}", r.text);
+    // Gold tasks leave the work's counts.
+    assert_counters(&app, project).await;
     let tasks = tasks_of(&app, project).await;
     for t in &tasks {
         let even = t.info.as_ref().is_some_and(|i| i["kind"] == "even");
@@ -719,6 +737,8 @@ async fn bulk_operations_change_and_delete_matching_tasks(app: TestApp) {
         json!({"filter": {}, "set": {"priority_0": 3}}),
         json!({"filter": {"state": "done"}, "delete": true}),
         json!({"filter": {}, "set": {"n_answers": 2}, "delete": true}),
+        json!({"filter": {}, "set": {"n_answers": 2, "calibration": 0}}),
+        json!({"filter": {"info": {"kind": "even"}}, "set": {"calibration": 1}}),
     ] {
         let r = bulk(bad.clone()).await;
         assert_eq!(r.status, 400, "{bad}: {}", r.text);
@@ -755,7 +775,7 @@ async fn bulk_operations_change_and_delete_matching_tasks(app: TestApp) {
         &owner,
         project,
         "t.csv",
-        &format!("n,kind,n_answers\n{rows}"),
+        &format!("n,kind,n_answers,gold_answers\n{rows}"),
     )
     .await;
     assert_eq!(report["created"], 10, "{report}");

@@ -17,6 +17,7 @@ mod layers;
 mod openapi;
 mod platform;
 mod projects;
+mod quality;
 mod ratelimit;
 mod resources;
 mod security;

@@ -118,6 +118,11 @@ impl Op {
             if set.calibration.is_some_and(|c| c != 0 && c != 1) {
                 return Err(ApiError::bad_request("calibration must be 0 or 1"));
             }
+            if set.calibration.is_some() && set.n_answers.is_some() {
+                return Err(ApiError::bad_request(
+                    "change calibration and n_answers in separate calls",
+                ));
+            }
         }
         let f = &self.filter;
         if let Some(state) = &f.state
@@ -254,6 +259,9 @@ pub async fn run(
     let cond = matching(infra, project_id, &op.filter)?;
     let txn = crate::store::begin_write(&infra.db).await?;
     let before = sums(&txn, cond.clone()).await?;
+    // Gold tasks are not part of the work the counters measure, and never complete.
+    let work_cond = cond.clone().add(task::Column::Calibration.eq(0));
+    let work = sums(&txn, work_cond.clone()).await?;
     let mut out = Outcome {
         matched: u64::try_from(before.n).unwrap_or(0),
         status: "done",
@@ -294,11 +302,11 @@ pub async fn run(
             &txn,
             project_id,
             Delta {
-                tasks: -before.n,
+                tasks: -work.n,
                 task_runs: -before.runs,
-                completed_tasks: -before.completed,
+                completed_tasks: -work.completed,
                 results: -i64::try_from(results).unwrap_or(0),
-                answers_expected: -before.answers,
+                answers_expected: -work.answers,
                 ..Delta::default()
             },
         ))
@@ -307,6 +315,38 @@ pub async fn run(
             Box::pin(queue::enqueue(&txn, NewJob::rebuild_stats(project_id))).await?;
         }
     } else if let Some(set) = &op.set {
+        // Tasks that change sides: their counts leave or join the work.
+        let mut sides = Delta::default();
+        let mut now_work = None;
+        match set.calibration {
+            Some(1) => {
+                let unfit = task::Entity::find()
+                    .filter(work_cond.clone())
+                    .filter(
+                        Condition::any()
+                            .add(task::Column::GoldAnswers.is_null())
+                            .add(task::Column::State.eq(TaskState::Completed)),
+                    )
+                    .count(&txn)
+                    .await?;
+                if unfit > 0 {
+                    txn.rollback().await.ok();
+                    return Err(ApiError::bad_request(format!(
+                        "{unfit} of the matched tasks cannot become gold: a gold task needs \
+                         gold_answers and must not be completed"
+                    )));
+                }
+                sides.tasks = -work.n;
+                sides.answers_expected = -work.answers;
+            }
+            Some(_) => {
+                let gold = sums(&txn, cond.clone().add(task::Column::Calibration.eq(1))).await?;
+                sides.tasks = gold.n;
+                sides.answers_expected = gold.answers;
+                now_work = Some(gold.n);
+            }
+            None => {}
+        }
         let mut update = task::Entity::update_many().filter(cond.clone());
         if let Some(p) = set.priority_0 {
             update = update.col_expr(task::Column::Priority0, Expr::value(p));
@@ -318,25 +358,32 @@ pub async fn run(
             update = update.col_expr(task::Column::NAnswers, Expr::value(n));
         }
         out.updated = update.exec(&txn).await?.rows_affected;
-        if let Some(n) = set.n_answers {
+        if set.n_answers.is_some() || now_work.is_some_and(|n| n > 0) {
             let mut delta = Delta {
-                answers_expected: before.n * i64::from(n) - before.answers,
-                ..Delta::default()
+                answers_expected: sides.answers_expected
+                    + set
+                        .n_answers
+                        .map_or(0, |n| work.n * i64::from(n) - work.answers),
+                ..sides
             };
-            let reopened = task::Entity::update_many()
-                .col_expr(task::Column::State, Expr::value(TaskState::Ongoing))
-                .filter(cond.clone())
-                .filter(task::Column::State.eq(TaskState::Completed))
-                .filter(task::Column::NTaskRuns.lt(n))
-                .exec(&txn)
-                .await?;
-            out.reopened = reopened.rows_affected;
+            if let Some(n) = set.n_answers {
+                let reopened = task::Entity::update_many()
+                    .col_expr(task::Column::State, Expr::value(TaskState::Ongoing))
+                    .filter(work_cond.clone())
+                    .filter(task::Column::State.eq(TaskState::Completed))
+                    .filter(task::Column::NTaskRuns.lt(n))
+                    .exec(&txn)
+                    .await?;
+                out.reopened = reopened.rows_affected;
+            }
             // Tasks that now have enough answers complete, each with its result.
             loop {
                 let due = task::Entity::find()
-                    .filter(cond.clone())
+                    .filter(work_cond.clone())
                     .filter(task::Column::State.eq(TaskState::Ongoing))
-                    .filter(task::Column::NTaskRuns.gte(n))
+                    .filter(
+                        Expr::col(task::Column::NTaskRuns).gte(Expr::col(task::Column::NAnswers)),
+                    )
                     .filter(task::Column::NTaskRuns.gt(0))
                     .limit(SETTLE_ROUND)
                     .all(&txn)
@@ -356,6 +403,8 @@ pub async fn run(
                 - i64::try_from(out.reopened).unwrap_or(0);
             delta.results = i64::try_from(out.completed).unwrap_or(0);
             Box::pin(counters::add(&txn, project_id, delta)).await?;
+        } else if sides != Delta::default() {
+            Box::pin(counters::add(&txn, project_id, sides)).await?;
         }
     }
     crate::store::touch_project(&txn, project_id).await?;

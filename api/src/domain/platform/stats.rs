@@ -47,6 +47,28 @@ pub fn answer_ms(requested: &str, finished: &str) -> i64 {
     }
 }
 
+/// Counts an answer to a gold task in the volunteer's row (written by [`record_answer`] just
+/// before, in the same transaction).
+pub async fn record_gold(
+    txn: &impl ConnectionTrait,
+    project_id: i32,
+    v: &Volunteer,
+    correct: bool,
+) -> Result<(), DbErr> {
+    use project_volunteer::Column as V;
+    project_volunteer::Entity::update_many()
+        .col_expr(V::GoldSeen, Expr::col(V::GoldSeen).add(1))
+        .col_expr(
+            V::GoldCorrect,
+            Expr::col(V::GoldCorrect).add(i64::from(correct)),
+        )
+        .filter(V::ProjectId.eq(project_id))
+        .filter(V::Volunteer.eq(v.key.as_str()))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
 /// Records an answer in the per-volunteer and per-hour rows, inside the answer's transaction
 /// (after its counters, see [`counters::add_to_shard`]). Returns the counter change for a
 /// volunteer new to the project.
@@ -78,6 +100,8 @@ pub async fn record_answer(
                 n_answers: sea_orm::Set(1),
                 first_answer: sea_orm::Set(finished.to_string()),
                 last_answer: sea_orm::Set(finished.to_string()),
+                gold_seen: sea_orm::Set(0),
+                gold_correct: sea_orm::Set(0),
             })
             .on_conflict(
                 OnConflict::columns([V::ProjectId, V::Volunteer])
@@ -194,8 +218,9 @@ async fn recount(db: &DatabaseConnection, project_id: ProjectId) -> Result<(), D
         "DELETE FROM project_volunteer WHERE project_id = $1".to_string(),
         "DELETE FROM project_activity WHERE project_id = $1".to_string(),
         format!(
-            "INSERT INTO project_volunteer (project_id, volunteer, user_id, anonymous, n_answers, first_answer, last_answer) \
-             SELECT project_id, {VOLUNTEER_KEY}, MAX(user_id), MAX(user_id) IS NULL, COUNT(*), MIN(finish_time), MAX(finish_time) \
+            "INSERT INTO project_volunteer (project_id, volunteer, user_id, anonymous, n_answers, first_answer, last_answer, gold_seen, gold_correct) \
+             SELECT project_id, {VOLUNTEER_KEY}, MAX(user_id), MAX(user_id) IS NULL, COUNT(*), MIN(finish_time), MAX(finish_time), \
+             COUNT(gold_correct), SUM(CASE WHEN gold_correct THEN 1 ELSE 0 END) \
              FROM task_run WHERE project_id = $1 GROUP BY project_id, {VOLUNTEER_KEY}"
         ),
         format!(
@@ -215,14 +240,14 @@ async fn recount(db: &DatabaseConnection, project_id: ProjectId) -> Result<(), D
             .to_string(),
         format!(
             "UPDATE project_counter SET \
-             n_tasks = (SELECT COUNT(*) FROM task WHERE project_id = $1), \
+             n_tasks = (SELECT COUNT(*) FROM task WHERE project_id = $1 AND calibration = 0), \
              n_task_runs = (SELECT COUNT(*) FROM task_run WHERE project_id = $1), \
              n_completed_tasks = (SELECT COUNT(*) FROM task WHERE project_id = $1 AND state = 'completed'), \
              n_results = (SELECT COUNT(*) FROM result WHERE project_id = $1), \
              answer_ms = (SELECT COALESCE(SUM({duration}), 0) FROM task_run WHERE project_id = $1), \
              n_volunteers_auth = (SELECT COUNT(*) FROM project_volunteer WHERE project_id = $1 AND NOT anonymous), \
              n_volunteers_anon = (SELECT COUNT(*) FROM project_volunteer WHERE project_id = $1 AND anonymous), \
-             n_answers_expected = (SELECT COALESCE(SUM(n_answers), 0) FROM task WHERE project_id = $1) \
+             n_answers_expected = (SELECT COALESCE(SUM(n_answers), 0) FROM task WHERE project_id = $1 AND calibration = 0) \
              WHERE project_id = $1 AND shard = 0"
         ),
     ];

@@ -23,6 +23,7 @@ use crate::domain::{
     volunteer::batch,
     volunteer::completion,
     volunteer::identity::Volunteer,
+    volunteer::quality::Quality,
     volunteer::scheduler::{Scheduler, cursor_key, stamp_key},
 };
 use crate::{
@@ -155,7 +156,7 @@ pub async fn submit(
     volunteer: &Volunteer,
     answer: NewAnswer,
     idempotency: Option<&str>,
-) -> ApiResult<task_run::Model> {
+) -> ApiResult<Submitted> {
     if task.project_id != answer.project_id {
         return Err(ApiError::forbidden("Invalid project_id"));
     }
@@ -178,7 +179,7 @@ pub async fn submit(
             Box::pin(task_run::Entity::find_by_id(id.parse::<i32>().unwrap_or(-1)).one(&state.db))
                 .await?;
         if let Some(run) = run.filter(|r| r.task_id == task.id.0) {
-            return Ok(run);
+            return Ok(Submitted::plain(run));
         }
     }
     // The stamp as this instance set it, or as the store has it.
@@ -191,13 +192,19 @@ pub async fn submit(
     };
     let requested = match stamp {
         Ok(Some(at)) => at,
-        Ok(None) => return Box::pin(refusal(state, task, volunteer, idempotency, false)).await,
+        Ok(None) => {
+            return Box::pin(refusal(state, task, volunteer, idempotency, false))
+                .await
+                .map(Submitted::plain);
+        }
         // The store is down: take the answer, dated now (the database still guards it).
         Err(_) => now(),
     };
     if Scheduler::of(project) == Scheduler::Locked && !state.kv.holds(task.id, &volunteer.key).await
     {
-        return Box::pin(refusal(state, task, volunteer, idempotency, false)).await;
+        return Box::pin(refusal(state, task, volunteer, idempotency, false))
+            .await
+            .map(Submitted::plain);
     }
 
     let finished = now();
@@ -216,6 +223,7 @@ pub async fn submit(
         external_uid: volunteer.external_uid.clone(),
         media_url: answer.media_url,
         info: answer.info,
+        gold_correct: None,
     };
     let answer_ms = stats::answer_ms(&row.created, &row.finish_time);
     let ctx = Recording {
@@ -227,15 +235,33 @@ pub async fn submit(
         hour,
         answer_ms,
     };
+    // Kept for a gold task, which the ordinary statements leave alone.
+    let for_gold = row.clone();
+    let mut feedback = None;
     let taken = match take(&ctx, row).await {
+        Ok(Some(taken)) => Ok(Some(taken)),
+        Ok(None) => match Box::pin(take_gold(&ctx, for_gold)).await {
+            Ok(Some((taken, fb))) => {
+                feedback = fb;
+                Ok(Some(taken))
+            }
+            other => other.map(|_| None),
+        },
+        Err(e) => Err(e),
+    };
+    let taken = match taken {
         Ok(Some(taken)) => taken,
         Ok(None) => {
             state.kv.release(task.id, &volunteer.key).await;
-            return Box::pin(refusal(state, task, volunteer, idempotency, true)).await;
+            return Box::pin(refusal(state, task, volunteer, idempotency, true))
+                .await
+                .map(Submitted::plain);
         }
         // One answer per volunteer per task (the unique indexes).
         Err(ApiError::Integrity(_)) => {
-            return Box::pin(refusal(state, task, volunteer, idempotency, true)).await;
+            return Box::pin(refusal(state, task, volunteer, idempotency, true))
+                .await
+                .map(Submitted::plain);
         }
         Err(e) => return Err(e),
     };
@@ -289,7 +315,105 @@ pub async fn submit(
             )
             .await;
     }
-    Ok(run)
+    Ok(Submitted {
+        run,
+        gold: feedback,
+    })
+}
+
+/// An answer taken, and for a gold task in a project with `feedback`, the verdict:
+/// `{"correct": bool, "answer": <gold_answers>}`.
+pub struct Submitted {
+    pub run: task_run::Model,
+    pub gold: Option<Json>,
+}
+
+impl Submitted {
+    fn plain(run: task_run::Model) -> Self {
+        Submitted { run, gold: None }
+    }
+}
+
+/// An answer to a gold task, in a transaction of its own on either database: the answer with
+/// its verdict, the task's count (it never completes), the project's counter shard, the
+/// volunteer's rows with their gold counts, and the answer's webhook events. `None` when the
+/// task is no ongoing gold task of the project.
+async fn take_gold(
+    ctx: &Recording<'_>,
+    row: task_run::Model,
+) -> ApiResult<Option<(Taken, Option<Json>)>> {
+    let txn = crate::store::begin_write(&ctx.infra.db).await?;
+    let gold = task::Entity::find_by_id(row.task_id)
+        .filter(task::Column::ProjectId.eq(row.project_id))
+        .filter(task::Column::Calibration.eq(1))
+        .filter(task::Column::State.eq(TaskState::Ongoing))
+        .one(&txn)
+        .await?;
+    let Some(gold) = gold else {
+        txn.rollback().await.ok();
+        return Ok(None);
+    };
+    let quality = Quality::of(ctx.project.info.as_ref()).unwrap_or_default();
+    let expected = gold.gold_answers.clone().unwrap_or(Json::Null);
+    let correct = quality.matches(&expected, row.info.as_ref().unwrap_or(&Json::Null));
+    let run = task_run::ActiveModel {
+        id: NotSet,
+        gold_correct: sea_orm::Set(Some(correct)),
+        ..row.into_active_model()
+    }
+    .insert(&txn)
+    .await?;
+    task::Entity::update_many()
+        .col_expr(
+            task::Column::NTaskRuns,
+            Expr::col(task::Column::NTaskRuns).add(1),
+        )
+        .filter(task::Column::Id.eq(gold.id))
+        .exec(&txn)
+        .await?;
+    let delta = Delta {
+        task_runs: 1,
+        answer_ms: ctx.answer_ms,
+        ..Delta::default()
+    };
+    counters::add_to_shard(&txn, run.project_id, ctx.shard, delta).await?;
+    let newcomer = Box::pin(stats::record_answer(
+        &txn,
+        run.project_id,
+        ctx.shard,
+        ctx.volunteer,
+        &run.finish_time,
+        false,
+    ))
+    .await?;
+    if newcomer != Delta::default() {
+        counters::add_to_shard(&txn, run.project_id, ctx.shard, newcomer).await?;
+    }
+    stats::record_gold(&txn, run.project_id, ctx.volunteer, correct).await?;
+    let events = Box::pin(webhooks::on_answer(
+        &txn,
+        ctx.infra.config.webhook_attempts,
+        ctx.project,
+        webhooks::AnswerEvents {
+            run: &run,
+            completed: None,
+        },
+    ))
+    .await?;
+    txn.commit().await?;
+    let feedback = quality
+        .feedback
+        .then(|| serde_json::json!({ "correct": correct, "answer": expected }));
+    Ok(Some((
+        Taken {
+            run,
+            completed: false,
+            events,
+            fresh: None,
+            batched: false,
+        },
+        feedback,
+    )))
 }
 
 /// What recording an answer needs besides the answer.
@@ -456,6 +580,7 @@ WITH counted AS (
     SET n_task_runs = n_task_runs + 1,
         state = CASE WHEN n_task_runs + 1 >= n_answers THEN 'completed' ELSE state END
     WHERE id = $1 AND project_id = $2 AND state = 'ongoing' AND n_task_runs < n_answers
+      AND calibration = 0
       AND (NOT $16 OR (n_task_runs + 1 < n_answers
         AND EXISTS (SELECT 1 FROM project_volunteer
                     WHERE project_id = $2 AND volunteer = $12)
@@ -566,6 +691,7 @@ async fn count_step_by_step(
             .filter(task::Column::ProjectId.eq(run.project_id))
             .filter(task::Column::State.eq(TaskState::Ongoing))
             .filter(Expr::col(task::Column::NTaskRuns).lt(Expr::col(task::Column::NAnswers)))
+            .filter(task::Column::Calibration.eq(0))
             .exec_with_returning(txn),
     )
     .await?;
@@ -620,9 +746,11 @@ pub async fn progress(
     v: &Volunteer,
 ) -> ApiResult<(u64, u64)> {
     use sea_orm::PaginatorTrait;
+    // Answers to gold tasks are not part of the work: neither in `done` nor in `total`.
     let done = task_run::Entity::find()
         .filter(task_run::Column::ProjectId.eq(project.id))
         .filter(v.answered_by())
+        .filter(task_run::Column::GoldCorrect.is_null())
         .count(&state.read_db)
         .await?;
     let total = counters::totals(&state.read_db, ProjectId(project.id))

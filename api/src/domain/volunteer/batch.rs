@@ -361,6 +361,7 @@ WITH settings AS MATERIALIZED (
 ), locked AS MATERIALIZED (
     SELECT task.id, task.project_id, task.n_task_runs, task.n_answers FROM task
     WHERE task.id IN (SELECT task_id FROM eligible) AND task.state = 'ongoing'
+      AND task.calibration = 0
     ORDER BY task.id
     FOR UPDATE
 ), accepted AS (

@@ -294,6 +294,9 @@ impl Scan<'_> {
             .filter(task::Column::ProjectId.eq(self.project))
             .filter(task::Column::State.eq(TaskState::Ongoing))
             .filter(Expr::col(task::Column::NTaskRuns).lt(Expr::col(task::Column::NAnswers)))
+            // Gold tasks are served on their own (see `gold::serve`). A literal, so the
+            // statement's values stay as `values` lists them.
+            .filter(Expr::cust(r#""task"."calibration" = 0"#))
             .filter(Expr::exists(answered).not());
         query = match self.order {
             ScanOrder::Column { name, desc } => {

@@ -7,7 +7,9 @@ pub mod answers;
 pub mod batch;
 pub mod candidates;
 pub mod completion;
+pub mod gold;
 pub mod identity;
+pub mod quality;
 pub mod scheduler;
 
 use crate::store::hot::HotReads;
@@ -31,6 +33,8 @@ pub struct LoopState {
     pub checked_tokens: identity::CheckedTokens,
     /// Group commit of answers, on PostgreSQL unless turned off.
     pub batcher: Option<batch::Batcher>,
+    /// Which projects have gold tasks, found lately.
+    pub gold_projects: gold::GoldProjects,
 }
 
 impl LoopState {
@@ -44,6 +48,7 @@ impl LoopState {
             hot_reads,
             checked_tokens: Default::default(),
             batcher,
+            gold_projects: Default::default(),
         }
     }
 }

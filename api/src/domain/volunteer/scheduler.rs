@@ -894,6 +894,51 @@ impl HandOut<'_> {
     }
 }
 
+/// Room a gold task has: no cap on its answers.
+const GOLD_ROOM: i64 = 1 << 40;
+
+/// Hands out one gold task: held (the `locked` scheduler's answers need a hold) and stamped,
+/// without moving the volunteer's cursor.
+async fn hand_out_gold(
+    infra: &Infra,
+    lp: &LoopState,
+    plan: &Plan,
+    volunteer: &Volunteer,
+    cursor_key: &str,
+    gold: task::Model,
+) -> HandedOut {
+    let id = TaskId(gold.id);
+    let requested = now();
+    let requested_at = std::time::Instant::now();
+    let stamp_ttl = Duration::from_secs(infra.config.stamp_ttl);
+    let on_grant = OnGrant {
+        stamp: &requested,
+        stamp_ttl,
+        cursor: None,
+    };
+    let held = infra
+        .kv
+        .reserve_first(
+            &[(id, GOLD_ROOM)],
+            &volunteer.key,
+            plan.ttl,
+            Some(&on_grant),
+            None,
+        )
+        .await;
+    lp.volunteers.held(cursor_key, id, plan.ttl);
+    if held.is_some_and(|h| h.holders > 0) {
+        lp.volunteers
+            .stamped(cursor_key, id, &requested, requested_at, stamp_ttl);
+    }
+    HandedOut {
+        tasks: vec![gold],
+        lock_expires: (plan.sched == Scheduler::Locked)
+            .then(|| held.map(|h| h.until / 1000))
+            .flatten(),
+    }
+}
+
 /// Hands out tasks: the plan, where the scan starts, the scan with its holds, then the
 /// hand-out's stamps.
 pub async fn new_tasks(
@@ -906,6 +951,17 @@ pub async fn new_tasks(
     let plan = Plan::new(project, q, infra.config.max_holds)?;
     let project_id = ProjectId(project.id);
     let cursor_key = cursor_key(project_id, &volunteer.key);
+    if let Some(gold) = Box::pin(super::gold::next_gold(infra, lp, project, volunteer)).await? {
+        return Ok(Box::pin(hand_out_gold(
+            infra,
+            lp,
+            &plan,
+            volunteer,
+            &cursor_key,
+            gold,
+        ))
+        .await);
+    }
     let (start, since) = start(infra, lp, &plan, project_id, &cursor_key).await?;
     let hand_out = HandOut {
         infra,

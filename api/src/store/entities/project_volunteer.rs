@@ -12,6 +12,8 @@ pub struct Model {
     pub n_answers: i64,
     pub first_answer: String,
     pub last_answer: String,
+    pub gold_seen: i64,
+    pub gold_correct: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -19,6 +19,8 @@ pub struct Model {
     pub media_url: Option<String>,
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub info: Option<Json>,
+    /// An answer to a gold task: whether it matched the gold answer.
+    pub gold_correct: Option<bool>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

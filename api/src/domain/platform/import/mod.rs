@@ -661,13 +661,18 @@ async fn write_batch(
                     .do_nothing()
                     .to_owned(),
             )
-            .returning(Query::returning().columns([T::NAnswers]));
+            .returning(Query::returning().columns([T::NAnswers, T::Calibration]));
         let stmt = txn.get_database_backend().build(&insert);
         let rows = txn.query_all_raw(stmt).await?;
-        let mut expected = 0i64;
+        // Gold tasks are not part of the work the counters measure.
+        let (mut work, mut expected) = (0i64, 0i64);
         for row in &rows {
             let n: i32 = row.try_get_by_index(0)?;
-            expected += i64::from(n);
+            let calibration: i32 = row.try_get_by_index(1)?;
+            if calibration == 0 {
+                work += 1;
+                expected += i64::from(n);
+            }
         }
         added.created = rows.len() as i64;
         added.duplicates = tasks - added.created;
@@ -675,7 +680,7 @@ async fn write_batch(
             txn,
             ProjectId(import.project_id),
             Delta {
-                tasks: added.created,
+                tasks: work,
                 answers_expected: expected,
                 ..Delta::default()
             },

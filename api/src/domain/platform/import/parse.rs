@@ -142,7 +142,12 @@ fn reserved(task: &mut NewTask, key: &str, v: Json, from_csv: bool) -> Result<()
                 Json::String(s) if from_csv => serde_json::from_str(&s).unwrap_or(Json::String(s)),
                 other => other,
             };
-            task.gold_answers = Some(gold);
+            // An empty cell is no gold answer.
+            task.gold_answers = match gold {
+                Json::Null => None,
+                Json::String(s) if s.trim().is_empty() => None,
+                g => Some(g),
+            };
         }
         "external_id" => {
             let id = as_text(&v).ok_or("external_id must be text or a number")?;
@@ -169,7 +174,14 @@ fn empty_task() -> NewTask {
     }
 }
 
+/// The row's size, and a gold task's correct answer (the same rules as `POST /api/task`).
 fn check_size(task: &NewTask) -> Result<(), String> {
+    if let Some(gold) = &task.gold_answers {
+        crate::domain::volunteer::quality::check_gold_answers(gold)?;
+    }
+    if task.calibration == Some(1) && task.gold_answers.is_none() {
+        return Err("a gold task (calibration 1) needs its gold_answers".into());
+    }
     let size = serde_json::to_vec(&task.info).map_or(usize::MAX, |v| v.len());
     if size > MAX_ROW_BYTES {
         return Err(format!("the row is larger than {MAX_ROW_BYTES} bytes"));

@@ -158,6 +158,7 @@ fn check_webhook(ctx: Ctx<'_>, body: &Map<String, Json>) -> ApiResult<()> {
         crate::domain::platform::import::autoimport_of(info, &ctx.infra.config.webhook_allow)
             .map_err(ApiError::value)?;
         crate::domain::platform::presenter::connect_origins(info).map_err(ApiError::value)?;
+        crate::domain::volunteer::quality::Quality::of(Some(info)).map_err(ApiError::value)?;
     }
     Ok(())
 }

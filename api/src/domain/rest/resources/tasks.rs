@@ -1,6 +1,7 @@
 //! A task: its fields, the info filters a listing takes, and what a redundancy change completes or reopens.
 
 use super::*;
+use crate::domain::volunteer::quality::check_gold_answers;
 
 pub struct Task;
 
@@ -18,6 +19,66 @@ fn check_n_answers(body: &Map<String, Json>) -> ApiResult<()> {
     Ok(())
 }
 
+/// A gold task (`calibration: 1`) carries its correct answer; `calibration` is 0 or 1. Checked
+/// on what the task will be after the write (`existing` for an update).
+fn check_gold(body: &Map<String, Json>, existing: Option<&task::Model>) -> ApiResult<()> {
+    let calibration = match body.get("calibration") {
+        None => existing.map_or(0, |t| t.calibration),
+        Some(v) => match v.as_i64() {
+            Some(c @ (0 | 1)) => i32::from(c == 1),
+            _ => return Err(ApiError::value("calibration must be 0 or 1")),
+        },
+    };
+    let gold = match body.get("gold_answers") {
+        Some(g) => Some(g).filter(|g| !g.is_null()),
+        None => existing.and_then(|t| t.gold_answers.as_ref()),
+    };
+    if let Some(g) = gold {
+        check_gold_answers(g).map_err(ApiError::value)?;
+    }
+    if calibration == 1 && gold.is_none() {
+        return Err(ApiError::value(
+            "gold_answers: a gold task (calibration 1) needs its correct answer",
+        ));
+    }
+    if let Some(t) = existing
+        && t.calibration == 0
+        && calibration == 1
+        && t.state == TaskState::Completed
+    {
+        return Err(ApiError::value(
+            "calibration: a completed task cannot become gold; make a new task from its result",
+        ));
+    }
+    Ok(())
+}
+
+/// What a task adds to its project's counters: a gold task is not part of the work.
+pub fn task_delta(t: &task::Model) -> Delta {
+    if t.calibration == 1 {
+        return Delta::default();
+    }
+    Delta {
+        tasks: 1,
+        answers_expected: i64::from(t.n_answers),
+        completed_tasks: i64::from(t.state == TaskState::Completed),
+        ..Delta::default()
+    }
+}
+
+fn minus(a: Delta, b: Delta) -> Delta {
+    Delta {
+        tasks: a.tasks - b.tasks,
+        task_runs: a.task_runs - b.task_runs,
+        completed_tasks: a.completed_tasks - b.completed_tasks,
+        results: a.results - b.results,
+        answer_ms: a.answer_ms - b.answer_ms,
+        volunteers_auth: a.volunteers_auth - b.volunteers_auth,
+        volunteers_anon: a.volunteers_anon - b.volunteers_anon,
+        answers_expected: a.answers_expected - b.answers_expected,
+    }
+}
+
 /// A task's fields.
 pub const TASK_FIELDS: &[Field] = &[
     field("id"),
@@ -26,7 +87,8 @@ pub const TASK_FIELDS: &[Field] = &[
     fixed("project_id"),
     field("state"),
     owned("quorum"),
-    owned("calibration"),
+    // Which tasks are gold is the owners' to know: a volunteer who could tell would game it.
+    owned("calibration").read(Access::Owner),
     owned("priority_0"),
     owned("info"),
     owned("n_answers"),
@@ -103,6 +165,7 @@ impl Resource for Task {
         let project = body_project(ctx, body).await?;
         allow(ctx.caller, owner_or_admin(ctx.caller, &project))?;
         check_n_answers(body)?;
+        check_gold(body, None)?;
         body.insert("created".into(), json!(now()));
         body.insert("state".into(), json!("ongoing"));
         if !body.contains_key("info") {
@@ -117,25 +180,17 @@ impl Resource for Task {
         m: &task::Model,
     ) -> ApiResult<()> {
         claim_external_id(txn, m).await?;
-        Box::pin(counters::add(
-            txn,
-            ProjectId(m.project_id),
-            Delta {
-                tasks: 1,
-                answers_expected: i64::from(m.n_answers),
-                ..Delta::default()
-            },
-        ))
-        .await?;
+        Box::pin(counters::add(txn, ProjectId(m.project_id), task_delta(m))).await?;
         touch_project(txn, ProjectId(m.project_id)).await
     }
 
     async fn before_update(
         _ctx: Ctx<'_>,
-        _existing: &task::Model,
+        existing: &task::Model,
         body: &mut Map<String, Json>,
     ) -> ApiResult<()> {
-        check_n_answers(body)
+        check_n_answers(body)?;
+        check_gold(body, Some(existing))
     }
 
     async fn after_update(
@@ -148,10 +203,15 @@ impl Resource for Task {
             claim_external_id(txn, new).await?;
         }
         // A redundancy change completes a task that now has enough answers (with its result),
-        // or reopens one that no longer has; any other edit leaves the state alone.
-        if old.n_answers != new.n_answers {
-            let mut delta = crate::domain::volunteer::completion::settle(txn, new).await?;
-            delta.answers_expected = i64::from(new.n_answers) - i64::from(old.n_answers);
+        // or reopens one that no longer has; any other edit leaves the state alone. A gold task
+        // never completes, and leaves the counters when it becomes gold.
+        if old.n_answers != new.n_answers || old.calibration != new.calibration {
+            let mut delta = minus(task_delta(new), task_delta(old));
+            if new.calibration == 0 {
+                let settled = crate::domain::volunteer::completion::settle(txn, new).await?;
+                delta.completed_tasks += settled.completed_tasks;
+                delta.results += settled.results;
+            }
             Box::pin(counters::add(txn, ProjectId(new.project_id), delta)).await?;
         }
         touch_project(txn, ProjectId(new.project_id)).await
@@ -180,18 +240,14 @@ impl Resource for Task {
             .filter(result::Column::TaskId.eq(m.id))
             .count(txn)
             .await?;
-        let delta = Delta {
-            tasks: -1,
-            task_runs: -i64::from(m.n_task_runs),
-            completed_tasks: if m.state == TaskState::Completed {
-                -1
-            } else {
-                0
+        let delta = minus(
+            Delta {
+                task_runs: -i64::from(m.n_task_runs),
+                results: -(results as i64),
+                ..Delta::default()
             },
-            results: -(results as i64),
-            answers_expected: -i64::from(m.n_answers),
-            ..Delta::default()
-        };
+            task_delta(m),
+        );
         Box::pin(counters::add(txn, ProjectId(m.project_id), delta)).await?;
         if m.n_task_runs > 0 {
             // Its answers went with it: recount the project's volunteers and activity.

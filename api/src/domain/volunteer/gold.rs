@@ -1,0 +1,214 @@
+//! Gold tasks in the volunteer loop: which request gets one (the quiz first, then the project's
+//! `gold_rate`), which one (never one the volunteer answered), and the quiz's verdict.
+//!
+//! Gold tasks (`calibration = 1`) are left out of the ordinary scans and answer statements; they
+//! never complete and have no cap on answers, so they are served here, outside the schedulers.
+
+use std::time::Duration;
+
+use rand::Rng;
+use sea_orm::{
+    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Expr, ExprTrait, Query},
+};
+
+use crate::domain::volunteer::{
+    LoopState,
+    identity::Volunteer,
+    quality::{Quality, Quiz},
+};
+use crate::{
+    error::{ApiError, ApiResult},
+    ids::ProjectId,
+    infra::Infra,
+    store::entities::{project, task, task::TaskState, task_run},
+};
+
+/// How long this instance trusts what it found about a project having gold tasks.
+const GOLD_SEEN_FOR: Duration = Duration::from_secs(5);
+
+/// Whether each project has gold tasks, as found lately: projects without any (most) pay one
+/// cache lookup per request, not a query.
+pub struct GoldProjects(moka::sync::Cache<ProjectId, bool>);
+
+impl Default for GoldProjects {
+    fn default() -> Self {
+        Self(
+            moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(GOLD_SEEN_FOR)
+                .build(),
+        )
+    }
+}
+
+async fn has_gold(infra: &Infra, lp: &LoopState, project: ProjectId) -> ApiResult<bool> {
+    if let Some(known) = lp.gold_projects.0.get(&project) {
+        return Ok(known);
+    }
+    let found = task::Entity::find()
+        .select_only()
+        .column(task::Column::Id)
+        .filter(task::Column::ProjectId.eq(project.0))
+        .filter(task::Column::Calibration.eq(1))
+        .into_tuple::<i32>()
+        .one(&infra.read_db)
+        .await?
+        .is_some();
+    lp.gold_projects.0.insert(project, found);
+    Ok(found)
+}
+
+/// Where a volunteer stands in a project's quiz.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Fewer gold answers than the quiz asks for.
+    Pending {
+        seen: u32,
+        correct: u32,
+    },
+    Passed,
+    Failed {
+        seen: u32,
+        correct: u32,
+    },
+}
+
+impl Standing {
+    /// The verdict on `seen` gold answers, `correct` of them right, when the quiz is over.
+    fn judged(quiz: Quiz, seen: u32, correct: u32) -> Standing {
+        if seen == 0 || f64::from(correct) >= quiz.pass_ratio * f64::from(seen) - 1e-9 {
+            Standing::Passed
+        } else {
+            Standing::Failed { seen, correct }
+        }
+    }
+}
+
+/// The volunteer's standing from their first `quiz.tasks` gold answers in the project.
+pub async fn standing(
+    infra: &Infra,
+    project: ProjectId,
+    volunteer: &Volunteer,
+    quiz: Quiz,
+) -> ApiResult<Standing> {
+    let firsts: Vec<Option<bool>> = task_run::Entity::find()
+        .select_only()
+        .column(task_run::Column::GoldCorrect)
+        .filter(task_run::Column::ProjectId.eq(project.0))
+        .filter(volunteer.answered_by())
+        .filter(task_run::Column::GoldCorrect.is_not_null())
+        .order_by_asc(task_run::Column::Id)
+        .limit(u64::from(quiz.tasks))
+        .into_tuple()
+        .all(&infra.db)
+        .await?;
+    let seen = u32::try_from(firsts.len()).unwrap_or(u32::MAX);
+    let correct = u32::try_from(firsts.iter().filter(|c| **c == Some(true)).count()).unwrap_or(0);
+    Ok(if seen < quiz.tasks {
+        Standing::Pending { seen, correct }
+    } else {
+        Standing::judged(quiz, seen, correct)
+    })
+}
+
+fn failed(seen: u32, correct: u32, quiz: Quiz) -> ApiError {
+    ApiError::QuizFailed(format!(
+        "You answered {correct} of the project's {seen} test tasks correctly; it needs {:.0}% \
+         to go on.",
+        quiz.pass_ratio * 100.0
+    ))
+}
+
+/// A gold task this volunteer has not answered, at random.
+async fn pick(
+    infra: &Infra,
+    project: ProjectId,
+    volunteer: &Volunteer,
+) -> ApiResult<Option<task::Model>> {
+    let answered = Query::select()
+        .column(task_run::Column::TaskId)
+        .from(task_run::Entity)
+        .cond_where(volunteer.answered_by())
+        .and_where(
+            Expr::col((task_run::Entity, task_run::Column::TaskId))
+                .equals((task::Entity, task::Column::Id)),
+        )
+        .to_owned();
+    Ok(task::Entity::find()
+        .filter(task::Column::ProjectId.eq(project.0))
+        .filter(task::Column::Calibration.eq(1))
+        .filter(task::Column::State.eq(TaskState::Ongoing))
+        .filter(Expr::exists(answered).not())
+        .order_by_asc(Expr::cust("RANDOM()"))
+        .one(&infra.read_db)
+        .await?)
+}
+
+/// The gold task this request gets, if it gets one: every request while the volunteer's quiz
+/// is pending, then a `gold_rate` share of them. A volunteer below the quiz's pass mark gets
+/// `QuizFailed`. A quiz that runs out of gold tasks is judged on the answers given.
+pub async fn next_gold(
+    infra: &Infra,
+    lp: &LoopState,
+    project: &project::Model,
+    volunteer: &Volunteer,
+) -> ApiResult<Option<task::Model>> {
+    let pid = ProjectId(project.id);
+    if !has_gold(infra, lp, pid).await? {
+        return Ok(None);
+    }
+    // Settings stored before they were checked fall back to the defaults.
+    let quality = Quality::of(project.info.as_ref()).unwrap_or_default();
+    if let Some(quiz) = quality.quiz {
+        match standing(infra, pid, volunteer, quiz).await? {
+            Standing::Failed { seen, correct } => return Err(failed(seen, correct, quiz)),
+            Standing::Pending { seen, correct } => {
+                let gold = pick(infra, pid, volunteer).await?;
+                if gold.is_some() {
+                    return Ok(gold);
+                }
+                if let Standing::Failed { seen, correct } = Standing::judged(quiz, seen, correct) {
+                    return Err(failed(seen, correct, quiz));
+                }
+                return Ok(None);
+            }
+            Standing::Passed => {}
+        }
+    }
+    if quality.gold_rate <= 0.0 || rand::rng().random::<f64>() >= quality.gold_rate {
+        return Ok(None);
+    }
+    pick(infra, pid, volunteer).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quiz_is_judged_on_the_answers_given() {
+        let quiz = Quiz {
+            tasks: 5,
+            pass_ratio: 0.8,
+        };
+        assert_eq!(Standing::judged(quiz, 5, 4), Standing::Passed);
+        assert_eq!(
+            Standing::judged(quiz, 5, 3),
+            Standing::Failed {
+                seen: 5,
+                correct: 3
+            }
+        );
+        // Fewer gold tasks than the quiz asks for: what was seen decides; nothing seen passes.
+        assert_eq!(Standing::judged(quiz, 0, 0), Standing::Passed);
+        assert_eq!(Standing::judged(quiz, 2, 2), Standing::Passed);
+        assert_eq!(
+            Standing::judged(quiz, 2, 1),
+            Standing::Failed {
+                seen: 2,
+                correct: 1
+            }
+        );
+    }
+}
