@@ -960,3 +960,34 @@ test("an admin writes, previews, unpublishes and deletes announcements in the ad
   const left = await api("GET", "/api/announcement?all=1", undefined, await token("olivia", "correct horse"));
   assert.ok(!left.some((a) => a.title === "Heron week"));
 }));
+
+test("a quiz of test tasks lets a right volunteer on, stops a wrong one, and says why", () => withPages("quiz", async (open) => {
+  const ownerToken = await token("olivia", "correct horse");
+  const quality = { gold_rate: 0, quiz: { tasks: 1, pass_ratio: 1 }, feedback: true };
+  for (const [shortName, expected] of [["quizpass", "yes"], ["quizfail", "no"]]) {
+    const project = await simpleProject(ownerToken, shortName, { quality });
+    await api("POST", "/api/task", { project_id: project.id, calibration: 1, gold_answers: expected, info: { n: "gold" } }, ownerToken);
+  }
+
+  // The quiz comes first; a right answer is told so, and the work follows.
+  const page = await open(await browser.newContext());
+  await signUp(page, "quincy");
+  await page.goto(`${base}/project/quizpass/newtask`);
+  const frame = page.frameLocator("iframe.presenter-frame");
+  await frame.getByText("Question gold").waitFor();
+  await frame.getByRole("button", { name: "Yes" }).click();
+  await page.getByText("Right! That was a test task, and you got it.").waitFor();
+  await frame.getByText(/Question \d/).waitFor();
+
+  // A wrong answer shows the expected one, then the quiz's verdict instead of a task.
+  await page.goto(`${base}/project/quizfail/newtask`);
+  await frame.getByText("Question gold").waitFor();
+  await frame.getByRole("button", { name: "Yes" }).click();
+  await page.getByText("That was a test task: the expected answer was “no”.").waitFor();
+  await page.getByRole("heading", { name: "Thank you for trying" }).waitFor();
+  await page.getByText(/You answered 0 of the project's 1 test tasks correctly/).waitFor();
+  await page.screenshot({ path: join(SHOTS, "quiz-failed.png") });
+  // Coming back does not start over.
+  await page.reload();
+  await page.getByRole("heading", { name: "Thank you for trying" }).waitFor();
+}));

@@ -83,6 +83,8 @@ pub enum ApiError {
     Status {
         status: u16,
         message: Option<String>,
+        /// PYBOSSA's `exception_cls` (`QuizFailed`, `Forbidden`, …) when the body has one.
+        class: Option<String>,
     },
     /// The server answered 2xx, but not with the JSON we expected.
     Decode(String),
@@ -99,6 +101,7 @@ impl fmt::Display for ApiError {
             ApiError::Status {
                 status,
                 message: None,
+                ..
             } => write!(f, "The server answered with HTTP {status}."),
             ApiError::Decode(detail) => {
                 write!(
@@ -115,15 +118,22 @@ impl fmt::Display for ApiError {
 struct ErrorBody {
     #[serde(default)]
     exception_msg: Option<String>,
+    #[serde(default)]
+    exception_cls: Option<String>,
 }
 
 fn error_from_body(status: u16, body: &str) -> ApiError {
-    let message = serde_json::from_str::<ErrorBody>(body)
-        .ok()
+    let parsed = serde_json::from_str::<ErrorBody>(body).ok();
+    let class = parsed.as_ref().and_then(|b| b.exception_cls.clone());
+    let message = parsed
         .and_then(|b| b.exception_msg)
         .map(|m| m.trim().to_owned())
         .filter(|m| !m.is_empty());
-    ApiError::Status { status, message }
+    ApiError::Status {
+        status,
+        message,
+        class,
+    }
 }
 
 pub fn encode(component: &str) -> String {
@@ -379,6 +389,7 @@ pub async fn new_task(project_id: i64, offset: u32) -> Result<Option<Task>, ApiE
         return Err(ApiError::Status {
             status: 401,
             message: Some(msg.to_owned()),
+            class: None,
         });
     }
     Ok(None)
@@ -451,15 +462,24 @@ pub async fn user_progress(project_id: i64) -> Result<serde_json::Value, ApiErro
     get_json(&format!("/api/project/{project_id}/userprogress")).await
 }
 
-/// Submits an answer; a retry with the same key is safe.
+/// The verdict on an answer to a gold task, when the project gives feedback.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct GoldFeedback {
+    pub correct: bool,
+    pub answer: serde_json::Value,
+}
+
+/// Submits an answer (a retry with the same key is safe); with the project's feedback on, a gold task's verdict comes back.
 pub async fn submit_answer(
     project_id: i64,
     task_id: i64,
     answer: serde_json::Value,
-) -> Result<(), ApiError> {
+) -> Result<Option<GoldFeedback>, ApiError> {
     let body = serde_json::json!({"project_id": project_id, "task_id": task_id, "info": answer});
-    let _: serde_json::Value = request("POST", "/api/taskrun", Some(&body)).await?;
-    Ok(())
+    let run: serde_json::Value = request("POST", "/api/taskrun", Some(&body)).await?;
+    Ok(run
+        .get("gold")
+        .and_then(|g| serde_json::from_value(g.clone()).ok()))
 }
 
 /// `GET /api/projectstats/{id}`.

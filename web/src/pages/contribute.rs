@@ -31,7 +31,25 @@ enum Phase {
     Done,
     /// The project wants signed-in volunteers.
     SignIn(String),
+    /// Below the project's quiz pass mark.
+    QuizFailed(String),
     Failed(String),
+}
+
+/// A gold answer's value as a volunteer reads it: text as is, objects as `field: value` pairs.
+fn shown_answer(answer: &serde_json::Value) -> String {
+    match answer {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Object(fields) => fields
+            .iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => format!("{k}: {s}"),
+                other => format!("{k}: {other}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    }
 }
 
 #[component]
@@ -49,6 +67,8 @@ fn Contributor(project: Project) -> impl IntoView {
     let ready = RwSignal::new(false);
     let answered = RwSignal::new(0u32);
     let notice = RwSignal::new(None::<String>);
+    // The verdict on the last answer, when it was to a gold task of a project with feedback.
+    let feedback = RwSignal::new(None::<api::GoldFeedback>);
 
     let show = move |task: Option<Task>| match task {
         Some(task) => {
@@ -65,8 +85,18 @@ fn Contributor(project: Project) -> impl IntoView {
     };
     let failed = move |e: ApiError| match e {
         ApiError::Status {
+            status: 403,
+            message,
+            class: Some(class),
+        } if class == "QuizFailed" => {
+            phase.set(Phase::QuizFailed(message.unwrap_or_else(|| {
+                "You did not pass this project's test tasks.".into()
+            })));
+        }
+        ApiError::Status {
             status: 401,
             message,
+            ..
         } => {
             phase.set(Phase::SignIn(message.unwrap_or_else(|| {
                 "Sign in to contribute to this project.".into()
@@ -98,9 +128,11 @@ fn Contributor(project: Project) -> impl IntoView {
             answer,
         } => {
             notice.set(None);
+            feedback.set(None);
             spawn_local(async move {
                 match api::submit_answer(pid, task_id, answer).await {
-                    Ok(()) => {
+                    Ok(verdict) => {
+                        feedback.set(verdict);
                         answered.update(|n| *n += 1);
                         post(&frame, &json!({"tessera": "saved", "req": req, "ok": true}));
                         // Fetch the next task while the presenter wraps up this one.
@@ -212,6 +244,16 @@ fn Contributor(project: Project) -> impl IntoView {
             })}
         </p>
         {move || notice.get().map(|n| view! { <p class="form-error" role="alert">{n}</p> })}
+        <div class="gold-feedback-slot" role="status" aria-live="polite">
+            {move || feedback.get().map(|f| {
+                let (class, text) = if f.correct {
+                    ("gold-feedback correct", "Right! That was a test task, and you got it.".to_owned())
+                } else {
+                    ("gold-feedback wrong", format!("That was a test task: the expected answer was “{}”.", shown_answer(&f.answer)))
+                };
+                view! { <p class=class>{text}</p> }
+            })}
+        </div>
         <div class="contribute-layout" class:with-guide=move || guide_open.get()>
             <div class="presenter" class:hidden=move || phase.get() != Phase::Working>
                 <PresenterFrame document=document frame=frame on_message=on_message project=pid/>
@@ -245,6 +287,13 @@ fn Contributor(project: Project) -> impl IntoView {
                     </div>
                 }.into_any()
             }
+            Phase::QuizFailed(msg) => view! {
+                <div class="state state-empty" role="status">
+                    <h2 class="state-title">"Thank you for trying"</h2>
+                    <p class="state-text">{msg}</p>
+                    <a class="button" href=project_href.clone()>"Back to the project"</a>
+                </div>
+            }.into_any(),
             Phase::Failed(msg) => view! {
                 <div class="state state-error" role="alert">
                     <h2 class="state-title">"Something went wrong"</h2>
