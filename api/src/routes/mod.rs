@@ -9,6 +9,7 @@ pub mod health;
 pub mod imports;
 pub mod jobs;
 pub mod presenter;
+pub mod quality;
 pub mod rest;
 pub mod schemas;
 pub mod stats;
@@ -57,6 +58,8 @@ pub enum ApiTags {
     /// What volunteers read, rendered: a project's description, blog and its Atom feed, pages,
     /// field guide; Markdown previews.
     Content,
+    /// Quality control: volunteers' gold counts, accuracy, skill and quiz standing.
+    Quality,
 }
 
 rest::resource_api!(ProjectApi, res::Project, schemas::Project, "ApiTags::Project", list: "/project", item: "/project/:id", filters: [short_name, name, category_id, owner_id, featured], create: create);
@@ -126,7 +129,8 @@ api_set!(
         jobs::JobApi,
         export::ExportApi,
         imports::ImportApi,
-        content::ContentApi
+        content::ContentApi,
+        quality::QualityApi
     ),
 );
 

@@ -419,7 +419,120 @@ async fn gold_tasks_stay_out_of_the_counters_through_edits_bulk_and_imports(app:
     crate::imports::assert_counters(&app, pid).await;
 }
 
+async fn owners_read_each_volunteers_skill_and_volunteers_their_own(app: TestApp) {
+    let (_admin, owner, _) = app.seeded().await;
+    let pid = app.project(&owner, "skills").await;
+    for i in 0..3 {
+        app.task(&owner, pid, json!({"n": i})).await;
+    }
+    for (n, expected) in [(1, "a"), (2, "b"), (3, "c")] {
+        gold(&app, &owner, pid, n, json!(expected)).await;
+    }
+    set_quality(
+        &app,
+        &owner,
+        pid,
+        json!({"gold_rate": 0, "quiz": {"tasks": 2, "pass_ratio": 1.0}}),
+    )
+    .await;
+    let right = |t: &Value| {
+        json!(
+            ["a", "b", "c"]
+                [usize::try_from(t["info"]["gold"].as_i64().expect("gold") - 1).expect("n")]
+        )
+    };
+    // good: 2 of 2 and then the work; bad: 1 of 2; half: 1 of 1 so far.
+    let good = app.register("good").await;
+    let bad = app.register("bad").await;
+    let half = app.register("half").await;
+    for (who, answers) in [(&good, [true, true]), (&bad, [false, true])] {
+        for ok in answers {
+            let t = newtask(&app, pid, who).await.ok().clone();
+            let info = if ok { right(&t) } else { json!("zzz") };
+            answer(&app, pid, &t, who, info).await.ok();
+        }
+    }
+    for _ in 0..3 {
+        let t = newtask(&app, pid, &good).await.ok().clone();
+        answer(&app, pid, &t, &good, json!("x")).await.ok();
+    }
+    let t = newtask(&app, pid, &half).await.ok().clone();
+    answer(&app, pid, &t, &half, right(&t)).await.ok();
+
+    let page = app
+        .get(&format!("/api/project/{pid}/volunteers"), Some(&owner))
+        .await;
+    let items = page.ok()["items"].as_array().expect("items").clone();
+    assert_eq!(page.json["has_more"], false);
+    let names: Vec<&str> = items.iter().filter_map(|i| i["name"].as_str()).collect();
+    assert_eq!(names, ["good", "bad", "half"], "most answers first");
+    let by = |name: &str| {
+        items
+            .iter()
+            .find(|i| i["name"] == name)
+            .expect(name)
+            .clone()
+    };
+    let g = by("good");
+    assert_eq!(g["volunteer"], format!("u{}", good.id));
+    assert_eq!(g["user_id"], good.id);
+    assert_eq!(
+        (
+            g["answers"].as_i64(),
+            g["gold_seen"].as_i64(),
+            g["gold_correct"].as_i64()
+        ),
+        (Some(5), Some(2), Some(2))
+    );
+    assert_eq!(g["accuracy"], 1.0);
+    assert_eq!(g["skill"], 0.75);
+    assert_eq!(g["quiz"], "passed");
+    let b = by("bad");
+    assert_eq!(
+        (b["accuracy"].as_f64(), b["quiz"].as_str()),
+        (Some(0.5), Some("failed"))
+    );
+    assert_eq!(b["skill"], 0.5);
+    assert_eq!(by("half")["quiz"], "pending");
+
+    let lowest = app
+        .get(
+            &format!("/api/project/{pid}/volunteers?orderby=accuracy&desc=false&limit=1"),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(lowest.ok()["items"][0]["name"], "bad", "{}", lowest.text);
+    assert_eq!(lowest.json["has_more"], true);
+    for bad_query in ["orderby=name", "limit=0", "limit=500", "desc=maybe"] {
+        let r = app
+            .get(
+                &format!("/api/project/{pid}/volunteers?{bad_query}"),
+                Some(&owner),
+            )
+            .await;
+        r.err(400, "BadRequest");
+    }
+
+    // Only owners and admins list volunteers; each volunteer reads their own row.
+    app.get(&format!("/api/project/{pid}/volunteers"), Some(&good))
+        .await
+        .err(403, "Forbidden");
+    app.get(&format!("/api/project/{pid}/volunteers"), None)
+        .await
+        .err(401, "Unauthorized");
+    let mine = app
+        .get(&format!("/api/project/{pid}/volunteers/me"), Some(&bad))
+        .await;
+    assert_eq!(mine.ok()["quiz"], "failed");
+    assert_eq!(mine.json["gold_seen"], 2);
+    let nobody = app.register("nobody").await;
+    app.get(&format!("/api/project/{pid}/volunteers/me"), Some(&nobody))
+        .await
+        .err(404, "NotFound");
+}
+
 on_both_stores!(
+    owners_read_each_volunteers_skill_and_volunteers_their_own,
     gold_tasks_stay_hidden_never_complete_and_are_served_once,
     quality_settings_are_checked_and_name_the_setting,
     the_quiz_lets_good_volunteers_on_and_stops_the_others,

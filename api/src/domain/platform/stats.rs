@@ -167,7 +167,7 @@ impl sea_orm::sea_query::Iden for Excluded {
 // Rebuilding from the answers
 
 /// The volunteer key (as [`Volunteer::key`] builds it) computed from a task run row.
-const VOLUNTEER_KEY: &str = "CASE WHEN external_uid IS NOT NULL THEN 'x' || project_id || ':' || external_uid \
+pub const VOLUNTEER_KEY: &str = "CASE WHEN external_uid IS NOT NULL THEN 'x' || project_id || ':' || external_uid \
      WHEN user_id IS NOT NULL THEN 'u' || user_id ELSE 'ip' || COALESCE(user_ip, '') END";
 
 fn hour_of(backend: DbBackend, col: &str) -> String {

@@ -11,6 +11,7 @@ pub mod gold;
 pub mod identity;
 pub mod quality;
 pub mod scheduler;
+pub mod skills;
 
 use crate::store::hot::HotReads;
 

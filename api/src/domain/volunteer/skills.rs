@@ -1,0 +1,253 @@
+//! A project's volunteers as its owners see them: answers, gold counts, accuracy, estimated
+//! skill and where each stands in the quiz.
+
+use std::collections::HashMap;
+
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, Order, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
+    sea_query::{Expr, NullOrdering},
+};
+
+use crate::domain::volunteer::quality::Quality;
+use crate::{
+    error::{ApiError, ApiResult},
+    ids::ProjectId,
+    store::entities::{project_volunteer as pv, user},
+};
+
+/// How the list is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    Answers,
+    GoldSeen,
+    Accuracy,
+    LastAnswer,
+}
+
+impl Sort {
+    pub fn parse(name: Option<&str>) -> ApiResult<Sort> {
+        Ok(match name.unwrap_or("answers") {
+            "answers" => Sort::Answers,
+            "gold_seen" => Sort::GoldSeen,
+            "accuracy" => Sort::Accuracy,
+            "last_answer" => Sort::LastAnswer,
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "orderby must be answers, gold_seen, accuracy or last_answer, not {other:?}"
+                )));
+            }
+        })
+    }
+}
+
+/// One volunteer in one project.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Skill {
+    /// The volunteer's key: `u<user id>`, `x<project>:<external uid>` or `ip<anonymised
+    /// address>`; stable, and what the owner's other calls name them by.
+    pub key: String,
+    pub user_id: Option<i32>,
+    pub name: Option<String>,
+    pub external_uid: Option<String>,
+    /// The anonymised address of an anonymous volunteer (as task runs show it).
+    pub user_ip: Option<String>,
+    pub answers: i64,
+    pub gold_seen: i64,
+    pub gold_correct: i64,
+    /// Right answers to gold tasks over gold tasks answered; `None` before the first.
+    pub accuracy: Option<f64>,
+    /// The estimated probability that their next answer is right: the mean of a uniform prior
+    /// updated by their gold answers, `(correct + 1) / (seen + 2)`; `None` before the first.
+    pub skill: Option<f64>,
+    /// `pending`, `passed` or `failed`; `None` when the project has no quiz.
+    pub quiz: Option<&'static str>,
+    pub first_answer: String,
+    pub last_answer: String,
+}
+
+fn skill_of(row: pv::Model, quiz: Option<&'static str>) -> Skill {
+    let (user_id, external_uid, user_ip) = match row.volunteer.as_bytes().first() {
+        Some(b'u') => (row.user_id, None, None),
+        Some(b'x') => (
+            None,
+            row.volunteer.split_once(':').map(|(_, uid)| uid.to_owned()),
+            None,
+        ),
+        _ => (
+            None,
+            None,
+            row.volunteer.strip_prefix("ip").map(str::to_owned),
+        ),
+    };
+    let (seen, correct) = (row.gold_seen, row.gold_correct);
+    #[allow(clippy::cast_precision_loss)]
+    let ratio = |a: i64, b: i64| a as f64 / b as f64;
+    Skill {
+        key: row.volunteer,
+        user_id,
+        name: None,
+        external_uid,
+        user_ip,
+        answers: row.n_answers,
+        gold_seen: seen,
+        gold_correct: correct,
+        accuracy: (seen > 0).then(|| ratio(correct, seen)),
+        skill: (seen > 0).then(|| ratio(correct + 1, seen + 2)),
+        quiz,
+        first_answer: row.first_answer,
+        last_answer: row.last_answer,
+    }
+}
+
+/// The volunteer key of a task run, as [`crate::domain::volunteer::identity`] builds it.
+use crate::domain::platform::stats::VOLUNTEER_KEY as RUN_KEY;
+
+#[derive(FromQueryResult)]
+struct QuizRow {
+    v: String,
+    seen: i64,
+    correct: i64,
+}
+
+/// The quiz standing of each of `keys`, from their first `tasks` gold answers.
+async fn quiz_of(
+    db: &impl ConnectionTrait,
+    project: ProjectId,
+    quality: &Quality,
+    keys: &[String],
+) -> ApiResult<HashMap<String, &'static str>> {
+    let Some(quiz) = quality.quiz else {
+        return Ok(HashMap::new());
+    };
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let backend = db.get_database_backend();
+    // The page's keys as one JSON parameter, on either database.
+    let (p, membership) = match backend {
+        DbBackend::Postgres => (
+            "$1",
+            "v IN (SELECT jsonb_array_elements_text(CAST($2 AS jsonb)))",
+        ),
+        _ => ("?", "v IN (SELECT value FROM json_each(?))"),
+    };
+    let sql = format!(
+        "SELECT v, COUNT(*) AS seen, SUM(CASE WHEN gold_correct THEN 1 ELSE 0 END) AS correct \
+         FROM (SELECT {RUN_KEY} AS v, gold_correct, \
+                      ROW_NUMBER() OVER (PARTITION BY {RUN_KEY} ORDER BY id) AS rn \
+               FROM task_run WHERE project_id = {p} AND gold_correct IS NOT NULL) firsts \
+         WHERE rn <= {} AND {membership} GROUP BY v",
+        quiz.tasks
+    );
+    let keys_value: sea_orm::Value = serde_json::to_string(keys).unwrap_or_default().into();
+    let rows = QuizRow::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [project.0.into(), keys_value],
+    ))
+    .all(db)
+    .await?;
+    let mut out: HashMap<String, &'static str> =
+        keys.iter().map(|k| (k.clone(), "pending")).collect();
+    for r in rows {
+        let seen = u32::try_from(r.seen).unwrap_or(u32::MAX);
+        let correct = u32::try_from(r.correct).unwrap_or(0);
+        let standing = if seen < quiz.tasks {
+            "pending"
+        } else if f64::from(correct) >= quiz.pass_ratio * f64::from(seen) - 1e-9 {
+            "passed"
+        } else {
+            "failed"
+        };
+        out.insert(r.v, standing);
+    }
+    Ok(out)
+}
+
+async fn finish(
+    db: &impl ConnectionTrait,
+    project: ProjectId,
+    quality: &Quality,
+    rows: Vec<pv::Model>,
+) -> ApiResult<Vec<Skill>> {
+    let keys: Vec<String> = rows.iter().map(|r| r.volunteer.clone()).collect();
+    let quiz = quiz_of(db, project, quality, &keys).await?;
+    let ids: Vec<i32> = rows
+        .iter()
+        .filter(|r| r.volunteer.starts_with('u'))
+        .filter_map(|r| r.user_id)
+        .collect();
+    let names: HashMap<i32, String> = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        user::Entity::find()
+            .select_only()
+            .column(user::Column::Id)
+            .column(user::Column::Name)
+            .filter(user::Column::Id.is_in(ids))
+            .into_tuple::<(i32, String)>()
+            .all(db)
+            .await?
+            .into_iter()
+            .collect()
+    };
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let standing = quiz.get(&r.volunteer).copied();
+            let mut s = skill_of(r, standing);
+            s.name = s.user_id.and_then(|id| names.get(&id).cloned());
+            s
+        })
+        .collect())
+}
+
+/// A page of a project's volunteers; `true` when more follow.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    project: ProjectId,
+    quality: &Quality,
+    sort: Sort,
+    desc: bool,
+    limit: u64,
+    offset: u64,
+) -> ApiResult<(Vec<Skill>, bool)> {
+    let order = if desc { Order::Desc } else { Order::Asc };
+    let mut q = pv::Entity::find().filter(pv::Column::ProjectId.eq(project.0));
+    q = match sort {
+        Sort::Answers => q.order_by(pv::Column::NAnswers, order.clone()),
+        Sort::GoldSeen => q.order_by(pv::Column::GoldSeen, order.clone()),
+        Sort::LastAnswer => q.order_by(pv::Column::LastAnswer, order.clone()),
+        // Those without gold answers last, either way.
+        Sort::Accuracy => q.order_by_with_nulls(
+            Expr::cust("CASE WHEN gold_seen > 0 THEN gold_correct * 1.0 / gold_seen END"),
+            order.clone(),
+            NullOrdering::Last,
+        ),
+    };
+    let mut rows = q
+        .order_by(pv::Column::Volunteer, Order::Asc)
+        .limit(limit + 1)
+        .offset(offset)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok((finish(db, project, quality, rows).await?, more))
+}
+
+/// One volunteer's row, by key; `None` before their first answer.
+pub async fn one(
+    db: &impl ConnectionTrait,
+    project: ProjectId,
+    quality: &Quality,
+    key: &str,
+) -> ApiResult<Option<Skill>> {
+    let row = pv::Entity::find_by_id((project.0, key.to_owned()))
+        .one(db)
+        .await?;
+    Ok(finish(db, project, quality, row.into_iter().collect())
+        .await?
+        .pop())
+}
