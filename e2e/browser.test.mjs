@@ -991,3 +991,61 @@ test("a quiz of test tasks lets a right volunteer on, stops a wrong one, and say
   await page.reload();
   await page.getByRole("heading", { name: "Thank you for trying" }).waitFor();
 }));
+
+test("an owner makes a gold task, sets a quiz on the Quality page and sees each volunteer's skill", () => withPages("quality", async (open) => {
+  const ownerToken = await token("olivia", "correct horse");
+  const project = await simpleProject(ownerToken, "qualified", {}, 3);
+  const tasks = await api("GET", `/api/task?project_id=${project.id}&orderby=id`, undefined, ownerToken);
+  const goldId = tasks[0].id;
+
+  const owner = await open(await browser.newContext());
+  await signIn(owner, "olivia");
+  await owner.getByRole("link", { name: "olivia" }).waitFor();
+  // On the task's page: answer it in the preview, keep that answer as the correct one.
+  await owner.goto(`${base}/project/qualified/task/${goldId}`);
+  await owner.frameLocator("iframe.presenter-frame").getByRole("button", { name: "Yes" }).click();
+  const panel = owner.getByRole("region", { name: "Gold task" });
+  await panel.getByRole("button", { name: "Use the answer given in the preview" }).click();
+  assert.equal(await panel.getByRole("textbox", { name: "Correct answer" }).inputValue(), "yes");
+  await panel.getByLabel(/A gold \(test\) task/).check();
+  await panel.getByRole("button", { name: "Save" }).click();
+  await panel.getByText("Saved: this is a gold task.").waitFor();
+
+  // The Quality page: a one-task quiz that needs it right, with feedback.
+  await owner.goto(`${base}/project/qualified/quality`);
+  const settings = owner.getByRole("region", { name: "Quality settings" });
+  await settings.getByRole("textbox", { name: "Share of gold tasks (%)" }).fill("0");
+  await settings.getByLabel("Start with a quiz").check();
+  await settings.getByRole("textbox", { name: "Quiz tasks" }).fill("1");
+  await settings.getByRole("textbox", { name: "Pass mark (%)" }).fill("100");
+  await settings.getByLabel(/Tell volunteers the right answer/).check();
+  await settings.getByRole("button", { name: "Save quality settings" }).click();
+  await settings.getByText("Quality settings saved.").waitFor();
+  const stored = await api("GET", `/api/project/${project.id}`, undefined, ownerToken);
+  assert.deepEqual(stored.info.quality, { gold_rate: 0, feedback: true, quiz: { tasks: 1, pass_ratio: 1 } });
+  assert.ok(stored.info.task_presenter, "the rest of info is kept");
+  const goldList = owner.getByRole("region", { name: "Gold tasks" });
+  await goldList.getByRole("link", { name: `Task #${goldId}` }).waitFor();
+  await goldList.getByText("yes", { exact: true }).waitFor();
+
+  // A volunteer sees the quiz under way, passes it, and goes on to the work.
+  const page = await open(await browser.newContext());
+  await signUp(page, "quinn");
+  await page.goto(`${base}/project/qualified/newtask`);
+  await page.getByText("Quiz: 0 of 1 test tasks answered.").waitFor();
+  const frame = page.frameLocator("iframe.presenter-frame");
+  await frame.getByText("Question 1").waitFor();
+  await frame.getByRole("button", { name: "Yes" }).click();
+  await page.getByText("Right! That was a test task, and you got it.").waitFor();
+  await frame.getByText(/Question [23]/).waitFor();
+  assert.equal(await page.getByText(/^Quiz:/).count(), 0);
+
+  // The owner sees them in the volunteers table.
+  await owner.reload();
+  const table = owner.getByRole("region", { name: "Volunteers" }).getByRole("table");
+  const row = table.getByRole("row").filter({ hasText: "quinn" });
+  await row.waitFor();
+  const cells = await row.getByRole("cell").allInnerTexts();
+  assert.deepEqual(cells.slice(0, 6), ["quinn", "1", "1 of 1", "100%", "66.7%", "passed"]);
+  await owner.screenshot({ path: join(SHOTS, "quality.png"), fullPage: true });
+}));

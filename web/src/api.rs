@@ -1118,3 +1118,65 @@ pub async fn delete_content_row(kind: ContentKind, id: i64) -> Result<(), ApiErr
     request_text("DELETE", &format!("{}/{id}", kind.path()), None).await?;
     Ok(())
 }
+
+/// One volunteer's standing in a project (`GET /api/project/{id}/volunteers`).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct VolunteerSkill {
+    pub volunteer: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub external_uid: Option<String>,
+    #[serde(default)]
+    pub user_ip: Option<String>,
+    pub answers: i64,
+    pub gold_seen: i64,
+    pub gold_correct: i64,
+    #[serde(default)]
+    pub accuracy: Option<f64>,
+    #[serde(default)]
+    pub skill: Option<f64>,
+    #[serde(default)]
+    pub quiz: Option<String>,
+    #[serde(default)]
+    pub quiz_tasks: Option<u32>,
+    #[serde(default)]
+    pub last_answer: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct VolunteerPage {
+    pub items: Vec<VolunteerSkill>,
+    pub has_more: bool,
+}
+
+/// A page of a project's volunteers (owners), by `orderby` (`answers`, `accuracy`, …).
+pub async fn volunteers(
+    project_id: i64,
+    orderby: &'static str,
+    desc: bool,
+    offset: u64,
+) -> Result<VolunteerPage, ApiError> {
+    get_json(&format!(
+        "/api/project/{project_id}/volunteers?orderby={orderby}&desc={desc}&limit=50&offset={offset}"
+    ))
+    .await
+}
+
+/// The volunteer's own standing in a project.
+pub async fn my_standing(project_id: i64) -> Result<VolunteerSkill, ApiError> {
+    get_json(&format!("/api/project/{project_id}/volunteers/me")).await
+}
+
+/// A project's gold tasks (owners), newest first.
+pub async fn gold_tasks(project_id: i64) -> Result<Vec<Task>, ApiError> {
+    get_json(&format!(
+        "/api/task?project_id={project_id}&calibration=1&all=1&limit=100&orderby=id&desc=true"
+    ))
+    .await
+}
+
+/// Changes a task (owners): `{calibration, gold_answers}`, `n_answers`, …
+pub async fn update_task(id: i64, body: serde_json::Value) -> Result<Task, ApiError> {
+    request("PUT", &format!("/api/task/{id}"), Some(&body)).await
+}

@@ -49,8 +49,11 @@ pub struct VolunteerSkill {
     pub skill: Option<f64>,
     /// `pending`, `passed` or `failed`; null when the project has no quiz.
     pub quiz: Option<String>,
-    pub first_answer: String,
-    pub last_answer: String,
+    /// How many gold tasks the quiz has; null when the project has no quiz.
+    pub quiz_tasks: Option<u32>,
+    /// Null before their first answer.
+    pub first_answer: Option<String>,
+    pub last_answer: Option<String>,
 }
 
 impl From<skills::Skill> for VolunteerSkill {
@@ -67,6 +70,7 @@ impl From<skills::Skill> for VolunteerSkill {
             accuracy: s.accuracy,
             skill: s.skill,
             quiz: s.quiz.map(str::to_owned),
+            quiz_tasks: s.quiz_tasks,
             first_answer: s.first_answer,
             last_answer: s.last_answer,
         }
@@ -137,7 +141,7 @@ impl QualityApi {
     }
 
     /// The caller's own row in a project (signed-in, anonymous where the project allows it,
-    /// or an external user with the project token); 404 before their first answer.
+    /// or an external user with the project token); zeros before their first answer.
     #[oai(path = "/project/:id/volunteers/me", method = "get")]
     async fn me(
         &self,
@@ -166,14 +170,7 @@ impl QualityApi {
             bearer(req),
         )?;
         let quality = Quality::of(project.info.as_ref()).unwrap_or_default();
-        let row = skills::one(
-            &state.infra.db,
-            ProjectId(project.id),
-            &quality,
-            &volunteer.key,
-        )
-        .await?
-        .ok_or(ApiError::NotFound)?;
+        let row = skills::one(&state.infra.db, ProjectId(project.id), &quality, &volunteer).await?;
         Ok(Json(row.into()))
     }
 }

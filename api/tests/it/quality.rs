@@ -526,9 +526,13 @@ async fn owners_read_each_volunteers_skill_and_volunteers_their_own(app: TestApp
     assert_eq!(mine.ok()["quiz"], "failed");
     assert_eq!(mine.json["gold_seen"], 2);
     let nobody = app.register("nobody").await;
-    app.get(&format!("/api/project/{pid}/volunteers/me"), Some(&nobody))
-        .await
-        .err(404, "NotFound");
+    let fresh = app
+        .get(&format!("/api/project/{pid}/volunteers/me"), Some(&nobody))
+        .await;
+    assert_eq!(fresh.ok()["answers"], 0);
+    assert_eq!(fresh.json["quiz"], "pending");
+    assert_eq!(fresh.json["quiz_tasks"], 2);
+    assert!(fresh.json["last_answer"].is_null(), "{}", fresh.text);
 }
 
 on_both_stores!(

@@ -69,6 +69,16 @@ fn Contributor(project: Project) -> impl IntoView {
     let notice = RwSignal::new(None::<String>);
     // The verdict on the last answer, when it was to a gold task of a project with feedback.
     let feedback = RwSignal::new(None::<api::GoldFeedback>);
+    // Where the volunteer stands in the project's quiz, while it is under way.
+    let standing = RwSignal::new(None::<api::VolunteerSkill>);
+    let refresh_standing = move || {
+        spawn_local(async move {
+            if let Ok(s) = api::my_standing(pid).await {
+                standing.set(Some(s));
+            }
+        });
+    };
+    refresh_standing();
 
     let show = move |task: Option<Task>| match task {
         Some(task) => {
@@ -133,6 +143,7 @@ fn Contributor(project: Project) -> impl IntoView {
                 match api::submit_answer(pid, task_id, answer).await {
                     Ok(verdict) => {
                         feedback.set(verdict);
+                        refresh_standing();
                         answered.update(|n| *n += 1);
                         post(&frame, &json!({"tessera": "saved", "req": req, "ok": true}));
                         // Fetch the next task while the presenter wraps up this one.
@@ -244,6 +255,15 @@ fn Contributor(project: Project) -> impl IntoView {
             })}
         </p>
         {move || notice.get().map(|n| view! { <p class="form-error" role="alert">{n}</p> })}
+        {move || standing.get().filter(|s| s.quiz.as_deref() == Some("pending")).map(|s| {
+            let of = s.quiz_tasks.unwrap_or_default();
+            view! {
+                <p class="quiz-progress" role="status">
+                    {format!("Quiz: {} of {} test tasks answered. ", s.gold_seen.min(i64::from(of)), of)}
+                    <span class="muted">"Your answers to these are checked before the project's other tasks."</span>
+                </p>
+            }
+        })}
         <div class="gold-feedback-slot" role="status" aria-live="polite">
             {move || feedback.get().map(|f| {
                 let (class, text) = if f.correct {

@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::api::{self, Project};
 use crate::components::{format_date, loaded, route_project};
 use crate::pages::content_editor::ContentEditor;
+use crate::pages::quality::QualityPage;
 use crate::session::use_session;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -18,17 +19,19 @@ pub enum Section {
     Export,
     Webhook,
     Content,
+    Quality,
     Settings,
 }
 
 impl Section {
-    const ALL: [(Section, &'static str, &'static str); 7] = [
+    const ALL: [(Section, &'static str, &'static str); 8] = [
         (Section::Tasks, "Tasks", "tasks/browse"),
         (Section::Results, "Results", "results"),
         (Section::Stats, "Statistics", "stats"),
         (Section::Export, "Export", "tasks/export"),
         (Section::Webhook, "Webhook", "webhook"),
         (Section::Content, "Content", "content"),
+        (Section::Quality, "Quality", "quality"),
         (Section::Settings, "Settings", "settings"),
     ];
 }
@@ -80,6 +83,7 @@ fn Dashboard(project: Project, section: Section) -> impl IntoView {
         }
         Section::Webhook => view! { <Webhook project_id=pid/> }.into_any(),
         Section::Content => view! { <ContentEditor project=project.clone()/> }.into_any(),
+        Section::Quality => view! { <QualityPage project=project.clone()/> }.into_any(),
         Section::Settings => view! {
             <Settings project_id=pid name=project.name.clone() short_name=project.short_name.clone() published=published/>
         }

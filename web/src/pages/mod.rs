@@ -11,6 +11,7 @@ mod manage;
 mod not_found;
 mod owner;
 mod project;
+mod quality;
 mod task;
 
 pub use about::About;

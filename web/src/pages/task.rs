@@ -12,6 +12,7 @@ use crate::components::presenter::{
     FrameEnv, PresenterFrame, frame_document, presenter_for, preview_handler,
 };
 use crate::components::{loaded, route_project};
+use crate::pages::quality::GoldPanel;
 use crate::session::use_session;
 
 #[component]
@@ -66,13 +67,20 @@ fn TaskView(project: Project, task_id: i64) -> impl IntoView {
                 .into_any();
             }
             let doc = frame_document(&presenter_for(&info), &FrameEnv::of(&info));
-            let on_message = preview_handler(frame, t, move |a| set_answer.set(Some(a)));
+            // The presenter gets the task as volunteers do: never its gold answer.
+            let mut shown = t.clone();
+            if let Some(map) = shown.as_object_mut() {
+                map.remove("gold_answers");
+                map.remove("calibration");
+            }
+            let on_message = preview_handler(frame, shown, move |a| set_answer.set(Some(a)));
             view! {
                 <p class="muted">"A preview for the project's owners: answers given here are not stored."</p>
                 <div class="presenter"><PresenterFrame document=doc frame=frame on_message=on_message project=pid/></div>
                 <p class="muted" aria-live="polite">
                     {move || answer.get().map(|a| format!("The answer would be saved as {a}"))}
                 </p>
+                <GoldPanel task=t preview_answer=answer/>
             }
             .into_any()
         })}

@@ -62,11 +62,14 @@ pub struct Skill {
     pub skill: Option<f64>,
     /// `pending`, `passed` or `failed`; `None` when the project has no quiz.
     pub quiz: Option<&'static str>,
-    pub first_answer: String,
-    pub last_answer: String,
+    /// The quiz's length.
+    pub quiz_tasks: Option<u32>,
+    /// When their first and latest answers came; `None` before the first.
+    pub first_answer: Option<String>,
+    pub last_answer: Option<String>,
 }
 
-fn skill_of(row: pv::Model, quiz: Option<&'static str>) -> Skill {
+fn skill_of(row: pv::Model, quiz: Option<&'static str>, quiz_tasks: Option<u32>) -> Skill {
     let (user_id, external_uid, user_ip) = match row.volunteer.as_bytes().first() {
         Some(b'u') => (row.user_id, None, None),
         Some(b'x') => (
@@ -95,8 +98,9 @@ fn skill_of(row: pv::Model, quiz: Option<&'static str>) -> Skill {
         accuracy: (seen > 0).then(|| ratio(correct, seen)),
         skill: (seen > 0).then(|| ratio(correct + 1, seen + 2)),
         quiz,
-        first_answer: row.first_answer,
-        last_answer: row.last_answer,
+        quiz_tasks,
+        first_answer: Some(row.first_answer).filter(|t| !t.is_empty()),
+        last_answer: Some(row.last_answer).filter(|t| !t.is_empty()),
     }
 }
 
@@ -196,7 +200,7 @@ async fn finish(
         .into_iter()
         .map(|r| {
             let standing = quiz.get(&r.volunteer).copied();
-            let mut s = skill_of(r, standing);
+            let mut s = skill_of(r, standing, quality.quiz.map(|q| q.tasks));
             s.name = s.user_id.and_then(|id| names.get(&id).cloned());
             s
         })
@@ -237,17 +241,29 @@ pub async fn list(
     Ok((finish(db, project, quality, rows).await?, more))
 }
 
-/// One volunteer's row, by key; `None` before their first answer.
+/// One volunteer's row, by key; zeros before their first answer.
 pub async fn one(
     db: &impl ConnectionTrait,
     project: ProjectId,
     quality: &Quality,
-    key: &str,
-) -> ApiResult<Option<Skill>> {
-    let row = pv::Entity::find_by_id((project.0, key.to_owned()))
+    volunteer: &crate::domain::volunteer::identity::Volunteer,
+) -> ApiResult<Skill> {
+    let row = pv::Entity::find_by_id((project.0, volunteer.key.clone()))
         .one(db)
-        .await?;
-    Ok(finish(db, project, quality, row.into_iter().collect())
         .await?
-        .pop())
+        .unwrap_or_else(|| pv::Model {
+            project_id: project.0,
+            volunteer: volunteer.key.clone(),
+            user_id: volunteer.user_id.map(|u| u.0),
+            anonymous: volunteer.is_anonymous(),
+            n_answers: 0,
+            first_answer: String::new(),
+            last_answer: String::new(),
+            gold_seen: 0,
+            gold_correct: 0,
+        });
+    finish(db, project, quality, vec![row])
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::internal("a volunteer's row went missing"))
 }
