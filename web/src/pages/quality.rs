@@ -21,6 +21,19 @@ pub fn QualityPage(project: Project) -> impl IntoView {
     }
 }
 
+/// A form's outcome: a quiet status when saved, an alert when not.
+fn outcome(status: RwSignal<Option<(bool, String)>>) -> impl IntoView {
+    move || {
+        status.get().map(|(ok, m)| {
+            if ok {
+                view! { <p class="muted" role="status">{m}</p> }.into_any()
+            } else {
+                view! { <p class="form-error" role="alert">{m}</p> }.into_any()
+            }
+        })
+    }
+}
+
 fn number_of(v: &Value, key: &str) -> Option<f64> {
     v.get(key).and_then(Value::as_f64)
 }
@@ -147,11 +160,7 @@ fn QualitySettings(project_id: i64, info: RwSignal<Value>) -> impl IntoView {
                     " Tell volunteers the right answer after each gold task"
                 </label>
                 <p><button type="submit" class="button">"Save quality settings"</button></p>
-                {move || status.get().map(|(ok, m)| if ok {
-                    view! { <p class="muted" role="status">{m}</p> }.into_any()
-                } else {
-                    view! { <p class="form-error" role="alert">{m}</p> }.into_any()
-                })}
+                {outcome(status)}
             </form>
         </section>
     }
@@ -369,11 +378,7 @@ pub fn GoldPanel(task: Value, preview_answer: ReadSignal<Option<String>>) -> imp
                     </p>
                 })}
                 <p><button type="submit" class="button">"Save"</button></p>
-                {move || status.get().map(|(ok, m)| if ok {
-                    view! { <p class="muted" role="status">{m}</p> }.into_any()
-                } else {
-                    view! { <p class="form-error" role="alert">{m}</p> }.into_any()
-                })}
+                {outcome(status)}
             </form>
         </section>
     }
