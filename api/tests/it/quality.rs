@@ -101,7 +101,21 @@ async fn gold_tasks_stay_hidden_never_complete_and_are_served_once(app: TestApp)
     // Gold tasks are not part of the work.
     assert_eq!(total(&app, pid, &v).await["total"], 2);
 
-    // With gold_rate 1 the first task is the gold one, shown like any task.
+    // Gold is mixed in one task at a time: a hand-out of several is all work.
+    let two = app
+        .get(&format!("/api/project/{pid}/newtask?limit=2"), Some(&v))
+        .await;
+    let ids: Vec<&Value> = two
+        .ok()
+        .as_array()
+        .expect("two tasks")
+        .iter()
+        .map(|t| &t["id"])
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert!(!ids.contains(&&json!(g)), "{}", two.text);
+
+    // With gold_rate 1 the first single task is the gold one, shown like any task.
     let t = newtask(&app, pid, &v).await.ok().clone();
     assert_eq!(t["id"], g);
     for hidden in ["gold_answers", "calibration"] {
@@ -142,6 +156,59 @@ async fn gold_tasks_stay_hidden_never_complete_and_are_served_once(app: TestApp)
     let owner_view = app.get(&format!("/api/task/{g}"), Some(&owner)).await;
     assert_eq!(owner_view.ok()["state"], "ongoing");
     assert_eq!(owner_view.json["n_task_runs"], 4);
+    // Handed out, its count never shows more answers than it needs (which would tell it).
+    let late = app.register("zoe").await;
+    let shown = newtask(&app, pid, &late).await.ok().clone();
+    assert_eq!(shown["id"], g);
+    assert!(
+        shown["n_task_runs"].as_i64() < shown["n_answers"].as_i64(),
+        "{shown}"
+    );
+
+    // Nobody but the owners reads a gold task or the answers to it (which would give the
+    // answer away), and an answer to one stays as judged.
+    let direct = app.get(&format!("/api/task/{g}"), Some(&v)).await;
+    assert!(
+        !direct.status.is_success() && !direct.text.contains("Heron"),
+        "{}",
+        direct.text
+    );
+    let theirs = app
+        .get(&format!("/api/taskrun?task_id={g}&all=1"), Some(&v))
+        .await;
+    assert_eq!(theirs.ok(), &json!([]));
+    let related = app
+        .get(
+            &format!("/api/task?project_id={pid}&related=1&all=1"),
+            Some(&v),
+        )
+        .await;
+    assert!(
+        !related.ok().to_string().contains("egret"),
+        "{}",
+        related.text
+    );
+    let all_runs = app
+        .get(&format!("/api/taskrun?task_id={g}&all=1"), Some(&owner))
+        .await;
+    let runs = all_runs.ok().as_array().expect("runs").clone();
+    assert_eq!(runs.len(), 4);
+    let own_gold = runs
+        .iter()
+        .find(|r| r["user_id"] == v.id)
+        .expect("vera's answer")["id"]
+        .clone();
+    app.delete(&format!("/api/taskrun/{own_gold}"), Some(&v))
+        .await
+        .err(403, "Forbidden");
+    let r = app
+        .put(
+            &format!("/api/taskrun/{own_gold}"),
+            Some(&v),
+            json!({"info": "again"}),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 403, "{}", r.text);
     assert_eq!(owner_view.json["gold_answers"]["species"], "Heron");
     assert_eq!(owner_view.json["calibration"], 1);
     let results = app
@@ -153,6 +220,11 @@ async fn gold_tasks_stay_hidden_never_complete_and_are_served_once(app: TestApp)
     let listed = app
         .get(&format!("/api/task?project_id={pid}&all=1"), Some(&v))
         .await;
+    assert_eq!(
+        listed.ok().as_array().map(Vec::len),
+        Some(2),
+        "gold is not listed"
+    );
     for t in listed.ok().as_array().expect("tasks") {
         assert!(
             t.get("gold_answers").is_none() && t.get("calibration").is_none(),

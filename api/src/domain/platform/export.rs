@@ -21,7 +21,10 @@ use crate::domain::{
     rest::fields::Access,
     rest::resources,
 };
-use crate::{error::ApiError, store::entities::result};
+use crate::{
+    error::ApiError,
+    store::entities::{result, task, task_run},
+};
 
 /// Rows read per query.
 const PAGE: u64 = 1000;
@@ -179,9 +182,25 @@ async fn page(
     after: i32,
 ) -> Result<Vec<(i32, Map<String, Json>)>, DbErr> {
     let level = spec.level;
+    // Gold tasks and the answers to them are for the project's owners only.
+    let owners = level >= Access::Owner;
     match spec.table {
-        Table::Task => page_of::<resources::Task>(db, project_id, after, all(), level).await,
-        Table::TaskRun => page_of::<resources::TaskRun>(db, project_id, after, all(), level).await,
+        Table::Task => {
+            let only = if owners {
+                all()
+            } else {
+                all().add(task::Column::Calibration.eq(0))
+            };
+            page_of::<resources::Task>(db, project_id, after, only, level).await
+        }
+        Table::TaskRun => {
+            let only = if owners {
+                all()
+            } else {
+                all().add(task_run::Column::GoldCorrect.is_null())
+            };
+            page_of::<resources::TaskRun>(db, project_id, after, only, level).await
+        }
         // The current result of each task, as PYBOSSA exports.
         Table::Result => {
             let current = all().add(result::Column::LastVersion.eq(true));

@@ -343,13 +343,22 @@ async fn take_gold(
     row: task_run::Model,
 ) -> ApiResult<Option<(Taken, Option<Json>)>> {
     let txn = crate::store::begin_write(&ctx.infra.db).await?;
-    let gold = task::Entity::find_by_id(row.task_id)
-        .filter(task::Column::ProjectId.eq(row.project_id))
-        .filter(task::Column::Calibration.eq(1))
-        .filter(task::Column::State.eq(TaskState::Ongoing))
-        .one(&txn)
-        .await?;
-    let Some(gold) = gold else {
+    // Counted first, on the condition: the row stays locked as gold until the commit, so an
+    // owner's change of its calibration waits for this answer, or this answer for it.
+    let counted = Box::pin(
+        task::Entity::update_many()
+            .col_expr(
+                task::Column::NTaskRuns,
+                Expr::col(task::Column::NTaskRuns).add(1),
+            )
+            .filter(task::Column::Id.eq(row.task_id))
+            .filter(task::Column::ProjectId.eq(row.project_id))
+            .filter(task::Column::Calibration.eq(1))
+            .filter(task::Column::State.eq(TaskState::Ongoing))
+            .exec_with_returning(&txn),
+    )
+    .await?;
+    let Some(gold) = counted.into_iter().next() else {
         txn.rollback().await.ok();
         return Ok(None);
     };
@@ -363,14 +372,6 @@ async fn take_gold(
     }
     .insert(&txn)
     .await?;
-    task::Entity::update_many()
-        .col_expr(
-            task::Column::NTaskRuns,
-            Expr::col(task::Column::NTaskRuns).add(1),
-        )
-        .filter(task::Column::Id.eq(gold.id))
-        .exec(&txn)
-        .await?;
     let delta = Delta {
         task_runs: 1,
         answer_ms: ctx.answer_ms,

@@ -141,18 +141,20 @@ async fn pick(
         .filter(task::Column::State.eq(TaskState::Ongoing))
         .filter(Expr::exists(answered).not())
         .order_by_asc(Expr::cust("RANDOM()"))
-        .one(&infra.read_db)
+        // The primary: a replica a moment behind could offer the one just answered.
+        .one(&infra.db)
         .await?)
 }
 
 /// The gold task this request gets, if it gets one: every request while the volunteer's quiz
-/// is pending, then a `gold_rate` share of them. A volunteer below the quiz's pass mark gets
+/// is pending, then a `gold_rate` share of the requests for one task (`single`). A volunteer below the quiz's pass mark gets
 /// `QuizFailed`. A quiz that runs out of gold tasks is judged on the answers given.
 pub async fn next_gold(
     infra: &Infra,
     lp: &LoopState,
     project: &project::Model,
     volunteer: &Volunteer,
+    single: bool,
 ) -> ApiResult<Option<task::Model>> {
     let pid = ProjectId(project.id);
     if !has_gold(infra, lp, pid).await? {
@@ -176,7 +178,9 @@ pub async fn next_gold(
             Standing::Passed => {}
         }
     }
-    if quality.gold_rate <= 0.0 || rand::rng().random::<f64>() >= quality.gold_rate {
+    // Mixed in one task at a time: a hand-out of several with one gold task among them would
+    // come back short and so stand out.
+    if !single || quality.gold_rate <= 0.0 || rand::rng().random::<f64>() >= quality.gold_rate {
         return Ok(None);
     }
     pick(infra, pid, volunteer).await

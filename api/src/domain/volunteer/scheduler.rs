@@ -905,9 +905,11 @@ async fn hand_out_gold(
     plan: &Plan,
     volunteer: &Volunteer,
     cursor_key: &str,
-    gold: task::Model,
+    mut gold: task::Model,
 ) -> HandedOut {
     let id = TaskId(gold.id);
+    // A gold task takes answers past its `n_answers`; shown as it is, the count would tell it.
+    gold.n_task_runs = gold.n_task_runs.min(gold.n_answers - 1).max(0);
     let requested = now();
     let requested_at = std::time::Instant::now();
     let stamp_ttl = Duration::from_secs(infra.config.stamp_ttl);
@@ -951,7 +953,15 @@ pub async fn new_tasks(
     let plan = Plan::new(project, q, infra.config.max_holds)?;
     let project_id = ProjectId(project.id);
     let cursor_key = cursor_key(project_id, &volunteer.key);
-    if let Some(gold) = Box::pin(super::gold::next_gold(infra, lp, project, volunteer)).await? {
+    if let Some(gold) = Box::pin(super::gold::next_gold(
+        infra,
+        lp,
+        project,
+        volunteer,
+        plan.single(),
+    ))
+    .await?
+    {
         return Ok(Box::pin(hand_out_gold(
             infra,
             lp,

@@ -214,6 +214,36 @@ fn inherits_visibility(
     cond
 }
 
+/// Gold tasks and the answers to them are their project's owners' (and admins'): for anyone
+/// else a listing keeps only the rows `visible` selects, but in projects they co-own.
+fn unless_owned(
+    caller: &Caller,
+    project_col: impl ColumnTrait + Copy,
+    visible: Condition,
+) -> Condition {
+    if caller.is_admin() {
+        return Condition::all();
+    }
+    let mut any = Condition::any().add(visible);
+    if let Some(uid) = caller.user_id() {
+        any = any.add(project_col.in_subquery(co_owned_by(uid)));
+    }
+    any
+}
+
+/// Whether the caller owns (or administers) the project: who may see its gold.
+async fn sees_gold(ctx: Ctx<'_>, project_id: i32) -> ApiResult<bool> {
+    if ctx.caller.is_admin() {
+        return Ok(true);
+    }
+    if ctx.caller.user_id().is_none() {
+        return Ok(false);
+    }
+    Ok(load_project(&ctx.infra.db, ProjectId(project_id))
+        .await?
+        .is_some_and(|p| is_owner(ctx.caller, &p)))
+}
+
 async fn project_readable(ctx: Ctx<'_>, project_id: i32) -> ApiResult<bool> {
     Ok(
         match load_project(&ctx.infra.db, ProjectId(project_id)).await? {

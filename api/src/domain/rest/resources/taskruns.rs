@@ -56,17 +56,25 @@ impl Resource for TaskRun {
     fn owned_by(uid: i32) -> Option<Condition> {
         in_co_owned(task_run::Column::ProjectId, uid)
     }
+    /// Answers to gold tasks are the project owners' to see: the others' would give the
+    /// correct answer away.
     async fn list_scope(ctx: Ctx<'_>, params: &ListParams) -> ApiResult<Condition> {
-        Ok(inherits_visibility(
-            ctx.caller,
-            params,
-            task_run::Column::ProjectId,
-        ))
+        Ok(
+            inherits_visibility(ctx.caller, params, task_run::Column::ProjectId).add(unless_owned(
+                ctx.caller,
+                task_run::Column::ProjectId,
+                Condition::all().add(task_run::Column::GoldCorrect.is_null()),
+            )),
+        )
     }
     async fn can_read(ctx: Ctx<'_>, m: &task_run::Model) -> ApiResult<bool> {
+        if m.gold_correct.is_some() && !sees_gold(ctx, m.project_id).await? {
+            return Ok(false);
+        }
         project_readable(ctx, m.project_id).await
     }
-    /// The answer's author or an admin, while the answer is in no result.
+    /// The answer's author or an admin, while the answer is in no result. An answer to a gold
+    /// task stays as judged (its author changing or deleting it would retake the quiz).
     async fn may_write(
         ctx: Ctx<'_>,
         db: &impl ConnectionTrait,
@@ -74,6 +82,10 @@ impl Resource for TaskRun {
     ) -> ApiResult<()> {
         let uid = require_user(ctx.caller)?;
         allow(ctx.caller, ctx.caller.is_admin() || m.user_id == Some(uid))?;
+        allow(
+            ctx.caller,
+            ctx.caller.is_admin() || m.gold_correct.is_none(),
+        )?;
         allow(ctx.caller, !in_result(db, m).await?)
     }
     async fn before_create(ctx: Ctx<'_>, _body: &mut Map<String, Json>) -> ApiResult<()> {

@@ -126,7 +126,12 @@ impl Resource for Task {
     }
 
     async fn list_scope(ctx: Ctx<'_>, params: &ListParams) -> ApiResult<Condition> {
-        let mut cond = inherits_visibility(ctx.caller, params, task::Column::ProjectId);
+        let mut cond =
+            inherits_visibility(ctx.caller, params, task::Column::ProjectId).add(unless_owned(
+                ctx.caller,
+                task::Column::ProjectId,
+                Condition::all().add(task::Column::Calibration.eq(0)),
+            ));
         if params.participated {
             let mine = match ctx.caller.user_id() {
                 Some(uid) => Condition::all().add(task_run::Column::UserId.eq(uid)),
@@ -149,7 +154,11 @@ impl Resource for Task {
         Ok(cond)
     }
 
+    /// A gold task is its project's owners' to see (volunteers get it from `newtask` only).
     async fn can_read(ctx: Ctx<'_>, m: &task::Model) -> ApiResult<bool> {
+        if m.calibration == 1 && !sees_gold(ctx, m.project_id).await? {
+            return Ok(false);
+        }
         project_readable(ctx, m.project_id).await
     }
 
@@ -201,6 +210,12 @@ impl Resource for Task {
     ) -> ApiResult<()> {
         if old.external_id != new.external_id {
             claim_external_id(txn, new).await?;
+        }
+        // Checked before the write on what was read then; again on the row as written.
+        if new.calibration == 1 && new.state == TaskState::Completed {
+            return Err(ApiError::value(
+                "calibration: a completed task cannot become gold; make a new task from its result",
+            ));
         }
         // A redundancy change completes a task that now has enough answers (with its result),
         // or reopens one that no longer has; any other edit leaves the state alone. A gold task
