@@ -10,12 +10,15 @@ use poem_openapi::{
     payload::Json,
 };
 
-use super::{ApiTags, volunteer::bearer};
+use super::{
+    ApiTags,
+    volunteer::{loop_project, loop_volunteer},
+};
 use crate::{
     auth::Caller,
     domain::{
         rest::{crud::fuzzy_bool, resources},
-        volunteer::{identity, quality::Quality, skills},
+        volunteer::{quality::Quality, skills},
     },
     error::ApiError,
     ids::ProjectId,
@@ -152,23 +155,8 @@ impl QualityApi {
         /// An external user of the project's own app (with the project token as bearer).
         external_uid: Query<Option<String>>,
     ) -> Result<Json<VolunteerSkill>, ApiError> {
-        let project = state
-            .volunteer
-            .projects
-            .get(&state.infra.db, ProjectId(id.0))
-            .await?
-            .ok_or(ApiError::NotFound)?;
-        if external_uid.0.is_none() && !resources::project_visible(&caller, &project) {
-            return Err(ApiError::denied(caller.is_authenticated()));
-        }
-        let volunteer = identity::volunteer(
-            &caller,
-            &state.infra.anon_key,
-            &state.volunteer.checked_tokens,
-            &project,
-            external_uid.0.as_deref(),
-            bearer(req),
-        )?;
+        let project = loop_project(&state, &caller, id.0, external_uid.0.is_some()).await?;
+        let volunteer = loop_volunteer(&state, &caller, req, &project, external_uid.0.as_deref())?;
         let quality = Quality::of(project.info.as_ref()).unwrap_or_default();
         let row = skills::one(&state.infra.db, ProjectId(project.id), &quality, &volunteer).await?;
         Ok(Json(row.into()))

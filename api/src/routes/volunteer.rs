@@ -56,7 +56,7 @@ pub struct UserProgress {
     pub remaining: u64,
 }
 
-pub(super) fn bearer(req: &Request) -> Option<&str> {
+fn bearer(req: &Request) -> Option<&str> {
     let value = req.headers().get("authorization")?.to_str().ok()?.trim();
     let (scheme, token) = value.split_once(' ')?;
     scheme
@@ -76,6 +76,46 @@ fn may_volunteer(
     } else {
         Err(ApiError::denied(caller.is_authenticated()))
     }
+}
+
+/// The project a volunteer call names, from the loop's cache. A draft is refused before anything
+/// about it is told, unless an external user's app asks (its token is checked with the caller).
+pub(super) async fn loop_project(
+    state: &AppState,
+    caller: &Caller,
+    id: i32,
+    external: bool,
+) -> ApiResult<Arc<project::Model>> {
+    let project = state
+        .volunteer
+        .projects
+        .get(&state.infra.db, ProjectId(id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if !external && !resources::project_visible(caller, &project) {
+        return Err(ApiError::denied(caller.is_authenticated()));
+    }
+    Ok(project)
+}
+
+/// Who is calling, as the loop counts them, refused where [`may_volunteer`] says.
+pub(super) fn loop_volunteer(
+    state: &AppState,
+    caller: &Caller,
+    req: &Request,
+    project: &project::Model,
+    external_uid: Option<&str>,
+) -> ApiResult<Volunteer> {
+    let volunteer = identity::volunteer(
+        caller,
+        &state.infra.anon_key,
+        &state.volunteer.checked_tokens,
+        project,
+        external_uid,
+        bearer(req),
+    )?;
+    may_volunteer(caller, project, &volunteer)?;
+    Ok(volunteer)
 }
 
 fn as_i32(v: Option<&Value>) -> Option<i32> {
@@ -129,16 +169,8 @@ impl VolunteerApi {
         /// Id of an external user (needs the project token).
         external_uid: Query<Option<String>>,
     ) -> Result<NewTaskResponse, ApiError> {
-        let project = state
-            .volunteer
-            .projects
-            .get(&state.infra.db, ProjectId(id.0))
-            .await?
-            .ok_or(ApiError::NotFound)?;
         // A draft is refused before anything about it is told (its anonymous policy included).
-        if external_uid.0.is_none() && !resources::project_visible(&caller, &project) {
-            return Err(ApiError::denied(caller.is_authenticated()));
-        }
+        let project = loop_project(&state, &caller, id.0, external_uid.0.is_some()).await?;
         if !caller.is_authenticated()
             && !project.allow_anonymous_contributors
             && external_uid.0.is_none()
@@ -164,15 +196,7 @@ impl VolunteerApi {
                     .ok_or_else(|| ApiError::value(format!("invalid truth value '{s}'")))?,
             },
         };
-        let volunteer = identity::volunteer(
-            &caller,
-            &state.infra.anon_key,
-            &state.volunteer.checked_tokens,
-            &project,
-            external_uid.0.as_deref(),
-            bearer(req),
-        )?;
-        may_volunteer(&caller, &project, &volunteer)?;
+        let volunteer = loop_volunteer(&state, &caller, req, &project, external_uid.0.as_deref())?;
         let handed =
             scheduler::new_tasks(&state.infra, &state.volunteer, &project, &volunteer, &query)
                 .await?;

@@ -63,6 +63,40 @@ async fn gold_counts(app: &TestApp, project: i64, user: &User) -> (i64, i64) {
     (row.gold_seen, row.gold_correct)
 }
 
+/// Three tasks, three gold tasks (answers `a`, `b`, `c` for `info.gold` 1, 2, 3), no gold
+/// mixed in after a quiz of two that needs both right.
+async fn quiz_project(app: &TestApp, owner: &User, pid: i64) {
+    for i in 0..3 {
+        app.task(owner, pid, json!({"n": i})).await;
+    }
+    for (n, expected) in [(1, "a"), (2, "b"), (3, "c")] {
+        gold(app, owner, pid, n, json!(expected)).await;
+    }
+    set_quality(
+        app,
+        owner,
+        pid,
+        json!({"gold_rate": 0, "quiz": {"tasks": 2, "pass_ratio": 1.0}}),
+    )
+    .await;
+}
+
+/// The right answer to a task of [`quiz_project`].
+fn right(t: &Value) -> Value {
+    let n = t["info"]["gold"].as_i64().expect("a gold task");
+    json!(["a", "b", "c"][usize::try_from(n - 1).expect("1 to 3")])
+}
+
+/// Rebuilds the project's counters and volunteers' rows from its answers.
+async fn recount(app: &TestApp, pid: i64) {
+    tessera_api::domain::platform::stats::rebuild(
+        &app.state.infra,
+        tessera_api::ids::ProjectId(i32::try_from(pid).expect("id")),
+    )
+    .await
+    .expect("recount");
+}
+
 async fn gold_tasks_stay_hidden_never_complete_and_are_served_once(app: TestApp) {
     let (_admin, owner, _) = app.seeded().await;
     let pid = app.project(&owner, "birds").await;
@@ -313,25 +347,7 @@ async fn quality_settings_are_checked_and_name_the_setting(app: TestApp) {
 async fn the_quiz_lets_good_volunteers_on_and_stops_the_others(app: TestApp) {
     let (_admin, owner, _) = app.seeded().await;
     let pid = app.project(&owner, "quiz").await;
-    for i in 0..3 {
-        app.task(&owner, pid, json!({"n": i})).await;
-    }
-    for (n, expected) in [(1, "a"), (2, "b"), (3, "c")] {
-        gold(&app, &owner, pid, n, json!(expected)).await;
-    }
-    set_quality(
-        &app,
-        &owner,
-        pid,
-        json!({"gold_rate": 0, "quiz": {"tasks": 2, "pass_ratio": 1.0}}),
-    )
-    .await;
-    let right = |t: &Value| {
-        json!(
-            ["a", "b", "c"]
-                [usize::try_from(t["info"]["gold"].as_i64().expect("gold") - 1).expect("n")]
-        )
-    };
+    quiz_project(&app, &owner, pid).await;
 
     // Two right answers to two gold tasks, then the work (no gold: gold_rate 0).
     let good = app.register("good").await;
@@ -368,12 +384,7 @@ async fn the_quiz_lets_good_volunteers_on_and_stops_the_others(app: TestApp) {
     assert_eq!(gold_counts(&app, pid, &bad).await, (2, 1));
 
     // A recount rebuilds the gold counts from the answers.
-    tessera_api::domain::platform::stats::rebuild(
-        &app.state.infra,
-        tessera_api::ids::ProjectId(i32::try_from(pid).expect("id")),
-    )
-    .await
-    .expect("recount");
+    recount(&app, pid).await;
     assert_eq!(gold_counts(&app, pid, &good).await, (2, 2));
     assert_eq!(gold_counts(&app, pid, &bad).await, (2, 1));
     assert_eq!(total(&app, pid, &good).await["total"], 3);
@@ -481,12 +492,7 @@ async fn gold_tasks_stay_out_of_the_counters_through_edits_bulk_and_imports(app:
         .await
         .ok();
     assert_eq!(total(&app, pid, &v).await["total"], 4);
-    tessera_api::domain::platform::stats::rebuild(
-        &app.state.infra,
-        tessera_api::ids::ProjectId(i32::try_from(pid).expect("id")),
-    )
-    .await
-    .expect("recount");
+    recount(&app, pid).await;
     assert_eq!(total(&app, pid, &v).await["total"], 4);
     crate::imports::assert_counters(&app, pid).await;
 }
@@ -494,25 +500,7 @@ async fn gold_tasks_stay_out_of_the_counters_through_edits_bulk_and_imports(app:
 async fn owners_read_each_volunteers_skill_and_volunteers_their_own(app: TestApp) {
     let (_admin, owner, _) = app.seeded().await;
     let pid = app.project(&owner, "skills").await;
-    for i in 0..3 {
-        app.task(&owner, pid, json!({"n": i})).await;
-    }
-    for (n, expected) in [(1, "a"), (2, "b"), (3, "c")] {
-        gold(&app, &owner, pid, n, json!(expected)).await;
-    }
-    set_quality(
-        &app,
-        &owner,
-        pid,
-        json!({"gold_rate": 0, "quiz": {"tasks": 2, "pass_ratio": 1.0}}),
-    )
-    .await;
-    let right = |t: &Value| {
-        json!(
-            ["a", "b", "c"]
-                [usize::try_from(t["info"]["gold"].as_i64().expect("gold") - 1).expect("n")]
-        )
-    };
+    quiz_project(&app, &owner, pid).await;
     // good: 2 of 2 and then the work; bad: 1 of 2; half: 1 of 1 so far.
     let good = app.register("good").await;
     let bad = app.register("bad").await;

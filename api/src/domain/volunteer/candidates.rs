@@ -9,7 +9,7 @@ use std::{collections::HashMap, sync::Mutex};
 use sea_orm::{
     ColumnTrait, DbBackend, DbErr, EntityTrait, Order, QueryFilter, QueryOrder, QueryResult,
     QuerySelect, QueryTrait, Statement, Value,
-    sea_query::{Expr, ExprTrait, Query},
+    sea_query::{Expr, ExprTrait},
 };
 
 use crate::domain::volunteer::identity::Volunteer;
@@ -18,7 +18,7 @@ use crate::{
     error::{ApiError, ApiResult},
     ids::{ProjectId, TaskId},
     infra::Infra,
-    store::entities::{task, task::TaskState, task_run},
+    store::entities::{task, task::TaskState},
 };
 
 /// A task as candidates are scanned; its JSON is left unparsed, as only the chosen one is
@@ -275,15 +275,7 @@ impl Scan<'_> {
     ) -> Statement {
         // Tasks this volunteer answered. With the cursor, a volunteer's own history is walked
         // at most once, not on every request.
-        let mut answered = Query::select()
-            .column(task_run::Column::TaskId)
-            .from(task_run::Entity)
-            .cond_where(self.volunteer.answered_by())
-            .and_where(
-                Expr::col((task_run::Entity, task_run::Column::TaskId))
-                    .equals((task::Entity, task::Column::Id)),
-            )
-            .to_owned();
+        let mut answered = self.volunteer.answered_task();
         if backend == DbBackend::Postgres {
             // An OFFSET keeps PostgreSQL from making this an anti-join, which it was planning
             // as a scan of the whole (task_id, volunteer) index, growing with every answer in

@@ -9,7 +9,7 @@ use std::time::Duration;
 use rand::Rng;
 use sea_orm::{
     ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::{Expr, ExprTrait, Query},
+    sea_query::{Expr, ExprTrait},
 };
 
 use crate::domain::volunteer::{
@@ -126,20 +126,11 @@ async fn pick(
     project: ProjectId,
     volunteer: &Volunteer,
 ) -> ApiResult<Option<task::Model>> {
-    let answered = Query::select()
-        .column(task_run::Column::TaskId)
-        .from(task_run::Entity)
-        .cond_where(volunteer.answered_by())
-        .and_where(
-            Expr::col((task_run::Entity, task_run::Column::TaskId))
-                .equals((task::Entity, task::Column::Id)),
-        )
-        .to_owned();
     Ok(task::Entity::find()
         .filter(task::Column::ProjectId.eq(project.0))
         .filter(task::Column::Calibration.eq(1))
         .filter(task::Column::State.eq(TaskState::Ongoing))
-        .filter(Expr::exists(answered).not())
+        .filter(Expr::exists(volunteer.answered_task()).not())
         .order_by_asc(Expr::cust("RANDOM()"))
         // The primary: a replica a moment behind could offer the one just answered.
         .one(&infra.db)

@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
-use sea_orm::{ColumnTrait, Condition};
+use sea_orm::{
+    ColumnTrait, Condition,
+    sea_query::{Expr, ExprTrait, Query, SelectStatement},
+};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -14,7 +17,7 @@ use crate::{
     auth::Caller,
     error::{ApiError, ApiResult},
     ids::UserId,
-    store::entities::{project, task_run},
+    store::entities::{project, task, task_run},
 };
 
 #[derive(Debug, Clone)]
@@ -42,6 +45,20 @@ impl Volunteer {
                 .add(task_run::Column::ExternalUid.is_null()),
             (None, None, None) => Condition::all().add(task_run::Column::Id.eq(-1)),
         }
+    }
+
+    /// `SELECT task_id FROM task_run WHERE <theirs> AND task_id = task.id`: for `NOT EXISTS`
+    /// in a read of tasks, to leave out those they answered.
+    pub fn answered_task(&self) -> SelectStatement {
+        Query::select()
+            .column(task_run::Column::TaskId)
+            .from(task_run::Entity)
+            .cond_where(self.answered_by())
+            .and_where(
+                Expr::col((task_run::Entity, task_run::Column::TaskId))
+                    .equals((task::Entity, task::Column::Id)),
+            )
+            .to_owned()
     }
 }
 
