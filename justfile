@@ -31,6 +31,7 @@ test: services lint web
     just fuzz
     just e2e-clients
     just e2e-generated
+    just e2e-crowdkit
     just e2e
 
 # Schemathesis over openapi.yaml against a real server: no 5xx, every response as documented.
@@ -70,6 +71,24 @@ e2e-generated:
         cp package-lock.json node_modules/.tessera-lock.json
     fi
     TESSERA_BIN="$bin" npm run --silent generated
+
+# Tessera's Dawid-Skene against crowd-kit's (from PyPI) on a simulated crowd: the same label on
+# at least 99% of tasks, and better than majority vote. `just e2e-crowdkit 1000000` is the
+# benchmark's size (100k tasks, 10k volunteers, 1M answers).
+e2e-crowdkit answers="20000":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo build --bin tessera
+    cd e2e
+    if [ ! -x .venv-crowdkit/bin/python ] || ! cmp -s requirements-crowdkit.txt .venv-crowdkit/requirements.txt; then
+        python3 -m venv .venv-crowdkit
+        .venv-crowdkit/bin/pip install -q -r requirements-crowdkit.txt
+        cp requirements-crowdkit.txt .venv-crowdkit/requirements.txt
+    fi
+    n={{answers}}
+    .venv-crowdkit/bin/python crowdkit/compare.py --check \
+        --tessera "$(realpath "${CARGO_TARGET_DIR:-../target}")/debug/tessera" \
+        --answers "$n" --tasks $((n / 10)) --workers $((n / 100))
 
 # The web app in a real browser: playwright-core drives Debian's Chromium (/usr/bin/chromium)
 # against a real server; screenshots of the main pages land in e2e/screenshots/.

@@ -45,6 +45,16 @@ enum Command {
     },
     /// Print the OpenAPI spec (YAML).
     Openapi,
+    /// Fit Dawid–Skene to answers in a CSV file (`task,worker,label`, with that header) and
+    /// write each task's label (`task,label`), as the `dawid_skene` aggregation does; the
+    /// fit's time and the peak memory go to stderr as JSON. For comparisons and benchmarks.
+    DawidSkene {
+        input: std::path::PathBuf,
+        output: std::path::PathBuf,
+        /// The most EM rounds.
+        #[arg(long, default_value_t = 100)]
+        iterations: u32,
+    },
     /// Export a project's tasks, answers or results to a file, streamed, with progress.
     Export {
         /// The project's id or short name.
@@ -285,6 +295,83 @@ async fn import(config: tessera_api::config::Config, args: ImportArgs) -> anyhow
     Ok(())
 }
 
+/// Interns names as dense indexes, in the order first seen.
+#[derive(Default)]
+struct Names {
+    index: std::collections::HashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Names {
+    fn of(&mut self, name: &str) -> u32 {
+        if let Some(i) = self.index.get(name) {
+            return *i;
+        }
+        let i = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push(name.to_owned());
+        self.index.insert(name.to_owned(), i);
+        i
+    }
+}
+
+fn dawid_skene(
+    input: &std::path::Path,
+    output: &std::path::Path,
+    iterations: u32,
+) -> anyhow::Result<()> {
+    use tessera_api::domain::volunteer::consensus;
+    let mut reader = csv::Reader::from_path(input)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", input.display()))?;
+    let headers = reader.headers()?.clone();
+    let column = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| anyhow::anyhow!("{} has no {name} column", input.display()))
+    };
+    let (ct, cw, cl) = (column("task")?, column("worker")?, column("label")?);
+    let (mut tasks, mut workers, mut labels) =
+        (Names::default(), Names::default(), Names::default());
+    let mut obs = consensus::Observations::default();
+    for record in reader.records() {
+        let record = record?;
+        let field = |i: usize| record.get(i).unwrap_or("");
+        obs.task.push(tasks.of(field(ct)));
+        obs.worker.push(workers.of(field(cw)));
+        let label = labels.of(field(cl));
+        obs.label.push(
+            u16::try_from(label)
+                .ok()
+                .filter(|l| usize::from(*l) < consensus::MAX_CLASSES)
+                .ok_or_else(|| anyhow::anyhow!("more than {} labels", consensus::MAX_CLASSES))?,
+        );
+    }
+    obs.n_tasks = tasks.names.len();
+    obs.n_workers = workers.names.len();
+    obs.n_classes = labels.names.len().max(2);
+    obs.truth = vec![None; obs.n_tasks];
+    let started = std::time::Instant::now();
+    let fit = consensus::dawid_skene(&obs, iterations, 1e-7);
+    let seconds = started.elapsed().as_secs_f64();
+    let mut writer = csv::Writer::from_path(output)?;
+    writer.write_record(["task", "label"])?;
+    for (t, name) in tasks.names.iter().enumerate() {
+        let l = fit.label(t, obs.n_classes);
+        let label = labels.names.get(l).map_or("", String::as_str);
+        writer.write_record([name.as_str(), label])?;
+    }
+    writer.flush()?;
+    eprintln!(
+        "{}",
+        serde_json::json!({
+            "answers": obs.task.len(), "tasks": obs.n_tasks, "workers": obs.n_workers,
+            "classes": labels.names.len(), "iterations": fit.iterations,
+            "fit_seconds": seconds, "peak_kb": peak_memory_kb(),
+        })
+    );
+    Ok(())
+}
+
 /// The process's peak resident memory, where the system says (Linux).
 fn peak_memory_kb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -346,6 +433,11 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         Command::Openapi => print!("{}", app::openapi_yaml()),
+        Command::DawidSkene {
+            input,
+            output,
+            iterations,
+        } => dawid_skene(&input, &output, iterations)?,
         Command::Export {
             project,
             table,

@@ -233,6 +233,15 @@ async fn dispatch(
             .await?;
             Ok(())
         }
+        Some(Kind::Reaggregate) => {
+            Box::pin(crate::domain::volunteer::refit::run(
+                &state.infra,
+                ProjectId(id_field("project_id")?),
+                Some(attempt),
+            ))
+            .await?;
+            Ok(())
+        }
         Some(Kind::RebuildStats) => {
             crate::domain::platform::stats::rebuild(
                 &state.infra,

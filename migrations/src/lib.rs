@@ -12,6 +12,7 @@ mod m20261202_000007_security;
 mod m20261202_000008_first_category;
 mod m20261202_000009_task_import;
 mod m20261203_000010_gold;
+mod m20261203_000011_consensus;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000008_first_category::Migration),
             Box::new(m20261202_000009_task_import::Migration),
             Box::new(m20261203_000010_gold::Migration),
+            Box::new(m20261203_000011_consensus::Migration),
         ]
     }
 }

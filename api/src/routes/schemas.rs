@@ -359,7 +359,7 @@ pub struct Leaderboard {
 pub struct WebhookSettings {
     /// The project's `webhook` URL (null: no webhook).
     pub url: Option<String>,
-    /// Subscribed events: `task.completed`, `project.completed`, `taskrun.created`.
+    /// Subscribed events: `task.completed`, `project.completed`, `taskrun.created`, `result.reviewed`.
     pub events: Vec<String>,
     /// `whsec_…`: verifies `webhook-signature` (Standard Webhooks). Owners and admins only.
     pub secret: String,
@@ -378,7 +378,7 @@ pub struct WebhookUpdate {
 pub struct WebhookDelivery {
     pub id: i64,
     pub project_id: i64,
-    /// `task.completed`, `project.completed`, `taskrun.created` or `ping`.
+    /// `task.completed`, `project.completed`, `taskrun.created`, `result.reviewed` or `ping`.
     pub event: String,
     /// The `webhook-id` header: the same on every attempt and redelivery.
     pub webhook_id: String,

@@ -99,12 +99,15 @@ pub enum Kind {
     AutoImport,
     /// Change or delete the tasks a filter matches: `{"project_id": n, "op": {…}}`.
     BulkTasks,
+    /// Refit a project's quality model and bring its results' aggregates up to date:
+    /// `{"project_id": n}`.
+    Reaggregate,
     /// Sleeps `{"ms": n}` then succeeds, or fails `{"fail": true}`: for tests and smoke checks.
     Probe,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::WebhookDeliver,
         Kind::RebuildStats,
         Kind::ReconcileStats,
@@ -112,6 +115,7 @@ impl Kind {
         Kind::ImportTasks,
         Kind::AutoImport,
         Kind::BulkTasks,
+        Kind::Reaggregate,
         Kind::Probe,
     ];
 
@@ -124,6 +128,7 @@ impl Kind {
             Kind::ImportTasks => "tasks.import",
             Kind::AutoImport => "tasks.autoimport",
             Kind::BulkTasks => "tasks.bulk",
+            Kind::Reaggregate => "results.reaggregate",
             Kind::Probe => "probe",
         }
     }
@@ -131,7 +136,10 @@ impl Kind {
     /// Jobs that run for minutes and renew their lease as they go, instead of having to end
     /// within one.
     pub fn long_running(self) -> bool {
-        matches!(self, Kind::ImportTasks | Kind::BulkTasks)
+        matches!(
+            self,
+            Kind::ImportTasks | Kind::BulkTasks | Kind::Reaggregate
+        )
     }
 
     pub fn parse(name: &str) -> Option<Kind> {
@@ -174,6 +182,19 @@ impl NewJob {
             dedupe_key: Some(format!("stats.rebuild:{project_id}{COALESCE}")),
             delay: Duration::from_millis(200),
             ..Self::new(Kind::RebuildStats, json!({ "project_id": project_id }))
+        }
+    }
+}
+
+impl NewJob {
+    /// Re-aggregations coalesce like rebuilds, and wait a little so that a burst of answers
+    /// costs one fit. The wait is above the five seconds for which instances trust what they
+    /// cached of a project's exclusions, so no answer taken meanwhile is left out.
+    pub fn reaggregate(project_id: ProjectId) -> Self {
+        Self {
+            dedupe_key: Some(format!("results.reaggregate:{project_id}{COALESCE}")),
+            delay: Duration::from_secs(6),
+            ..Self::new(Kind::Reaggregate, json!({ "project_id": project_id }))
         }
     }
 }

@@ -9,6 +9,7 @@ mod accounts;
 mod answer_paths;
 mod audit;
 mod cli;
+mod consensus;
 mod content;
 mod errors;
 mod exports;

@@ -545,14 +545,14 @@ async fn owners_read_each_volunteers_skill_and_volunteers_their_own(app: TestApp
         (Some(5), Some(2), Some(2))
     );
     assert_eq!(g["accuracy"], 1.0);
-    assert_eq!(g["skill"], 0.75);
+    assert_eq!(g["skill"], 0.85);
     assert_eq!(g["quiz"], "passed");
     let b = by("bad");
     assert_eq!(
         (b["accuracy"].as_f64(), b["quiz"].as_str()),
         (Some(0.5), Some("failed"))
     );
-    assert_eq!(b["skill"], 0.5);
+    assert_eq!(b["skill"], 0.6);
     assert_eq!(by("half")["quiz"], "pending");
 
     let lowest = app

@@ -377,6 +377,7 @@ pub async fn run(
                 out.reopened = reopened.rows_affected;
             }
             // Tasks that now have enough answers complete, each with its result.
+            let quality = completion::quality_of(&txn, project_id.0).await?;
             loop {
                 let due = task::Entity::find()
                     .filter(work_cond.clone())
@@ -392,7 +393,7 @@ pub async fn run(
                     break;
                 }
                 for t in &due {
-                    completion::complete(&txn, t).await?;
+                    completion::complete(&txn, t, &quality).await?;
                 }
                 out.completed += due.len() as u64;
                 if let Some(attempt) = attempt {

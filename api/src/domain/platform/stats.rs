@@ -102,6 +102,7 @@ pub async fn record_answer(
                 last_answer: sea_orm::Set(finished.to_string()),
                 gold_seen: sea_orm::Set(0),
                 gold_correct: sea_orm::Set(0),
+                ..Default::default()
             })
             .on_conflict(
                 OnConflict::columns([V::ProjectId, V::Volunteer])
@@ -151,6 +152,38 @@ pub async fn record_answer(
     )
     .await?;
     Ok(delta)
+}
+
+/// Counts a task completed by other than its last answer (a consensus retirement) in the
+/// per-hour rows, as [`record_answer`] does for the answer that completes one.
+pub async fn record_completion(
+    txn: &impl ConnectionTrait,
+    project_id: i32,
+    shard: i32,
+) -> Result<(), DbErr> {
+    use project_activity::Column as A;
+    let hour = chrono::Utc::now().timestamp() / 3600;
+    Box::pin(
+        project_activity::Entity::insert(project_activity::ActiveModel {
+            project_id: sea_orm::Set(project_id),
+            hour: sea_orm::Set(hour),
+            shard: sea_orm::Set(shard),
+            n_answers: sea_orm::Set(0),
+            n_anon: sea_orm::Set(0),
+            n_completed: sea_orm::Set(1),
+        })
+        .on_conflict(
+            OnConflict::columns([A::ProjectId, A::Hour, A::Shard])
+                .value(
+                    A::NCompleted,
+                    Expr::col((project_activity::Entity, A::NCompleted)).add(1),
+                )
+                .to_owned(),
+        )
+        .exec_without_returning(txn),
+    )
+    .await?;
+    Ok(())
 }
 
 /// `excluded`: the row an upsert tried to insert.
@@ -215,14 +248,26 @@ async fn recount(db: &DatabaseConnection, project_id: ProjectId) -> Result<(), D
     let hour_result = hour_of(backend, "created");
     let duration = duration_ms(backend);
     let statements = [
-        "DELETE FROM project_volunteer WHERE project_id = $1".to_string(),
+        // Volunteers' rows are recounted in place: what the owner and the fits wrote into them
+        // (exclusion, confusion matrices) stays. Rows left at -1 lost all their answers.
+        "UPDATE project_volunteer SET n_answers = -1 WHERE project_id = $1".to_string(),
         "DELETE FROM project_activity WHERE project_id = $1".to_string(),
         format!(
             "INSERT INTO project_volunteer (project_id, volunteer, user_id, anonymous, n_answers, first_answer, last_answer, gold_seen, gold_correct) \
              SELECT project_id, {VOLUNTEER_KEY}, MAX(user_id), MAX(user_id) IS NULL, COUNT(*), MIN(finish_time), MAX(finish_time), \
              COUNT(gold_correct), SUM(CASE WHEN gold_correct THEN 1 ELSE 0 END) \
-             FROM task_run WHERE project_id = $1 GROUP BY project_id, {VOLUNTEER_KEY}"
+             FROM task_run WHERE project_id = $1 GROUP BY project_id, {VOLUNTEER_KEY} \
+             ON CONFLICT (project_id, volunteer) DO UPDATE SET user_id = excluded.user_id, \
+             anonymous = excluded.anonymous, n_answers = excluded.n_answers, \
+             first_answer = excluded.first_answer, last_answer = excluded.last_answer, \
+             gold_seen = excluded.gold_seen, gold_correct = excluded.gold_correct"
         ),
+        // An excluded volunteer stays excluded should they answer again.
+        "DELETE FROM project_volunteer WHERE project_id = $1 AND n_answers = -1 AND excluded_at IS NULL"
+            .to_string(),
+        "UPDATE project_volunteer SET n_answers = 0, gold_seen = 0, gold_correct = 0 \
+         WHERE project_id = $1 AND n_answers = -1"
+            .to_string(),
         format!(
             "INSERT INTO project_activity (project_id, hour, shard, n_answers, n_anon, n_completed) \
              SELECT project_id, {hour_run}, 0, COUNT(*), SUM(CASE WHEN user_id IS NULL THEN 1 ELSE 0 END), 0 \
@@ -245,8 +290,8 @@ async fn recount(db: &DatabaseConnection, project_id: ProjectId) -> Result<(), D
              n_completed_tasks = (SELECT COUNT(*) FROM task WHERE project_id = $1 AND state = 'completed'), \
              n_results = (SELECT COUNT(*) FROM result WHERE project_id = $1), \
              answer_ms = (SELECT COALESCE(SUM({duration}), 0) FROM task_run WHERE project_id = $1), \
-             n_volunteers_auth = (SELECT COUNT(*) FROM project_volunteer WHERE project_id = $1 AND NOT anonymous), \
-             n_volunteers_anon = (SELECT COUNT(*) FROM project_volunteer WHERE project_id = $1 AND anonymous), \
+             n_volunteers_auth = (SELECT COUNT(*) FROM project_volunteer WHERE project_id = $1 AND NOT anonymous AND n_answers > 0), \
+             n_volunteers_anon = (SELECT COUNT(*) FROM project_volunteer WHERE project_id = $1 AND anonymous AND n_answers > 0), \
              n_answers_expected = (SELECT COALESCE(SUM(n_answers), 0) FROM task WHERE project_id = $1 AND calibration = 0) \
              WHERE project_id = $1 AND shard = 0"
         ),

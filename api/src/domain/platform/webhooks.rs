@@ -37,9 +37,15 @@ use crate::{
 pub const TASK_COMPLETED: &str = "task.completed";
 pub const PROJECT_COMPLETED: &str = "project.completed";
 pub const TASKRUN_CREATED: &str = "taskrun.created";
+pub const RESULT_REVIEWED: &str = "result.reviewed";
 pub const PING: &str = "ping";
 /// Every event a project can subscribe to.
-pub const EVENTS: [&str; 3] = [TASK_COMPLETED, PROJECT_COMPLETED, TASKRUN_CREATED];
+pub const EVENTS: [&str; 4] = [
+    TASK_COMPLETED,
+    PROJECT_COMPLETED,
+    TASKRUN_CREATED,
+    RESULT_REVIEWED,
+];
 /// What a project gets until it chooses (PYBOSSA only ever sent task completions).
 pub const DEFAULT_EVENTS: [&str; 2] = [TASK_COMPLETED, PROJECT_COMPLETED];
 
@@ -232,6 +238,25 @@ pub async fn on_answer(
         n += 1;
     }
     Ok(n)
+}
+
+/// An owner's review of a result, in the review's transaction: `result.reviewed` when the
+/// project subscribes to it. Returns how many deliveries were queued.
+pub async fn on_review(
+    db: &impl ConnectionTrait,
+    attempts: i32,
+    p: &project::Model,
+    data: Json,
+) -> Result<usize, DbErr> {
+    if !has_webhook(p) {
+        return Ok(0);
+    }
+    let ep = Box::pin(endpoint(db, p.id)).await?;
+    if !subscribed(&ep, RESULT_REVIEWED) {
+        return Ok(0);
+    }
+    Box::pin(record(db, attempts, p, RESULT_REVIEWED, data)).await?;
+    Ok(1)
 }
 
 /// After a task completed (and committed): fires `project.completed` when no task is left

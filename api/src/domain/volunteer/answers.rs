@@ -23,7 +23,8 @@ use crate::domain::{
     volunteer::batch,
     volunteer::completion,
     volunteer::identity::Volunteer,
-    volunteer::quality::Quality,
+    volunteer::quality::{Aggregation, Quality},
+    volunteer::refit,
     volunteer::scheduler::{Scheduler, cursor_key, stamp_key},
 };
 use crate::{
@@ -33,6 +34,7 @@ use crate::{
     store::{
         counters::{self, Delta},
         entities::{project, task, task::TaskState, task_run},
+        jobs::{self, NewJob},
         now,
     },
 };
@@ -226,9 +228,16 @@ pub async fn submit(
         gold_correct: None,
     };
     let answer_ms = stats::answer_ms(&row.created, &row.finish_time);
+    let quality = Quality::of(project.info.as_ref()).unwrap_or_default();
+    let batchable = lp.batcher.is_some()
+        && quality.aggregation == Aggregation::Majority
+        && quality.retire.is_none()
+        && !Box::pin(excluding(state, lp, ProjectId(project.id))).await?;
     let ctx = Recording {
         infra: state,
         batcher: lp.batcher.as_ref(),
+        quality: &quality,
+        batchable,
         project,
         volunteer,
         shard,
@@ -362,9 +371,13 @@ async fn take_gold(
         txn.rollback().await.ok();
         return Ok(None);
     };
-    let quality = Quality::of(ctx.project.info.as_ref()).unwrap_or_default();
+    let quality = ctx.quality;
     let expected = gold.gold_answers.clone().unwrap_or(Json::Null);
     let correct = quality.matches(&expected, row.info.as_ref().unwrap_or(&Json::Null));
+    if quality.aggregation != Aggregation::Majority {
+        // A skill changed: the aggregates that weigh it follow shortly.
+        jobs::enqueue(&txn, NewJob::reaggregate(ProjectId(row.project_id))).await?;
+    }
     let run = task_run::ActiveModel {
         id: NotSet,
         gold_correct: sea_orm::Set(Some(correct)),
@@ -417,10 +430,26 @@ async fn take_gold(
     )))
 }
 
+/// Whether the project has excluded volunteers, as found in the last few seconds.
+async fn excluding(infra: &Infra, lp: &LoopState, project: ProjectId) -> ApiResult<bool> {
+    if let Some(known) = lp.excluding.get(project) {
+        return Ok(known);
+    }
+    let found = refit::has_exclusions(&infra.read_db, project).await?;
+    lp.excluding.insert(project, found);
+    Ok(found)
+}
+
 /// What recording an answer needs besides the answer.
 struct Recording<'a> {
     infra: &'a Infra,
     batcher: Option<&'a batch::Batcher>,
+    /// The project's quality settings: anything but plain majority leaves the batch (whose
+    /// results are plain majorities), and `retire` the one-statement path (which only takes
+    /// answers that cannot complete their task).
+    quality: &'a Quality,
+    /// Nothing in the project keeps an answer from the batch.
+    batchable: bool,
     project: &'a project::Model,
     volunteer: &'a Volunteer,
     shard: i32,
@@ -445,7 +474,7 @@ struct Taken {
 /// (or is not the project's).
 async fn take(ctx: &Recording<'_>, row: task_run::Model) -> ApiResult<Option<Taken>> {
     let postgres = ctx.infra.backend() == DbBackend::Postgres;
-    if let Some(batcher) = &ctx.batcher {
+    if let Some(batcher) = ctx.batcher.filter(|_| ctx.batchable) {
         // Answers go in the next batch; the ones it leaves (a webhook's, a refused one) and a
         // batch that failed go on to [`take_alone`].
         let entry = batch::Entry {
@@ -465,7 +494,7 @@ async fn take(ctx: &Recording<'_>, row: task_run::Model) -> ApiResult<Option<Tak
             }));
         }
     }
-    let fast = ctx.batcher.is_none();
+    let fast = ctx.batcher.is_none() && ctx.quality.retire.is_none();
     Box::pin(take_alone(ctx, row, postgres, fast)).await
 }
 
@@ -534,12 +563,23 @@ async fn take_alone(
         )
         .await?;
     }
-    let completed = current.state == TaskState::Completed;
-    let result = if completed {
-        Some(completion::create_result(&txn, &current).await?)
+    let mut current = current;
+    let result = if current.state == TaskState::Completed {
+        Some(completion::create_result(&txn, &current, ctx.quality).await?)
     } else {
-        None
+        let retired = Box::pin(completion::retire_if_sure(
+            &txn,
+            &current,
+            ctx.quality,
+            ctx.shard,
+        ))
+        .await?;
+        if retired.is_some() {
+            current.state = TaskState::Completed;
+        }
+        retired
     };
+    let completed = result.is_some();
     let fresh = webhook.map(|url| project::Model {
         webhook: url,
         ..ctx.project.clone()

@@ -299,6 +299,7 @@ async fn write_results(txn: &DatabaseTransaction, tasks: &[i32]) -> Result<(), D
                 runs[0].project_id,
                 runs[0].task_id,
                 runs,
+                &crate::domain::volunteer::consensus::Judge::plain(),
             )
         })
         .collect();

@@ -3,18 +3,27 @@
 //! group commit (`batch`) and a redundancy change (`rest::resources`) all complete tasks through
 //! here, so a result is formed one way.
 
+use std::collections::HashMap;
+
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, Set, Statement, sea_query::Expr,
+    QueryFilter, QueryOrder, QuerySelect, Set, Statement, sea_query::Expr,
 };
 use serde_json::{Value as Json, json};
 
 use crate::{
-    domain::volunteer::aggregate::aggregate,
+    domain::volunteer::{
+        consensus::{self, FieldModel, Judge, Voter},
+        quality::{Aggregation, Quality},
+    },
     error::ApiResult,
+    ids::ProjectId,
     store::{
-        counters::Delta,
-        entities::{result, task, task::TaskState, task_run},
+        counters::{self, Delta},
+        entities::{
+            project, project_volunteer, quality_model, result, task, task::TaskState, task_run,
+        },
+        jobs::{self, NewJob},
         now,
     },
 };
@@ -34,15 +43,98 @@ pub fn first_answer_delta(anonymous: bool) -> Delta {
     }
 }
 
+/// The volunteer key of a task run, as [`crate::domain::volunteer::identity::volunteer`] builds
+/// it (and `stats::VOLUNTEER_KEY` in SQL).
+pub fn run_key(r: &task_run::Model) -> String {
+    match (&r.external_uid, r.user_id, &r.user_ip) {
+        (Some(x), _, _) => format!("x{}:{x}", r.project_id),
+        (None, Some(id), _) => format!("u{id}"),
+        (None, None, ip) => format!("ip{}", ip.as_deref().unwrap_or("")),
+    }
+}
+
+/// A project's quality settings as stored; a project whose settings no longer validate
+/// aggregates by plain majority rather than not at all.
+pub async fn quality_of(db: &impl ConnectionTrait, project_id: i32) -> ApiResult<Quality> {
+    let info = project::Entity::find_by_id(project_id)
+        .select_only()
+        .column(project::Column::Info)
+        .into_tuple::<Option<Json>>()
+        .one(db)
+        .await?
+        .flatten();
+    Ok(Quality::of(info.as_ref()).unwrap_or_default())
+}
+
+/// What the aggregate of a project's answers depends on, for the volunteers named: their gold
+/// skill, exclusion and confusion matrices, and (for `dawid_skene`) the fitted classes.
+pub async fn judge(
+    db: &impl ConnectionTrait,
+    project_id: i32,
+    quality: &Quality,
+    keys: Vec<String>,
+) -> ApiResult<Judge> {
+    let mut judge = Judge {
+        method: quality.aggregation,
+        ..Judge::default()
+    };
+    if keys.is_empty() {
+        return Ok(judge);
+    }
+    let rows = project_volunteer::Entity::find()
+        .filter(project_volunteer::Column::ProjectId.eq(project_id))
+        .filter(project_volunteer::Column::Volunteer.is_in(keys))
+        .all(db)
+        .await?;
+    for r in rows {
+        judge.voters.insert(r.volunteer.clone(), voter_of(&r));
+    }
+    if quality.aggregation == Aggregation::DawidSkene {
+        judge.fields = fitted_fields(db, project_id).await?;
+    }
+    Ok(judge)
+}
+
+/// A volunteer's row as the aggregation sees it.
+pub fn voter_of(r: &project_volunteer::Model) -> Voter {
+    Voter {
+        skill: Some(consensus::skill_from_gold(r.gold_seen, r.gold_correct)),
+        excluded: r.excluded_at.is_some(),
+        confusion: r
+            .confusion
+            .clone()
+            .and_then(|c| serde_json::from_value(c).ok())
+            .unwrap_or_default(),
+    }
+}
+
+/// The project's last Dawid–Skene fit: classes and priors per field.
+pub async fn fitted_fields(
+    db: &impl ConnectionTrait,
+    project_id: i32,
+) -> ApiResult<HashMap<String, FieldModel>> {
+    let model = quality_model::Entity::find_by_id(project_id)
+        .one(db)
+        .await?;
+    Ok(model
+        .and_then(|m| m.model.get("fields").cloned())
+        .and_then(|f| serde_json::from_value(f).ok())
+        .unwrap_or_default())
+}
+
 /// Marks a task completed and creates its result (the previous one, if the task was reopened,
 /// stops being the last version). Runs inside the caller's transaction.
-pub async fn complete(txn: &DatabaseTransaction, t: &task::Model) -> ApiResult<result::Model> {
+pub async fn complete(
+    txn: &DatabaseTransaction,
+    t: &task::Model,
+    quality: &Quality,
+) -> ApiResult<result::Model> {
     task::Entity::update_many()
         .col_expr(task::Column::State, Expr::value(TaskState::Completed))
         .filter(task::Column::Id.eq(t.id))
         .exec(txn)
         .await?;
-    create_result(txn, t).await
+    create_result(txn, t, quality).await
 }
 
 /// PostgreSQL, in one round trip: the task's previous result (if it was reopened) stops being
@@ -52,45 +144,157 @@ WITH superseded AS (
     UPDATE result SET last_version = false WHERE task_id = $1 AND last_version
 )
 SELECT id, created, project_id, task_id, user_id, user_ip, finish_time, timeout, calibration,
-       external_uid, media_url, info
+       external_uid, media_url, info, gold_correct
 FROM task_run WHERE task_id = $1 ORDER BY id
 "#;
 
+async fn runs_of(txn: &DatabaseTransaction, task_id: i32) -> ApiResult<Vec<task_run::Model>> {
+    Ok(task_run::Entity::find()
+        .filter(task_run::Column::TaskId.eq(task_id))
+        .order_by_asc(task_run::Column::Id)
+        .all(txn)
+        .await?)
+}
+
+async fn supersede(txn: &DatabaseTransaction, task_id: i32) -> ApiResult<()> {
+    result::Entity::update_many()
+        .col_expr(result::Column::LastVersion, Expr::value(false))
+        .filter(result::Column::TaskId.eq(task_id))
+        .filter(result::Column::LastVersion.eq(true))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
 /// The result of a task just completed: the aggregate of its answers, as the last version.
-pub async fn create_result(txn: &DatabaseTransaction, t: &task::Model) -> ApiResult<result::Model> {
+pub async fn create_result(
+    txn: &DatabaseTransaction,
+    t: &task::Model,
+    quality: &Quality,
+) -> ApiResult<result::Model> {
     let runs = if txn.get_database_backend() == DbBackend::Postgres {
         let stmt = Statement::from_sql_and_values(DbBackend::Postgres, RUNS_SQL, [t.id.into()]);
         task_run::Entity::find().from_raw_sql(stmt).all(txn).await?
     } else {
-        result::Entity::update_many()
-            .col_expr(result::Column::LastVersion, Expr::value(false))
-            .filter(result::Column::TaskId.eq(t.id))
-            .filter(result::Column::LastVersion.eq(true))
-            .exec(txn)
-            .await?;
-        task_run::Entity::find()
-            .filter(task_run::Column::TaskId.eq(t.id))
-            .order_by_asc(task_run::Column::Id)
-            .all(txn)
-            .await?
+        supersede(txn, t.id).await?;
+        runs_of(txn, t.id).await?
     };
-    Ok(new_result(t.project_id, t.id, &runs).insert(txn).await?)
+    let judge = judge(
+        txn,
+        t.project_id,
+        quality,
+        runs.iter().map(run_key).collect(),
+    )
+    .await?;
+    insert_result(txn, t, &runs, &judge, quality).await
+}
+
+async fn insert_result(
+    txn: &DatabaseTransaction,
+    t: &task::Model,
+    runs: &[task_run::Model],
+    judge: &Judge,
+    quality: &Quality,
+) -> ApiResult<result::Model> {
+    let model = new_result(t.project_id, t.id, runs, judge)
+        .insert(txn)
+        .await?;
+    if quality.aggregation != Aggregation::Majority {
+        // Skills moved since; the project's aggregates are brought up to date shortly.
+        jobs::enqueue(txn, NewJob::reaggregate(ProjectId(t.project_id))).await?;
+    }
+    Ok(model)
+}
+
+/// With `retire`: completes a task still open whose answers (at least `min_answers` of them)
+/// agree with the required confidence, and returns its result. Runs in the answer's
+/// transaction, after the answer took the task's row lock, so every other answer to the task
+/// is either visible here or waits: the task retires once.
+pub async fn retire_if_sure(
+    txn: &DatabaseTransaction,
+    t: &task::Model,
+    quality: &Quality,
+    shard: i32,
+) -> ApiResult<Option<result::Model>> {
+    let Some(retire) = quality.retire else {
+        return Ok(None);
+    };
+    if t.state != TaskState::Ongoing
+        || t.n_task_runs < i32::try_from(retire.min_answers).unwrap_or(i32::MAX)
+    {
+        return Ok(None);
+    }
+    let runs = runs_of(txn, t.id).await?;
+    let judge = judge(
+        txn,
+        t.project_id,
+        quality,
+        runs.iter().map(run_key).collect(),
+    )
+    .await?;
+    let ballots = ballots(&runs);
+    let refs: Vec<(&str, &Json)> = ballots.iter().map(|(k, a)| (k.as_str(), a)).collect();
+    let counted = refs
+        .iter()
+        .filter(|(k, _)| !judge.voters.get(*k).is_some_and(|v| v.excluded))
+        .count();
+    let sure = judge
+        .aggregate(&refs)
+        .is_some_and(|a| a.confidence + 1e-12 >= retire.confidence);
+    if !sure || counted < retire.min_answers as usize {
+        return Ok(None);
+    }
+    let done = task::Entity::update_many()
+        .col_expr(task::Column::State, Expr::value(TaskState::Completed))
+        .filter(task::Column::Id.eq(t.id))
+        .filter(task::Column::State.eq(TaskState::Ongoing))
+        .exec(txn)
+        .await?;
+    if done.rows_affected == 0 {
+        return Ok(None);
+    }
+    supersede(txn, t.id).await?;
+    counters::add_to_shard(
+        txn,
+        t.project_id,
+        shard,
+        Delta {
+            completed_tasks: 1,
+            results: 1,
+            ..Delta::default()
+        },
+    )
+    .await?;
+    crate::domain::platform::stats::record_completion(txn, t.project_id, shard).await?;
+    Ok(Some(insert_result(txn, t, &runs, &judge, quality).await?))
+}
+
+/// Each answer with its volunteer's key, as aggregates take them.
+fn ballots(runs: &[task_run::Model]) -> Vec<(String, Json)> {
+    runs.iter()
+        .map(|r| (run_key(r), r.info.clone().unwrap_or(Json::Null)))
+        .collect()
 }
 
 /// The result a task's answers (all of them, in id order) make: their aggregate, as the last
 /// version.
-pub fn new_result(project_id: i32, task_id: i32, runs: &[task_run::Model]) -> result::ActiveModel {
-    let answers: Vec<Json> = runs
-        .iter()
-        .map(|r| r.info.clone().unwrap_or(Json::Null))
-        .collect();
+pub fn new_result(
+    project_id: i32,
+    task_id: i32,
+    runs: &[task_run::Model],
+    judge: &Judge,
+) -> result::ActiveModel {
+    let ballots = ballots(runs);
+    let refs: Vec<(&str, &Json)> = ballots.iter().map(|(k, a)| (k.as_str(), a)).collect();
+    let aggregate = judge.aggregate(&refs);
     result::ActiveModel {
         created: Set(now()),
         project_id: Set(project_id),
         task_id: Set(task_id),
         task_run_ids: Set(json!(runs.iter().map(|r| r.id).collect::<Vec<_>>())),
         last_version: Set(true),
-        info: Set(aggregate(&answers)),
+        confidence: Set(aggregate.as_ref().map(|a| a.confidence)),
+        info: Set(aggregate.map(|a| a.info)),
         ..Default::default()
     }
 }
@@ -110,7 +314,8 @@ pub async fn settle(txn: &DatabaseTransaction, t: &task::Model) -> ApiResult<Del
         });
     }
     if t.state == TaskState::Ongoing && t.n_task_runs > 0 && t.n_task_runs >= t.n_answers {
-        complete(txn, t).await?;
+        let quality = quality_of(txn, t.project_id).await?;
+        complete(txn, t, &quality).await?;
         return Ok(Delta {
             completed_tasks: 1,
             results: 1,

@@ -27,11 +27,21 @@ use crate::{
 /// How long this instance trusts what it found about a project having gold tasks.
 const GOLD_SEEN_FOR: Duration = Duration::from_secs(5);
 
-/// Whether each project has gold tasks, as found lately: projects without any (most) pay one
-/// cache lookup per request, not a query.
-pub struct GoldProjects(moka::sync::Cache<ProjectId, bool>);
+/// A yes or no per project, as found lately (whether it has gold tasks, excluded volunteers):
+/// projects without (most) pay one cache lookup per request, not a query.
+pub struct ProjectFlags(moka::sync::Cache<ProjectId, bool>);
 
-impl Default for GoldProjects {
+impl ProjectFlags {
+    pub fn get(&self, project: ProjectId) -> Option<bool> {
+        self.0.get(&project)
+    }
+
+    pub fn insert(&self, project: ProjectId, flag: bool) {
+        self.0.insert(project, flag);
+    }
+}
+
+impl Default for ProjectFlags {
     fn default() -> Self {
         Self(
             moka::sync::Cache::builder()

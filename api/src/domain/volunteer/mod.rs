@@ -1,15 +1,17 @@
 //! The volunteer loop: who is answering (`identity`), which task they get next (`scheduler`,
 //! `candidates`), and recording their answer (`answers`, `batch`) up to the task's result
-//! (`aggregate`).
+//! (`completion`, `consensus`), and keeping results right (`refit`, `review`).
 
-pub mod aggregate;
 pub mod answers;
 pub mod batch;
 pub mod candidates;
 pub mod completion;
+pub mod consensus;
 pub mod gold;
 pub mod identity;
 pub mod quality;
+pub mod refit;
+pub mod review;
 pub mod scheduler;
 pub mod skills;
 
@@ -35,7 +37,9 @@ pub struct LoopState {
     /// Group commit of answers, on PostgreSQL unless turned off.
     pub batcher: Option<batch::Batcher>,
     /// Which projects have gold tasks, found lately.
-    pub gold_projects: gold::GoldProjects,
+    pub gold_projects: gold::ProjectFlags,
+    /// Which projects have excluded volunteers, found lately.
+    pub excluding: gold::ProjectFlags,
 }
 
 impl LoopState {
@@ -50,6 +54,7 @@ impl LoopState {
             checked_tokens: Default::default(),
             batcher,
             gold_projects: Default::default(),
+            excluding: Default::default(),
         }
     }
 }

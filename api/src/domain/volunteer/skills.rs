@@ -9,7 +9,11 @@ use sea_orm::{
     sea_query::{Expr, NullOrdering},
 };
 
-use crate::domain::volunteer::quality::Quality;
+use crate::domain::volunteer::{
+    completion::{fitted_fields, voter_of},
+    consensus::{FieldModel, Voter},
+    quality::{Aggregation, Quality},
+};
 use crate::{
     error::{ApiError, ApiResult},
     ids::ProjectId,
@@ -57,9 +61,14 @@ pub struct Skill {
     pub gold_correct: i64,
     /// Right answers to gold tasks over gold tasks answered; `None` before the first.
     pub accuracy: Option<f64>,
-    /// The estimated probability that their next answer is right: the mean of a uniform prior
-    /// updated by their gold answers, `(correct + 1) / (seen + 2)`; `None` before the first.
+    /// The estimated probability that their next answer is right: with `dawid_skene` once
+    /// fitted, from their confusion matrix (the classes' priors times their diagonal);
+    /// otherwise from gold, a prior of 0.7 updated by their gold answers.
     pub skill: Option<f64>,
+    /// The owner left their answers out of aggregates (since then).
+    pub excluded_at: Option<String>,
+    /// Their fitted confusion matrices per field: `{field: {classes, matrix}}` (`dawid_skene`).
+    pub confusion: Option<serde_json::Value>,
     /// `pending`, `passed` or `failed`; `None` when the project has no quiz.
     pub quiz: Option<&'static str>,
     /// The quiz's length.
@@ -69,7 +78,50 @@ pub struct Skill {
     pub last_answer: Option<String>,
 }
 
-fn skill_of(row: pv::Model, quiz: Option<&'static str>, quiz_tasks: Option<u32>) -> Skill {
+/// Their skill under a fit: per field, the probability their answer is the true class.
+fn fitted_skill(fields: &HashMap<String, FieldModel>, voter: &Voter) -> Option<f64> {
+    let per_field: Vec<f64> = voter
+        .confusion
+        .iter()
+        .filter_map(|(name, m)| {
+            let model = fields.get(name)?;
+            let k = model.classes.len();
+            (m.len() == k * k).then(|| (0..k).map(|c| model.priors[c] * m[c * k + c]).sum())
+        })
+        .collect();
+    #[allow(clippy::cast_precision_loss)]
+    let n = per_field.len() as f64;
+    (!per_field.is_empty()).then(|| per_field.iter().sum::<f64>() / n)
+}
+
+/// Their matrices with the classes they are over, for the owner's chart.
+fn confusion_view(
+    fields: &HashMap<String, FieldModel>,
+    voter: &Voter,
+) -> Option<serde_json::Value> {
+    let view: serde_json::Map<String, serde_json::Value> = voter
+        .confusion
+        .iter()
+        .filter_map(|(name, m)| {
+            let model = fields.get(name)?;
+            let k = model.classes.len();
+            let rows: Vec<&[f64]> = m.chunks(k.max(1)).collect();
+            Some((
+                name.clone(),
+                serde_json::json!({"classes": model.classes, "matrix": rows}),
+            ))
+        })
+        .collect();
+    (!view.is_empty()).then_some(serde_json::Value::Object(view))
+}
+
+fn skill_of(
+    row: pv::Model,
+    quiz: Option<&'static str>,
+    quiz_tasks: Option<u32>,
+    fields: &HashMap<String, FieldModel>,
+) -> Skill {
+    let voter = voter_of(&row);
     let (user_id, external_uid, user_ip) = match row.volunteer.as_bytes().first() {
         Some(b'u') => (row.user_id, None, None),
         Some(b'x') => (
@@ -96,7 +148,9 @@ fn skill_of(row: pv::Model, quiz: Option<&'static str>, quiz_tasks: Option<u32>)
         gold_seen: seen,
         gold_correct: correct,
         accuracy: (seen > 0).then(|| ratio(correct, seen)),
-        skill: (seen > 0).then(|| ratio(correct + 1, seen + 2)),
+        skill: fitted_skill(fields, &voter).or(voter.skill),
+        excluded_at: row.excluded_at,
+        confusion: confusion_view(fields, &voter),
         quiz,
         quiz_tasks,
         first_answer: Some(row.first_answer).filter(|t| !t.is_empty()),
@@ -177,6 +231,11 @@ async fn finish(
 ) -> ApiResult<Vec<Skill>> {
     let keys: Vec<String> = rows.iter().map(|r| r.volunteer.clone()).collect();
     let quiz = quiz_of(db, project, quality, &keys).await?;
+    let fields = if quality.aggregation == Aggregation::DawidSkene {
+        fitted_fields(db, project.0).await?
+    } else {
+        HashMap::new()
+    };
     let ids: Vec<i32> = rows
         .iter()
         .filter(|r| r.volunteer.starts_with('u'))
@@ -200,7 +259,7 @@ async fn finish(
         .into_iter()
         .map(|r| {
             let standing = quiz.get(&r.volunteer).copied();
-            let mut s = skill_of(r, standing, quality.quiz.map(|q| q.tasks));
+            let mut s = skill_of(r, standing, quality.quiz.map(|q| q.tasks), &fields);
             s.name = s.user_id.and_then(|id| names.get(&id).cloned());
             s
         })
@@ -241,6 +300,22 @@ pub async fn list(
     Ok((finish(db, project, quality, rows).await?, more))
 }
 
+/// One volunteer's row, by key; `None` when the project has no such volunteer.
+pub async fn by_key(
+    db: &impl ConnectionTrait,
+    project: ProjectId,
+    quality: &Quality,
+    key: &str,
+) -> ApiResult<Option<Skill>> {
+    let Some(row) = pv::Entity::find_by_id((project.0, key.to_owned()))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(finish(db, project, quality, vec![row]).await?.pop())
+}
+
 /// One volunteer's row, by key; zeros before their first answer.
 pub async fn one(
     db: &impl ConnectionTrait,
@@ -261,6 +336,8 @@ pub async fn one(
             last_answer: String::new(),
             gold_seen: 0,
             gold_correct: 0,
+            excluded_at: None,
+            confusion: None,
         });
     finish(db, project, quality, vec![row])
         .await?

@@ -11,6 +11,7 @@ pub mod project_activity;
 pub mod project_counter;
 pub mod project_owner;
 pub mod project_volunteer;
+pub mod quality_model;
 pub mod result;
 pub mod site_setting;
 pub mod task;

@@ -14,6 +14,10 @@ pub struct Model {
     pub last_answer: String,
     pub gold_seen: i64,
     pub gold_correct: i64,
+    /// When the owner left their answers out of aggregates.
+    pub excluded_at: Option<String>,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub confusion: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

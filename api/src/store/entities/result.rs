@@ -14,6 +14,12 @@ pub struct Model {
     pub last_version: bool,
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub info: Option<Json>,
+    /// The aggregate's confidence, for the review queue; not part of the API's result.
+    #[serde(skip)]
+    pub confidence: Option<f64>,
+    /// When an owner reviewed it.
+    #[serde(skip)]
+    pub reviewed: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

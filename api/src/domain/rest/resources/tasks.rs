@@ -223,7 +223,8 @@ impl Resource for Task {
         if old.n_answers != new.n_answers || old.calibration != new.calibration {
             let mut delta = minus(task_delta(new), task_delta(old));
             if new.calibration == 0 {
-                let settled = crate::domain::volunteer::completion::settle(txn, new).await?;
+                let settled =
+                    Box::pin(crate::domain::volunteer::completion::settle(txn, new)).await?;
                 delta.completed_tasks += settled.completed_tasks;
                 delta.results += settled.results;
             }
