@@ -1022,7 +1022,7 @@ test("an owner makes a gold task, sets a quiz on the Quality page and sees each 
   await settings.getByRole("button", { name: "Save quality settings" }).click();
   await settings.getByText("Quality settings saved.").waitFor();
   const stored = await api("GET", `/api/project/${project.id}`, undefined, ownerToken);
-  assert.deepEqual(stored.info.quality, { gold_rate: 0, feedback: true, quiz: { tasks: 1, pass_ratio: 1 } });
+  assert.deepEqual(stored.info.quality, { gold_rate: 0, feedback: true, aggregation: "majority", quiz: { tasks: 1, pass_ratio: 1 } });
   assert.ok(stored.info.task_presenter, "the rest of info is kept");
   const goldList = owner.getByRole("region", { name: "Gold tasks" });
   await goldList.getByRole("link", { name: `Task #${goldId}` }).waitFor();
@@ -1046,6 +1046,80 @@ test("an owner makes a gold task, sets a quiz on the Quality page and sees each 
   const row = table.getByRole("row").filter({ hasText: "quinn" });
   await row.waitFor();
   const cells = await row.getByRole("cell").allInnerTexts();
-  assert.deepEqual(cells.slice(0, 6), ["quinn", "1", "1 of 1", "100%", "66.7%", "passed"]);
+  assert.deepEqual(cells.slice(0, 6), ["quinn", "1", "1 of 1", "100%", "80%", "passed"]);
   await owner.screenshot({ path: join(SHOTS, "quality.png"), fullPage: true });
+}));
+
+test("an owner reviews the least sure results in a read-only presenter and excludes a volunteer", () => withPages("review", async (open) => {
+  const ownerToken = await token("olivia", "correct horse");
+  const project = await simpleProject(ownerToken, "reviewed", {}, 2);
+  // Task 1: the three agree; task 2: two against one.
+  const [t1, t2] = await api("GET", `/api/task?project_id=${project.id}&orderby=id`, undefined, ownerToken);
+  for (const t of [t1, t2]) await api("PUT", `/api/task/${t.id}`, { n_answers: 3 }, ownerToken);
+  const says = { reva: ["cat", "dog"], revb: ["cat", "dog"], revtom: ["cat", "cow"] };
+  for (const [name, answers] of Object.entries(says)) {
+    const reg = await api("POST", "/api/auth/register", { name, email_addr: `${name}@example.org`, password: "correct horse" });
+    for (let i = 0; i < 2; i++) {
+      const task = await api("GET", `/api/project/${project.id}/newtask?api_key=${reg.api_key}`);
+      const answer = answers[task.info.n - 1];
+      await api("POST", `/api/taskrun?api_key=${reg.api_key}`, { project_id: project.id, task_id: task.id, info: answer });
+    }
+  }
+
+  const owner = await open(await browser.newContext());
+  await signIn(owner, "olivia");
+  await owner.getByRole("link", { name: "olivia" }).waitFor();
+  await owner.goto(`${base}/project/reviewed/review`);
+  await owner.getByRole("img", { name: /Results by confidence/ }).waitFor();
+  const cards = owner.getByRole("article");
+  await cards.first().waitFor();
+  assert.equal(await cards.count(), 2);
+  // The least sure first: the 2:1 task.
+  const card = owner.getByRole("article", { name: `Result of task ${t2.id}` });
+  assert.equal(await cards.first().getAttribute("aria-label"), `Result of task ${t2.id}`);
+  await card.getByText("Result: dog").waitFor();
+  // The task in the project's presenter, which takes no answer here.
+  await card.getByRole("button", { name: "Show the task" }).click();
+  const frame = card.frameLocator("iframe.presenter-frame");
+  await frame.getByText("Question 2").waitFor();
+  await frame.getByRole("button", { name: "Yes" }).click();
+  // Pick the lone answer as the right one.
+  await card.getByRole("listitem").filter({ hasText: "cow" }).getByRole("button", { name: "Pick" }).click();
+  await owner.getByRole("article").first().waitFor();
+  await owner.waitForFunction(() => document.querySelectorAll("article.review-card").length === 1);
+  const results = await api("GET", `/api/result?project_id=${project.id}&task_id=${t2.id}`, undefined, ownerToken);
+  assert.equal(results[0].info.final.value, "cow");
+  assert.equal(results[0].info.final.action, "pick");
+  // Accept the other; the queue empties.
+  await owner.getByRole("button", { name: "Accept the result" }).click();
+  await owner.getByText("Nothing waits for review.").waitFor();
+  await owner.screenshot({ path: join(SHOTS, "review.png"), fullPage: true });
+
+  // Make a gold task from a result on the results page.
+  await owner.goto(`${base}/project/reviewed/results`);
+  const row = owner.getByRole("row").filter({ hasText: `#${t1.id}` });
+  await row.getByRole("button", { name: "Make gold" }).click();
+  await owner.getByText(new RegExp(`Gold task #\\d+ created from the result of task #${t1.id}`)).waitFor();
+  const gold = await api("GET", `/api/task?project_id=${project.id}&calibration=1&all=1`, undefined, ownerToken);
+  assert.equal(gold.length, 1);
+  assert.equal(gold[0].gold_answers, "cat");
+  assert.deepEqual(gold[0].info, { n: 1 });
+
+  // Exclude revtom on the Quality page: the table says so and the result follows within seconds.
+  await owner.goto(`${base}/project/reviewed/quality`);
+  const table = owner.getByRole("region", { name: "Volunteers" }).getByRole("table");
+  const tom = table.getByRole("row").filter({ hasText: "revtom" });
+  await tom.getByRole("button", { name: "Exclude" }).click();
+  await owner.getByText(/Excluded: their answers no longer count/).waitFor();
+  await tom.getByRole("button", { name: "Count again" }).waitFor();
+  await tom.getByText("revtom (excluded)").waitFor();
+  let agg;
+  for (let i = 0; i < 60; i++) {
+    agg = (await api("GET", `/api/result?project_id=${project.id}&task_id=${t2.id}`, undefined, ownerToken))[0].info.aggregate;
+    if (agg.excluded === 1) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  assert.equal(agg.excluded, 1, JSON.stringify(agg));
+  assert.equal(agg.n, 2);
+  assert.equal(agg.value, "dog");
 }));

@@ -1142,6 +1142,11 @@ pub struct VolunteerSkill {
     pub quiz_tasks: Option<u32>,
     #[serde(default)]
     pub last_answer: Option<String>,
+    #[serde(default)]
+    pub excluded: bool,
+    /// Per field: `{classes, matrix}` (`dawid_skene` once fitted).
+    #[serde(default)]
+    pub confusion: Option<serde_json::Value>,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -1166,6 +1171,94 @@ pub async fn volunteers(
 /// The volunteer's own standing in a project.
 pub async fn my_standing(project_id: i64) -> Result<VolunteerSkill, ApiError> {
     get_json(&format!("/api/project/{project_id}/volunteers/me")).await
+}
+
+/// Leaves a volunteer's answers out of the project's aggregates, or counts them again.
+pub async fn set_excluded(
+    project_id: i64,
+    volunteer: &str,
+    excluded: bool,
+) -> Result<VolunteerSkill, ApiError> {
+    let key = encode(volunteer);
+    request(
+        "PUT",
+        &format!("/api/project/{project_id}/volunteers/{key}"),
+        Some(&serde_json::json!({ "excluded": excluded })),
+    )
+    .await
+}
+
+/// How sure a project's results are (`GET /api/project/{id}/quality`).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct QualitySummary {
+    pub method: String,
+    pub results: u64,
+    pub reviewed: u64,
+    pub histogram: Vec<u64>,
+    pub unknown: u64,
+}
+
+pub async fn quality_summary(project_id: i64) -> Result<QualitySummary, ApiError> {
+    get_json(&format!("/api/project/{project_id}/quality")).await
+}
+
+/// One answer to a result under review.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct ReviewAnswer {
+    pub task_run_id: i64,
+    pub volunteer: String,
+    #[serde(default)]
+    pub info: Option<serde_json::Value>,
+    pub excluded: bool,
+}
+
+/// A result waiting for review.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct ReviewItem {
+    pub result_id: i64,
+    pub task_id: i64,
+    #[serde(default)]
+    pub confidence: Option<f64>,
+    #[serde(default)]
+    pub aggregate: Option<serde_json::Value>,
+    #[serde(default, rename = "final")]
+    pub final_answer: Option<serde_json::Value>,
+    #[serde(default)]
+    pub task_info: Option<serde_json::Value>,
+    pub answers: Vec<ReviewAnswer>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct ReviewPage {
+    pub items: Vec<ReviewItem>,
+    pub has_more: bool,
+}
+
+/// The review queue: results not yet reviewed, least sure first.
+pub async fn review_queue(project_id: i64, offset: u64) -> Result<ReviewPage, ApiError> {
+    get_json(&format!(
+        "/api/project/{project_id}/review?limit=10&offset={offset}"
+    ))
+    .await
+}
+
+/// A verdict on a result: `{action: accept|pick|expert|reopen, task_run_id?, answer?, answers?}`.
+pub async fn review_result(
+    project_id: i64,
+    result_id: i64,
+    verdict: serde_json::Value,
+) -> Result<serde_json::Value, ApiError> {
+    request(
+        "POST",
+        &format!("/api/project/{project_id}/review/{result_id}"),
+        Some(&verdict),
+    )
+    .await
+}
+
+/// Creates a task (owners): `{project_id, info, calibration, gold_answers, …}`.
+pub async fn create_task(body: serde_json::Value) -> Result<Task, ApiError> {
+    request("POST", "/api/task", Some(&body)).await
 }
 
 /// A project's gold tasks (owners), newest first.

@@ -62,6 +62,7 @@ fn App() -> impl IntoView {
                     <Route path=path!("/project/:short_name/webhook") view=|| view! { <Manage section=Section::Webhook/> }/>
                     <Route path=path!("/project/:short_name/settings") view=|| view! { <Manage section=Section::Settings/> }/>
                     <Route path=path!("/project/:short_name/quality") view=|| view! { <Manage section=Section::Quality/> }/>
+                    <Route path=path!("/project/:short_name/review") view=|| view! { <Manage section=Section::Review/> }/>
                     <Route path=path!("/project/:short_name/content") view=|| view! { <Manage section=Section::Content/> }/>
                     <Route path=path!("/project/:short_name/new-blogpost") view=|| view! { <Manage section=Section::Content/> }/>
                     <Route path=path!("/project/:short_name/blog") view=BlogPage/>

@@ -250,6 +250,20 @@ fn verdict_of(body: ReviewVerdict) -> Result<review::Verdict, ApiError> {
     }
 }
 
+/// How sure a project's current results are, for the owner's histogram.
+#[derive(Object)]
+pub struct QualitySummary {
+    /// The project's aggregation method.
+    pub method: String,
+    /// Current results, and how many an owner reviewed.
+    pub results: u64,
+    pub reviewed: u64,
+    /// Results per tenth of confidence: `[0, 0.1)`, `[0.1, 0.2)`, …, `[0.9, 1]`.
+    pub histogram: Vec<u64>,
+    /// Results formed before confidences were recorded (not in the histogram).
+    pub unknown: u64,
+}
+
 /// A true/false query parameter.
 fn flag(name: &str, value: Option<&str>, default: bool) -> Result<bool, ApiError> {
     match value {
@@ -370,6 +384,31 @@ impl QualityApi {
             .await?
             .ok_or(ApiError::NotFound)?;
         Ok(Json(row.into()))
+    }
+
+    /// How sure the project's results are: a confidence histogram and review counts (owners
+    /// and admins).
+    #[oai(path = "/project/:id/quality", method = "get")]
+    async fn summary(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        id: Path<i32>,
+    ) -> Result<Json<QualitySummary>, ApiError> {
+        let project = Box::pin(resources::owned_by_caller(
+            state.ctx(&caller),
+            ProjectId(id.0),
+        ))
+        .await?;
+        let quality = Quality::of(project.info.as_ref()).unwrap_or_default();
+        let s = review::summary(&state.infra.read_db, ProjectId(project.id)).await?;
+        Ok(Json(QualitySummary {
+            method: quality.aggregation.name().to_owned(),
+            results: s.results,
+            reviewed: s.reviewed,
+            histogram: s.histogram.to_vec(),
+            unknown: s.unknown,
+        }))
     }
 
     /// The review queue (owners and admins): current results not yet reviewed, lowest

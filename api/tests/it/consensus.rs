@@ -589,6 +589,21 @@ async fn owners_review_the_doubtful_results(app: TestApp) {
     let r = post(2, json!({"action": "accept"})).await;
     assert_eq!(r.ok()["info"]["final"]["value"], "a");
 
+    // The summary counts them: three results, three reviewed, all in the histogram.
+    let summary = app
+        .get(&format!("/api/project/{pid}/quality"), Some(&owner))
+        .await;
+    assert_eq!(summary.ok()["results"], 3, "{}", summary.text);
+    assert_eq!(summary.json["reviewed"], 3);
+    assert_eq!(summary.json["method"], "majority");
+    let bins = summary.json["histogram"].as_array().expect("bins").clone();
+    assert_eq!(bins.len(), 10);
+    assert_eq!(bins.iter().filter_map(Value::as_u64).sum::<u64>(), 3);
+    assert_eq!(bins[9], 1, "the unanimous result is over 90% sure");
+    app.get(&format!("/api/project/{pid}/quality"), Some(&vs[0]))
+        .await
+        .err(403, "Forbidden");
+
     // The queue is empty now, unless reviewed ones are asked for.
     let q = app
         .get(&format!("/api/project/{pid}/review"), Some(&owner))

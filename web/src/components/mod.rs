@@ -8,7 +8,7 @@ mod states;
 
 pub use layout::{AnnouncementBanner, SiteFooter, SiteHeader, announcement_text};
 pub use project_card::{ProjectCard, ProjectThumb};
-pub use states::{EmptyState, ErrorState, LoadingGrid, loaded, route_project};
+pub use states::{EmptyState, ErrorState, LoadingGrid, Pager, loaded, route_project};
 
 /// `2024-05-01T12:00:00.123456` → `1 May 2024`; anything else is shown as it came.
 pub fn format_date(timestamp: &str) -> String {

@@ -410,6 +410,32 @@ pub fn PresenterFrame(
     }
 }
 
+/// What a presenter shown outside the volunteer loop asks, answered with `task` and a fixed
+/// `progress`; a save is handed back as `(req, answer)` for the caller to settle.
+fn shown(
+    frame: &NodeRef<Iframe>,
+    task: &Value,
+    progress: &Value,
+    message: FrameMessage,
+) -> Option<(i64, Value)> {
+    match message {
+        FrameMessage::Ready | FrameMessage::Next => {
+            post(frame, &json!({"tessera": "task", "task": task}));
+        }
+        FrameMessage::Save { req, answer, .. } => return Some((req, answer)),
+        FrameMessage::Ask {
+            req,
+            kind: Ask::Progress,
+        } => answer(frame, req, Ok(progress.clone())),
+        FrameMessage::Ask {
+            req,
+            kind: Ask::NewTask,
+        } => answer(frame, req, Ok(task.clone())),
+        FrameMessage::Link(href) => open_link(&href),
+    }
+    None
+}
+
 /// Messages of a presenter shown for preview: `task` is shown (again after each answer), and
 /// answers go to `on_answer` instead of the API.
 pub fn preview_handler(
@@ -417,26 +443,26 @@ pub fn preview_handler(
     task: Value,
     on_answer: impl Fn(String) + 'static,
 ) -> impl Fn(FrameMessage) + 'static {
-    move |message| match message {
-        FrameMessage::Ready | FrameMessage::Next => {
-            post(&frame, &json!({"tessera": "task", "task": task}));
-        }
-        FrameMessage::Save { req, answer, .. } => {
-            on_answer(answer.to_string());
+    let progress = json!({"done": 0, "total": 1, "remaining": 1});
+    move |message| {
+        if let Some((req, a)) = shown(&frame, &task, &progress, message) {
+            on_answer(a.to_string());
             post(&frame, &json!({"tessera": "saved", "req": req, "ok": true}));
         }
-        FrameMessage::Ask {
-            req,
-            kind: Ask::Progress,
-        } => answer(
-            &frame,
-            req,
-            Ok(json!({"done": 0, "total": 1, "remaining": 1})),
-        ),
-        FrameMessage::Ask {
-            req,
-            kind: Ask::NewTask,
-        } => answer(&frame, req, Ok(task.clone())),
-        FrameMessage::Link(href) => open_link(&href),
+    }
+}
+
+/// Messages of a presenter shown for review: `task` is shown, and nothing is answered (a save
+/// is refused with a short reason the presenter may show).
+pub fn readonly_handler(frame: NodeRef<Iframe>, task: Value) -> impl Fn(FrameMessage) + 'static {
+    let progress = json!({"done": 1, "total": 1, "remaining": 0});
+    move |message| {
+        if let Some((req, _)) = shown(&frame, &task, &progress, message) {
+            post(
+                &frame,
+                &json!({"tessera": "saved", "req": req, "ok": false,
+                        "error": "This task is shown for review: answers are not taken here."}),
+            );
+        }
     }
 }

@@ -97,3 +97,16 @@ pub fn route_project(
         .into_any(),
     })
 }
+
+/// Previous and Next for a list read `step` rows at a time from `offset`; Next while `more`.
+#[component]
+pub fn Pager(offset: RwSignal<u64>, step: u64, #[prop(into)] more: Signal<bool>) -> impl IntoView {
+    view! {
+        <div class="pager">
+            <button type="button" class="button button-quiet" disabled=move || offset.get() == 0
+                on:click=move |_| offset.update(|o| *o = o.saturating_sub(step))>"Previous"</button>
+            <button type="button" class="button button-quiet" disabled=move || !more.get()
+                on:click=move |_| offset.update(|o| *o += step)>"Next"</button>
+        </div>
+    }
+}

@@ -6,9 +6,10 @@ use leptos::task::spawn_local;
 use serde_json::Value;
 
 use crate::api::{self, Project};
-use crate::components::{format_date, loaded, route_project};
+use crate::components::{Pager, format_date, loaded, route_project};
 use crate::pages::content_editor::ContentEditor;
 use crate::pages::quality::QualityPage;
+use crate::pages::review::{ReviewPage, promote_to_gold, result_value};
 use crate::session::use_session;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -20,11 +21,12 @@ pub enum Section {
     Webhook,
     Content,
     Quality,
+    Review,
     Settings,
 }
 
 impl Section {
-    const ALL: [(Section, &'static str, &'static str); 8] = [
+    const ALL: [(Section, &'static str, &'static str); 9] = [
         (Section::Tasks, "Tasks", "tasks/browse"),
         (Section::Results, "Results", "results"),
         (Section::Stats, "Statistics", "stats"),
@@ -32,6 +34,7 @@ impl Section {
         (Section::Webhook, "Webhook", "webhook"),
         (Section::Content, "Content", "content"),
         (Section::Quality, "Quality", "quality"),
+        (Section::Review, "Review", "review"),
         (Section::Settings, "Settings", "settings"),
     ];
 }
@@ -84,6 +87,7 @@ fn Dashboard(project: Project, section: Section) -> impl IntoView {
         Section::Webhook => view! { <Webhook project_id=pid/> }.into_any(),
         Section::Content => view! { <ContentEditor project=project.clone()/> }.into_any(),
         Section::Quality => view! { <QualityPage project=project.clone()/> }.into_any(),
+        Section::Review => view! { <ReviewPage project=project.clone()/> }.into_any(),
         Section::Settings => view! {
             <Settings project_id=pid name=project.name.clone() short_name=project.short_name.clone() published=published/>
         }
@@ -145,18 +149,6 @@ fn data_table(headings: &'static [&'static str], rows: impl IntoView + 'static) 
         </div>
     }
     .into_any()
-}
-
-#[component]
-fn Pager(offset: RwSignal<u64>, count: Signal<usize>) -> impl IntoView {
-    view! {
-        <div class="pager">
-            <button type="button" class="button button-quiet" disabled=move || offset.get() == 0
-                on:click=move |_| offset.update(|o| *o = o.saturating_sub(50))>"Previous"</button>
-            <button type="button" class="button button-quiet" disabled=move || count.get() < 50
-                on:click=move |_| offset.update(|o| *o += 50)>"Next"</button>
-        </div>
-    }
 }
 
 #[component]
@@ -287,7 +279,7 @@ fn TaskList(project_id: i64, base: String) -> impl IntoView {
                             }).collect_view()}
             })
         })}
-        <Pager offset=offset count=count/>
+        <Pager offset=offset step=50 more=Signal::derive(move || count.get() >= 50)/>
     }
 }
 
@@ -327,25 +319,57 @@ fn ResultList(project_id: i64) -> impl IntoView {
     let offset = RwSignal::new(0u64);
     let results = LocalResource::new(move || api::results(project_id, offset.get()));
     let count = Signal::derive(move || results.get().and_then(Result::ok).map_or(0, |t| t.len()));
+    let status = RwSignal::new(None::<(bool, String)>);
+    let promote = move |task_id: i64, answer: Value| {
+        spawn_local(async move {
+            match promote_to_gold(project_id, task_id, answer).await {
+                Ok(id) => status.set(Some((
+                    true,
+                    format!("Gold task #{id} created from the result of task #{task_id}."),
+                ))),
+                Err(e) => status.set(Some((false, e))),
+            }
+        });
+    };
     view! {
-        {loaded(results, "the results", |list| if list.is_empty() {
+        {loaded(results, "the results", move |list| if list.is_empty() {
             view! { <p class="muted">"No task is completed yet."</p> }.into_any()
         } else {
-            data_table(&["Task", "Answer", "Agreement", "Completed"], view! {
+            data_table(&["Task", "Answer", "Agreement", "Confidence", "Completed", ""], view! {
                             {list.into_iter().map(|r| {
                                 let (answer, agreement) = aggregate_summary(&r.info);
+                                let confidence = r.info.pointer("/aggregate/confidence").and_then(Value::as_f64);
+                                let reviewed = r.info.pointer("/final/value").map(short_json);
+                                let value = result_value(&r.info);
+                                let tid = r.task_id;
                                 view! {
                                     <tr>
                                         <td>{format!("#{}", r.task_id)}</td>
-                                        <td class="cell-data">{answer}</td>
+                                        <td class="cell-data">
+                                            {answer}
+                                            {reviewed.map(|f| view! { <span class="post-meta">{format!(" · final: {f}")}</span> })}
+                                        </td>
                                         <td>{agreement.map(|a| format!("{:.0}%", a * 100.0)).unwrap_or_else(|| "—".into())}</td>
+                                        <td>{confidence.map(|c| format!("{:.0}%", c * 100.0)).unwrap_or_else(|| "—".into())}</td>
                                         <td>{r.created.as_deref().map(format_date).unwrap_or_default()}</td>
+                                        <td class="row-actions">
+                                            {value.map(|v| view! {
+                                                <button type="button" class="button button-quiet"
+                                                    title="A new gold task: this task again, with this result as its correct answer"
+                                                    on:click=move |_| promote(tid, v.clone())>"Make gold"</button>
+                                            })}
+                                        </td>
                                     </tr>
                                 }
                             }).collect_view()}
             })
         })}
-        <Pager offset=offset count=count/>
+        {move || status.get().map(|(ok, m)| if ok {
+            view! { <p class="muted" role="status">{m}</p> }.into_any()
+        } else {
+            view! { <p class="form-error" role="alert">{m}</p> }.into_any()
+        })}
+        <Pager offset=offset step=50 more=Signal::derive(move || count.get() >= 50)/>
     }
 }
 

@@ -12,6 +12,7 @@ mod not_found;
 mod owner;
 mod project;
 mod quality;
+mod review;
 mod task;
 
 pub use about::About;

@@ -367,6 +367,12 @@ fn preview_table(tasks: &[Value]) -> impl IntoView + use<> {
             );
             row.push(cell(t.get("n_answers")));
             row.push(cell(t.get("external_id")));
+            // A gold (test) task's correct answer; empty for ordinary tasks.
+            row.push(if t.get("calibration").and_then(Value::as_i64) == Some(1) {
+                crate::pages::quality::gold_text(t.get("gold_answers").unwrap_or(&Value::Null))
+            } else {
+                String::new()
+            });
             row
         })
         .collect();
@@ -378,6 +384,7 @@ fn preview_table(tasks: &[Value]) -> impl IntoView + use<> {
                     {columns.iter().map(|c| view! { <th scope="col">{c.clone()}</th> }).collect_view()}
                     <th scope="col">"n_answers"</th>
                     <th scope="col">"external_id"</th>
+                    <th scope="col" title="calibration 1 with gold_answers: a test task with its correct answer">"Gold answer"</th>
                 </tr></thead>
                 <tbody>
                     {rows.into_iter().map(|r| view! {

@@ -1,13 +1,16 @@
 //! `/project/{short_name}/quality`: the owner's quality control. The settings of
-//! `info.quality` with what each does, the project's gold (test) tasks, and the volunteers with
-//! their gold counts, accuracy, skill and quiz standing. Tasks become gold on their own page.
+//! `info.quality` with what each does, how sure the results are, the project's gold (test)
+//! tasks, and the volunteers with their gold counts, accuracy, skill, quiz standing and
+//! confusion matrix, each of whom the owner may exclude. Tasks become gold on their own page,
+//! results on the review page.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde_json::{Value, json};
 
 use crate::api::{self, Project};
-use crate::components::{format_date, loaded};
+use crate::components::{Pager, format_date, loaded};
+use crate::pages::review::{ConfidenceHistogram, ConfusionChart};
 
 #[component]
 pub fn QualityPage(project: Project) -> impl IntoView {
@@ -16,6 +19,11 @@ pub fn QualityPage(project: Project) -> impl IntoView {
     let base = project.href();
     view! {
         <QualitySettings project_id=pid info=info/>
+        <section class="editor-section" aria-labelledby="q-results">
+            <h2 id="q-results">"Results"</h2>
+            <ConfidenceHistogram project_id=pid/>
+            <p><a href=format!("{base}/review")>"Review the least sure results"</a></p>
+        </section>
         <GoldTasks project_id=pid base=base/>
         <Volunteers project_id=pid info=info/>
     }
@@ -76,6 +84,27 @@ fn QualitySettings(project_id: i64, info: RwSignal<Value>) -> impl IntoView {
             .unwrap_or(0.8),
     ));
     let feedback = RwSignal::new(current.get("feedback") == Some(&Value::Bool(true)));
+    let aggregation = RwSignal::new(
+        current
+            .get("aggregation")
+            .and_then(Value::as_str)
+            .unwrap_or("majority")
+            .to_owned(),
+    );
+    let retire = current.get("retire").filter(|r| r.is_object()).cloned();
+    let retire_on = RwSignal::new(retire.is_some());
+    let min_answers = RwSignal::new(
+        retire
+            .as_ref()
+            .and_then(|r| number_of(r, "min_answers"))
+            .map_or("3".to_owned(), |n| format!("{n:.0}")),
+    );
+    let sure = RwSignal::new(percent(
+        retire
+            .as_ref()
+            .and_then(|r| number_of(r, "confidence"))
+            .unwrap_or(0.95),
+    ));
     let status = RwSignal::new(None::<(bool, String)>);
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -84,7 +113,7 @@ fn QualitySettings(project_id: i64, info: RwSignal<Value>) -> impl IntoView {
             if !merged.is_object() {
                 merged = json!({});
             }
-            // The settings this form does not show (aggregation, retire, compare) are kept.
+            // The settings this form does not show (compare) are kept.
             let mut quality = merged
                 .get("quality")
                 .filter(|q| q.is_object())
@@ -92,6 +121,23 @@ fn QualitySettings(project_id: i64, info: RwSignal<Value>) -> impl IntoView {
                 .unwrap_or(json!({}));
             quality["gold_rate"] = json!(ratio(&gold_rate.get_untracked(), "The gold share")?);
             quality["feedback"] = json!(feedback.get_untracked());
+            quality["aggregation"] = json!(aggregation.get_untracked());
+            if retire_on.get_untracked() {
+                let min = min_answers
+                    .get_untracked()
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or("A task needs from 1 to 1000 answers before it can retire.")?;
+                let c = ratio(&sure.get_untracked(), "The confidence")?;
+                if c <= 0.0 {
+                    return Err("The confidence is above 0%.".into());
+                }
+                quality["retire"] = json!({ "min_answers": min, "confidence": c });
+            } else if let Some(q) = quality.as_object_mut() {
+                q.remove("retire");
+            }
             if quiz_on.get_untracked() {
                 let tasks = quiz_tasks
                     .get_untracked()
@@ -159,6 +205,27 @@ fn QualitySettings(project_id: i64, info: RwSignal<Value>) -> impl IntoView {
                     <input type="checkbox" prop:checked=feedback on:change=move |ev| feedback.set(event_target_checked(&ev))/>
                     " Tell volunteers the right answer after each gold task"
                 </label>
+                <label class="field">
+                    <span>"How answers become a result"</span>
+                    <select on:change=move |ev| aggregation.set(event_target_value(&ev))>
+                        <option value="majority" selected=move || aggregation.get() == "majority">"Majority: the most given answer"</option>
+                        <option value="weighted" selected=move || aggregation.get() == "weighted">"Weighted: votes count by each volunteer's gold accuracy"</option>
+                        <option value="dawid_skene" selected=move || aggregation.get() == "dawid_skene">"Dawid–Skene: learns how each volunteer errs, from all answers"</option>
+                    </select>
+                    <small class="muted">
+                        "Every result gets a confidence: how likely its answer is right. Dawid–Skene also "
+                        "learns who confuses which answers and who answers at random, and revises earlier "
+                        "results as answers come in."
+                    </small>
+                </label>
+                <label class="check">
+                    <input type="checkbox" prop:checked=retire_on on:change=move |ev| retire_on.set(event_target_checked(&ev))/>
+                    " Finish a task early when its answers agree"
+                </label>
+                <Show when=move || retire_on.get()>
+                    {text("Answers at least", min_answers, "A task never finishes with fewer answers than this.")}
+                    {text("Confidence (%)", sure, "Once this sure of its result, a task finishes; otherwise it takes answers up to its number of answers.")}
+                </Show>
                 <p><button type="submit" class="button">"Save quality settings"</button></p>
                 {outcome(status)}
             </form>
@@ -243,6 +310,28 @@ fn Volunteers(project_id: i64, info: RwSignal<Value>) -> impl IntoView {
             .is_some_and(Value::is_object)
     };
     let pct = |r: Option<f64>| r.map_or("—".to_owned(), |r| format!("{}%", percent(r)));
+    let status = RwSignal::new(None::<(bool, String)>);
+    // The volunteer whose confusion matrix is shown, with their matrices.
+    let matrix = RwSignal::new(None::<(String, Value)>);
+    let toggle = move |key: String, exclude: bool| {
+        spawn_local(async move {
+            match api::set_excluded(project_id, &key, exclude).await {
+                Ok(_) => {
+                    status.set(Some((
+                        true,
+                        if exclude {
+                            "Excluded: their answers no longer count; results are being updated."
+                        } else {
+                            "Their answers count again; results are being updated."
+                        }
+                        .into(),
+                    )));
+                    page.refetch();
+                }
+                Err(e) => status.set(Some((false, e.to_string()))),
+            }
+        });
+    };
     view! {
         <section class="editor-section" aria-labelledby="q-volunteers">
             <h2 id="q-volunteers">"Volunteers"</h2>
@@ -272,33 +361,58 @@ fn Volunteers(project_id: i64, info: RwSignal<Value>) -> impl IntoView {
                                 <th scope="col" title="The estimated chance that their answer is right">"Skill"</th>
                                 {quiz.then(|| view! { <th scope="col">"Quiz"</th> })}
                                 <th scope="col">"Last answer"</th>
+                                <th scope="col"><span class="visually-hidden">"Actions"</span></th>
                             </tr></thead>
                             <tbody>
                                 {p.items.into_iter().map(|v| {
                                     let who = v.name.clone()
                                         .or_else(|| v.external_uid.clone().map(|x| format!("{x} (external)")))
                                         .unwrap_or_else(|| "Anonymous".to_owned());
+                                    let key = v.volunteer.clone();
+                                    let excluded = v.excluded;
+                                    let confusion = v.confusion.clone();
+                                    let shown_as = who.clone();
                                     view! {
-                                        <tr>
-                                            <td title=v.volunteer.clone()>{who}</td>
+                                        <tr class:excluded=excluded>
+                                            <td title=v.volunteer.clone()>{who}{excluded.then_some(" (excluded)")}</td>
                                             <td>{v.answers}</td>
                                             <td>{format!("{} of {}", v.gold_correct, v.gold_seen)}</td>
                                             <td>{pct(v.accuracy)}</td>
                                             <td>{pct(v.skill)}</td>
                                             {quiz.then(|| view! { <td>{v.quiz.clone().unwrap_or_default()}</td> })}
                                             <td>{v.last_answer.as_deref().map(format_date).unwrap_or_default()}</td>
+                                            <td class="row-actions">
+                                                {confusion.map(|c| view! {
+                                                    <button type="button" class="button button-quiet"
+                                                        on:click=move |_| matrix.set(Some((shown_as.clone(), c.clone())))>"Matrix"</button>
+                                                })}
+                                                <button type="button" class="button button-quiet"
+                                                    on:click=move |_| toggle(key.clone(), !excluded)>
+                                                    {if excluded { "Count again" } else { "Exclude" }}
+                                                </button>
+                                            </td>
                                         </tr>
                                     }
                                 }).collect_view()}
                             </tbody>
                         </table>
                     </div>
-                    <div class="pager">
-                        <button type="button" class="button button-quiet" disabled=move || offset.get() == 0
-                            on:click=move |_| offset.update(|o| *o = o.saturating_sub(50))>"Previous"</button>
-                        <button type="button" class="button button-quiet" disabled=!more
-                            on:click=move |_| offset.update(|o| *o += 50)>"Next"</button>
-                    </div>
+                    {outcome(status)}
+                    {move || matrix.get().map(|(who, m)| {
+                        let fields: Vec<(String, Vec<String>, Vec<Vec<f64>>)> = m.as_object().map(|o| o.iter().map(|(f, v)| {
+                            let classes = v.get("classes").and_then(Value::as_array).map(|a| a.iter().map(|c| c.as_str().unwrap_or("").to_owned()).collect()).unwrap_or_default();
+                            let rows = v.get("matrix").and_then(Value::as_array).map(|a| a.iter().map(|r| r.as_array().map(|r| r.iter().filter_map(Value::as_f64).collect()).unwrap_or_default()).collect()).unwrap_or_default();
+                            (f.clone(), classes, rows)
+                        }).collect()).unwrap_or_default();
+                        view! {
+                            <div class="matrix-panel">
+                                <h3>{format!("How {who} answers")}</h3>
+                                {fields.into_iter().map(|(f, c, r)| view! { <ConfusionChart field=f classes=c matrix=r/> }).collect_view()}
+                                <button type="button" class="button button-quiet" on:click=move |_| matrix.set(None)>"Close"</button>
+                            </div>
+                        }
+                    })}
+                    <Pager offset=offset step=50 more=more/>
                 }
                 .into_any()
             })}

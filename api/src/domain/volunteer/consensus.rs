@@ -84,14 +84,6 @@ pub struct Aggregate {
     pub confidence: f64,
 }
 
-fn method_name(m: Aggregation) -> &'static str {
-    match m {
-        Aggregation::Majority => "majority",
-        Aggregation::Weighted => "weighted",
-        Aggregation::DawidSkene => "dawid_skene",
-    }
-}
-
 fn round(x: f64, places: i32) -> f64 {
     let f = 10f64.powi(places);
     (x * f).round() / f
@@ -137,7 +129,7 @@ impl Judge {
             .filter(|(k, _)| !self.voter(k).is_some_and(|v| v.excluded))
             .collect();
         let excluded = ballots.len() - counted.len();
-        let method = method_name(self.method);
+        let method = self.method.name();
         let (mut info, confidence) = if ballots.iter().all(|(_, a)| is_scalar(a)) {
             let (mut field, confidence) = self.field(SCALAR_FIELD, &counted);
             if let Some(o) = field.as_object_mut() {

@@ -14,6 +14,16 @@ pub enum Aggregation {
     DawidSkene,
 }
 
+impl Aggregation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Aggregation::Majority => "majority",
+            Aggregation::Weighted => "weighted",
+            Aggregation::DawidSkene => "dawid_skene",
+        }
+    }
+}
+
 /// A volunteer's first `tasks` tasks are gold; below `pass_ratio` right they are out.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Quiz {

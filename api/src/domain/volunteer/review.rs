@@ -144,6 +144,41 @@ fn run_ids(r: &result::Model) -> Vec<i32> {
         .unwrap_or_default()
 }
 
+/// How sure a project's current results are.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Summary {
+    pub results: u64,
+    pub reviewed: u64,
+    /// Results per tenth of confidence: `[0, 0.1)`, …, `[0.9, 1]`.
+    pub histogram: [u64; 10],
+    /// Results formed before confidences were recorded.
+    pub unknown: u64,
+}
+
+/// The confidence histogram and review counts of a project's current results.
+pub async fn summary(db: &impl ConnectionTrait, project: ProjectId) -> ApiResult<Summary> {
+    let rows: Vec<(Option<f64>, Option<String>)> = result::Entity::find()
+        .select_only()
+        .column(result::Column::Confidence)
+        .column(result::Column::Reviewed)
+        .filter(result::Column::ProjectId.eq(project.0))
+        .filter(result::Column::LastVersion.eq(true))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut out = Summary::default();
+    for (confidence, reviewed) in rows {
+        out.results += 1;
+        out.reviewed += u64::from(reviewed.is_some());
+        match confidence {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            Some(c) => out.histogram[((c.clamp(0.0, 1.0) * 10.0) as usize).min(9)] += 1,
+            None => out.unknown += 1,
+        }
+    }
+    Ok(out)
+}
+
 /// A reviewer's verdict on a result.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
