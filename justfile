@@ -112,6 +112,7 @@ bench:
     cargo build --release -p tessera-api -p tessera-bench
     bench/run.sh
     bench/import.sh
+    bench/em.sh
 
 # Check that PostgreSQL and Redis answer; loud warning locally, failure under CI.
 services:

@@ -9,7 +9,7 @@
 #      BENCH_AUTH (token, api-key or bearer: the volunteers of a BENCH_LOOP_ONLY run),
 #      TEST_POSTGRES_URL, TEST_REDIS_URL, CARGO_TARGET_DIR;
 #      BENCH_SERVER (another `tessera` binary, to compare builds), BENCH_LOOP_ONLY=1 (print the
-#      loop's figures as JSON and stop), BENCH_KEEP_DB=1 (leave the database for EXPLAIN),
+#      loop's figures as JSON and stop; =quality: the plain and the quality-control loops), BENCH_KEEP_DB=1 (leave the database for EXPLAIN),
 #      BENCH_PRE_SQL (a file of SQL run on each seeded project's database, to try a schema change),
 #      BENCH_SOCKET (PostgreSQL's Unix socket folder, default /var/run/postgresql; empty: TCP).
 set -euo pipefail
@@ -103,17 +103,47 @@ read -r loop_id loop_token < <(project loop "$TASKS")
 say "loop: $VOLS volunteers (${BENCH_AUTH:-token}) for ${SECS}s"
 loop=$("$bin/tessera-bench" --base "$base" --project "$loop_id" --token "$loop_token" \
     --auth "${BENCH_AUTH:-token}" loop --volunteers "$VOLS" --seconds "$SECS" --server-pid "$server")
-if [ -n "${BENCH_LOOP_ONLY:-}" ]; then
+if [ -n "${BENCH_LOOP_ONLY:-}" ] && [ "${BENCH_LOOP_ONLY}" != quality ]; then
     echo "$loop"
     exit 0
 fi
-# The same loop with signed-in volunteers: api keys (pbs, enki) and bearer tokens (the web app).
-say "loop: $VOLS signed-in volunteers with api keys for ${SECS}s"
-loop_key=$("$bin/tessera-bench" --base "$base" --project "$loop_id" --token "$loop_token" \
-    --auth api-key loop --volunteers "$VOLS" --seconds "$SECS" --server-pid "$server")
-say "loop: $VOLS signed-in volunteers with bearer tokens for ${SECS}s"
-loop_bearer=$("$bin/tessera-bench" --base "$base" --project "$loop_id" --token "$loop_token" \
-    --auth bearer loop --volunteers "$VOLS" --seconds "$SECS" --server-pid "$server")
+if [ "${BENCH_LOOP_ONLY:-}" != quality ]; then
+    # The same loop with signed-in volunteers: api keys (pbs, enki) and bearer tokens (the web app).
+    say "loop: $VOLS signed-in volunteers with api keys for ${SECS}s"
+    loop_key=$("$bin/tessera-bench" --base "$base" --project "$loop_id" --token "$loop_token" \
+        --auth api-key loop --volunteers "$VOLS" --seconds "$SECS" --server-pid "$server")
+    say "loop: $VOLS signed-in volunteers with bearer tokens for ${SECS}s"
+    loop_bearer=$("$bin/tessera-bench" --base "$base" --project "$loop_id" --token "$loop_token" \
+        --auth bearer loop --volunteers "$VOLS" --seconds "$SECS" --server-pid "$server")
+fi
+
+# The same loop on a project with quality control on: Dawid-Skene (refitted by the worker as
+# answers come), a tenth of the tasks served gold, and tasks finishing early when two answers
+# agree (cap 3).
+say "loop: $VOLS volunteers on a project with dawid_skene, gold_rate 0.1 and retire for ${SECS}s"
+read -r q_id q_token < <(project quality "$TASKS")
+psql -q "$dburl" -v ON_ERROR_STOP=1 >/dev/null <<SQL
+INSERT INTO task (created, project_id, state, quorum, calibration, priority_0, info, n_answers, n_task_runs, gold_answers)
+SELECT to_char(now(), 'YYYY-MM-DD"T"HH24:MI:SS.US'), $q_id, 'ongoing', 0, 1, 0,
+       jsonb_build_object('url', 'https://example.org/gold/' || g || '.jpg'), 1, 0, '{"answer": 0}'::jsonb
+FROM generate_series(1, 2000) g;
+ANALYZE task;
+SQL
+curl -sf -X PUT "$base/api/project/$q_id?api_key=$key" -H 'content-type: application/json' \
+    -d '{"info": {"quality": {"aggregation": "dawid_skene", "gold_rate": 0.1, "retire": {"min_answers": 2, "confidence": 0.8}}}}' >/dev/null
+loop_quality=$("$bin/tessera-bench" --base "$base" --project "$q_id" --token "$q_token" \
+    --auth "${BENCH_AUTH:-token}" loop --volunteers "$VOLS" --seconds "$SECS" --server-pid "$server")
+quality_facts=$(psql -Atq "$dburl" -F ' ' -c "SELECT
+    (SELECT count(*) FROM task_run WHERE project_id = $q_id AND gold_correct IS NOT NULL),
+    (SELECT count(*) FROM task_run WHERE project_id = $q_id),
+    (SELECT count(*) FROM task WHERE project_id = $q_id AND calibration = 0 AND state = 'completed' AND n_task_runs < n_answers),
+    (SELECT count(*) FROM task WHERE project_id = $q_id AND calibration = 0 AND state = 'completed'),
+    (SELECT count(*) FROM result WHERE project_id = $q_id AND info->'aggregate'->>'method' = 'dawid_skene')")
+if [ "${BENCH_LOOP_ONLY:-}" = quality ]; then
+    # BENCH_LOOP_ONLY=quality: the plain and the quality loop's figures, then stop.
+    echo "{\"plain\": $loop, \"quality\": $loop_quality, \"facts\": \"$quality_facts\"}"
+    exit 0
+fi
 
 # Right after the loop, on its database, with the (idle) server still up.
 say "PostgreSQL alone replaying the loop's statements: $VOLS clients for ${SECS}s"
@@ -151,9 +181,11 @@ psql -q "$PG" -c "CREATE DATABASE $pgb" >/dev/null
 pgbench -q -i -s 10 "${PG%/*}/$pgb" >/dev/null 2>&1
 tps=$(PGSSLMODE=disable pgbench -N -n -c "$VOLS" -j 2 -T "$SECS" "$(pgconn "$pgb")" 2>/dev/null | awk '/^tps/ {print $3; exit}')
 
-python3 - "$loop" "$nt_small" "$nt_big" "$nt_new" "$nt_vet" "$tps" "$TASKS" "$BIG" "$transport" "$ceiling" "$loop_key" "$loop_bearer" <<'PY'
+python3 - "$loop" "$nt_small" "$nt_big" "$nt_new" "$nt_vet" "$tps" "$TASKS" "$BIG" "$transport" "$ceiling" "$loop_key" "$loop_bearer" "$loop_quality" "$quality_facts" <<'PY'
 import json, sys
 loop, small, big, new, vet = (json.loads(a) for a in sys.argv[1:6])
+quality = json.loads(sys.argv[13])
+gold_runs, q_runs, retired, q_done, ds_results = (int(x) for x in sys.argv[14].split())
 tps, tasks, bigsize = float(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8])
 ceiling = float(sys.argv[10])
 key_loop, bearer_loop = json.loads(sys.argv[11]), json.loads(sys.argv[12])
@@ -171,6 +203,12 @@ rows = [
     ("api-key / bearer runs: errors, API CPU per pair (µs)",
      f"{key_loop['errors']}, {key_loop['cpu_us_per_pair']['api']:.0f} / "
      f"{bearer_loop['errors']}, {bearer_loop['cpu_us_per_pair']['api']:.0f}"),
+    ("quality on (dawid_skene, gold_rate 0.1, retire at 2 agreeing of 3): pairs/s (share of the plain run)",
+     f"{quality['pairs_per_s']:.0f} ({quality['pairs_per_s'] / loop['pairs_per_s']:.0%})"),
+    ("quality run: pair p50 / p99 (ms), errors / surplus",
+     f"{quality['pair_p50_ms']:.1f} / {quality['pair_p99_ms']:.1f}, {quality['errors']} / {quality['surplus']}"),
+    ("quality run: gold answers, tasks finished early of completed, results refitted (dawid_skene)",
+     f"{gold_runs / max(q_runs, 1):.1%} of {q_runs}, {retired} of {q_done}, {ds_results}"),
     ("pgbench -N tps (same clients)", f"{tps:.0f}"),
     ("pairs/s as share of pgbench -N tps", f"{loop['pairs_per_s'] / tps:.0%}"),
     ("PostgreSQL alone replaying the loop's SQL one answer per statement, pairs/s (pgbench)", f"{ceiling:.0f}"),

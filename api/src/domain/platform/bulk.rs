@@ -395,6 +395,9 @@ pub async fn run(
                 for t in &due {
                     completion::complete(&txn, t, &quality).await?;
                 }
+                if completion::wants_refit(&quality) {
+                    completion::refit_later(&txn, project_id).await?;
+                }
                 out.completed += due.len() as u64;
                 if let Some(attempt) = attempt {
                     attempt.lease.renew(&infra.db).await?;

@@ -295,6 +295,11 @@ pub async fn submit(
     }
     lp.volunteers
         .answered(&cursor_key(task.project_id, &volunteer.key), task.id);
+    if (completed || feedback.is_some() || run.gold_correct.is_some())
+        && completion::wants_refit(&quality)
+    {
+        Box::pin(refit_soon(state, lp, ProjectId(project.id))).await;
+    }
     if completed {
         state.metrics.tasks_completed.inc();
         lp.full_tasks.completed(task.project_id, task.id);
@@ -374,10 +379,7 @@ async fn take_gold(
     let quality = ctx.quality;
     let expected = gold.gold_answers.clone().unwrap_or(Json::Null);
     let correct = quality.matches(&expected, row.info.as_ref().unwrap_or(&Json::Null));
-    if quality.aggregation != Aggregation::Majority {
-        // A skill changed: the aggregates that weigh it follow shortly.
-        jobs::enqueue(&txn, NewJob::reaggregate(ProjectId(row.project_id))).await?;
-    }
+
     let run = task_run::ActiveModel {
         id: NotSet,
         gold_correct: sea_orm::Set(Some(correct)),
@@ -428,6 +430,24 @@ async fn take_gold(
         },
         feedback,
     )))
+}
+
+/// Queues the project's refit after an answer that moves it (a result formed, a gold answer
+/// judged), at most once per few seconds per instance: the job coalesces anyway, and queueing
+/// it inside every answer's transaction made them all wait on its one dedupe key. An instance
+/// that dies right here leaves the refit to the next such answer.
+async fn refit_soon(infra: &Infra, lp: &LoopState, project: ProjectId) {
+    if lp.refits.get(project).is_some() {
+        return;
+    }
+    lp.refits.insert(project, true);
+    match jobs::enqueue(&infra.db, NewJob::reaggregate(project)).await {
+        Ok(_) => infra.jobs_wake.notify_one(),
+        Err(e) => {
+            lp.refits.remove(project);
+            tracing::warn!(project = %project, error = %e, "queueing a refit failed");
+        }
+    }
 }
 
 /// Whether the project has excluded volunteers, as found in the last few seconds.

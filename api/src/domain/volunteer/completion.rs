@@ -186,7 +186,7 @@ pub async fn create_result(
         runs.iter().map(run_key).collect(),
     )
     .await?;
-    insert_result(txn, t, &runs, &judge, quality).await
+    insert_result(txn, t, &runs, &judge).await
 }
 
 async fn insert_result(
@@ -194,16 +194,23 @@ async fn insert_result(
     t: &task::Model,
     runs: &[task_run::Model],
     judge: &Judge,
-    quality: &Quality,
 ) -> ApiResult<result::Model> {
-    let model = new_result(t.project_id, t.id, runs, judge)
+    Ok(new_result(t.project_id, t.id, runs, judge)
         .insert(txn)
-        .await?;
-    if quality.aggregation != Aggregation::Majority {
-        // Skills moved since; the project's aggregates are brought up to date shortly.
-        jobs::enqueue(txn, NewJob::reaggregate(ProjectId(t.project_id))).await?;
-    }
-    Ok(model)
+        .await?)
+}
+
+/// Whether a project's aggregates depend on what is learnt of its volunteers, so that new
+/// answers call for a refit (`results.reaggregate`).
+pub fn wants_refit(quality: &Quality) -> bool {
+    quality.aggregation != Aggregation::Majority
+}
+
+/// Queues the project's refit in the caller's transaction (for the rare writes: redundancy
+/// changes, bulk edits; the volunteer loop queues its own after commit, throttled).
+pub async fn refit_later(db: &impl ConnectionTrait, project: ProjectId) -> ApiResult<()> {
+    jobs::enqueue(db, NewJob::reaggregate(project)).await?;
+    Ok(())
 }
 
 /// With `retire`: completes a task still open whose answers (at least `min_answers` of them)
@@ -266,7 +273,7 @@ pub async fn retire_if_sure(
     )
     .await?;
     crate::domain::platform::stats::record_completion(txn, t.project_id, shard).await?;
-    Ok(Some(insert_result(txn, t, &runs, &judge, quality).await?))
+    Ok(Some(insert_result(txn, t, &runs, &judge).await?))
 }
 
 /// Each answer with its volunteer's key, as aggregates take them.
@@ -316,6 +323,9 @@ pub async fn settle(txn: &DatabaseTransaction, t: &task::Model) -> ApiResult<Del
     if t.state == TaskState::Ongoing && t.n_task_runs > 0 && t.n_task_runs >= t.n_answers {
         let quality = quality_of(txn, t.project_id).await?;
         complete(txn, t, &quality).await?;
+        if wants_refit(&quality) {
+            refit_later(txn, ProjectId(t.project_id)).await?;
+        }
         return Ok(Delta {
             completed_tasks: 1,
             results: 1,

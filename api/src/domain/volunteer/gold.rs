@@ -27,6 +27,12 @@ use crate::{
 /// How long this instance trusts what it found about a project having gold tasks.
 const GOLD_SEEN_FOR: Duration = Duration::from_secs(5);
 
+/// `calibration = 1` as a literal, not a bound value: only then can PostgreSQL's planner use
+/// the partial index of gold tasks (`ix_task_gold`) in a prepared statement.
+pub fn is_gold() -> sea_orm::sea_query::SimpleExpr {
+    Expr::cust(r#""task"."calibration" = 1"#)
+}
+
 /// A yes or no per project, as found lately (whether it has gold tasks, excluded volunteers):
 /// projects without (most) pay one cache lookup per request, not a query.
 pub struct ProjectFlags(moka::sync::Cache<ProjectId, bool>);
@@ -38,6 +44,10 @@ impl ProjectFlags {
 
     pub fn insert(&self, project: ProjectId, flag: bool) {
         self.0.insert(project, flag);
+    }
+
+    pub fn remove(&self, project: ProjectId) {
+        self.0.invalidate(&project);
     }
 }
 
@@ -60,7 +70,7 @@ async fn has_gold(infra: &Infra, lp: &LoopState, project: ProjectId) -> ApiResul
         .select_only()
         .column(task::Column::Id)
         .filter(task::Column::ProjectId.eq(project.0))
-        .filter(task::Column::Calibration.eq(1))
+        .filter(is_gold())
         .into_tuple::<i32>()
         .one(&infra.read_db)
         .await?
@@ -130,19 +140,47 @@ fn failed(seen: u32, correct: u32, quiz: Quiz) -> ApiError {
     ))
 }
 
-/// A gold task this volunteer has not answered, at random.
+/// A gold task this volunteer has not answered, at random: the first such from a random point
+/// of the project's gold ids (wrapping round), read along the gold index rather than sorting
+/// them all.
 async fn pick(
     infra: &Infra,
     project: ProjectId,
     volunteer: &Volunteer,
 ) -> ApiResult<Option<task::Model>> {
-    Ok(task::Entity::find()
-        .filter(task::Column::ProjectId.eq(project.0))
-        .filter(task::Column::Calibration.eq(1))
-        .filter(task::Column::State.eq(TaskState::Ongoing))
-        .filter(Expr::exists(volunteer.answered_task()).not())
-        .order_by_asc(Expr::cust("RANDOM()"))
-        // The primary: a replica a moment behind could offer the one just answered.
+    use sea_orm::sea_query::Func;
+    let gold = || {
+        task::Entity::find()
+            .filter(task::Column::ProjectId.eq(project.0))
+            .filter(is_gold())
+    };
+    let range: Option<(Option<i32>, Option<i32>)> = gold()
+        .select_only()
+        .expr(Func::min(Expr::col(task::Column::Id)))
+        .expr(Func::max(Expr::col(task::Column::Id)))
+        .into_tuple()
+        .one(&infra.db)
+        .await?;
+    let Some((Some(lo), Some(hi))) = range else {
+        return Ok(None);
+    };
+    let start = rand::rng().random_range(lo..=hi);
+    let unanswered = || {
+        gold()
+            .filter(task::Column::State.eq(TaskState::Ongoing))
+            .filter(Expr::exists(volunteer.answered_task()).not())
+            .order_by_asc(task::Column::Id)
+    };
+    // The primary: a replica a moment behind could offer the one just answered.
+    if let Some(t) = unanswered()
+        .filter(task::Column::Id.gte(start))
+        .one(&infra.db)
+        .await?
+    {
+        return Ok(Some(t));
+    }
+    Ok(unanswered()
+        .filter(task::Column::Id.lt(start))
         .one(&infra.db)
         .await?)
 }

@@ -40,6 +40,8 @@ pub struct LoopState {
     pub gold_projects: gold::ProjectFlags,
     /// Which projects have excluded volunteers, found lately.
     pub excluding: gold::ProjectFlags,
+    /// Projects whose refit this instance queued lately.
+    pub refits: gold::ProjectFlags,
 }
 
 impl LoopState {
@@ -55,6 +57,7 @@ impl LoopState {
             batcher,
             gold_projects: Default::default(),
             excluding: Default::default(),
+            refits: Default::default(),
         }
     }
 }

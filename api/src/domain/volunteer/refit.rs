@@ -127,7 +127,7 @@ pub async fn run(
             .select_only()
             .columns([task::Column::Id, task::Column::GoldAnswers])
             .filter(task::Column::ProjectId.eq(project.0))
-            .filter(task::Column::Calibration.eq(1))
+            .filter(crate::domain::volunteer::gold::is_gold())
             .into_tuple::<(i32, Option<Json>)>()
             .all(db)
             .await?
@@ -402,7 +402,11 @@ async fn reaggregate(
                 continue;
             };
             let old = r.info.as_ref().and_then(|i| i.get("aggregate"));
-            if old == agg.info.get("aggregate") && r.confidence == Some(agg.confidence) {
+            let unchanged = match (old, agg.info.get("aggregate")) {
+                (Some(o), Some(n)) => !consensus::differs(o, n),
+                (o, n) => o == n,
+            };
+            if unchanged && r.confidence.is_some() {
                 continue;
             }
             let mut info = match r.info.clone() {
