@@ -60,6 +60,7 @@ pub struct VolunteerSkill {
     pub excluded_at: Option<String>,
     /// With `dawid_skene`: per answer field (`answer` for scalar answers), the classes and
     /// the fitted matrix, `matrix[true][given]` = P(they answer `given` | the truth is `true`).
+    /// Owners only: a volunteer's own row leaves it out (its classes may hold gold answers).
     #[oai(skip_serializing_if_is_none)]
     pub confusion: Option<serde_json::Value>,
     /// `pending`, `passed` or `failed`; null when the project has no quiz.
@@ -348,7 +349,10 @@ impl QualityApi {
         let project = loop_project(&state, &caller, id.0, external_uid.0.is_some()).await?;
         let volunteer = loop_volunteer(&state, &caller, req, &project, external_uid.0.as_deref())?;
         let quality = Quality::of(project.info.as_ref()).unwrap_or_default();
-        let row = skills::one(&state.infra.db, ProjectId(project.id), &quality, &volunteer).await?;
+        let mut row =
+            skills::one(&state.infra.db, ProjectId(project.id), &quality, &volunteer).await?;
+        // The fitted classes include gold tasks' answers that nobody may have given: owners'.
+        row.confusion = None;
         Ok(Json(row.into()))
     }
 

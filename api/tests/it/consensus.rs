@@ -353,10 +353,15 @@ async fn dawid_skene_refits_and_keeps_what_the_owner_wrote(app: TestApp) {
     let m = &l["confusion"]["answer"];
     assert_eq!(m["classes"].as_array().map(Vec::len), Some(3), "{m}");
     assert_eq!(m["matrix"].as_array().map(Vec::len), Some(3), "{m}");
-    // Nobody else sees them.
+    // Nobody else sees them, nor their own: the classes may hold gold answers.
     app.get(&format!("/api/project/{pid}/volunteers"), Some(&good1))
         .await
         .err(403, "Forbidden");
+    let mine = app
+        .get(&format!("/api/project/{pid}/volunteers/me"), Some(&lazy))
+        .await;
+    assert!(mine.ok().get("confusion").is_none(), "{}", mine.text);
+    assert!(mine.json["skill"].as_f64().is_some());
 }
 
 async fn an_excluded_volunteer_stops_counting_but_keeps_their_answers(app: TestApp) {
