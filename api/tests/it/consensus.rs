@@ -429,6 +429,30 @@ async fn an_excluded_volunteer_stops_counting_but_keeps_their_answers(app: TestA
         .await
         .expect("count");
     assert_eq!(theirs, 2);
+    // The owner's export keeps their answers, flagged.
+    let export = |who: &User| {
+        let url = format!(
+            "{}/api/project/{pid}/export?type=task_run&format=json&api_key={}",
+            app.base, who.api_key
+        );
+        let client = app.client.clone();
+        async move {
+            let body = client
+                .get(url)
+                .send()
+                .await
+                .expect("export")
+                .text()
+                .await
+                .expect("text");
+            serde_json::from_str::<Vec<Value>>(&body).unwrap_or_default()
+        }
+    };
+    let rows = export(&owner).await;
+    assert_eq!(rows.len(), 6);
+    let flagged: Vec<&Value> = rows.iter().filter(|r| r["excluded"] == true).collect();
+    assert_eq!(flagged.len(), 2, "{rows:?}");
+    assert!(flagged.iter().all(|r| r["user_id"] == spam.id));
     // A recount keeps the exclusion.
     tessera_api::domain::platform::stats::rebuild(&app.state.infra, ProjectId(pid32(pid)))
         .await

@@ -22,8 +22,9 @@ use crate::domain::{
     rest::resources,
 };
 use crate::{
+    domain::volunteer::completion::volunteer_key,
     error::ApiError,
-    store::entities::{result, task, task_run},
+    store::entities::{project_volunteer, result, task, task_run},
 };
 
 /// Rows read per query.
@@ -199,7 +200,12 @@ async fn page(
             } else {
                 all().add(task_run::Column::GoldCorrect.is_null())
             };
-            page_of::<resources::TaskRun>(db, project_id, after, only, level).await
+            let mut rows =
+                page_of::<resources::TaskRun>(db, project_id, after, only, level).await?;
+            if owners {
+                flag_excluded(db, project_id, &mut rows).await?;
+            }
+            Ok(rows)
         }
         // The current result of each task, as PYBOSSA exports.
         Table::Result => {
@@ -207,6 +213,38 @@ async fn page(
             page_of::<resources::ResultResource>(db, project_id, after, current, level).await
         }
     }
+}
+
+/// Marks the answers of volunteers the owner excluded from aggregates (`"excluded": true`):
+/// they stay in the export, flagged, for the owner alone.
+async fn flag_excluded(
+    db: &impl ConnectionTrait,
+    project_id: i32,
+    rows: &mut [(i32, Map<String, Json>)],
+) -> Result<(), DbErr> {
+    let excluded: Vec<String> = project_volunteer::Entity::find()
+        .select_only()
+        .column(project_volunteer::Column::Volunteer)
+        .filter(project_volunteer::Column::ProjectId.eq(project_id))
+        .filter(project_volunteer::Column::ExcludedAt.is_not_null())
+        .into_tuple()
+        .all(db)
+        .await?;
+    if excluded.is_empty() {
+        return Ok(());
+    }
+    for (_, row) in rows.iter_mut() {
+        let text = |k: &str| row.get(k).and_then(Json::as_str);
+        let user = row
+            .get("user_id")
+            .and_then(Json::as_i64)
+            .and_then(|u| i32::try_from(u).ok());
+        let key = volunteer_key(project_id, user, text("external_uid"), text("user_ip"));
+        if excluded.contains(&key) {
+            row.insert("excluded".into(), Json::Bool(true));
+        }
+    }
+    Ok(())
 }
 
 /// PYBOSSA's `flatten_json`: nested object keys joined with `_`; lists stay JSON text.

@@ -46,10 +46,25 @@ pub fn first_answer_delta(anonymous: bool) -> Delta {
 /// The volunteer key of a task run, as [`crate::domain::volunteer::identity::volunteer`] builds
 /// it (and `stats::VOLUNTEER_KEY` in SQL).
 pub fn run_key(r: &task_run::Model) -> String {
-    match (&r.external_uid, r.user_id, &r.user_ip) {
-        (Some(x), _, _) => format!("x{}:{x}", r.project_id),
-        (None, Some(id), _) => format!("u{id}"),
-        (None, None, ip) => format!("ip{}", ip.as_deref().unwrap_or("")),
+    volunteer_key(
+        r.project_id,
+        r.user_id,
+        r.external_uid.as_deref(),
+        r.user_ip.as_deref(),
+    )
+}
+
+/// [`run_key`] from a task run's parts.
+pub fn volunteer_key(
+    project_id: i32,
+    user_id: Option<i32>,
+    external_uid: Option<&str>,
+    user_ip: Option<&str>,
+) -> String {
+    match (external_uid, user_id) {
+        (Some(x), _) => format!("x{project_id}:{x}"),
+        (None, Some(id)) => format!("u{id}"),
+        (None, None) => format!("ip{}", user_ip.unwrap_or("")),
     }
 }
 
