@@ -201,16 +201,7 @@ pub async fn create_result(
         runs.iter().map(run_key).collect(),
     )
     .await?;
-    insert_result(txn, t, &runs, &judge).await
-}
-
-async fn insert_result(
-    txn: &DatabaseTransaction,
-    t: &task::Model,
-    runs: &[task_run::Model],
-    judge: &Judge,
-) -> ApiResult<result::Model> {
-    Ok(new_result(t.project_id, t.id, runs, judge)
+    Ok(new_result(t.project_id, t.id, &runs, &judge)
         .insert(txn)
         .await?)
 }
@@ -256,14 +247,10 @@ pub async fn retire_if_sure(
     .await?;
     let ballots = ballots(&runs);
     let refs: Vec<(&str, &Json)> = ballots.iter().map(|(k, a)| (k.as_str(), a)).collect();
-    let counted = refs
-        .iter()
-        .filter(|(k, _)| !judge.voters.get(*k).is_some_and(|v| v.excluded))
-        .count();
-    let sure = judge
-        .aggregate(&refs)
-        .is_some_and(|a| a.confidence + 1e-12 >= retire.confidence);
-    if !sure || counted < retire.min_answers as usize {
+    let sure = judge.aggregate(&refs).is_some_and(|a| {
+        a.counted >= retire.min_answers as usize && a.confidence + 1e-12 >= retire.confidence
+    });
+    if !sure {
         return Ok(None);
     }
     let done = task::Entity::update_many()
@@ -288,7 +275,10 @@ pub async fn retire_if_sure(
     )
     .await?;
     crate::domain::platform::stats::record_completion(txn, t.project_id, shard).await?;
-    Ok(Some(insert_result(txn, t, &runs, &judge).await?))
+    let result = new_result(t.project_id, t.id, &runs, &judge)
+        .insert(txn)
+        .await?;
+    Ok(Some(result))
 }
 
 /// Each answer with its volunteer's key, as aggregates take them.

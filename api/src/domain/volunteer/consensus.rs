@@ -82,6 +82,8 @@ pub struct Judge {
 pub struct Aggregate {
     pub info: Json,
     pub confidence: f64,
+    /// The answers counted (those of excluded volunteers are not).
+    pub counted: usize,
 }
 
 fn round(x: f64, places: i32) -> f64 {
@@ -175,6 +177,7 @@ impl Judge {
         Some(Aggregate {
             info: json!({ "aggregate": info }),
             confidence,
+            counted: counted.len(),
         })
     }
 
@@ -735,11 +738,8 @@ mod tests {
         assert_eq!(fit.label(0, 4), usize::from((truth[0] + 1) % 4));
     }
 
-    #[test]
-    fn the_online_posterior_matches_the_fit() {
-        let (obs, _) = crowd(11, 500, 5);
-        let k = obs.n_classes;
-        let fit = dawid_skene(&obs, 100, 1e-9);
+    /// The judge the online system has after `fit`: classes `c0…`, volunteers `w0…`.
+    fn fitted_judge(fit: &Fit, workers: usize, k: usize) -> (Judge, Vec<String>) {
         let classes: Vec<String> = (0..k).map(|c| format!("c{c}")).collect();
         let mut j = judge(Aggregation::DawidSkene);
         j.fields.insert(
@@ -749,7 +749,7 @@ mod tests {
                 priors: fit.priors.clone(),
             },
         );
-        for w in 0..obs.n_workers {
+        for w in 0..workers {
             j.voters.insert(
                 format!("w{w}"),
                 Voter {
@@ -758,6 +758,15 @@ mod tests {
                 },
             );
         }
+        (j, classes)
+    }
+
+    #[test]
+    fn the_online_posterior_matches_the_fit() {
+        let (obs, _) = crowd(11, 500, 5);
+        let k = obs.n_classes;
+        let fit = dawid_skene(&obs, 100, 1e-9);
+        let (j, classes) = fitted_judge(&fit, obs.n_workers, k);
         let t = 17usize;
         let answers: Vec<(String, Json)> = (0..obs.task.len())
             .filter(|i| obs.task[*i] as usize == t)
@@ -783,24 +792,7 @@ mod tests {
         let (history, _) = crowd(5, 3000, 5);
         let k = history.n_classes;
         let fit = dawid_skene(&history, 100, 1e-7);
-        let classes: Vec<String> = (0..k).map(|c| format!("c{c}")).collect();
-        let mut j = judge(Aggregation::DawidSkene);
-        j.fields.insert(
-            SCALAR_FIELD.into(),
-            FieldModel {
-                classes: classes.clone(),
-                priors: fit.priors.clone(),
-            },
-        );
-        for w in 0..history.n_workers {
-            j.voters.insert(
-                format!("w{w}"),
-                Voter {
-                    confusion: HashMap::from([(SCALAR_FIELD.into(), fit.matrix(w, k).to_vec())]),
-                    ..Voter::default()
-                },
-            );
-        }
+        let (j, classes) = fitted_judge(&fit, history.n_workers, k);
         let mut rng = StdRng::seed_from_u64(99);
         let (cap, min, sure) = (7usize, 2usize, 0.95);
         let (mut fixed_right, mut retire_right, mut majority_right) = (0, 0, 0);

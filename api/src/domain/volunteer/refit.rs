@@ -13,7 +13,7 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::{
     domain::volunteer::{
-        completion::{fitted_fields, quality_of, run_key, voter_of},
+        completion::{fitted_fields, quality_of, volunteer_key, voter_of},
         consensus::{self, FieldModel, Judge, MAX_CLASSES, Observations, SCALAR_FIELD, vote_key},
         quality::Aggregation,
     },
@@ -93,13 +93,12 @@ pub async fn run(
         .await?;
     let mut answers = Vec::with_capacity(rows.len());
     for (id, task_id, project_id, user_id, external_uid, user_ip, info) in rows {
-        let key = run_key(&task_run::Model {
+        let key = volunteer_key(
             project_id,
             user_id,
-            external_uid,
-            user_ip,
-            ..blank_run()
-        });
+            external_uid.as_deref(),
+            user_ip.as_deref(),
+        );
         let voter = *index.entry(key.clone()).or_insert_with(|| {
             keys.push(key);
             u32::try_from(keys.len() - 1).unwrap_or(u32::MAX)
@@ -154,24 +153,6 @@ pub async fn run(
     ))
     .await?;
     Ok(out)
-}
-
-fn blank_run() -> task_run::Model {
-    task_run::Model {
-        id: 0,
-        created: String::new(),
-        project_id: 0,
-        task_id: 0,
-        user_id: None,
-        user_ip: None,
-        finish_time: String::new(),
-        timeout: None,
-        calibration: None,
-        external_uid: None,
-        media_url: None,
-        info: None,
-        gold_correct: None,
-    }
 }
 
 /// Per field: its model and each fitted volunteer's matrix.
