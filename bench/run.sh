@@ -129,8 +129,9 @@ SELECT to_char(now(), 'YYYY-MM-DD"T"HH24:MI:SS.US'), $q_id, 'ongoing', 0, 1, 0,
 FROM generate_series(1, 2000) g;
 ANALYZE task;
 SQL
+quality_settings=${BENCH_QUALITY:-'{"aggregation": "dawid_skene", "gold_rate": 0.1, "retire": {"min_answers": 2, "confidence": 0.8}}'}
 curl -sf -X PUT "$base/api/project/$q_id?api_key=$key" -H 'content-type: application/json' \
-    -d '{"info": {"quality": {"aggregation": "dawid_skene", "gold_rate": 0.1, "retire": {"min_answers": 2, "confidence": 0.8}}}}' >/dev/null
+    -d "{\"info\": {\"quality\": $quality_settings}}" >/dev/null
 loop_quality=$("$bin/tessera-bench" --base "$base" --project "$q_id" --token "$q_token" \
     --auth "${BENCH_AUTH:-token}" loop --volunteers "$VOLS" --seconds "$SECS" --server-pid "$server")
 quality_facts=$(psql -Atq "$dburl" -F ' ' -c "SELECT

@@ -93,6 +93,18 @@ async fn retirement_completes_a_task_as_soon_as_its_answers_agree(app: TestApp) 
     let (_admin, owner, _) = app.seeded().await;
     let pid = app.project(&owner, "retire").await;
     let ids = tasks(&app, &owner, pid, 1, 6).await;
+    let vs = [
+        app.register("v1").await,
+        app.register("v2").await,
+        app.register("v3").await,
+    ];
+    // All three hold the task before early finish is turned on; the third holds it while it
+    // retires.
+    for v in &vs {
+        app.get(&format!("/api/project/{pid}/newtask"), Some(v))
+            .await
+            .ok();
+    }
     set_info(
         &app,
         &owner,
@@ -100,44 +112,54 @@ async fn retirement_completes_a_task_as_soon_as_its_answers_agree(app: TestApp) 
         json!({"quality": {"retire": {"min_answers": 2, "confidence": 0.8}}}),
     )
     .await;
-    let vs = [
-        app.register("v1").await,
-        app.register("v2").await,
-        app.register("v3").await,
-    ];
-    // The third volunteer holds the task while it retires.
-    app.get(&format!("/api/project/{pid}/newtask"), Some(&vs[2]))
-        .await
-        .ok();
+    let answer = |v: usize, task: i64, say: &'static str| {
+        let app = &app;
+        let who = &vs[v];
+        async move {
+            app.post(
+                "/api/taskrun",
+                Some(who),
+                json!({"project_id": pid, "task_id": task, "info": say}),
+            )
+            .await
+        }
+    };
     // Two agreeing answers (0.845 sure under majority) retire it at 2 of 6.
-    answer_next(&app, pid, &vs[0], &|_| json!("owl"))
-        .await
-        .1
-        .ok();
+    answer(0, ids[0], "owl").await.ok();
     assert_eq!(task_row(&app, ids[0]).await.state, task::TaskState::Ongoing);
-    answer_next(&app, pid, &vs[1], &|_| json!("owl"))
-        .await
-        .1
-        .ok();
+    answer(1, ids[0], "owl").await.ok();
     let t = task_row(&app, ids[0]).await;
     assert_eq!(t.state, task::TaskState::Completed);
     assert_eq!(t.n_task_runs, 2);
     // A surplus answer to a retired task is the same 409 as to a full one.
-    app.post(
-        "/api/taskrun",
-        Some(&vs[2]),
-        json!({"project_id": pid, "task_id": ids[0], "info": "owl"}),
-    )
-    .await
-    .err(409, "Conflict");
+    answer(2, ids[0], "owl").await.err(409, "Conflict");
 
-    // A second task: disagreement keeps it open.
+    // A second task is handed out to no more volunteers at once than `min_answers`: a third
+    // would pile onto a task that may be about to retire.
     let second = tasks(&app, &owner, pid, 1, 6).await[0];
-    for (v, say) in vs.iter().zip(["owl", "hawk", "owl"]) {
-        let (id, r) = answer_next(&app, pid, v, &|_| json!(say)).await;
-        r.ok();
-        assert_eq!(id, second);
-    }
+    let newtask = |v: usize| {
+        let app = &app;
+        let who = &vs[v];
+        async move {
+            app.get(&format!("/api/project/{pid}/newtask"), Some(who))
+                .await
+                .ok()
+                .get("id")
+                .and_then(Value::as_i64)
+        }
+    };
+    assert_eq!(newtask(0).await, Some(second));
+    assert_eq!(newtask(1).await, Some(second));
+    assert_eq!(
+        newtask(2).await,
+        None,
+        "two holds for the two answers it needs"
+    );
+    // They disagree: it takes one more answer at a time.
+    answer(0, second, "owl").await.ok();
+    answer(1, second, "hawk").await.ok();
+    assert_eq!(newtask(2).await, Some(second));
+    answer(2, second, "owl").await.ok();
     let t1 = task_row(&app, second).await;
     assert_eq!(
         t1.state,

@@ -595,7 +595,69 @@ async fn owners_read_each_volunteers_skill_and_volunteers_their_own(app: TestApp
     assert!(fresh.json["last_answer"].is_null(), "{}", fresh.text);
 }
 
+/// Volunteers who have answered before give their gold answers the short way (judged against
+/// the gold answer handed out with the task); an owner who changes that answer in between is
+/// not judged by the old one.
+async fn gold_answers_are_judged_by_the_gold_answer_of_the_moment(app: TestApp) {
+    let (_admin, owner, _) = app.seeded().await;
+    let pid = app.project(&owner, "gulls").await;
+    for i in 0..3 {
+        app.task(&owner, pid, json!({"n": i})).await;
+    }
+    let g = gold(&app, &owner, pid, 1, json!("gull")).await;
+    set_quality(
+        &app,
+        &owner,
+        pid,
+        json!({"gold_rate": 1.0, "feedback": true}),
+    )
+    .await;
+    let regulars = [app.register("rita").await, app.register("rolf").await];
+    for v in &regulars {
+        // An ordinary task first (a hand-out of two is all work), so their rows exist.
+        let two = app
+            .get(&format!("/api/project/{pid}/newtask?limit=2"), Some(v))
+            .await;
+        let first = two.ok()[0].clone();
+        answer(&app, pid, &first, v, json!("tern")).await.ok();
+    }
+    // Rita: the gold answer as handed out.
+    let t = newtask(&app, pid, &regulars[0]).await.ok().clone();
+    assert_eq!(t["id"], g);
+    let a = answer(&app, pid, &t, &regulars[0], json!("Gull")).await;
+    assert_eq!(a.ok()["gold"], json!({"correct": true, "answer": "gull"}));
+    assert_eq!(gold_counts(&app, pid, &regulars[0]).await, (1, 1));
+    // Rolf holds it; the owner corrects its gold answer; Rolf is judged by the new one.
+    let t = newtask(&app, pid, &regulars[1]).await.ok().clone();
+    assert_eq!(t["id"], g);
+    app.put(
+        &format!("/api/task/{g}"),
+        Some(&owner),
+        json!({"gold_answers": "kittiwake"}),
+    )
+    .await
+    .ok();
+    let a = answer(&app, pid, &t, &regulars[1], json!("gull")).await;
+    assert_eq!(
+        a.ok()["gold"],
+        json!({"correct": false, "answer": "kittiwake"})
+    );
+    assert_eq!(gold_counts(&app, pid, &regulars[1]).await, (1, 0));
+    // Twice is a 403, as for any task.
+    answer(&app, pid, &t, &regulars[1], json!("kittiwake"))
+        .await
+        .err(403, "Forbidden");
+    let owner_view = app.get(&format!("/api/task/{g}"), Some(&owner)).await;
+    assert_eq!(owner_view.ok()["n_task_runs"], 2);
+    assert_eq!(owner_view.json["state"], "ongoing");
+    recount(&app, pid).await;
+    assert_eq!(gold_counts(&app, pid, &regulars[0]).await, (1, 1));
+    assert_eq!(gold_counts(&app, pid, &regulars[1]).await, (1, 0));
+    crate::imports::assert_counters(&app, pid).await;
+}
+
 on_both_stores!(
+    gold_answers_are_judged_by_the_gold_answer_of_the_moment,
     owners_read_each_volunteers_skill_and_volunteers_their_own,
     gold_tasks_stay_hidden_never_complete_and_are_served_once,
     quality_settings_are_checked_and_name_the_setting,

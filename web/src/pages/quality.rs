@@ -223,7 +223,7 @@ fn QualitySettings(project_id: i64, info: RwSignal<Value>) -> impl IntoView {
                     " Finish a task early when its answers agree"
                 </label>
                 <Show when=move || retire_on.get()>
-                    {text("Answers at least", min_answers, "A task never finishes with fewer answers than this.")}
+                    {text("Answers at least", min_answers, "A task never finishes with fewer answers than this. It is handed to this many volunteers at once, then to one more at a time while their answers disagree.")}
                     {text("Confidence (%)", sure, "Once this sure of its result, a task finishes; otherwise it takes answers up to its number of answers.")}
                 </Show>
                 <p><button type="submit" class="button">"Save quality settings"</button></p>

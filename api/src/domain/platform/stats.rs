@@ -160,6 +160,7 @@ pub async fn record_completion(
     txn: &impl ConnectionTrait,
     project_id: i32,
     shard: i32,
+    tasks: i64,
 ) -> Result<(), DbErr> {
     use project_activity::Column as A;
     let hour = chrono::Utc::now().timestamp() / 3600;
@@ -170,13 +171,13 @@ pub async fn record_completion(
             shard: sea_orm::Set(shard),
             n_answers: sea_orm::Set(0),
             n_anon: sea_orm::Set(0),
-            n_completed: sea_orm::Set(1),
+            n_completed: sea_orm::Set(tasks),
         })
         .on_conflict(
             OnConflict::columns([A::ProjectId, A::Hour, A::Shard])
                 .value(
                     A::NCompleted,
-                    Expr::col((project_activity::Entity, A::NCompleted)).add(1),
+                    Expr::col((project_activity::Entity, A::NCompleted)).add(tasks),
                 )
                 .to_owned(),
         )

@@ -229,36 +229,25 @@ pub async fn submit(
     };
     let answer_ms = stats::answer_ms(&row.created, &row.finish_time);
     let quality = Quality::of(project.info.as_ref()).unwrap_or_default();
-    let batchable = lp.batcher.is_some()
-        && quality.aggregation == Aggregation::Majority
-        && quality.retire.is_none()
-        && !Box::pin(excluding(state, lp, ProjectId(project.id))).await?;
+    // The batch forms plain majorities of every answer without reading the volunteers; any
+    // other project's answers take its settings along.
+    let judged = lp.batcher.is_some()
+        && (quality.aggregation != Aggregation::Majority
+            || quality.retire.is_some()
+            || Box::pin(excluding(state, lp, ProjectId(project.id))).await?);
     let ctx = Recording {
         infra: state,
         batcher: lp.batcher.as_ref(),
         quality: &quality,
-        batchable,
+        batch_quality: judged.then(|| std::sync::Arc::new(quality.clone())),
         project,
         volunteer,
         shard,
         hour,
         answer_ms,
     };
-    // Kept for a gold task, which the ordinary statements leave alone.
-    let for_gold = row.clone();
-    let mut feedback = None;
-    let taken = match take(&ctx, row).await {
-        Ok(Some(taken)) => Ok(Some(taken)),
-        Ok(None) => match Box::pin(take_gold(&ctx, for_gold)).await {
-            Ok(Some((taken, fb))) => {
-                feedback = fb;
-                Ok(Some(taken))
-            }
-            other => other.map(|_| None),
-        },
-        Err(e) => Err(e),
-    };
-    let taken = match taken {
+    let gold_first = lp.gold_tasks.gold_answer(task.id);
+    let taken = match Box::pin(take_either(&ctx, row, gold_first)).await {
         Ok(Some(taken)) => taken,
         Ok(None) => {
             state.kv.release(task.id, &volunteer.key).await;
@@ -274,13 +263,16 @@ pub async fn submit(
         }
         Err(e) => return Err(e),
     };
-    let Taken {
-        run,
-        completed,
-        events,
-        fresh,
-        batched,
-    } = taken;
+    let (
+        Taken {
+            run,
+            completed,
+            events,
+            fresh,
+            batched,
+        },
+        feedback,
+    ) = taken;
     state.metrics.answers.inc();
     state
         .metrics
@@ -333,6 +325,43 @@ pub async fn submit(
         run,
         gold: feedback,
     })
+}
+
+/// Records an answer to an ordinary task or to a gold task (which the ordinary statements leave
+/// alone), trying gold first when the task was handed out as gold; with the verdict for a gold
+/// task's feedback.
+async fn take_either(
+    ctx: &Recording<'_>,
+    row: task_run::Model,
+    gold_first: Option<Json>,
+) -> ApiResult<Option<(Taken, Option<Json>)>> {
+    if let Some(expected) = gold_first {
+        // Judged against the gold answer handed out with it: the statement takes the answer
+        // only while that is still the task's.
+        if ctx.infra.backend() == DbBackend::Postgres {
+            let correct = ctx
+                .quality
+                .matches(&expected, row.info.as_ref().unwrap_or(&Json::Null));
+            let judged = Judged {
+                expected: &expected,
+                correct,
+            };
+            if let Some(taken) = Box::pin(alone_in_one_statement(ctx, &row, Some(judged))).await? {
+                return Ok(Some((
+                    taken,
+                    gold_feedback(ctx.quality, correct, &expected),
+                )));
+            }
+        }
+        if let Some(taken) = Box::pin(take_gold(ctx, row.clone())).await? {
+            return Ok(Some(taken));
+        }
+        return Ok(take(ctx, row).await?.map(|t| (t, None)));
+    }
+    if let Some(taken) = take(ctx, row.clone()).await? {
+        return Ok(Some((taken, None)));
+    }
+    Box::pin(take_gold(ctx, row)).await
 }
 
 /// An answer taken, and for a gold task in a project with `feedback`, the verdict:
@@ -417,9 +446,7 @@ async fn take_gold(
     ))
     .await?;
     txn.commit().await?;
-    let feedback = quality
-        .feedback
-        .then(|| serde_json::json!({ "correct": correct, "answer": expected }));
+    let feedback = gold_feedback(quality, correct, &expected);
     Ok(Some((
         Taken {
             run,
@@ -430,6 +457,13 @@ async fn take_gold(
         },
         feedback,
     )))
+}
+
+/// What a volunteer is told of their answer to a gold task, in a project with `feedback`.
+fn gold_feedback(quality: &Quality, correct: bool, expected: &Json) -> Option<Json> {
+    quality
+        .feedback
+        .then(|| serde_json::json!({ "correct": correct, "answer": expected }))
 }
 
 /// Queues the project's refit after an answer that moves it (a result formed, a gold answer
@@ -464,12 +498,12 @@ async fn excluding(infra: &Infra, lp: &LoopState, project: ProjectId) -> ApiResu
 struct Recording<'a> {
     infra: &'a Infra,
     batcher: Option<&'a batch::Batcher>,
-    /// The project's quality settings: anything but plain majority leaves the batch (whose
-    /// results are plain majorities), and `retire` the one-statement path (which only takes
-    /// answers that cannot complete their task).
+    /// The project's quality settings: with `retire`, the one-statement path (which only takes
+    /// answers that cannot complete their task) is not taken.
     quality: &'a Quality,
-    /// Nothing in the project keeps an answer from the batch.
-    batchable: bool,
+    /// The settings the batch judges by, unless its results are plain majorities of every
+    /// answer.
+    batch_quality: Option<std::sync::Arc<Quality>>,
     project: &'a project::Model,
     volunteer: &'a Volunteer,
     shard: i32,
@@ -494,7 +528,7 @@ struct Taken {
 /// (or is not the project's).
 async fn take(ctx: &Recording<'_>, row: task_run::Model) -> ApiResult<Option<Taken>> {
     let postgres = ctx.infra.backend() == DbBackend::Postgres;
-    if let Some(batcher) = ctx.batcher.filter(|_| ctx.batchable) {
+    if let Some(batcher) = ctx.batcher {
         // Answers go in the next batch; the ones it leaves (a webhook's, a refused one) and a
         // batch that failed go on to [`take_alone`].
         let entry = batch::Entry {
@@ -503,6 +537,7 @@ async fn take(ctx: &Recording<'_>, row: task_run::Model) -> ApiResult<Option<Tak
             anonymous: ctx.volunteer.is_anonymous(),
             answer_ms: ctx.answer_ms,
             hour: ctx.hour,
+            quality: ctx.batch_quality.clone(),
         };
         if let Ok(Some(batch::Batched { run, completed })) = batcher.take(entry).await {
             return Ok(Some(Taken {
@@ -528,32 +563,13 @@ async fn take_alone(
 ) -> ApiResult<Option<Taken>> {
     if fast
         && postgres
-        && let Some(c) = count_in_one_statement(&ctx.infra.db, ctx, &row, true).await?
+        && let Some(taken) = Box::pin(alone_in_one_statement(ctx, &row, None)).await?
     {
-        // Most answers neither complete their task, nor are their volunteer's first in the
-        // project, nor fire webhooks: then that one statement is the whole transaction.
-        if c.newcomer {
-            // The volunteer's row was there when the statement began and gone (a recount)
-            // when it wrote: count them now rather than not at all.
-            counters::add_to_shard(
-                &ctx.infra.db,
-                ctx.project.id,
-                ctx.shard,
-                completion::first_answer_delta(ctx.volunteer.is_anonymous()),
-            )
-            .await?;
-        }
-        return Ok(Some(Taken {
-            run: c.run,
-            completed: false,
-            events: 0,
-            fresh: None,
-            batched: false,
-        }));
+        return Ok(Some(taken));
     }
     let txn = crate::store::begin_write(&ctx.infra.db).await?;
     let counted = if postgres {
-        count_in_one_statement(&txn, ctx, &row, false).await
+        count_in_one_statement(&txn, ctx, &row, false, None).await
     } else {
         Box::pin(count_step_by_step(&txn, ctx, row)).await
     };
@@ -624,6 +640,37 @@ async fn take_alone(
     }))
 }
 
+/// PostgreSQL: the answer in one statement that is its whole transaction, when it neither
+/// completes its task, nor is its volunteer's first in the project, nor fires webhooks (most
+/// answers); `None` otherwise.
+async fn alone_in_one_statement(
+    ctx: &Recording<'_>,
+    row: &task_run::Model,
+    gold: Option<Judged<'_>>,
+) -> ApiResult<Option<Taken>> {
+    let Some(c) = count_in_one_statement(&ctx.infra.db, ctx, row, true, gold).await? else {
+        return Ok(None);
+    };
+    if c.newcomer {
+        // The volunteer's row was there when the statement began and gone (a recount) when it
+        // wrote: count them now rather than not at all.
+        counters::add_to_shard(
+            &ctx.infra.db,
+            ctx.project.id,
+            ctx.shard,
+            completion::first_answer_delta(ctx.volunteer.is_anonymous()),
+        )
+        .await?;
+    }
+    Ok(Some(Taken {
+        run: c.run,
+        completed: false,
+        events: 0,
+        fresh: None,
+        batched: false,
+    }))
+}
+
 /// PostgreSQL: the answer, its count on the task (only while the task still needs one; the
 /// answer that fills it completes it), the project's counter shard, the volunteer's row and the
 /// hour's activity row, in one statement — one round trip instead of six. The shard is an upsert
@@ -635,14 +682,20 @@ async fn take_alone(
 /// With `$16` (fast) it only takes an answer that does not complete its task, from a
 /// volunteer already counted in the project, for a project without a webhook: one that needs
 /// nothing else in its transaction, so it can run on its own.
+///
+/// With `$17` it takes an answer to a gold task instead, judged beforehand (`$19`) against the
+/// gold answer `$18`, which must still be the task's: no cap, no completion, and the
+/// volunteer's gold counts besides.
 const ANSWER_SQL: &str = r#"
 WITH counted AS (
     UPDATE task
     SET n_task_runs = n_task_runs + 1,
-        state = CASE WHEN n_task_runs + 1 >= n_answers THEN 'completed' ELSE state END
-    WHERE id = $1 AND project_id = $2 AND state = 'ongoing' AND n_task_runs < n_answers
-      AND calibration = 0
-      AND (NOT $16 OR (n_task_runs + 1 < n_answers
+        state = CASE WHEN NOT $17 AND n_task_runs + 1 >= n_answers THEN 'completed'
+                     ELSE state END
+    WHERE id = $1 AND project_id = $2 AND state = 'ongoing'
+      AND CASE WHEN $17 THEN calibration = 1 AND gold_answers = $18
+               ELSE calibration = 0 AND n_task_runs < n_answers END
+      AND (NOT $16 OR (($17 OR n_task_runs + 1 < n_answers)
         AND EXISTS (SELECT 1 FROM project_volunteer
                     WHERE project_id = $2 AND volunteer = $12)
         AND NOT EXISTS (SELECT 1 FROM project
@@ -651,10 +704,10 @@ WITH counted AS (
               fav_user_ids, n_task_runs
 ), run AS (
     INSERT INTO task_run (created, project_id, task_id, user_id, user_ip, finish_time,
-                          external_uid, media_url, info)
-    SELECT $3, project_id, id, $4, $5, $6, $7, $8, $9 FROM counted
+                          external_uid, media_url, info, gold_correct)
+    SELECT $3, project_id, id, $4, $5, $6, $7, $8, $9, $19 FROM counted
     RETURNING id, created, project_id, task_id, user_id, user_ip, finish_time, timeout,
-              calibration, external_uid, media_url, info
+              calibration, external_uid, media_url, info, gold_correct
 ), counter AS (
     INSERT INTO project_counter AS pc (project_id, shard, n_task_runs, answer_ms,
                                        n_completed_tasks, n_results)
@@ -669,10 +722,14 @@ WITH counted AS (
     RETURNING 1
 ), volunteer AS (
     INSERT INTO project_volunteer AS v (project_id, volunteer, user_id, anonymous, n_answers,
-                                        first_answer, last_answer)
-    SELECT $2, $12, $4, $13, 1, $6, $6 FROM counter
+                                        first_answer, last_answer, gold_seen, gold_correct)
+    SELECT $2, $12, $4, $13, 1, $6, $6, CASE WHEN $17 THEN 1 ELSE 0 END,
+           CASE WHEN $19 THEN 1 ELSE 0 END
+    FROM counter
     ON CONFLICT (project_id, volunteer)
-    DO UPDATE SET n_answers = v.n_answers + 1, last_answer = EXCLUDED.last_answer
+    DO UPDATE SET n_answers = v.n_answers + 1, last_answer = EXCLUDED.last_answer,
+                  gold_seen = v.gold_seen + EXCLUDED.gold_seen,
+                  gold_correct = v.gold_correct + EXCLUDED.gold_correct
     RETURNING (xmax = 0) AS newcomer
 ), activity AS (
     INSERT INTO project_activity AS a (project_id, hour, shard, n_answers, n_anon, n_completed)
@@ -692,20 +749,29 @@ SELECT counted.id AS t_id, counted.created AS t_created, counted.project_id AS t
        run.task_id AS r_task_id, run.user_id AS r_user_id, run.user_ip AS r_user_ip,
        run.finish_time AS r_finish_time, run.timeout AS r_timeout,
        run.calibration AS r_calibration, run.external_uid AS r_external_uid,
-       run.media_url AS r_media_url, run.info AS r_info,
+       run.media_url AS r_media_url, run.info AS r_info, run.gold_correct AS r_gold_correct,
        volunteer.newcomer,
        (SELECT webhook FROM project WHERE project.id = $2) AS webhook
 FROM counted, run, volunteer, activity
 "#;
+
+/// A gold task's answer as judged before it is written: the gold answer it was judged
+/// against, and whether it matched.
+#[derive(Clone, Copy)]
+struct Judged<'a> {
+    expected: &'a Json,
+    correct: bool,
+}
 
 async fn count_in_one_statement(
     db: &impl ConnectionTrait,
     ctx: &Recording<'_>,
     run: &task_run::Model,
     fast: bool,
+    gold: Option<Judged<'_>>,
 ) -> Result<Option<Counted>, DbErr> {
     let v = ctx.volunteer;
-    let values: [sea_orm::Value; 16] = [
+    let values: [sea_orm::Value; 19] = [
         run.task_id.into(),
         run.project_id.into(),
         run.created.clone().into(),
@@ -722,6 +788,9 @@ async fn count_in_one_statement(
         ctx.hour.into(),
         i64::from(v.is_anonymous()).into(),
         fast.into(),
+        gold.is_some().into(),
+        gold.map(|g| g.expected.clone()).into(),
+        gold.map(|g| g.correct).into(),
     ];
     let stmt = Statement::from_sql_and_values(DbBackend::Postgres, ANSWER_SQL, values);
     let Some(row) = db.query_one_raw(stmt).await? else {

@@ -8,7 +8,10 @@
 //! go in the answer's transaction) — and every answer of a batch that fails as a whole — go the
 //! usual way (see `answers::take_alone`).
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
+    sync::Arc,
+};
 
 use prometheus_client::metrics::{counter::Counter, family::Family};
 use sea_orm::{
@@ -19,6 +22,7 @@ use serde_json::{Value as Json, json};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
+    domain::volunteer::{completion, consensus::Judge, quality::Quality},
     ids::{ProjectId, TaskId},
     kv::Kv,
     metrics::OutcomeLabels,
@@ -38,6 +42,9 @@ pub struct Entry {
     pub anonymous: bool,
     pub answer_ms: i64,
     pub hour: i64,
+    /// The project's quality settings, when its results are more than a plain majority of
+    /// every answer (another aggregation, excluded volunteers, early finish).
+    pub quality: Option<Arc<Quality>>,
 }
 
 /// An answer a batch took and committed.
@@ -235,8 +242,8 @@ async fn in_transaction(
     }
 }
 
-/// The batch statement, then the volunteers it saw first and the results of the tasks it
-/// completed; the answers taken, by their place in the batch.
+/// The batch statement, then the volunteers it saw first, and the tasks it completed or that
+/// may retire (see [`settle`]); the answers taken, by their place in the batch.
 async fn record(
     txn: &DatabaseTransaction,
     stmt: &Statement,
@@ -247,7 +254,7 @@ async fn record(
     let mut taken = Vec::with_capacity(rows.len());
     let mut newcomers = HashSet::new();
     let mut first_answers: BTreeMap<i32, Delta> = BTreeMap::new();
-    let mut completed = Vec::new();
+    let mut touched: BTreeMap<i32, Touched> = BTreeMap::new();
     for row in rows {
         let idx: i32 = row.try_get("", "idx")?;
         let i = usize::try_from(idx)
@@ -260,13 +267,26 @@ async fn record(
             && newcomers.insert((run.project_id, entry.volunteer_key.as_str()))
         {
             let d = first_answers.entry(run.project_id).or_default();
-            let first = crate::domain::volunteer::completion::first_answer_delta(entry.anonymous);
+            let first = completion::first_answer_delta(entry.anonymous);
             d.volunteers_auth += first.volunteers_auth;
             d.volunteers_anon += first.volunteers_anon;
         }
         let completes: bool = row.try_get("", "completes")?;
-        if completes {
-            completed.push(run.task_id);
+        let task_runs: i32 = row.try_get("", "task_runs")?;
+        let may_retire = entry
+            .quality
+            .as_ref()
+            .and_then(|q| q.retire)
+            .is_some_and(|r| i64::from(task_runs) >= i64::from(r.min_answers));
+        if completes || may_retire {
+            let t = touched.entry(run.task_id).or_insert_with(|| Touched {
+                project_id: run.project_id,
+                quality: entry.quality.clone(),
+                completed: false,
+                last: taken.len(),
+            });
+            t.completed |= completes;
+            t.last = taken.len();
         }
         taken.push((
             i,
@@ -280,52 +300,146 @@ async fn record(
     for (project_id, delta) in first_answers {
         counters::add_to_shard(txn, project_id, shard, delta).await?;
     }
-    if !completed.is_empty() {
-        Box::pin(write_results(txn, &completed)).await?;
+    if !touched.is_empty() {
+        for task in Box::pin(settle(txn, &touched, shard)).await? {
+            if let Some((_, b)) = touched.get(&task).and_then(|t| taken.get_mut(t.last)) {
+                b.completed = true;
+            }
+        }
     }
     Ok(taken)
 }
 
-/// The results of the tasks the batch completed. A statement of its own, so that its snapshot
-/// sees every answer to them: all were written under the task's row lock, which the batch
-/// holds, so the ones other transactions gave are committed by now.
-async fn write_results(txn: &DatabaseTransaction, tasks: &[i32]) -> Result<(), DbErr> {
-    let stmt = Statement::from_sql_and_values(DbBackend::Postgres, RUNS_SQL, [json!(tasks).into()]);
-    let runs = task_run::Entity::find().from_raw_sql(stmt).all(txn).await?;
-    let models: Vec<result::ActiveModel> = runs
-        .chunk_by(|a, b| a.task_id == b.task_id)
-        .map(|runs| {
-            crate::domain::volunteer::completion::new_result(
-                runs[0].project_id,
-                runs[0].task_id,
-                runs,
-                &crate::domain::volunteer::consensus::Judge::plain(),
-            )
-        })
-        .collect();
-    if models.len() != tasks.len() {
-        return Err(DbErr::Custom(format!(
-            "{} tasks completed, answers read for {}",
-            tasks.len(),
-            models.len()
-        )));
-    }
-    Box::pin(result::Entity::insert_many(models).exec_without_returning(txn)).await?;
-    Ok(())
+/// A task the batch completed, or whose answers may now be sure enough to retire it.
+struct Touched {
+    project_id: i32,
+    /// Its project's settings (`None`: plain majority).
+    quality: Option<Arc<Quality>>,
+    /// Its batch answers filled it (`n_answers`).
+    completed: bool,
+    /// Where in the answers taken its last one is: the one that completes it.
+    last: usize,
 }
 
-/// The completed tasks' answers, in task then id order; a result they had (the task was
-/// reopened) stops being the last version.
+/// Forms the results of the tasks the batch completed and retires those others whose answers
+/// are now sure enough (their aggregate is judged as the single-answer path judges it); the
+/// tasks retired. Statements of their own, so that their snapshot sees every answer to these
+/// tasks: all were written under the task's row lock, which the batch holds, so the ones other
+/// transactions gave are committed by now.
+async fn settle(
+    txn: &DatabaseTransaction,
+    touched: &BTreeMap<i32, Touched>,
+    shard: i32,
+) -> Result<Vec<i32>, DbErr> {
+    let ids: Vec<i32> = touched.keys().copied().collect();
+    let stmt = Statement::from_sql_and_values(DbBackend::Postgres, RUNS_SQL, [json!(ids).into()]);
+    let runs = task_run::Entity::find().from_raw_sql(stmt).all(txn).await?;
+    let mut judges: HashMap<i32, Judge> = HashMap::new();
+    for t in touched.values() {
+        if judges.contains_key(&t.project_id) {
+            continue;
+        }
+        let judge = match &t.quality {
+            None => Judge::plain(),
+            Some(q) => {
+                let keys = runs
+                    .iter()
+                    .filter(|r| r.project_id == t.project_id)
+                    .map(completion::run_key)
+                    .collect::<BTreeSet<_>>();
+                completion::judge(txn, t.project_id, q, keys.into_iter().collect())
+                    .await
+                    .map_err(|e| DbErr::Custom(e.to_string()))?
+            }
+        };
+        judges.insert(t.project_id, judge);
+    }
+    let mut results = Vec::new();
+    let mut formed = Vec::new();
+    let mut retired: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+    for runs in runs.chunk_by(|a, b| a.task_id == b.task_id) {
+        let task_id = runs[0].task_id;
+        let (Some(t), Some(judge)) = (
+            touched.get(&task_id),
+            touched
+                .get(&task_id)
+                .and_then(|t| judges.get(&t.project_id)),
+        ) else {
+            continue;
+        };
+        let aggregate = if t.completed {
+            completion::aggregate(runs, judge)
+        } else {
+            let retire = t.quality.as_ref().and_then(|q| q.retire);
+            match retire.and_then(|r| completion::sure(runs, judge, r)) {
+                Some(a) => {
+                    retired.entry(t.project_id).or_default().push(task_id);
+                    Some(a)
+                }
+                None => continue,
+            }
+        };
+        formed.push(task_id);
+        results.push(completion::result_model(
+            t.project_id,
+            task_id,
+            runs,
+            aggregate,
+        ));
+    }
+    let completed = touched.values().filter(|t| t.completed).count();
+    let completed_formed = formed.len() - retired.values().map(Vec::len).sum::<usize>();
+    if completed_formed != completed {
+        return Err(DbErr::Custom(format!(
+            "{completed} tasks completed, answers read for {completed_formed}"
+        )));
+    }
+    if results.is_empty() {
+        return Ok(vec![]);
+    }
+    let stmt =
+        Statement::from_sql_and_values(DbBackend::Postgres, SUPERSEDE_SQL, [json!(formed).into()]);
+    txn.execute_raw(stmt).await?;
+    for (project_id, tasks) in &retired {
+        let stmt =
+            Statement::from_sql_and_values(DbBackend::Postgres, RETIRE_SQL, [json!(tasks).into()]);
+        let done = i64::try_from(txn.execute_raw(stmt).await?.rows_affected()).unwrap_or(0);
+        if done != i64::try_from(tasks.len()).unwrap_or(0) {
+            return Err(DbErr::Custom(format!(
+                "{} tasks to retire, {done} were open",
+                tasks.len()
+            )));
+        }
+        let delta = Delta {
+            completed_tasks: done,
+            results: done,
+            ..Delta::default()
+        };
+        counters::add_to_shard(txn, *project_id, shard, delta).await?;
+        crate::domain::platform::stats::record_completion(txn, *project_id, shard, done).await?;
+    }
+    Box::pin(result::Entity::insert_many(results).exec_without_returning(txn)).await?;
+    Ok(retired.into_values().flatten().collect())
+}
+
+/// The answers of the tasks the batch touched, in task then id order.
 const RUNS_SQL: &str = r#"
-WITH superseded AS (
-    UPDATE result SET last_version = false
-    WHERE task_id = ANY(ARRAY(SELECT value::int FROM jsonb_array_elements_text($1)))
-      AND last_version
-)
 SELECT id, created, project_id, task_id, user_id, user_ip, finish_time, timeout, calibration,
-       external_uid, media_url, info
+       external_uid, media_url, info, gold_correct
 FROM task_run WHERE task_id = ANY(ARRAY(SELECT value::int FROM jsonb_array_elements_text($1)))
 ORDER BY task_id, id
+"#;
+
+/// A result the tasks had (they were reopened) stops being the last version.
+const SUPERSEDE_SQL: &str = r#"
+UPDATE result SET last_version = false
+WHERE task_id = ANY(ARRAY(SELECT value::int FROM jsonb_array_elements_text($1))) AND last_version
+"#;
+
+/// Tasks retired early: completed, as their locks (held by the batch) found them open.
+const RETIRE_SQL: &str = r#"
+UPDATE task SET state = 'completed'
+WHERE id = ANY(ARRAY(SELECT value::int FROM jsonb_array_elements_text($1))) AND state = 'ongoing'
 "#;
 
 /// The single-answer statement (`answers`' `ANSWER_SQL`) for many answers. Tasks are locked in
@@ -376,7 +490,7 @@ WITH settings AS MATERIALIZED (
     FROM (SELECT task_id, count(*) AS k, bool_or(completes) AS done
           FROM accepted GROUP BY task_id) a
     WHERE task.id = a.task_id
-    RETURNING task.id
+    RETURNING task.id, task.n_task_runs
 ), run AS (
     INSERT INTO task_run (created, project_id, task_id, user_id, user_ip, finish_time,
                           external_uid, media_url, info)
@@ -431,8 +545,10 @@ WITH settings AS MATERIALIZED (
 )
 SELECT taken.id, taken.created, taken.project_id, taken.task_id, taken.user_id, taken.user_ip,
        taken.finish_time, taken.timeout, taken.calibration, taken.external_uid, taken.media_url,
-       taken.info, taken.idx, taken.completes, COALESCE(volunteer.newcomer, false) AS newcomer
+       taken.info, taken.idx, taken.completes, COALESCE(volunteer.newcomer, false) AS newcomer,
+       counted.n_task_runs AS task_runs
 FROM taken
+JOIN counted ON counted.id = taken.task_id
 LEFT JOIN volunteer ON volunteer.project_id = taken.project_id AND volunteer.volunteer = taken.vkey
 WHERE (SELECT count(*) FROM activity) >= 0
 "#;

@@ -38,9 +38,9 @@ pub(super) struct Candidate {
 }
 
 impl Candidate {
-    /// Answers it still needs, by the counts read with it.
-    pub fn room(&self) -> i64 {
-        i64::from(self.needed - self.runs)
+    /// Volunteers it may be held for, by the counts read with it: see [`room`].
+    pub fn room(&self, retire_at: Option<i32>) -> i64 {
+        room(self.runs, self.needed, retire_at)
     }
 
     fn read(row: &QueryResult) -> Result<Self, DbErr> {
@@ -82,6 +82,18 @@ impl Candidate {
             gold_answers: None,
         })
     }
+}
+
+/// Volunteers a task with `runs` of its `needed` answers may be held for: the answers it still
+/// needs; with early finish (`retire_at`: the project's `min_answers`) no more than it takes to
+/// reach `min_answers`, then one at a time while its answers are not sure, so that volunteers
+/// do not pile onto a task about to retire (their answers would be refused).
+pub fn room(runs: i32, needed: i32, retire_at: Option<i32>) -> i64 {
+    let cap = match retire_at {
+        Some(at) => Ord::min(needed, Ord::max(at, runs.saturating_add(1))),
+        None => needed,
+    };
+    i64::from(cap) - i64::from(runs)
 }
 
 /// The order a scan walks the project's tasks in.

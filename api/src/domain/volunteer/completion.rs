@@ -14,7 +14,7 @@ use serde_json::{Value as Json, json};
 use crate::{
     domain::volunteer::{
         consensus::{self, FieldModel, Judge, Voter},
-        quality::{Aggregation, Quality},
+        quality::{Aggregation, Quality, Retire},
     },
     error::ApiResult,
     ids::ProjectId,
@@ -245,14 +245,9 @@ pub async fn retire_if_sure(
         runs.iter().map(run_key).collect(),
     )
     .await?;
-    let ballots = ballots(&runs);
-    let refs: Vec<(&str, &Json)> = ballots.iter().map(|(k, a)| (k.as_str(), a)).collect();
-    let sure = judge.aggregate(&refs).is_some_and(|a| {
-        a.counted >= retire.min_answers as usize && a.confidence + 1e-12 >= retire.confidence
-    });
-    if !sure {
+    let Some(aggregate) = sure(&runs, &judge, retire) else {
         return Ok(None);
-    }
+    };
     let done = task::Entity::update_many()
         .col_expr(task::Column::State, Expr::value(TaskState::Completed))
         .filter(task::Column::Id.eq(t.id))
@@ -274,8 +269,8 @@ pub async fn retire_if_sure(
         },
     )
     .await?;
-    crate::domain::platform::stats::record_completion(txn, t.project_id, shard).await?;
-    let result = new_result(t.project_id, t.id, &runs, &judge)
+    crate::domain::platform::stats::record_completion(txn, t.project_id, shard, 1).await?;
+    let result = result_model(t.project_id, t.id, &runs, Some(aggregate))
         .insert(txn)
         .await?;
     Ok(Some(result))
@@ -288,6 +283,25 @@ fn ballots(runs: &[task_run::Model]) -> Vec<(String, Json)> {
         .collect()
 }
 
+/// The aggregate of a task's answers (all of them, in id order).
+pub fn aggregate(runs: &[task_run::Model], judge: &Judge) -> Option<consensus::Aggregate> {
+    let ballots = ballots(runs);
+    let refs: Vec<(&str, &Json)> = ballots.iter().map(|(k, a)| (k.as_str(), a)).collect();
+    judge.aggregate(&refs)
+}
+
+/// The aggregate of a task's answers when it is sure enough to retire the task: at least
+/// `min_answers` counted and the required confidence reached.
+pub fn sure(
+    runs: &[task_run::Model],
+    judge: &Judge,
+    retire: Retire,
+) -> Option<consensus::Aggregate> {
+    aggregate(runs, judge).filter(|a| {
+        a.counted >= retire.min_answers as usize && a.confidence + 1e-12 >= retire.confidence
+    })
+}
+
 /// The result a task's answers (all of them, in id order) make: their aggregate, as the last
 /// version.
 pub fn new_result(
@@ -296,9 +310,16 @@ pub fn new_result(
     runs: &[task_run::Model],
     judge: &Judge,
 ) -> result::ActiveModel {
-    let ballots = ballots(runs);
-    let refs: Vec<(&str, &Json)> = ballots.iter().map(|(k, a)| (k.as_str(), a)).collect();
-    let aggregate = judge.aggregate(&refs);
+    result_model(project_id, task_id, runs, aggregate(runs, judge))
+}
+
+/// A result of these answers with this aggregate, as the last version.
+pub fn result_model(
+    project_id: i32,
+    task_id: i32,
+    runs: &[task_run::Model],
+    aggregate: Option<consensus::Aggregate>,
+) -> result::ActiveModel {
     result::ActiveModel {
         created: Set(now()),
         project_id: Set(project_id),

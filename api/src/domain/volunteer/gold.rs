@@ -11,6 +11,7 @@ use sea_orm::{
     ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait},
 };
+use serde_json::Value as Json;
 
 use crate::domain::volunteer::{
     LoopState,
@@ -19,7 +20,7 @@ use crate::domain::volunteer::{
 };
 use crate::{
     error::{ApiError, ApiResult},
-    ids::ProjectId,
+    ids::{ProjectId, TaskId},
     infra::Infra,
     store::entities::{project, task, task::TaskState, task_run},
 };
@@ -57,6 +58,38 @@ impl Default for ProjectFlags {
             moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(GOLD_SEEN_FOR)
+                .build(),
+        )
+    }
+}
+
+/// Gold tasks this instance handed out lately, with their gold answers: their answers go to the
+/// gold statement first (judged against that answer, which the statement checks is still the
+/// task's) rather than after the ordinary ones found the task is not theirs. Only a hint: an
+/// answer to a task not here (handed out by another instance, or long ago) still finds its way.
+pub struct GoldTasks(moka::sync::Cache<TaskId, Json>);
+
+/// How long a gold hand-out is remembered.
+const GOLD_HANDED_OUT_FOR: Duration = Duration::from_secs(3600);
+
+impl GoldTasks {
+    /// Remembers a gold task handed out, with its gold answer as read then.
+    pub fn handed_out(&self, task: TaskId, gold_answer: Json) {
+        self.0.insert(task, gold_answer);
+    }
+
+    /// The gold answer a task was handed out with lately, if it was handed out as gold.
+    pub fn gold_answer(&self, task: TaskId) -> Option<Json> {
+        self.0.get(&task)
+    }
+}
+
+impl Default for GoldTasks {
+    fn default() -> Self {
+        Self(
+            moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(GOLD_HANDED_OUT_FOR)
                 .build(),
         )
     }

@@ -38,6 +38,8 @@ pub struct LoopState {
     pub batcher: Option<batch::Batcher>,
     /// Which projects have gold tasks, found lately.
     pub gold_projects: gold::ProjectFlags,
+    /// Gold tasks handed out lately.
+    pub gold_tasks: gold::GoldTasks,
     /// Which projects have excluded volunteers, found lately.
     pub excluding: gold::ProjectFlags,
     /// Projects whose refit this instance queued lately.
@@ -56,6 +58,7 @@ impl LoopState {
             checked_tokens: Default::default(),
             batcher,
             gold_projects: Default::default(),
+            gold_tasks: Default::default(),
             excluding: Default::default(),
             refits: Default::default(),
         }

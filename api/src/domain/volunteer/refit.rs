@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, sea_query::OnConflict,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, Statement, sea_query::OnConflict,
 };
 use serde_json::{Map, Value as Json, json};
 
@@ -302,7 +302,6 @@ async fn store_fits(
                 .insert(name.clone(), json!(m));
         }
     }
-    let txn = crate::store::begin_write(db).await?;
     Box::pin(
         quality_model::Entity::insert(quality_model::ActiveModel {
             project_id: Set(project.0),
@@ -319,23 +318,64 @@ async fn store_fits(
                 ])
                 .to_owned(),
         )
-        .exec_without_returning(&txn),
+        .exec_without_returning(db),
     )
     .await?;
-    for (w, matrices) in per_voter {
-        pv::Entity::update_many()
-            .col_expr(
-                pv::Column::Confusion,
-                sea_orm::sea_query::Expr::value(Json::Object(matrices)),
-            )
-            .filter(pv::Column::ProjectId.eq(project.0))
-            .filter(pv::Column::Volunteer.eq(keys[w as usize].as_str()))
-            .exec(&txn)
-            .await?;
+    // The volunteers' rows are the ones every answer counts on: each chunk is one short
+    // statement that locks its rows in the answers' order (by key), so that answers wait at most
+    // for one chunk rather than for the whole refit. A refit cut short leaves some volunteers
+    // with the last fit's matrices, as valid as the new ones; the job's retry writes them all.
+    let mut per_voter: Vec<(&str, Json)> = per_voter
+        .into_iter()
+        .map(|(w, m)| (keys[w as usize].as_str(), Json::Object(m)))
+        .collect();
+    per_voter.sort_by(|a, b| a.0.cmp(b.0));
+    for chunk in per_voter.chunks(CHUNK) {
+        if db.get_database_backend() == DbBackend::Postgres {
+            let input: Vec<Json> = chunk
+                .iter()
+                .map(|(key, m)| json!({ "key": key, "confusion": m }))
+                .collect();
+            let stmt = Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                CONFUSION_SQL,
+                [project.0.into(), Json::Array(input).into()],
+            );
+            db.execute_raw(stmt).await?;
+            continue;
+        }
+        // SQLite: one writer at a time, no row locks to keep short.
+        let txn = crate::store::begin_write(db).await?;
+        for (key, matrices) in chunk {
+            pv::Entity::update_many()
+                .col_expr(
+                    pv::Column::Confusion,
+                    sea_orm::sea_query::Expr::value(matrices.clone()),
+                )
+                .filter(pv::Column::ProjectId.eq(project.0))
+                .filter(pv::Column::Volunteer.eq(*key))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
     }
-    txn.commit().await?;
     Ok(())
 }
+
+/// PostgreSQL: a chunk of volunteers' matrices, their rows locked in key order first.
+const CONFUSION_SQL: &str = r#"
+WITH input AS (
+    SELECT i.key, i.confusion FROM jsonb_to_recordset($2) AS i(key text, confusion jsonb)
+), locked AS (
+    SELECT v.volunteer FROM project_volunteer v
+    WHERE v.project_id = $1 AND v.volunteer IN (SELECT key FROM input)
+    ORDER BY v.volunteer
+    FOR UPDATE
+)
+UPDATE project_volunteer v SET confusion = input.confusion
+FROM input, locked
+WHERE v.project_id = $1 AND v.volunteer = locked.volunteer AND input.key = locked.volunteer
+"#;
 
 /// Recomputes each current result's aggregate; writes those that changed. Returns how many.
 async fn reaggregate(

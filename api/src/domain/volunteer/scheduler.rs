@@ -398,14 +398,14 @@ impl FullTasks {
 async fn confirm_hold(
     infra: &Infra,
     id: TaskId,
-    holders: i64,
+    (holders, retire_at): (i64, Option<i32>),
     volunteer: &Volunteer,
     stamped: Option<&str>,
 ) -> ApiResult<Option<task::Model>> {
     let current = task::Entity::find_by_id(id.0).one(&infra.db).await?;
     let fits = current.filter(|t| {
         t.state == TaskState::Ongoing
-            && i64::from(t.n_task_runs) + holders <= i64::from(t.n_answers)
+            && holders <= super::candidates::room(t.n_task_runs, t.n_answers, retire_at)
     });
     if fits.is_none() {
         infra.kv.release(id, &volunteer.key).await;
@@ -464,6 +464,8 @@ pub(super) struct Plan {
     pub ttl: Duration,
     /// Oldest first by id: the scan resumes where the volunteer got to last time.
     pub use_cursor: bool,
+    /// With early finish, the project's `min_answers`: see [`Candidate::room`].
+    pub retire_at: Option<i32>,
 }
 
 impl Plan {
@@ -501,6 +503,10 @@ impl Plan {
             offset,
             ttl: hold_ttl(project),
             use_cursor: sched == Scheduler::DepthFirst && order == ScanOrder::OLDEST,
+            retire_at: super::quality::Quality::of(project.info.as_ref())
+                .ok()
+                .and_then(|q| q.retire)
+                .map(|r| i32::try_from(r.min_answers).unwrap_or(i32::MAX)),
         })
     }
 
@@ -623,17 +629,14 @@ async fn start(
         };
         let oldest_open = match cursor {
             Some(_) => None,
-            None => Box::pin(
-                task::Entity::find()
-                    .select_only()
-                    .column_as(task::Column::Id.min(), "lo")
-                    .filter(task::Column::ProjectId.eq(project))
-                    .filter(task::Column::State.eq(TaskState::Ongoing))
-                    .into_tuple::<Option<i32>>()
-                    .one(&infra.read_db),
-            )
+            None => Box::pin(end_of_project(
+                &infra.read_db,
+                project,
+                Some(TaskState::Ongoing),
+                End::First,
+            ))
             .await?
-            .flatten(),
+            .map(|id| id.0),
         };
         return Ok((
             Start::at_cursor(cursor, oldest_open.map(TaskId)),
@@ -647,19 +650,66 @@ async fn start(
     if plan.sched != Scheduler::Random {
         return Ok((Start::FIRST, since));
     }
-    let ids: Option<(Option<i32>, Option<i32>)> = Box::pin(
-        task::Entity::find()
-            .select_only()
-            .column_as(task::Column::Id.min(), "lo")
-            .column_as(task::Column::Id.max(), "hi")
-            .filter(task::Column::ProjectId.eq(project))
-            .into_tuple()
-            .one(&infra.read_db),
-    )
-    .await?;
-    let ids = ids.and_then(|(lo, hi)| Some((TaskId(lo?), TaskId(hi?))));
-    let start = Start::random(ids, |lo, hi| rand::rng().random_range(lo..=hi));
+    let lo = Box::pin(end_of_project(&infra.read_db, project, None, End::First)).await?;
+    let hi = Box::pin(end_of_project(&infra.read_db, project, None, End::Last)).await?;
+    let start = Start::random(lo.zip(hi), |lo, hi| rand::rng().random_range(lo..=hi));
     Ok((start, since))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    First,
+    Last,
+}
+
+/// The project's first or last task id (of one state, if given): the project's end of the
+/// index on `(project_id[, state], id)`, as a row comparison in that index's order. Written as
+/// `min(id)`, or with `project_id = $1`, PostgreSQL's planner walks the primary key instead, from
+/// the table's first task through those of every project made before this one.
+async fn end_of_project(
+    db: &impl sea_orm::ConnectionTrait,
+    project: ProjectId,
+    state: Option<TaskState>,
+    end: End,
+) -> ApiResult<Option<TaskId>> {
+    use sea_orm::sea_query::{Expr as E, ExprTrait as _, SimpleExpr};
+    let col = |c: task::Column| -> SimpleExpr { E::col((task::Entity, c)) };
+    let mut cols = vec![col(task::Column::ProjectId)];
+    let mut bound: Vec<SimpleExpr> = vec![E::value(project.0)];
+    if let Some(state) = state {
+        cols.push(col(task::Column::State));
+        bound.push(E::value(state));
+    }
+    cols.push(col(task::Column::Id));
+    bound.push(E::value(if end == End::First {
+        i32::MIN
+    } else {
+        i32::MAX
+    }));
+    let (cmp, order) = match end {
+        End::First => (E::tuple(cols).gte(E::tuple(bound)), sea_orm::Order::Asc),
+        End::Last => (E::tuple(cols).lte(E::tuple(bound)), sea_orm::Order::Desc),
+    };
+    let mut q = task::Entity::find()
+        .select_only()
+        .columns([
+            task::Column::ProjectId,
+            task::Column::State,
+            task::Column::Id,
+        ])
+        .filter(cmp)
+        .order_by(task::Column::ProjectId, order.clone());
+    if state.is_some() {
+        q = q.order_by(task::Column::State, order.clone());
+    }
+    let row: Option<(i32, TaskState, i32)> = q
+        .order_by(task::Column::Id, order)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(row
+        .filter(|(p, s, _)| *p == project.0 && state.is_none_or(|want| *s == want))
+        .map(|(_, _, id)| TaskId(id)))
 }
 
 /// One volunteer's hand-out in progress: what it is for and what it needs at hand.
@@ -756,7 +806,7 @@ impl HandOut<'_> {
                 if plan.pools() {
                     for c in rows {
                         found.seen += 1;
-                        if self.infra.kv.holders(c.id).await < c.room() {
+                        if self.infra.kv.holders(c.id).await < c.room(plan.retire_at) {
                             found.pool.push(c);
                         }
                         if found.pool.len() as u64 >= plan.limit {
@@ -815,8 +865,10 @@ impl HandOut<'_> {
         let (lp, plan, project) = (self.lp, self.plan, self.project);
         let single = plan.single();
         let window = rest.len().min(BATCH as usize);
-        let candidates: Vec<(TaskId, i64)> =
-            rest[..window].iter().map(|c| (c.id, c.room())).collect();
+        let candidates: Vec<(TaskId, i64)> = rest[..window]
+            .iter()
+            .map(|c| (c.id, c.room(plan.retire_at)))
+            .collect();
         // A single hand-out is stamped (and the cursor moved) with its hold.
         let on_grant = OnGrant {
             stamp: &self.requested,
@@ -841,7 +893,7 @@ impl HandOut<'_> {
         };
         if held.holders > 0 {
             // The ones before it had no room; it has none left if this hold took the last place.
-            let last = usize::from(held.holders >= rest[held.index].room());
+            let last = usize::from(held.holders >= rest[held.index].room(plan.retire_at));
             lp.full_tasks
                 .saw_full(project, rest[..held.index + last].iter().map(|c| c.id));
         }
@@ -879,7 +931,7 @@ impl HandOut<'_> {
         let confirmed = Box::pin(confirm_hold(
             self.infra,
             id,
-            held.holders,
+            (held.holders, plan.retire_at),
             self.volunteer,
             stamped.as_deref(),
         ))
@@ -929,6 +981,8 @@ async fn hand_out_gold(
         )
         .await;
     lp.volunteers.held(cursor_key, id, plan.ttl);
+    lp.gold_tasks
+        .handed_out(id, gold.gold_answers.clone().unwrap_or(Json::Null));
     if held.is_some_and(|h| h.holders > 0) {
         lp.volunteers
             .stamped(cursor_key, id, &requested, requested_at, stamp_ttl);
@@ -1008,7 +1062,7 @@ pub async fn new_tasks(
             let c = pool.swap_remove(rand::rng().random_range(0..pool.len()));
             if let Reservation::Granted(until) = infra
                 .kv
-                .reserve(c.id, &volunteer.key, c.room(), plan.ttl)
+                .reserve(c.id, &volunteer.key, c.room(plan.retire_at), plan.ttl)
                 .await
             {
                 picked.push((c.into_model(project_id)?, until));
