@@ -9,7 +9,8 @@
 #      BENCH_AUTH (token, api-key or bearer: the volunteers of a BENCH_LOOP_ONLY run),
 #      TEST_POSTGRES_URL, TEST_REDIS_URL, CARGO_TARGET_DIR;
 #      BENCH_SERVER (another `tessera` binary, to compare builds), BENCH_LOOP_ONLY=1 (print the
-#      loop's figures as JSON and stop; =quality: the plain and the quality-control loops), BENCH_KEEP_DB=1 (leave the database for EXPLAIN),
+#      loop's figures as JSON and stop; =quality: the plain, control and quality-control loops),
+#      BENCH_QUALITY (the quality loop's settings), BENCH_KEEP_DB=1 (leave the database for EXPLAIN),
 #      BENCH_PRE_SQL (a file of SQL run on each seeded project's database, to try a schema change),
 #      BENCH_SOCKET (PostgreSQL's Unix socket folder, default /var/run/postgresql; empty: TCP).
 set -euo pipefail
@@ -117,23 +118,44 @@ if [ "${BENCH_LOOP_ONLY:-}" != quality ]; then
         --auth bearer loop --volunteers "$VOLS" --seconds "$SECS" --server-pid "$server")
 fi
 
-# The same loop on a project with quality control on: Dawid-Skene (refitted by the worker as
-# answers come), a tenth of the tasks served gold, and tasks finishing early when two answers
-# agree (cap 3).
-say "loop: $VOLS volunteers on a project with dawid_skene, gold_rate 0.1 and retire for ${SECS}s"
-read -r q_id q_token < <(project quality "$TASKS")
-psql -q "$dburl" -v ON_ERROR_STOP=1 >/dev/null <<SQL
+# The same loop with quality control on: Dawid-Skene (refitted by the worker as answers come),
+# a tenth of the tasks served gold, and tasks finishing early when two answers agree (cap 3);
+# BENCH_QUALITY: other settings, to see what each costs. It is compared with the same loop
+# without quality control on a project seeded alike (its gold tasks never served), the two run
+# alternately in halves (control, quality, quality, control): run one after the other, the
+# second project's loop did 11-15% less than the first's with nothing on (checkpoints falling
+# between, the first one's answers in the same tables; see BENCHMARKS.md).
+quality_settings=${BENCH_QUALITY:-'{"aggregation": "dawid_skene", "gold_rate": 0.1, "retire": {"min_answers": 2, "confidence": 0.8}}'}
+with_gold() {
+    local id token
+    read -r id token < <(project "$1" "$TASKS")
+    psql -q "$dburl" -v ON_ERROR_STOP=1 >/dev/null <<SQL
 INSERT INTO task (created, project_id, state, quorum, calibration, priority_0, info, n_answers, n_task_runs, gold_answers)
-SELECT to_char(now(), 'YYYY-MM-DD"T"HH24:MI:SS.US'), $q_id, 'ongoing', 0, 1, 0,
+SELECT to_char(now(), 'YYYY-MM-DD"T"HH24:MI:SS.US'), $id, 'ongoing', 0, 1, 0,
        jsonb_build_object('url', 'https://example.org/gold/' || g || '.jpg'), 1, 0, '{"answer": 0}'::jsonb
 FROM generate_series(1, 2000) g;
 ANALYZE task;
 SQL
-quality_settings=${BENCH_QUALITY:-'{"aggregation": "dawid_skene", "gold_rate": 0.1, "retire": {"min_answers": 2, "confidence": 0.8}}'}
-curl -sf -X PUT "$base/api/project/$q_id?api_key=$key" -H 'content-type: application/json' \
-    -d "{\"info\": {\"quality\": $quality_settings}}" >/dev/null
-loop_quality=$("$bin/tessera-bench" --base "$base" --project "$q_id" --token "$q_token" \
-    --auth "${BENCH_AUTH:-token}" loop --volunteers "$VOLS" --seconds "$SECS" --server-pid "$server")
+    curl -sf -X PUT "$base/api/project/$id?api_key=$key" -H 'content-type: application/json' \
+        -d "{\"info\": {\"quality\": $2}}" >/dev/null
+    echo "$id $token"
+}
+say "seeding two projects of $TASKS tasks and 2000 gold tasks: quality control on and off"
+read -r q_id q_token < <(with_gold quality "$quality_settings")
+read -r c_id c_token < <(with_gold control '{"gold_rate": 0}')
+half=$(( (SECS + 1) / 2 ))
+half_loop() {
+    "$bin/tessera-bench" --base "$base" --project "$1" --token "$2" \
+        --auth "${BENCH_AUTH:-token}" loop --volunteers "$VOLS" --seconds "$half" --server-pid "$server"
+}
+say "loop: $VOLS volunteers, quality control off and on ($quality_settings), 2 x ${half}s each"
+c1=$(half_loop "$c_id" "$c_token")
+q1=$(half_loop "$q_id" "$q_token")
+q2=$(half_loop "$q_id" "$q_token")
+c2=$(half_loop "$c_id" "$c_token")
+merge() { python3 bench/merge_loops.py "$@"; }
+loop_control=$(merge "$c1" "$c2")
+loop_quality=$(merge "$q1" "$q2")
 quality_facts=$(psql -Atq "$dburl" -F ' ' -c "SELECT
     (SELECT count(*) FROM task_run WHERE project_id = $q_id AND gold_correct IS NOT NULL),
     (SELECT count(*) FROM task_run WHERE project_id = $q_id),
@@ -141,8 +163,8 @@ quality_facts=$(psql -Atq "$dburl" -F ' ' -c "SELECT
     (SELECT count(*) FROM task WHERE project_id = $q_id AND calibration = 0 AND state = 'completed'),
     (SELECT count(*) FROM result WHERE project_id = $q_id AND info->'aggregate'->>'method' = 'dawid_skene')")
 if [ "${BENCH_LOOP_ONLY:-}" = quality ]; then
-    # BENCH_LOOP_ONLY=quality: the plain and the quality loop's figures, then stop.
-    echo "{\"plain\": $loop, \"quality\": $loop_quality, \"facts\": \"$quality_facts\"}"
+    # BENCH_LOOP_ONLY=quality: the plain, the control and the quality loop's figures, then stop.
+    echo "{\"plain\": $loop, \"control\": $loop_control, \"quality\": $loop_quality, \"facts\": \"$quality_facts\"}"
     exit 0
 fi
 
@@ -182,10 +204,10 @@ psql -q "$PG" -c "CREATE DATABASE $pgb" >/dev/null
 pgbench -q -i -s 10 "${PG%/*}/$pgb" >/dev/null 2>&1
 tps=$(PGSSLMODE=disable pgbench -N -n -c "$VOLS" -j 2 -T "$SECS" "$(pgconn "$pgb")" 2>/dev/null | awk '/^tps/ {print $3; exit}')
 
-python3 - "$loop" "$nt_small" "$nt_big" "$nt_new" "$nt_vet" "$tps" "$TASKS" "$BIG" "$transport" "$ceiling" "$loop_key" "$loop_bearer" "$loop_quality" "$quality_facts" <<'PY'
+python3 - "$loop" "$nt_small" "$nt_big" "$nt_new" "$nt_vet" "$tps" "$TASKS" "$BIG" "$transport" "$ceiling" "$loop_key" "$loop_bearer" "$loop_quality" "$quality_facts" "$loop_control" <<'PY'
 import json, sys
 loop, small, big, new, vet = (json.loads(a) for a in sys.argv[1:6])
-quality = json.loads(sys.argv[13])
+quality, control = json.loads(sys.argv[13]), json.loads(sys.argv[15])
 gold_runs, q_runs, retired, q_done, ds_results = (int(x) for x in sys.argv[14].split())
 tps, tasks, bigsize = float(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8])
 ceiling = float(sys.argv[10])
@@ -204,8 +226,10 @@ rows = [
     ("api-key / bearer runs: errors, API CPU per pair (µs)",
      f"{key_loop['errors']}, {key_loop['cpu_us_per_pair']['api']:.0f} / "
      f"{bearer_loop['errors']}, {bearer_loop['cpu_us_per_pair']['api']:.0f}"),
-    ("quality on (dawid_skene, gold_rate 0.1, retire at 2 agreeing of 3): pairs/s (share of the plain run)",
-     f"{quality['pairs_per_s']:.0f} ({quality['pairs_per_s'] / loop['pairs_per_s']:.0%})"),
+    ("the loop again on a second project, quality control off, alternating with the next: pairs/s (share of the first run)",
+     f"{control['pairs_per_s']:.0f} ({control['pairs_per_s'] / loop['pairs_per_s']:.0%})"),
+    ("quality on (dawid_skene, gold_rate 0.1, retire at 2 agreeing of 3): pairs/s (share of the loop with it off, alternating)",
+     f"{quality['pairs_per_s']:.0f} ({quality['pairs_per_s'] / control['pairs_per_s']:.0%})"),
     ("quality run: pair p50 / p99 (ms), errors / surplus",
      f"{quality['pair_p50_ms']:.1f} / {quality['pair_p99_ms']:.1f}, {quality['errors']} / {quality['surplus']}"),
     ("quality run: gold answers, tasks finished early of completed, results refitted (dawid_skene)",

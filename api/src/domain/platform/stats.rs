@@ -160,7 +160,6 @@ pub async fn record_completion(
     txn: &impl ConnectionTrait,
     project_id: i32,
     shard: i32,
-    tasks: i64,
 ) -> Result<(), DbErr> {
     use project_activity::Column as A;
     let hour = chrono::Utc::now().timestamp() / 3600;
@@ -171,13 +170,13 @@ pub async fn record_completion(
             shard: sea_orm::Set(shard),
             n_answers: sea_orm::Set(0),
             n_anon: sea_orm::Set(0),
-            n_completed: sea_orm::Set(tasks),
+            n_completed: sea_orm::Set(1),
         })
         .on_conflict(
             OnConflict::columns([A::ProjectId, A::Hour, A::Shard])
                 .value(
                     A::NCompleted,
-                    Expr::col((project_activity::Entity, A::NCompleted)).add(tasks),
+                    Expr::col((project_activity::Entity, A::NCompleted)).add(1),
                 )
                 .to_owned(),
         )

@@ -356,7 +356,7 @@ async fn settle(
     }
     let mut results = Vec::new();
     let mut formed = Vec::new();
-    let mut retired: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+    let mut retired: Vec<i32> = Vec::new();
     for runs in runs.chunk_by(|a, b| a.task_id == b.task_id) {
         let task_id = runs[0].task_id;
         let (Some(t), Some(judge)) = (
@@ -373,7 +373,7 @@ async fn settle(
             let retire = t.quality.as_ref().and_then(|q| q.retire);
             match retire.and_then(|r| completion::sure(runs, judge, r)) {
                 Some(a) => {
-                    retired.entry(t.project_id).or_default().push(task_id);
+                    retired.push(task_id);
                     Some(a)
                 }
                 None => continue,
@@ -388,7 +388,7 @@ async fn settle(
         ));
     }
     let completed = touched.values().filter(|t| t.completed).count();
-    let completed_formed = formed.len() - retired.values().map(Vec::len).sum::<usize>();
+    let completed_formed = formed.len() - retired.len();
     if completed_formed != completed {
         return Err(DbErr::Custom(format!(
             "{completed} tasks completed, answers read for {completed_formed}"
@@ -397,29 +397,30 @@ async fn settle(
     if results.is_empty() {
         return Ok(vec![]);
     }
-    let stmt =
-        Statement::from_sql_and_values(DbBackend::Postgres, SUPERSEDE_SQL, [json!(formed).into()]);
-    txn.execute_raw(stmt).await?;
-    for (project_id, tasks) in &retired {
-        let stmt =
-            Statement::from_sql_and_values(DbBackend::Postgres, RETIRE_SQL, [json!(tasks).into()]);
-        let done = i64::try_from(txn.execute_raw(stmt).await?.rows_affected()).unwrap_or(0);
-        if done != i64::try_from(tasks.len()).unwrap_or(0) {
-            return Err(DbErr::Custom(format!(
-                "{} tasks to retire, {done} were open",
-                tasks.len()
-            )));
-        }
-        let delta = Delta {
-            completed_tasks: done,
-            results: done,
-            ..Delta::default()
-        };
-        counters::add_to_shard(txn, *project_id, shard, delta).await?;
-        crate::domain::platform::stats::record_completion(txn, *project_id, shard, done).await?;
+    let hour = chrono::Utc::now().timestamp() / 3600;
+    let stmt = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        SETTLE_SQL,
+        [
+            json!(formed).into(),
+            json!(retired).into(),
+            shard.into(),
+            hour.into(),
+        ],
+    );
+    let done: i64 = txn
+        .query_one_raw(stmt)
+        .await?
+        .ok_or_else(|| DbErr::Custom("retirement returned nothing".into()))?
+        .try_get("", "retired")?;
+    if done != i64::try_from(retired.len()).unwrap_or(i64::MAX) {
+        return Err(DbErr::Custom(format!(
+            "{} tasks to retire, {done} were open",
+            retired.len()
+        )));
     }
     Box::pin(result::Entity::insert_many(results).exec_without_returning(txn)).await?;
-    Ok(retired.into_values().flatten().collect())
+    Ok(retired)
 }
 
 /// The answers of the tasks the batch touched, in task then id order.
@@ -430,16 +431,34 @@ FROM task_run WHERE task_id = ANY(ARRAY(SELECT value::int FROM jsonb_array_eleme
 ORDER BY task_id, id
 "#;
 
-/// A result the tasks had (they were reopened) stops being the last version.
-const SUPERSEDE_SQL: &str = r#"
-UPDATE result SET last_version = false
-WHERE task_id = ANY(ARRAY(SELECT value::int FROM jsonb_array_elements_text($1))) AND last_version
-"#;
-
-/// Tasks retired early: completed, as their locks (held by the batch) found them open.
-const RETIRE_SQL: &str = r#"
-UPDATE task SET state = 'completed'
-WHERE id = ANY(ARRAY(SELECT value::int FROM jsonb_array_elements_text($1))) AND state = 'ongoing'
+/// In one statement: a result the tasks getting one had (they were reopened) stops being the
+/// last version (`$1`); the tasks retired early (`$2`) are completed, as their locks (held by the
+/// batch) found them open, and counted on the batch's counter shard (`$3`) and hour (`$4`), rows
+/// the batch statement locked already.
+const SETTLE_SQL: &str = r#"
+WITH superseded AS (
+    UPDATE result SET last_version = false
+    WHERE task_id = ANY(ARRAY(SELECT value::int FROM jsonb_array_elements_text($1)))
+      AND last_version
+), retired AS (
+    UPDATE task SET state = 'completed'
+    WHERE id = ANY(ARRAY(SELECT value::int FROM jsonb_array_elements_text($2)))
+      AND state = 'ongoing'
+    RETURNING project_id
+), per_project AS (
+    SELECT project_id, count(*) AS n FROM retired GROUP BY project_id
+), counter AS (
+    UPDATE project_counter pc
+    SET n_completed_tasks = pc.n_completed_tasks + p.n, n_results = pc.n_results + p.n
+    FROM per_project p
+    WHERE pc.project_id = p.project_id AND pc.shard = $3
+), activity AS (
+    INSERT INTO project_activity AS a (project_id, hour, shard, n_answers, n_anon, n_completed)
+    SELECT project_id, $4, $3, 0, 0, n FROM per_project
+    ON CONFLICT (project_id, hour, shard)
+    DO UPDATE SET n_completed = a.n_completed + EXCLUDED.n_completed
+)
+SELECT count(*) AS retired FROM retired
 "#;
 
 /// The single-answer statement (`answers`' `ANSWER_SQL`) for many answers. Tasks are locked in

@@ -269,7 +269,7 @@ pub async fn retire_if_sure(
         },
     )
     .await?;
-    crate::domain::platform::stats::record_completion(txn, t.project_id, shard, 1).await?;
+    crate::domain::platform::stats::record_completion(txn, t.project_id, shard).await?;
     let result = result_model(t.project_id, t.id, &runs, Some(aggregate))
         .insert(txn)
         .await?;

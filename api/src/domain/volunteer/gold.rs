@@ -52,6 +52,17 @@ impl ProjectFlags {
     }
 }
 
+/// Each project's lowest and highest gold task id, as found lately.
+pub type GoldRanges = moka::sync::Cache<ProjectId, (i32, i32)>;
+
+/// An empty [`GoldRanges`], whose entries last as long as [`ProjectFlags`]'.
+pub fn gold_ranges() -> GoldRanges {
+    moka::sync::Cache::builder()
+        .max_capacity(100_000)
+        .time_to_live(GOLD_SEEN_FOR)
+        .build()
+}
+
 impl Default for ProjectFlags {
     fn default() -> Self {
         Self(
@@ -178,6 +189,7 @@ fn failed(seen: u32, correct: u32, quiz: Quiz) -> ApiError {
 /// them all.
 async fn pick(
     infra: &Infra,
+    lp: &LoopState,
     project: ProjectId,
     volunteer: &Volunteer,
 ) -> ApiResult<Option<task::Model>> {
@@ -187,14 +199,26 @@ async fn pick(
             .filter(task::Column::ProjectId.eq(project.0))
             .filter(is_gold())
     };
-    let range: Option<(Option<i32>, Option<i32>)> = gold()
-        .select_only()
-        .expr(Func::min(Expr::col(task::Column::Id)))
-        .expr(Func::max(Expr::col(task::Column::Id)))
-        .into_tuple()
-        .one(&infra.db)
-        .await?;
-    let Some((Some(lo), Some(hi))) = range else {
+    // Where the random start is drawn from, as found lately: a gold task added since is still
+    // found (the first read has no upper bound), one deleted only moves the start.
+    let range = match lp.gold_ranges.get(&project) {
+        Some(range) => Some(range),
+        None => {
+            let found: Option<(Option<i32>, Option<i32>)> = gold()
+                .select_only()
+                .expr(Func::min(Expr::col(task::Column::Id)))
+                .expr(Func::max(Expr::col(task::Column::Id)))
+                .into_tuple()
+                .one(&infra.db)
+                .await?;
+            let range = found.and_then(|(lo, hi)| lo.zip(hi));
+            if let Some(range) = range {
+                lp.gold_ranges.insert(project, range);
+            }
+            range
+        }
+    };
+    let Some((lo, hi)) = range else {
         return Ok(None);
     };
     let start = rand::rng().random_range(lo..=hi);
@@ -238,7 +262,7 @@ pub async fn next_gold(
         match standing(infra, pid, volunteer, quiz).await? {
             Standing::Failed { seen, correct } => return Err(failed(seen, correct, quiz)),
             Standing::Pending { seen, correct } => {
-                let gold = pick(infra, pid, volunteer).await?;
+                let gold = pick(infra, lp, pid, volunteer).await?;
                 if gold.is_some() {
                     return Ok(gold);
                 }
@@ -255,7 +279,7 @@ pub async fn next_gold(
     if !single || quality.gold_rate <= 0.0 || rand::rng().random::<f64>() >= quality.gold_rate {
         return Ok(None);
     }
-    pick(infra, pid, volunteer).await
+    pick(infra, lp, pid, volunteer).await
 }
 
 #[cfg(test)]

@@ -40,6 +40,8 @@ pub struct LoopState {
     pub gold_projects: gold::ProjectFlags,
     /// Gold tasks handed out lately.
     pub gold_tasks: gold::GoldTasks,
+    /// Projects' gold id ranges, found lately.
+    pub gold_ranges: gold::GoldRanges,
     /// Which projects have excluded volunteers, found lately.
     pub excluding: gold::ProjectFlags,
     /// Projects whose refit this instance queued lately.
@@ -59,6 +61,7 @@ impl LoopState {
             batcher,
             gold_projects: Default::default(),
             gold_tasks: Default::default(),
+            gold_ranges: gold::gold_ranges(),
             excluding: Default::default(),
             refits: Default::default(),
         }

@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, Statement, sea_query::OnConflict,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set, Statement, sea_query::OnConflict,
 };
 use serde_json::{Map, Value as Json, json};
 
@@ -442,18 +442,7 @@ async fn reaggregate(
         if updates.is_empty() {
             continue;
         }
-        let txn = crate::store::begin_write(db).await?;
-        for (id, info, confidence) in &updates {
-            result::ActiveModel {
-                id: sea_orm::Unchanged(*id),
-                info: Set(Some(info.clone())),
-                confidence: Set(Some(*confidence)),
-                ..Default::default()
-            }
-            .update(&txn)
-            .await?;
-        }
-        txn.commit().await?;
+        Box::pin(write_aggregates(db, &updates)).await?;
         changed += updates.len();
         if let Some(attempt) = attempt {
             attempt.lease.renew(db).await?;
@@ -467,6 +456,50 @@ async fn reaggregate(
     }
     Ok(changed)
 }
+
+/// A chunk of results' new `info` and confidence, all or none: on PostgreSQL in one statement.
+async fn write_aggregates(
+    db: &sea_orm::DatabaseConnection,
+    updates: &[(i32, Json, f64)],
+) -> ApiResult<()> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        let input: Vec<Json> = updates
+            .iter()
+            .map(|(id, info, confidence)| json!({ "id": id, "info": info, "confidence": confidence }))
+            .collect();
+        let stmt = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            AGGREGATES_SQL,
+            [Json::Array(input).into()],
+        );
+        db.execute_raw(stmt).await?;
+        return Ok(());
+    }
+    let txn = crate::store::begin_write(db).await?;
+    for (id, info, confidence) in updates {
+        result::Entity::update_many()
+            .col_expr(
+                result::Column::Info,
+                sea_orm::sea_query::Expr::value(info.clone()),
+            )
+            .col_expr(
+                result::Column::Confidence,
+                sea_orm::sea_query::Expr::value(*confidence),
+            )
+            .filter(result::Column::Id.eq(*id))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// PostgreSQL: results' new `info` and confidence, by id.
+const AGGREGATES_SQL: &str = r#"
+UPDATE result SET info = u.info, confidence = u.confidence
+FROM jsonb_to_recordset($1) AS u(id int, info jsonb, confidence double precision)
+WHERE result.id = u.id
+"#;
 
 /// Whether the database has any volunteer of `project` excluded.
 pub async fn has_exclusions(db: &impl ConnectionTrait, project: ProjectId) -> ApiResult<bool> {
