@@ -245,7 +245,8 @@ pub async fn review(
         "result_id": current.id, "task_id": current.task_id, "project_id": project.id,
         "action": verdict.name(), "by": reviewer.0, "at": at,
     });
-    match &verdict {
+    // The answer the verdict makes final, with the task run it came from; none for `reopen`.
+    let chosen = match &verdict {
         Verdict::Reopen { answers } => {
             if !(1..=MAX_MORE_ANSWERS).contains(answers) {
                 return Err(ApiError::bad_request(format!(
@@ -260,47 +261,45 @@ pub async fn review(
             if let Some(o) = event.as_object_mut() {
                 o.insert("answers".into(), json!(answers));
             }
+            None
         }
-        other => {
-            let (value, run) = match other {
-                Verdict::Accept => (
-                    aggregate_value(current.info.as_ref()).ok_or_else(|| {
-                        ApiError::bad_request(
-                            "this result has no aggregate to accept; pick an answer or write one",
-                        )
-                    })?,
-                    None,
-                ),
-                Verdict::Pick { task_run_id } => {
-                    if !run_ids(&current).contains(task_run_id) {
-                        return Err(ApiError::bad_request(format!(
-                            "task_run_id: {task_run_id} is not one of this result's answers"
-                        )));
-                    }
-                    let run = task_run::Entity::find_by_id(*task_run_id)
-                        .one(&txn)
-                        .await?
-                        .ok_or_else(|| {
-                            ApiError::bad_request(format!(
-                                "task_run_id: answer {task_run_id} no longer exists"
-                            ))
-                        })?;
-                    (run.info.unwrap_or(Json::Null), Some(*task_run_id))
-                }
-                Verdict::Expert { answer } => (answer.clone(), None),
-                Verdict::Reopen { .. } => unreachable!("handled above"),
-            };
-            let mut fin = json!({
-                "value": value, "action": other.name(), "by": reviewer.0, "at": at,
-            });
-            if let (Some(id), Some(o)) = (run, fin.as_object_mut()) {
-                o.insert("task_run_id".into(), json!(id));
+        Verdict::Accept => Some((
+            aggregate_value(current.info.as_ref()).ok_or_else(|| {
+                ApiError::bad_request(
+                    "this result has no aggregate to accept; pick an answer or write one",
+                )
+            })?,
+            None,
+        )),
+        Verdict::Pick { task_run_id } => {
+            if !run_ids(&current).contains(task_run_id) {
+                return Err(ApiError::bad_request(format!(
+                    "task_run_id: {task_run_id} is not one of this result's answers"
+                )));
             }
-            if let Some(o) = event.as_object_mut() {
-                o.insert("final".into(), fin.clone());
-            }
-            info.insert("final".into(), fin);
+            let run = task_run::Entity::find_by_id(*task_run_id)
+                .one(&txn)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "task_run_id: answer {task_run_id} no longer exists"
+                    ))
+                })?;
+            Some((run.info.unwrap_or(Json::Null), Some(*task_run_id)))
         }
+        Verdict::Expert { answer } => Some((answer.clone(), None)),
+    };
+    if let Some((value, run)) = chosen {
+        let mut fin = json!({
+            "value": value, "action": verdict.name(), "by": reviewer.0, "at": at,
+        });
+        if let (Some(id), Some(o)) = (run, fin.as_object_mut()) {
+            o.insert("task_run_id".into(), json!(id));
+        }
+        if let Some(o) = event.as_object_mut() {
+            o.insert("final".into(), fin.clone());
+        }
+        info.insert("final".into(), fin);
     }
     let updated = result::ActiveModel {
         id: sea_orm::Unchanged(current.id),
