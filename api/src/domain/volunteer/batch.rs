@@ -359,12 +359,10 @@ async fn settle(
     let mut retired: Vec<i32> = Vec::new();
     for runs in runs.chunk_by(|a, b| a.task_id == b.task_id) {
         let task_id = runs[0].task_id;
-        let (Some(t), Some(judge)) = (
-            touched.get(&task_id),
-            touched
-                .get(&task_id)
-                .and_then(|t| judges.get(&t.project_id)),
-        ) else {
+        let Some(t) = touched.get(&task_id) else {
+            continue;
+        };
+        let Some(judge) = judges.get(&t.project_id) else {
             continue;
         };
         let aggregate = if t.completed {

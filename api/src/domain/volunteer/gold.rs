@@ -57,20 +57,24 @@ pub type GoldRanges = moka::sync::Cache<ProjectId, (i32, i32)>;
 
 /// An empty [`GoldRanges`], whose entries last as long as [`ProjectFlags`]'.
 pub fn gold_ranges() -> GoldRanges {
+    lately(GOLD_SEEN_FOR)
+}
+
+/// A bounded cache of what was found lately, each entry trusted for `ttl`.
+fn lately<K, V>(ttl: Duration) -> moka::sync::Cache<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
     moka::sync::Cache::builder()
         .max_capacity(100_000)
-        .time_to_live(GOLD_SEEN_FOR)
+        .time_to_live(ttl)
         .build()
 }
 
 impl Default for ProjectFlags {
     fn default() -> Self {
-        Self(
-            moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(GOLD_SEEN_FOR)
-                .build(),
-        )
+        Self(lately(GOLD_SEEN_FOR))
     }
 }
 
@@ -97,12 +101,7 @@ impl GoldTasks {
 
 impl Default for GoldTasks {
     fn default() -> Self {
-        Self(
-            moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(GOLD_HANDED_OUT_FOR)
-                .build(),
-        )
+        Self(lately(GOLD_HANDED_OUT_FOR))
     }
 }
 
