@@ -336,22 +336,20 @@ async fn take_either(
     gold_first: Option<Json>,
 ) -> ApiResult<Option<(Taken, Option<Json>)>> {
     if let Some(expected) = gold_first {
-        // Judged against the gold answer handed out with it: the statement takes the answer
+        // Judged against the gold answer handed out with it: the statements take the answer
         // only while that is still the task's.
-        if ctx.infra.backend() == DbBackend::Postgres {
-            let correct = ctx
-                .quality
-                .matches(&expected, row.info.as_ref().unwrap_or(&Json::Null));
-            let judged = Judged {
-                expected: &expected,
-                correct,
-            };
-            if let Some(taken) = Box::pin(alone_in_one_statement(ctx, &row, Some(judged))).await? {
-                return Ok(Some((
-                    taken,
-                    gold_feedback(ctx.quality, correct, &expected),
-                )));
-            }
+        let correct = ctx
+            .quality
+            .matches(&expected, row.info.as_ref().unwrap_or(&Json::Null));
+        let judged = Judged {
+            expected: &expected,
+            correct,
+        };
+        if let Some(taken) = Box::pin(take_judged_gold(ctx, &row, judged)).await? {
+            return Ok(Some((
+                taken,
+                gold_feedback(ctx.quality, correct, &expected),
+            )));
         }
         if let Some(taken) = Box::pin(take_gold(ctx, row.clone())).await? {
             return Ok(Some(taken));
@@ -531,26 +529,58 @@ async fn take(ctx: &Recording<'_>, row: task_run::Model) -> ApiResult<Option<Tak
     if let Some(batcher) = ctx.batcher {
         // Answers go in the next batch; the ones it leaves (a webhook's, a refused one) and a
         // batch that failed go on to [`take_alone`].
-        let entry = batch::Entry {
-            run: row.clone(),
-            volunteer_key: ctx.volunteer.key.clone(),
-            anonymous: ctx.volunteer.is_anonymous(),
-            answer_ms: ctx.answer_ms,
-            hour: ctx.hour,
-            quality: ctx.batch_quality.clone(),
-        };
-        if let Ok(Some(batch::Batched { run, completed })) = batcher.take(entry).await {
-            return Ok(Some(Taken {
-                run,
-                completed,
-                events: 0,
-                fresh: None,
-                batched: true,
-            }));
+        if let Some(taken) = in_batch(ctx, batcher, row.clone(), None).await {
+            return Ok(Some(taken));
         }
     }
     let fast = ctx.batcher.is_none() && ctx.quality.retire.is_none();
     Box::pin(take_alone(ctx, row, postgres, fast)).await
+}
+
+/// The answer in the next batch; `None` when the batch left it or failed.
+async fn in_batch(
+    ctx: &Recording<'_>,
+    batcher: &batch::Batcher,
+    run: task_run::Model,
+    gold: Option<Judged<'_>>,
+) -> Option<Taken> {
+    let entry = batch::Entry {
+        run,
+        volunteer_key: ctx.volunteer.key.clone(),
+        anonymous: ctx.volunteer.is_anonymous(),
+        answer_ms: ctx.answer_ms,
+        hour: ctx.hour,
+        quality: ctx.batch_quality.clone(),
+        gold: gold.map(|g| (g.expected.clone(), g.correct)),
+    };
+    match batcher.take(entry).await {
+        Ok(Some(batch::Batched { run, completed })) => Some(Taken {
+            run,
+            completed,
+            events: 0,
+            fresh: None,
+            batched: true,
+        }),
+        _ => None,
+    }
+}
+
+/// PostgreSQL: an answer to a gold task judged beforehand, in the next batch or else in one
+/// statement; `None` when neither took it (its gold answer changed, a webhook's events).
+async fn take_judged_gold(
+    ctx: &Recording<'_>,
+    row: &task_run::Model,
+    judged: Judged<'_>,
+) -> ApiResult<Option<Taken>> {
+    if ctx.infra.backend() != DbBackend::Postgres {
+        return Ok(None);
+    }
+    if let Some(batcher) = ctx.batcher
+        && let Some(taken) = in_batch(ctx, batcher, row.clone(), Some(judged)).await
+    {
+        return Ok(Some(taken));
+    }
+    Box::pin(alone_in_one_statement(ctx, row, Some(judged))).await
 }
 
 /// [`take`] without a batch: in one statement when `fast` and the answer allows, else in a

@@ -45,6 +45,9 @@ pub struct Entry {
     /// The project's quality settings, when its results are more than a plain majority of
     /// every answer (another aggregation, excluded volunteers, early finish).
     pub quality: Option<Arc<Quality>>,
+    /// For an answer to a gold task: the gold answer it was judged against (the batch takes it
+    /// only while that is still the task's) and whether it matched.
+    pub gold: Option<(Json, bool)>,
 }
 
 /// An answer a batch took and committed.
@@ -148,6 +151,8 @@ async fn write(db: &DatabaseConnection, kv: &Kv, batch: &mut Vec<Pending>) -> bo
                 "finish_time": e.run.finish_time, "external_uid": e.run.external_uid,
                 "media_url": e.run.media_url, "info": e.run.info, "answer_ms": e.answer_ms,
                 "vkey": e.volunteer_key, "anon": e.anonymous, "hour": e.hour,
+                "gold": e.gold.is_some(), "expected": e.gold.as_ref().map(|g| &g.0),
+                "correct": e.gold.as_ref().map(|g| g.1),
             })
         })
         .collect();
@@ -273,11 +278,13 @@ async fn record(
         }
         let completes: bool = row.try_get("", "completes")?;
         let task_runs: i32 = row.try_get("", "task_runs")?;
-        let may_retire = entry
-            .quality
-            .as_ref()
-            .and_then(|q| q.retire)
-            .is_some_and(|r| i64::from(task_runs) >= i64::from(r.min_answers));
+        // A gold task never completes nor retires.
+        let may_retire = entry.gold.is_none()
+            && entry
+                .quality
+                .as_ref()
+                .and_then(|q| q.retire)
+                .is_some_and(|r| i64::from(task_runs) >= i64::from(r.min_answers));
         if completes || may_retire {
             let t = touched.entry(run.task_id).or_insert_with(|| Touched {
                 project_id: run.project_id,
@@ -479,10 +486,12 @@ WITH settings AS MATERIALIZED (
          jsonb_to_recordset($1) AS i(idx int, task_id int, project_id int, created text,
                                      user_id int, user_ip text, finish_time text,
                                      external_uid text, media_url text, info jsonb,
-                                     answer_ms bigint, vkey text, anon bool, hour bigint)
+                                     answer_ms bigint, vkey text, anon bool, hour bigint,
+                                     gold bool, expected jsonb, correct bool)
     ORDER BY task_id, vkey, idx
 ), eligible AS (
-    SELECT input.*, row_number() OVER (PARTITION BY input.task_id ORDER BY input.idx) AS rn
+    SELECT input.*,
+           row_number() OVER (PARTITION BY input.task_id, input.gold ORDER BY input.idx) AS rn
     FROM input
     WHERE NOT EXISTS (SELECT 1 FROM project p
                       WHERE p.id = input.project_id AND btrim(COALESCE(p.webhook, '')) <> '')
@@ -491,16 +500,19 @@ WITH settings AS MATERIALIZED (
                         AND (r.user_id = input.user_id OR r.user_ip = input.user_ip
                              OR r.external_uid = input.external_uid))
 ), locked AS MATERIALIZED (
-    SELECT task.id, task.project_id, task.n_task_runs, task.n_answers FROM task
+    SELECT task.id, task.project_id, task.n_task_runs, task.n_answers, task.calibration,
+           task.gold_answers
+    FROM task
     WHERE task.id IN (SELECT task_id FROM eligible) AND task.state = 'ongoing'
-      AND task.calibration = 0
     ORDER BY task.id
     FOR UPDATE
 ), accepted AS (
-    -- As counted once the task is locked: the answers it still needs.
-    SELECT e.*, l.n_task_runs + e.rn = l.n_answers AS completes
+    -- As counted once the task is locked: the answers it still needs; a gold task's, judged
+    -- against the gold answer that is still its own, without a cap.
+    SELECT e.*, NOT e.gold AND l.n_task_runs + e.rn = l.n_answers AS completes
     FROM eligible e JOIN locked l ON l.id = e.task_id AND l.project_id = e.project_id
-    WHERE l.n_task_runs + e.rn <= l.n_answers
+    WHERE CASE WHEN e.gold THEN l.calibration = 1 AND l.gold_answers = e.expected
+               ELSE l.calibration = 0 AND l.n_task_runs + e.rn <= l.n_answers END
 ), counted AS (
     UPDATE task SET n_task_runs = task.n_task_runs + a.k,
                     state = CASE WHEN a.done THEN 'completed' ELSE task.state END
@@ -510,16 +522,16 @@ WITH settings AS MATERIALIZED (
     RETURNING task.id, task.n_task_runs
 ), run AS (
     INSERT INTO task_run (created, project_id, task_id, user_id, user_ip, finish_time,
-                          external_uid, media_url, info)
+                          external_uid, media_url, info, gold_correct)
     SELECT a.created, a.project_id, a.task_id, a.user_id, a.user_ip, a.finish_time,
-           a.external_uid, a.media_url, a.info
+           a.external_uid, a.media_url, a.info, CASE WHEN a.gold THEN a.correct END
     FROM accepted a JOIN counted ON counted.id = a.task_id
     ORDER BY a.task_id, a.idx
     RETURNING id, created, project_id, task_id, user_id, user_ip, finish_time, timeout,
-              calibration, external_uid, media_url, info
+              calibration, external_uid, media_url, info, gold_correct
 ), taken AS (
     -- Each run back to the one accepted answer it came from (one per task and volunteer).
-    SELECT run.*, a.idx, a.answer_ms, a.vkey, a.anon, a.hour, a.completes
+    SELECT run.*, a.idx, a.answer_ms, a.vkey, a.anon, a.hour, a.completes, a.gold
     FROM run JOIN accepted a ON a.task_id = run.task_id AND a.project_id = run.project_id
         AND run.user_id IS NOT DISTINCT FROM a.user_id
         AND run.user_ip IS NOT DISTINCT FROM a.user_ip
@@ -539,14 +551,17 @@ WITH settings AS MATERIALIZED (
     RETURNING 1
 ), volunteer AS (
     INSERT INTO project_volunteer AS v (project_id, volunteer, user_id, anonymous, n_answers,
-                                        first_answer, last_answer)
+                                        first_answer, last_answer, gold_seen, gold_correct)
     SELECT project_id, vkey, max(user_id), bool_or(anon), count(*), min(finish_time),
-           max(finish_time)
+           max(finish_time), count(*) FILTER (WHERE gold),
+           count(*) FILTER (WHERE gold AND gold_correct)
     FROM taken WHERE (SELECT count(*) FROM counter) >= 0
     GROUP BY project_id, vkey ORDER BY project_id, vkey
     ON CONFLICT (project_id, volunteer)
     DO UPDATE SET n_answers = v.n_answers + EXCLUDED.n_answers,
-                  last_answer = EXCLUDED.last_answer
+                  last_answer = EXCLUDED.last_answer,
+                  gold_seen = v.gold_seen + EXCLUDED.gold_seen,
+                  gold_correct = v.gold_correct + EXCLUDED.gold_correct
     RETURNING project_id, volunteer, (xmax = 0) AS newcomer
 ), activity AS (
     INSERT INTO project_activity AS a (project_id, hour, shard, n_answers, n_anon, n_completed)
@@ -562,8 +577,8 @@ WITH settings AS MATERIALIZED (
 )
 SELECT taken.id, taken.created, taken.project_id, taken.task_id, taken.user_id, taken.user_ip,
        taken.finish_time, taken.timeout, taken.calibration, taken.external_uid, taken.media_url,
-       taken.info, taken.idx, taken.completes, COALESCE(volunteer.newcomer, false) AS newcomer,
-       counted.n_task_runs AS task_runs
+       taken.info, taken.gold_correct, taken.idx, taken.completes,
+       COALESCE(volunteer.newcomer, false) AS newcomer, counted.n_task_runs AS task_runs
 FROM taken
 JOIN counted ON counted.id = taken.task_id
 LEFT JOIN volunteer ON volunteer.project_id = taken.project_id AND volunteer.volunteer = taken.vkey

@@ -287,13 +287,7 @@ impl Scan<'_> {
     ) -> Statement {
         // Tasks this volunteer answered. With the cursor, a volunteer's own history is walked
         // at most once, not on every request.
-        let mut answered = self.volunteer.answered_task();
-        if backend == DbBackend::Postgres {
-            // An OFFSET keeps PostgreSQL from making this an anti-join, which it was planning
-            // as a scan of the whole (task_id, volunteer) index, growing with every answer in
-            // the database; as a subplan it is one index probe per candidate.
-            answered.offset(0);
-        }
+        let answered = self.volunteer.answered_task(backend);
         let mut query = task::Entity::find()
             .filter(task::Column::ProjectId.eq(self.project))
             .filter(task::Column::State.eq(TaskState::Ongoing))

@@ -224,7 +224,7 @@ async fn pick(
     let unanswered = || {
         gold()
             .filter(task::Column::State.eq(TaskState::Ongoing))
-            .filter(Expr::exists(volunteer.answered_task()).not())
+            .filter(Expr::exists(volunteer.answered_task(infra.backend())).not())
             .order_by_asc(task::Column::Id)
     };
     // The primary: a replica a moment behind could offer the one just answered.
@@ -242,8 +242,9 @@ async fn pick(
 }
 
 /// The gold task this request gets, if it gets one: every request while the volunteer's quiz
-/// is pending, then a `gold_rate` share of the requests for one task (`single`). A volunteer below the quiz's pass mark gets
-/// `QuizFailed`. A quiz that runs out of gold tasks is judged on the answers given.
+/// is pending, then a `gold_rate` share of the requests for one task (`single`). A volunteer
+/// below the quiz's pass mark gets `QuizFailed`. A quiz that runs out of gold tasks is judged
+/// on the answers given.
 pub async fn next_gold(
     infra: &Infra,
     lp: &LoopState,

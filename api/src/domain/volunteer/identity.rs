@@ -6,7 +6,7 @@ use std::sync::Arc;
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use sea_orm::{
-    ColumnTrait, Condition,
+    ColumnTrait, Condition, DbBackend,
     sea_query::{Expr, ExprTrait, Query, SelectStatement},
 };
 use serde::{Deserialize, Serialize};
@@ -49,8 +49,12 @@ impl Volunteer {
 
     /// `SELECT task_id FROM task_run WHERE <theirs> AND task_id = task.id`: for `NOT EXISTS`
     /// in a read of tasks, to leave out those they answered.
-    pub fn answered_task(&self) -> SelectStatement {
-        Query::select()
+    ///
+    /// On PostgreSQL it carries an `OFFSET`, which keeps the planner from making it an
+    /// anti-join: that it planned as a scan of the whole (task_id, volunteer) index, growing
+    /// with every answer in the database; as a subplan it is one index probe per candidate.
+    pub fn answered_task(&self, backend: DbBackend) -> SelectStatement {
+        let mut answered = Query::select()
             .column(task_run::Column::TaskId)
             .from(task_run::Entity)
             .cond_where(self.answered_by())
@@ -58,7 +62,11 @@ impl Volunteer {
                 Expr::col((task_run::Entity, task_run::Column::TaskId))
                     .equals((task::Entity, task::Column::Id)),
             )
-            .to_owned()
+            .to_owned();
+        if backend == DbBackend::Postgres {
+            answered.offset(0);
+        }
+        answered
     }
 }
 
