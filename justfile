@@ -20,7 +20,7 @@ web:
     scripts/build-web.sh
 
 # The whole suite: lint, build the web app, then the integration tests on SQLite and PostgreSQL.
-test: services lint web
+test: services lint web mail-sink
     #!/usr/bin/env bash
     set -euo pipefail
     if cargo nextest --version >/dev/null 2>&1; then
@@ -33,6 +33,17 @@ test: services lint web
     just e2e-generated
     just e2e-crowdkit
     just e2e
+
+# The SMTP server the mail tests start (aiosmtpd from PyPI, in e2e/.venv-mail).
+mail-sink:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cd e2e
+    if [ ! -x .venv-mail/bin/python ] || ! cmp -s requirements-mail.txt .venv-mail/requirements.txt; then
+        python3 -m venv .venv-mail
+        .venv-mail/bin/pip install -q -r requirements-mail.txt
+        cp requirements-mail.txt .venv-mail/requirements.txt
+    fi
 
 # Schemathesis over openapi.yaml against a real server: no 5xx, every response as documented.
 fuzz examples="25":

@@ -1123,3 +1123,57 @@ test("an owner reviews the least sure results in a read-only presenter and exclu
   assert.equal(agg.n, 2);
   assert.equal(agg.value, "dog");
 }));
+
+test("a volunteer who forgot the password gets a link by mail, sets a new one and signs in", () => withPages("reset", async (open) => {
+  // The site's first account (olivia) is its admin; run alone, this test makes her first.
+  await token("olivia", "correct horse").catch(() => api("POST", "/api/auth/register", {
+    name: "olivia", email_addr: "olivia@example.org", password: "correct horse",
+  }));
+  const context = await browser.newContext();
+  const page = await open(context);
+  await signUp(page, "rosa");
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByLabel("Main").getByRole("link", { name: "Sign in" }).waitFor();
+
+  await page.goto(base + "/account/signin");
+  await page.getByRole("link", { name: "Forgot your password?" }).click();
+  await page.getByLabel("Name or e-mail").fill("rosa@example.org");
+  await page.getByRole("button", { name: "Send me a link" }).click();
+  await page.getByRole("status").filter({ hasText: "a link to choose a new password is on its way" }).waitFor();
+  await page.screenshot({ path: join(SHOTS, "forgot.png"), fullPage: true });
+
+  // This site has no SMTP server: the mail waits in the outbox, which the admin reads.
+  const admin = await open(await browser.newContext());
+  await signIn(admin, "olivia", "/admin");
+  await admin.getByRole("heading", { name: "Mail" }).waitFor();
+  await admin.getByLabel("Show").selectOption("outbox");
+  const summary = admin.locator("details summary", { hasText: "Reset your password" }).first();
+  await summary.waitFor();
+  await summary.click();
+  const body = await admin.locator("details[open] pre").first().innerText();
+  const link = body.match(/https?:\/\/\S+\/account\/reset\?token=\S+/)?.[0];
+  assert.ok(link, `a reset link in the mail:\n${body}`);
+  assert.ok(body.includes("rosa"), "the mail names the account");
+  await admin.screenshot({ path: join(SHOTS, "outbox.png"), fullPage: true });
+
+  await page.goto(base + new URL(link).pathname + new URL(link).search);
+  await page.getByLabel("New password (8 characters or more)").fill("a brand new secret");
+  await page.getByLabel("The same again").fill("a brand new secret");
+  await page.getByRole("button", { name: "Set the password and sign in" }).click();
+  await page.waitForURL(/\/account\/rosa$/);
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByLabel("Main").getByRole("link", { name: "Sign in" }).waitFor();
+
+  // The new password signs in; the link does not work twice.
+  await page.goto(base + "/account/signin");
+  await page.getByLabel("Name or e-mail").fill("rosa");
+  await page.getByLabel("Password").fill("a brand new secret");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign out" }).waitFor();
+  await page.goto(base + new URL(link).pathname + new URL(link).search);
+  await page.getByLabel("New password (8 characters or more)").fill("yet another secret");
+  await page.getByLabel("The same again").fill("yet another secret");
+  await page.getByRole("button", { name: "Set the password and sign in" }).click();
+  await page.getByRole("alert").filter({ hasText: "expired or was already used" }).waitFor();
+  await context.close();
+}));

@@ -165,6 +165,25 @@ pub struct Config {
     #[arg(long, env = "TESSERA_WEBHOOK_TIMEOUT", default_value_t = 10)]
     pub webhook_timeout_secs: u64,
 
+    /// SMTP server for outgoing mail: `smtp://[user:pass@]host[:port]` (plain),
+    /// `smtp://…?tls=starttls` (STARTTLS required) or `smtps://…` (TLS). Unset, mail stays in
+    /// the outbox admins read in the web app.
+    #[arg(long, env = "TESSERA_SMTP_URL")]
+    pub smtp_url: Option<ServerUrl>,
+
+    /// The sender of outgoing mail.
+    #[arg(
+        long,
+        env = "TESSERA_MAIL_FROM",
+        default_value = "Tessera <noreply@localhost>"
+    )]
+    pub mail_from: String,
+
+    /// PEM file of extra certificate authorities to trust for the SMTP server (one with a
+    /// private certificate).
+    #[arg(long, env = "TESSERA_SMTP_CA_FILE")]
+    pub smtp_ca_file: Option<PathBuf>,
+
     /// Webhook targets allowed although they are on loopback or private networks: hosts,
     /// addresses or CIDR ranges, comma separated (`127.0.0.1,10.0.0.0/8,hooks.internal`).
     #[arg(long, env = "TESSERA_WEBHOOK_ALLOW", default_value = "")]
@@ -245,6 +264,15 @@ impl Config {
                     })
             })
             .collect()
+    }
+
+    /// Where links in mail point: `TESSERA_PUBLIC_URL`, else this server's own address. Never
+    /// a request's Host header, which whoever asks for a reset mail could set to their site.
+    pub fn mail_base_url(&self) -> String {
+        match &self.public_url {
+            Some(url) if !url.trim().is_empty() => url.trim().trim_end_matches('/').to_string(),
+            _ => format!("http://{}", self.addr),
+        }
     }
 
     pub fn uploads_dir(&self) -> PathBuf {
@@ -339,6 +367,8 @@ mod tests {
             "signing-secret",
             "--metrics-token",
             "metrics-secret",
+            "--smtp-url",
+            "smtp://mailer:smtppass@mail.x.org?tls=starttls",
         ])
         .expect("config");
         let shown = format!("{config:?}");
@@ -348,6 +378,7 @@ mod tests {
             "redispass",
             "signing-secret",
             "metrics-secret",
+            "smtppass",
         ] {
             assert!(!shown.contains(secret), "{secret} shown in {shown}");
         }

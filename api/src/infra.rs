@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use sea_orm::{DatabaseConnection, DbBackend};
 
-use crate::{auth::token::TokenKeys, config::Config, kv::Kv, metrics::Metrics, storage::Storage};
+use crate::{
+    auth::token::TokenKeys, config::Config, kv::Kv, mailer::Mailer, metrics::Metrics,
+    storage::Storage,
+};
 
 pub struct Infra {
     pub config: Config,
@@ -18,6 +21,8 @@ pub struct Infra {
     pub storage: Arc<dyn Storage>,
     pub metrics: Metrics,
     pub tokens: TokenKeys,
+    /// Outgoing mail's SMTP transport, if configured.
+    pub mailer: Mailer,
     /// Keys the hash of anonymous volunteers' addresses; kept in the database.
     pub anon_key: Vec<u8>,
     /// Wakes this process's workers when it enqueues a job (others find it by polling).

@@ -10,6 +10,7 @@ pub mod error;
 pub mod ids;
 pub mod infra;
 pub mod kv;
+pub mod mailer;
 pub mod metrics;
 pub mod routes;
 pub mod server;

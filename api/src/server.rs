@@ -22,6 +22,20 @@ use crate::{
 pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
     config.rate_limit().map_err(anyhow::Error::msg)?;
     let trusted_proxies = config.trusted_proxies().map_err(anyhow::Error::msg)?;
+    let mailer = crate::mailer::Mailer::new(
+        config.smtp_url.as_ref().map(ServerUrl::expose),
+        &config.mail_from,
+        config.smtp_ca_file.as_deref(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    if !mailer.configured() {
+        tracing::info!("no TESSERA_SMTP_URL: mail stays in the outbox admins read at /admin");
+    } else if config.public_url.is_none() {
+        tracing::warn!(
+            "TESSERA_PUBLIC_URL is unset: links in mail point to {}",
+            config.mail_base_url()
+        );
+    }
     let url = config.database_url();
     let db = Box::pin(store::connect(&url)).await?;
     if !config.no_migrate {
@@ -90,6 +104,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<Arc<AppState>> {
         infra: Infra {
             metrics,
             tokens: TokenKeys::new(&secret, config.token_ttl),
+            mailer,
             anon_key,
             db,
             read_db,

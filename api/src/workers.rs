@@ -259,7 +259,23 @@ async fn dispatch(
                 .format("%Y-%m-%dT%H:%M:%S%.6f")
                 .to_string();
             Box::pin(queue::purge(&state.infra.db, &week_ago)).await?;
+            let month_ago = (chrono::Utc::now() - chrono::Duration::days(30))
+                .format("%Y-%m-%dT%H:%M:%S%.6f")
+                .to_string();
+            Box::pin(crate::domain::platform::mail::purge(
+                &state.infra,
+                &month_ago,
+            ))
+            .await?;
             Ok(())
+        }
+        Some(Kind::SendMail) => {
+            Box::pin(crate::domain::platform::mail::deliver(
+                &state.infra,
+                id_field("mail_id")?,
+                attempt,
+            ))
+            .await
         }
         Some(Kind::Probe) => {
             let ms = job.payload.get("ms").and_then(serde_json::Value::as_u64);

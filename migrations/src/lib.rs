@@ -13,6 +13,7 @@ mod m20261202_000008_first_category;
 mod m20261202_000009_task_import;
 mod m20261203_000010_gold;
 mod m20261203_000011_consensus;
+mod m20261206_000012_mail;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_task_import::Migration),
             Box::new(m20261203_000010_gold::Migration),
             Box::new(m20261203_000011_consensus::Migration),
+            Box::new(m20261206_000012_mail::Migration),
         ]
     }
 }

@@ -312,6 +312,12 @@ pub struct Account {
     /// Admins see it: a disabled account cannot sign in.
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Whether the address was confirmed by its link (the account and admins see it).
+    #[serde(default = "yes")]
+    pub valid_email: bool,
+    /// A new address waiting for its confirmation.
+    #[serde(default)]
+    pub email_pending: Option<String>,
 }
 
 fn yes() -> bool {
@@ -347,6 +353,97 @@ pub async fn register(
     });
     let _: serde_json::Value = request("POST", "/api/auth/register", Some(&body)).await?;
     login(name, password).await
+}
+
+#[derive(Deserialize)]
+struct Accepted {
+    message: String,
+}
+
+/// Asks for a reset link by mail (`POST /api/auth/password/forgot`); the server's words.
+pub async fn forgot_password(login: String) -> Result<String, ApiError> {
+    let login = login.trim().to_owned();
+    let body = if login.contains('@') {
+        serde_json::json!({ "email_addr": login })
+    } else {
+        serde_json::json!({ "name": login })
+    };
+    let done: Accepted = request("POST", "/api/auth/password/forgot", Some(&body)).await?;
+    Ok(done.message)
+}
+
+/// Sets a new password with a reset link's token, then signs in with the token it returns.
+pub async fn reset_password(token: String, password: String) -> Result<Account, ApiError> {
+    let body = serde_json::json!({ "token": token, "password": password });
+    let token: Token = request("POST", "/api/auth/password/reset", Some(&body)).await?;
+    store_token(Some(&token.access_token));
+    me().await
+}
+
+/// What a confirmation link confirmed.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Confirmed {
+    pub name: String,
+    pub email_addr: String,
+}
+
+pub async fn confirm_email(token: String) -> Result<Confirmed, ApiError> {
+    let body = serde_json::json!({ "token": token });
+    request("POST", "/api/auth/email/confirm", Some(&body)).await
+}
+
+/// Mails the signed-in account's confirmation link again; the server's words.
+pub async fn resend_confirmation() -> Result<String, ApiError> {
+    let done: Accepted = request(
+        "POST",
+        "/api/auth/email/resend",
+        Some(&serde_json::json!({})),
+    )
+    .await?;
+    Ok(done.message)
+}
+
+/// A mail as admins see it (`/api/admin/mail`).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Mail {
+    pub id: i64,
+    pub created: String,
+    pub kind: String,
+    pub to_addr: String,
+    pub subject: String,
+    pub status: String,
+    pub attempts: i64,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    #[serde(default)]
+    pub sent_at: Option<String>,
+    #[serde(default)]
+    pub text_body: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct MailPage {
+    pub items: Vec<Mail>,
+    pub total: u64,
+}
+
+/// A page of mails, newest first; `status` empty for all.
+pub async fn mails(status: String, offset: u64) -> Result<MailPage, ApiError> {
+    let mut url = format!("/api/admin/mail?limit=20&offset={offset}");
+    if !status.is_empty() {
+        url.push_str(&format!("&status={}", encode(&status)));
+    }
+    get_json(&url).await
+}
+
+pub async fn resend_mail(id: i64) -> Result<(), ApiError> {
+    let _: serde_json::Value = request(
+        "POST",
+        &format!("/api/admin/mail/{id}/resend"),
+        Some(&serde_json::json!({})),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Signs out: the server ends every token of the account (`POST /api/auth/logout`), and this

@@ -15,9 +15,9 @@ use wasm_bindgen::prelude::wasm_bindgen;
 
 use components::{AnnouncementBanner, SiteFooter, SiteHeader};
 use pages::{
-    About, AccountPage, Admin, BlogPage, ContentPage, Contribute, Home, ImportTasks, Manage,
-    NotFound, PostPage, ProjectEditorPage, ProjectPage, Section, SignIn, SignUp, TaskPage,
-    TutorialPage,
+    About, AccountPage, Admin, BlogPage, ConfirmEmail, ContentPage, Contribute, ForgotPassword,
+    Home, ImportTasks, Manage, NotFound, PostPage, ProjectEditorPage, ProjectPage, ResetPassword,
+    Section, SignIn, SignUp, TaskPage, TutorialPage,
 };
 
 /// Entry point, run by the generated JS module's `init()`.
@@ -70,6 +70,9 @@ fn App() -> impl IntoView {
                     <Route path=path!("/project/:short_name/page/:slug") view=ContentPage/>
                     <Route path=path!("/project/:short_name/:id") view=PostPage/>
                     <Route path=path!("/account/signin") view=SignIn/>
+                    <Route path=path!("/account/forgot") view=ForgotPassword/>
+                    <Route path=path!("/account/reset") view=ResetPassword/>
+                    <Route path=path!("/account/confirm") view=ConfirmEmail/>
                     <Route path=path!("/account/register") view=SignUp/>
                     <Route path=path!("/account/:name") view=AccountPage/>
                 </Routes>

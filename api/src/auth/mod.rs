@@ -33,6 +33,14 @@ impl Caller {
     pub fn is_authenticated(&self) -> bool {
         self.user.is_some()
     }
+    /// 401 for nobody, 403 for anyone but an admin.
+    pub fn require_admin(&self) -> crate::error::ApiResult<()> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(crate::error::ApiError::denied(self.is_authenticated()))
+        }
+    }
 }
 
 /// A new api key: a random UUID4, as PYBOSSA issues them.

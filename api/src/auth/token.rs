@@ -72,9 +72,94 @@ impl TokenKeys {
     }
 }
 
+/// What a link sent by mail lets its holder do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkPurpose {
+    /// Set a new password (`/account/reset`).
+    ResetPassword,
+    /// Confirm an e-mail address (`/account/confirm`).
+    ConfirmEmail,
+}
+
+impl LinkPurpose {
+    fn typ(self) -> &'static str {
+        match self {
+            LinkPurpose::ResetPassword => "reset",
+            LinkPurpose::ConfirmEmail => "confirm",
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct LinkClaims {
+    /// The user id.
+    sub: String,
+    exp: u64,
+    typ: String,
+    /// A digest of the account state the link is for: when that changes (a new password, the
+    /// address confirmed) the link stops working, which makes it single-use.
+    fp: String,
+}
+
+impl TokenKeys {
+    /// A signed token for a mailed link, valid `ttl` seconds, bound to `fingerprint`.
+    pub fn issue_link(
+        &self,
+        user_id: UserId,
+        purpose: LinkPurpose,
+        ttl: u64,
+        fingerprint: &str,
+    ) -> ApiResult<String> {
+        let now = chrono::Utc::now().timestamp().max(0) as u64;
+        let claims = LinkClaims {
+            sub: user_id.to_string(),
+            exp: now + ttl,
+            typ: purpose.typ().into(),
+            fp: fingerprint.into(),
+        };
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(ApiError::internal)
+    }
+
+    /// The user id and fingerprint of an unexpired link token for `purpose`.
+    pub fn verify_link(&self, token: &str, purpose: LinkPurpose) -> Option<(i32, String)> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        let data = decode::<LinkClaims>(token.trim(), &self.decoding, &validation).ok()?;
+        if data.claims.typ != purpose.typ() {
+            return None;
+        }
+        Some((data.claims.sub.parse().ok()?, data.claims.fp))
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::TokenKeys;
+    use super::{LinkPurpose, TokenKeys};
+
+    #[test]
+    fn link_tokens_serve_one_purpose_and_never_sign_in() {
+        let keys = TokenKeys::new(b"secret", 60);
+        let link = keys
+            .issue_link(crate::ids::UserId(7), LinkPurpose::ResetPassword, 60, "fp")
+            .expect("issue");
+        assert_eq!(
+            keys.verify_link(&link, LinkPurpose::ResetPassword),
+            Some((7, "fp".into()))
+        );
+        assert_eq!(keys.verify_link(&link, LinkPurpose::ConfirmEmail), None);
+        assert_eq!(keys.verify(&link), None);
+        let access = keys.issue(crate::ids::UserId(7), 0).expect("issue");
+        assert_eq!(keys.verify_link(&access, LinkPurpose::ResetPassword), None);
+        assert_eq!(
+            TokenKeys::new(b"other", 60).verify_link(&link, LinkPurpose::ResetPassword),
+            None
+        );
+        let expired = keys
+            .issue_link(crate::ids::UserId(7), LinkPurpose::ResetPassword, 0, "fp")
+            .expect("issue");
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(keys.verify_link(&expired, LinkPurpose::ResetPassword), None);
+    }
 
     #[test]
     fn a_token_verifies_only_as_issued_with_the_same_key() {

@@ -16,6 +16,7 @@ use crate::{
     auth::Caller,
     domain::{
         platform::accounts::{self, NewAccount},
+        platform::recovery,
         rest::crud,
         rest::fields::Access,
         rest::resources,
@@ -55,6 +56,42 @@ pub struct PasswordChange {
 }
 
 #[derive(Object)]
+pub struct ForgotRequest {
+    /// The account's name; or give `email_addr`.
+    pub name: Option<String>,
+    pub email_addr: Option<String>,
+}
+
+#[derive(Object)]
+pub struct ResetRequest {
+    /// The `token` of the link in the reset mail.
+    pub token: String,
+    /// At least 8 characters, not only spaces, not a well-known password.
+    #[oai(write_only)]
+    pub password: String,
+}
+
+#[derive(Object)]
+pub struct ConfirmRequest {
+    /// The `token` of the link in the confirmation mail.
+    pub token: String,
+}
+
+/// What was done, in words a person can read.
+#[derive(Object)]
+pub struct Accepted {
+    pub message: String,
+}
+
+/// The account a confirmation link confirmed.
+#[derive(Object)]
+pub struct EmailConfirmed {
+    pub name: String,
+    pub email_addr: String,
+    pub valid_email: bool,
+}
+
+#[derive(Object)]
 pub struct TokenResponse {
     /// Send as `Authorization: Bearer <access_token>`.
     pub access_token: String,
@@ -69,6 +106,18 @@ fn account(caller: &Caller, user: &user::Model) -> Value {
     let mut map = resources::shape_user(caller, user);
     map.insert("api_key".into(), Value::String(user.api_key.clone()));
     Value::Object(map)
+}
+
+/// A fresh bearer token for `user`.
+fn signed_in_as(state: &AppState, user: &user::Model) -> Result<Json<TokenResponse>, ApiError> {
+    Ok(Json(TokenResponse {
+        access_token: state
+            .infra
+            .tokens
+            .issue(UserId(user.id), user.token_version)?,
+        token_type: "Bearer".into(),
+        expires_in: state.infra.tokens.ttl(),
+    }))
 }
 
 fn signed_in(caller: &Caller) -> ApiResult<Arc<user::Model>> {
@@ -101,6 +150,11 @@ impl AuthApi {
             },
         )
         .await?;
+        // The account stands even if its confirmation mail could not be queued: it can ask
+        // for another.
+        if let Err(e) = recovery::send_confirmation(&state.infra, &user, &user.email_addr).await {
+            tracing::warn!(user = user.id, error = %e.chain(), "queueing the confirmation mail failed");
+        }
         let caller = Caller {
             user: Some(Arc::new(user.clone())),
             ip: String::new(),
@@ -121,14 +175,7 @@ impl AuthApi {
             .or(req.email_addr)
             .ok_or_else(|| ApiError::value("give name or email_addr"))?;
         let user = Box::pin(accounts::login(&state.infra, &login, req.password)).await?;
-        Ok(Json(TokenResponse {
-            access_token: state
-                .infra
-                .tokens
-                .issue(UserId(user.id), user.token_version)?,
-            token_type: "Bearer".into(),
-            expires_in: state.infra.tokens.ttl(),
-        }))
+        signed_in_as(&state, &user)
     }
 
     /// The signed-in account, with its api key.
@@ -163,22 +210,111 @@ impl AuthApi {
     ) -> Result<Json<TokenResponse>, ApiError> {
         let user = signed_in(&caller)?;
         let req = req.0;
-        let updated = accounts::change_password(
+        let updated = Box::pin(accounts::change_password(
             &state.infra,
             &state.accounts,
             &user,
             req.current_password,
             req.new_password,
-        )
+        ))
         .await?;
         // A fresh token, so the session that changed the password goes on.
-        Ok(Json(TokenResponse {
-            access_token: state
-                .infra
-                .tokens
-                .issue(UserId(updated.id), updated.token_version)?,
-            token_type: "Bearer".into(),
-            expires_in: state.infra.tokens.ttl(),
+        signed_in_as(&state, &updated)
+    }
+
+    /// Ask for a link to choose a new password, mailed to the account's address.
+    ///
+    /// The answer is the same, and as quick, whether or not such an account exists. Three
+    /// requests per name or address and twenty per client address an hour; past that, 429.
+    /// The link (`/account/reset?token=…`) works once, for an hour.
+    #[oai(path = "/auth/password/forgot", method = "post")]
+    async fn forgot_password(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        req: Json<ForgotRequest>,
+    ) -> Result<Json<Accepted>, ApiError> {
+        let req = req.0;
+        let login = req
+            .email_addr
+            .or(req.name)
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty() && l.len() <= 320)
+            .ok_or_else(|| ApiError::bad_request("give name or email_addr"))?;
+        recovery::throttle_forgot(&state.infra, &login, &caller.ip).await?;
+        // Looked up and queued after answering, so the time taken tells nothing either.
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            if let Err(e) = Box::pin(recovery::send_reset(&state.infra, &login)).await {
+                tracing::warn!(error = %e.chain(), "queueing a reset mail failed");
+            }
+        });
+        Ok(Json(Accepted {
+            message: "If an account has this name or e-mail address, a link to choose a new \
+                      password is on its way to its e-mail address."
+                .into(),
+        }))
+    }
+
+    /// Choose a new password with the token of a reset link.
+    ///
+    /// Every bearer token and the api key stop working, as after a password change; the
+    /// answer carries a new token. The account's address counts as confirmed. A used or
+    /// expired link is 400.
+    #[oai(path = "/auth/password/reset", method = "post")]
+    async fn reset_password(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        req: Json<ResetRequest>,
+    ) -> Result<Json<TokenResponse>, ApiError> {
+        let req = req.0;
+        let updated = Box::pin(recovery::reset_password(
+            &state.infra,
+            &state.accounts,
+            &caller.ip,
+            &req.token,
+            req.password,
+        ))
+        .await?;
+        signed_in_as(&state, &updated)
+    }
+
+    /// Confirm an e-mail address with the token of a confirmation link (no sign-in needed).
+    ///
+    /// A link to a new address makes it the account's. A used or expired link is 400; 409 if
+    /// another account took the address meanwhile.
+    #[oai(path = "/auth/email/confirm", method = "post")]
+    async fn confirm_email(
+        &self,
+        state: Data<&Arc<AppState>>,
+        req: Json<ConfirmRequest>,
+    ) -> Result<Json<EmailConfirmed>, ApiError> {
+        let updated = Box::pin(recovery::confirm_email(
+            &state.infra,
+            &state.accounts,
+            &req.0.token,
+        ))
+        .await?;
+        Ok(Json(EmailConfirmed {
+            name: updated.name,
+            email_addr: updated.email_addr,
+            valid_email: updated.valid_email,
+        }))
+    }
+
+    /// Mail the signed-in account's confirmation link again (three an hour); 409 when its
+    /// address is confirmed and no new one waits.
+    #[oai(path = "/auth/email/resend", method = "post")]
+    async fn resend_confirmation(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+    ) -> Result<Json<Accepted>, ApiError> {
+        let user = signed_in(&caller)?;
+        recovery::resend_confirmation(&state.infra, &user).await?;
+        Ok(Json(Accepted {
+            message: "A confirmation link is on its way.".into(),
         }))
     }
 

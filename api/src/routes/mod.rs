@@ -8,6 +8,7 @@ pub mod export;
 pub mod health;
 pub mod imports;
 pub mod jobs;
+pub mod mail;
 pub mod presenter;
 pub mod quality;
 pub mod rest;
@@ -53,6 +54,8 @@ pub enum ApiTags {
     Webhook,
     /// Background jobs (admins).
     Job,
+    /// Mail the platform sent or keeps in its outbox (admins).
+    Mail,
     /// Task imports run on the server: files, links, Google Sheets, IIIF manifests.
     Import,
     /// What volunteers read, rendered: a project's description, blog and its Atom feed, pages,
@@ -127,6 +130,7 @@ api_set!(
         stats::StatsApi,
         webhooks::WebhookApi,
         jobs::JobApi,
+        mail::MailApi,
         export::ExportApi,
         imports::ImportApi,
         content::ContentApi,

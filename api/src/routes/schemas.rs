@@ -204,6 +204,12 @@ pub struct User {
     /// Only in `/api/auth/me` and account responses.
     #[oai(read_only)]
     pub api_key: Option<String>,
+    /// The account and admins only: whether `email_addr` was confirmed by its link.
+    #[oai(read_only)]
+    pub valid_email: Option<bool>,
+    /// The account and admins only: a new address waiting for its confirmation link.
+    #[oai(read_only)]
+    pub email_pending: Option<String>,
     #[oai(read_only)]
     pub n_answers: Option<i64>,
     #[oai(read_only)]

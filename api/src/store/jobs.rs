@@ -102,12 +102,14 @@ pub enum Kind {
     /// Refit a project's quality model and bring its results' aggregates up to date:
     /// `{"project_id": n}`.
     Reaggregate,
+    /// Send one mail: `{"mail_id": n}`.
+    SendMail,
     /// Sleeps `{"ms": n}` then succeeds, or fails `{"fail": true}`: for tests and smoke checks.
     Probe,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::WebhookDeliver,
         Kind::RebuildStats,
         Kind::ReconcileStats,
@@ -116,6 +118,7 @@ impl Kind {
         Kind::AutoImport,
         Kind::BulkTasks,
         Kind::Reaggregate,
+        Kind::SendMail,
         Kind::Probe,
     ];
 
@@ -129,6 +132,7 @@ impl Kind {
             Kind::AutoImport => "tasks.autoimport",
             Kind::BulkTasks => "tasks.bulk",
             Kind::Reaggregate => "results.reaggregate",
+            Kind::SendMail => "mail.send",
             Kind::Probe => "probe",
         }
     }

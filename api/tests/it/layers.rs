@@ -30,6 +30,7 @@ const FLOORS: &[(&str, u8)] = &[
     ("ids", 0),
     ("metrics", 0),
     ("storage", 0),
+    ("mailer", 0),
 ];
 
 fn floor(module: &str) -> Option<u8> {

@@ -15,6 +15,7 @@ mod errors;
 mod exports;
 mod imports;
 mod layers;
+mod mail;
 mod openapi;
 mod platform;
 mod projects;

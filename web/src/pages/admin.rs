@@ -1,10 +1,11 @@
-//! `/admin`: accounts, categories, featured projects and announcements (site admins).
+//! `/admin`: accounts, categories, featured projects, announcements and the mail outbox (site
+//! admins).
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api;
-use crate::components::{announcement_text, format_date, loaded};
+use crate::components::{Pager, announcement_text, format_date, loaded};
 use crate::session::use_session;
 
 #[component]
@@ -21,6 +22,7 @@ pub fn Admin() -> impl IntoView {
                         <Categories/>
                         <Featured/>
                         <Announcements/>
+                        <Outbox/>
                     </div>
                 }.into_any(),
                 _ if !session.checked.get() => view! { <p role="status">"Loading…"</p> }.into_any(),
@@ -90,12 +92,7 @@ fn Users() -> impl IntoView {
                     </table>
                 </div>
             }.into_any())}
-            <div class="pager">
-                <button type="button" class="button button-quiet" disabled=move || offset.get() == 0
-                    on:click=move |_| offset.update(|o| *o = o.saturating_sub(50))>"Previous"</button>
-                <button type="button" class="button button-quiet"
-                    on:click=move |_| offset.update(|o| *o += 50)>"Next"</button>
-            </div>
+            <Pager offset=offset step=50 more=Signal::derive(|| true)/>
         </section>
     }
 }
@@ -319,6 +316,93 @@ fn Announcements() -> impl IntoView {
                     </form>
                 }.into_any(),
             }}
+        </section>
+    }
+}
+
+/// Mail the site sent, or keeps here when it has no SMTP server: with the links in it, so that
+/// an admin of a site without mail can pass a reset link on.
+#[component]
+fn Outbox() -> impl IntoView {
+    let status = RwSignal::new(String::new());
+    let offset = RwSignal::new(0u64);
+    let list = LocalResource::new(move || api::mails(status.get(), offset.get()));
+    let (error, set_error) = signal(None::<String>);
+    view! {
+        <section aria-labelledby="outbox-h">
+            <h2 id="outbox-h" class="section-title">"Mail"</h2>
+            <p class="muted">
+                "Without " <code>"TESSERA_SMTP_URL"</code> " mail is not sent but kept here as "
+                <em>"outbox"</em> ". Sent mail keeps no body. Mail is kept 30 days."
+            </p>
+            <label class="field">
+                <span>"Show"</span>
+                <select on:change=move |ev| { offset.set(0); status.set(event_target_value(&ev)); }>
+                    <option value="">"All mail"</option>
+                    <option value="outbox">"Outbox"</option>
+                    <option value="queued">"Waiting to be sent"</option>
+                    <option value="failed">"Failed"</option>
+                    <option value="sent">"Sent"</option>
+                </select>
+            </label>
+            {move || error.get().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
+            {loaded(list, "the mail", move |page| {
+                if page.items.is_empty() {
+                    return view! { <p class="muted">"No mail."</p> }.into_any();
+                }
+                view! {
+                    <p class="muted">{format!("{} in all", page.total)}</p>
+                    <div class="table-wrap">
+                        <table class="table">
+                            <thead><tr>
+                                <th scope="col">"When"</th><th scope="col">"To"</th>
+                                <th scope="col">"Subject"</th><th scope="col">"Status"</th>
+                                <th scope="col"></th>
+                            </tr></thead>
+                            <tbody>
+                                {page.items.into_iter().map(|m| {
+                                    let id = m.id;
+                                    let again = matches!(m.status.as_str(), "outbox" | "failed");
+                                    let badge = format!("badge badge-{}", if m.status == "sent" { "delivered" } else { m.status.as_str() });
+                                    let resend = move |_| spawn_local(async move {
+                                        outcome(api::resend_mail(id).await, set_error);
+                                        list.refetch();
+                                    });
+                                    view! {
+                                        <tr>
+                                            <td>{format_date(&m.created)}</td>
+                                            <td>{m.to_addr.clone()}</td>
+                                            <td>
+                                                {m.text_body.clone().map_or_else(
+                                                    || view! { <span>{m.subject.clone()}</span> }.into_any(),
+                                                    |body| view! {
+                                                        <details>
+                                                            <summary>{m.subject.clone()}</summary>
+                                                            <pre class="cell-data mail-body">{body}</pre>
+                                                        </details>
+                                                    }.into_any(),
+                                                )}
+                                            </td>
+                                            <td>
+                                                <span class=badge>{m.status.clone()}</span>
+                                                {m.last_error.clone().map(|e| view! { <div class="muted">{e}</div> })}
+                                            </td>
+                                            <td>
+                                                {again.then(|| view! {
+                                                    <button type="button" class="button button-quiet" on:click=resend>"Send again"</button>
+                                                })}
+                                            </td>
+                                        </tr>
+                                    }
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                }.into_any()
+            })}
+            <Pager offset=offset step=20 more=Signal::derive(move || {
+                list.get().and_then(Result::ok).is_some_and(|p| offset.get() + 20 < p.total)
+            })/>
         </section>
     }
 }

@@ -16,7 +16,7 @@ mod review;
 mod task;
 
 pub use about::About;
-pub use account::{AccountPage, SignIn, SignUp};
+pub use account::{AccountPage, ConfirmEmail, ForgotPassword, ResetPassword, SignIn, SignUp};
 pub use admin::Admin;
 pub use blog::{BlogPage, ContentPage, PostPage, TutorialPage};
 pub use contribute::Contribute;

@@ -273,7 +273,7 @@ pub async fn check_profile(
     if let Some(Json::String(name)) = body.get("name") {
         let name = name.trim().to_string();
         check_name(&name)?;
-        if exists_other(state, user_id, user::Column::Name, &name).await? {
+        if exists_other(&state.db, user_id, user::Column::Name, &name).await? {
             return Err(taken(ApiError::Integrity(String::new())));
         }
         body.insert("name".into(), Json::String(name));
@@ -281,7 +281,7 @@ pub async fn check_profile(
     if let Some(Json::String(email)) = body.get("email_addr") {
         let email = email.trim().to_lowercase();
         check_email(&email)?;
-        if exists_other(state, user_id, user::Column::EmailAddr, &email).await? {
+        if exists_other(&state.db, user_id, user::Column::EmailAddr, &email).await? {
             return Err(taken(ApiError::Integrity(String::new())));
         }
         body.insert("email_addr".into(), Json::String(email));
@@ -298,7 +298,7 @@ pub async fn check_profile(
 }
 
 async fn exists_other(
-    state: &Infra,
+    db: &impl ConnectionTrait,
     user_id: i32,
     col: user::Column,
     value: &str,
@@ -306,7 +306,7 @@ async fn exists_other(
     Ok(user::Entity::find()
         .filter(same_ci(col, value))
         .filter(user::Column::Id.ne(user_id))
-        .count(&state.db)
+        .count(db)
         .await?
         > 0)
 }
@@ -349,15 +349,7 @@ pub async fn login(state: &Infra, login: &str, pass: String) -> ApiResult<user::
     if state.kv.hit(&bucket, window_end).await > FREE_ATTEMPTS {
         return Err(ApiError::TooManyRequests);
     }
-    let col = if login.contains('@') {
-        user::Column::EmailAddr
-    } else {
-        user::Column::Name
-    };
-    let found = user::Entity::find()
-        .filter(same_ci(col, login))
-        .one(&state.db)
-        .await?;
+    let found = find_by_login(&state.db, login).await?;
     let stored = found
         .as_ref()
         .and_then(|u| u.passwd_hash.clone())
@@ -372,6 +364,33 @@ pub async fn login(state: &Infra, login: &str, pass: String) -> ApiResult<user::
         Some(u) if ok => Ok(u),
         _ => Err(wrong()),
     }
+}
+
+/// The account a login names: with `@` an e-mail address (names never have one), else a
+/// name, either compared whatever its case.
+pub async fn find_by_login(
+    db: &impl ConnectionTrait,
+    login: &str,
+) -> ApiResult<Option<user::Model>> {
+    let login = login.trim();
+    let col = if login.contains('@') {
+        user::Column::EmailAddr
+    } else {
+        user::Column::Name
+    };
+    Ok(user::Entity::find()
+        .filter(same_ci(col, login))
+        .one(db)
+        .await?)
+}
+
+/// Whether an account other than `user_id` has `address`, whatever its case.
+pub async fn email_taken(
+    db: &impl ConnectionTrait,
+    user_id: i32,
+    address: &str,
+) -> ApiResult<bool> {
+    exists_other(db, user_id, user::Column::EmailAddr, address).await
 }
 
 /// Ends every bearer token of the account issued so far.

@@ -9,14 +9,6 @@ use crate::{
 
 pub use crate::store::jobs::JobFilter;
 
-fn admin(caller: &Caller) -> ApiResult<()> {
-    if caller.is_admin() {
-        Ok(())
-    } else {
-        Err(ApiError::denied(caller.is_authenticated()))
-    }
-}
-
 /// How many jobs are in each status.
 pub struct Counts {
     pub queued: i64,
@@ -30,12 +22,12 @@ pub async fn list(
     caller: &Caller,
     filter: &JobFilter,
 ) -> ApiResult<Vec<job::Model>> {
-    admin(caller)?;
+    caller.require_admin()?;
     Ok(jobs::list(&infra.db, filter).await?)
 }
 
 pub async fn counts(infra: &Infra, caller: &Caller) -> ApiResult<Counts> {
-    admin(caller)?;
+    caller.require_admin()?;
     let counts = jobs::counts(&infra.db).await?;
     let n = |s: &str| counts.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n);
     Ok(Counts {
@@ -47,13 +39,13 @@ pub async fn counts(infra: &Infra, caller: &Caller) -> ApiResult<Counts> {
 }
 
 pub async fn get(infra: &Infra, caller: &Caller, id: i32) -> ApiResult<job::Model> {
-    admin(caller)?;
+    caller.require_admin()?;
     jobs::get(&infra.db, id).await?.ok_or(ApiError::NotFound)
 }
 
 /// Queues a failed job again with fresh attempts; other jobs come back unchanged.
 pub async fn retry(infra: &Infra, caller: &Caller, id: i32) -> ApiResult<job::Model> {
-    admin(caller)?;
+    caller.require_admin()?;
     let j = jobs::retry(&infra.db, id)
         .await?
         .ok_or(ApiError::NotFound)?;

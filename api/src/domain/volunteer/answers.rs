@@ -354,9 +354,9 @@ async fn take_either(
         if let Some(taken) = Box::pin(take_gold(ctx, row.clone())).await? {
             return Ok(Some(taken));
         }
-        return Ok(take(ctx, row).await?.map(|t| (t, None)));
+        return Ok(Box::pin(take(ctx, row)).await?.map(|t| (t, None)));
     }
-    if let Some(taken) = take(ctx, row.clone()).await? {
+    if let Some(taken) = Box::pin(take(ctx, row.clone())).await? {
         return Ok(Some((taken, None)));
     }
     Box::pin(take_gold(ctx, row)).await

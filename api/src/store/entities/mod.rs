@@ -5,6 +5,7 @@ pub mod blogpost;
 pub mod category;
 pub mod helpingmaterial;
 pub mod job;
+pub mod mail;
 pub mod page;
 pub mod project;
 pub mod project_activity;

@@ -35,6 +35,8 @@ pub struct Model {
     pub notified_at: Option<String>,
     /// Raised by sign-out, a password change or a new api key: older bearer tokens stop working.
     pub token_version: i32,
+    /// A new address waiting for its confirmation link; `email_addr` stays until then.
+    pub email_pending: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -34,6 +34,7 @@ const USER_FIELDS: &[Field] = &[
     owned("info").read(Owner).no_filter(),
     owned("user_pref").read(Owner).no_filter(),
     field("notified_at").read(Owner).write(Write::Admin),
+    field("email_pending").read(Owner).write(Write::Fixed),
 ];
 
 impl Resource for User {
@@ -136,6 +137,8 @@ pub fn shape_user(caller: &Caller, m: &user::Model) -> Map<String, Json> {
         map.insert("privacy_mode".into(), json!(m.privacy_mode));
         map.insert("restrict".into(), json!(m.restrict));
         map.insert("enabled".into(), json!(m.enabled));
+        map.insert("valid_email".into(), json!(m.valid_email));
+        map.insert("email_pending".into(), json!(m.email_pending));
         for key in ["n_answers", "registered_ago", "rank", "score"] {
             map.insert(key.into(), Json::Null);
         }
